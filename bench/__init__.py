@@ -1,0 +1,1 @@
+"""MLX SGD Bench: how fast MLX trains classic models with SGD, against NumPy."""

@@ -1,0 +1,41 @@
+"""Backends: one module per library, each building a Trainer with the same API.
+
+A Trainer owns its copy of one problem and its weights:
+  reset()            back to the shared start point w0 (outside any timer)
+  run(steps, stop_accuracy=None) -> int
+                     `steps` SGD steps ending in the case's barrier; with
+                     stop_accuracy, stop early once the sync check passes it
+                     (the blog's early stopping); returns the steps done
+  settle() -> float  seconds to finish any work the last run left pending
+                     (0 for an eager backend); see bench.harness.check_barrier
+  weights()          the current weights as a float64 NumPy vector
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from bench.cases import Case
+from bench.datasets import Problem
+
+
+class Trainer(Protocol):
+    def reset(self) -> None: ...
+    def run(self, steps: int, stop_accuracy: float | None = None) -> int: ...
+    def settle(self) -> float: ...
+    def weights(self) -> np.ndarray: ...
+
+
+def make_trainer(case: Case, problem: Problem, lr: float) -> Trainer:
+    """Build the trainer for a case; data conversion happens here, before any timer."""
+    if case.backend == "numpy":
+        from bench.backends.numpy_backend import NumpyTrainer
+
+        return NumpyTrainer(case, problem, lr)
+    if case.backend == "mlx":
+        from bench.backends.mlx_backend import MlxTrainer
+
+        return MlxTrainer(case, problem, lr)
+    raise ValueError(f"unknown backend {case.backend!r}")

@@ -1,0 +1,96 @@
+"""NumPy kernels: hand-written gradients, computed eagerly.
+
+Variants: `analytic` (float32, 1-D vectors: the default comparison) and `seed`
+(the blog's code exactly: float64, and its layouts - column vectors for linear
+regression, 1-D for logistic).
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+
+from bench.cases import Case
+from bench.datasets import Problem
+
+# The blog's NumPy linear example used (d, 1) column vectors; its logistic one 1-D.
+BLOG_COLUMN_LAYOUT = {"linear": True, "logistic": False}
+
+
+def sigmoid(x):
+    """The blog's sigmoid."""
+    return 1 / (1 + np.exp(-x))
+
+
+def linear_grad(X, y, w, inv_n):
+    """Gradient of 1/(2n) ||Xw - y||^2, as the blog writes it."""
+    return np.matmul(X.T, np.matmul(X, w) - y) * inv_n
+
+
+def logistic_grad(X, y, w, inv_n):
+    """Gradient of mean binary cross-entropy of sigmoid(Xw), as the blog writes it."""
+    return np.matmul(X.T, sigmoid(np.matmul(X, w)) - y) * inv_n
+
+
+def linear_sync_metric(X, y, y_bool, w):
+    """The value a linear training loop reads back: its training loss."""
+    return float(0.5 * np.mean(np.square(np.matmul(X, w) - y)))
+
+
+def logistic_sync_metric(X, y, y_bool, w):
+    """The blog's early-stopping check: training accuracy."""
+    preds = np.matmul(X, w) > 0
+    return float(np.mean(preds == y_bool))
+
+
+GRADIENTS = {"linear": linear_grad, "logistic": logistic_grad}
+SYNC_METRICS = {"linear": linear_sync_metric, "logistic": logistic_sync_metric}
+
+
+class NumpyTrainer:
+    """Full-batch gradient descent in NumPy for one case and problem."""
+
+    def __init__(self, case: Case, problem: Problem, lr: float):
+        if case.variant not in ("analytic", "seed"):
+            raise ValueError(f"numpy has no variant {case.variant!r}")
+        if case.barrier not in ("eager", "sync"):
+            raise ValueError(f"numpy runs eagerly; barrier {case.barrier!r} does not apply")
+        dtype = case.dtype
+        column = case.variant == "seed" and BLOG_COLUMN_LAYOUT[case.model]
+        shape = (-1, 1) if column else (-1,)
+        # float32 shares the problem's read-only bytes; float64 makes its own copy.
+        self.X = np.asarray(problem.X, dtype=dtype)
+        self.y = np.asarray(problem.y, dtype=dtype).reshape(shape)
+        self.y_bool = self.y > 0.5
+        self.w0 = np.asarray(problem.w0, dtype=dtype).reshape(shape)
+        self.lr = lr
+        self.inv_n = 1 / problem.n_examples
+        self.grad = GRADIENTS[case.model]
+        self.sync_metric = SYNC_METRICS[case.model] if case.barrier == "sync" else None
+        self.layout = "column" if column else "vector"
+        self.reset()
+
+    def reset(self) -> None:
+        self.w = self.w0.copy()
+
+    def run(self, steps: int, stop_accuracy: float | None = None) -> int:
+        X, y, y_bool, w, lr, inv_n, grad = self.X, self.y, self.y_bool, self.w, self.lr, self.inv_n, self.grad
+        metric = self.sync_metric
+        done = steps
+        # exp(-x) may overflow to inf for very negative logits; 1/(1+inf) is the right 0.
+        with np.errstate(over="ignore"):
+            for i in range(steps):
+                w = w - lr * grad(X, y, w, inv_n)
+                if metric is not None:
+                    value = metric(X, y, y_bool, w)
+                    if stop_accuracy is not None and value > stop_accuracy:
+                        done = i + 1
+                        break
+        self.w = w
+        return done
+
+    def settle(self) -> float:
+        return 0.0  # eager: nothing is ever pending
+
+    def weights(self) -> np.ndarray:
+        return np.asarray(self.w, dtype=np.float64).reshape(-1)

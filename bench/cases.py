@@ -1,0 +1,69 @@
+"""The benchmark cases: which backend, variant and barrier policy run for a model.
+
+A Case is pure data; its id doubles as a pytest filter
+(`-k "mlx-compiled"`). Barrier policies (DESIGN rule 2):
+  step  - mx.eval every step, as a training loop that reads its loss does
+  round - K lazy steps, one mx.eval at the end (the blog's linear example)
+  sync  - read a value back to the host every step (the blog's early stopping)
+  eager - NumPy, which computes as it goes
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.sizes import Size
+
+
+@dataclass(frozen=True)
+class Case:
+    """One implementation under test: backend x variant x barrier x device."""
+
+    model: str
+    backend: str  # numpy | mlx
+    variant: str  # numpy: analytic | seed ; mlx: autodiff | analytic | compiled | blog
+    barrier: str  # eager | step | round | sync
+    device: str = "cpu"
+
+    @property
+    def dtype(self) -> np.dtype:
+        """float64 for the blog's own NumPy code (`seed`), float32 otherwise."""
+        return np.dtype(np.float64 if self.variant == "seed" else np.float32)
+
+    @property
+    def id(self) -> str:
+        """pytest id fragment, e.g. ``mlx-compiled-step-cpu``."""
+        return f"{self.backend}-{self.variant}-{self.barrier}-{self.device}"
+
+    def case_id(self, size: Size) -> str:
+        """Full readable id, e.g. ``linear-mlx-compiled-step-cpu-n1000-d100``."""
+        return f"{self.model}-{self.id}-{size.id}"
+
+
+def grid_cases(model: str, mlx_devices: tuple[str, ...]) -> list[Case]:
+    """Every case the size grid runs for a model, NumPy first then MLX per device."""
+    cases = [
+        Case(model, "numpy", "analytic", "eager"),
+        Case(model, "numpy", "seed", "eager"),
+        Case(model, "numpy", "analytic", "sync"),
+    ]
+    for device in mlx_devices:
+        for variant in ("autodiff", "analytic", "compiled"):
+            for barrier in ("step", "round"):
+                cases.append(Case(model, "mlx", variant, barrier, device))
+        cases.append(Case(model, "mlx", "autodiff", "sync", device))
+    return cases
+
+
+def blog_cases(model: str, mlx_devices: tuple[str, ...]) -> list[Case]:
+    """The blog's own configurations: NumPy float64 code and MLX code as published.
+
+    Linear: K lazy steps then one eval (`round`). Logistic: the accuracy check
+    read back every step, stopping early above 95% (`sync`).
+    """
+    barrier = {"linear": ("eager", "round"), "logistic": ("sync", "sync")}[model]
+    return [Case(model, "numpy", "seed", barrier[0])] + [
+        Case(model, "mlx", "blog", barrier[1], device) for device in mlx_devices
+    ]

@@ -1,0 +1,85 @@
+"""Checks run after every timed kernel (DESIGN rule 5): right answer, real barrier.
+
+A fast kernel that computes the wrong thing fails `check_correctness`; an MLX
+round whose barrier was skipped (it timed graph building, not training) fails
+`check_barrier`.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+
+from bench.cases import Case
+from bench.datasets import Problem
+from reference import reference_weights
+
+CHECK_STEPS = 10
+# Relative L2 error allowed against the float64 reference after CHECK_STEPS steps.
+# float32 kernels accumulate ~sqrt(n) * 6e-8 rounding per mat-vec (about 1e-6 at
+# n = 1e5); 1e-4 leaves room for reduction-order differences but not for a wrong
+# gradient (errors of order 1). float64 kernels must agree almost to the last bit.
+ERROR_BOUNDS = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+
+# A round is "unbarriered" when finishing its pending work takes more than this
+# share of the round itself, and more than the absolute floor (an already
+# evaluated array settles in microseconds).
+BARRIER_PENDING_SHARE = 0.1
+BARRIER_PENDING_FLOOR_S = 50e-6
+BARRIER_TRIES = 3
+
+
+class CorrectnessError(AssertionError):
+    """The kernel's weights disagree with the float64 reference."""
+
+
+class BarrierError(AssertionError):
+    """The kernel returned before its work was done: its round time is not training time."""
+
+
+def relative_error(w: np.ndarray, w_ref: np.ndarray) -> float:
+    """||w - w_ref|| / ||w_ref||, NaN-propagating."""
+    return float(np.linalg.norm(w - w_ref) / max(np.linalg.norm(w_ref), np.finfo(np.float64).tiny))
+
+
+@functools.lru_cache(maxsize=32)
+def _reference(problem: Problem, lr: float, steps: int) -> np.ndarray:
+    return reference_weights(problem.model, problem.X, problem.y, problem.w0, lr, steps)
+
+
+def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: int = CHECK_STEPS) -> dict:
+    """Run `steps` steps from w0 and compare with the float64 reference; raise if off."""
+    trainer.reset()
+    trainer.run(steps)
+    error = relative_error(trainer.weights(), _reference(problem, lr, steps))
+    bound = ERROR_BOUNDS[case.dtype]
+    if not error <= bound:  # also catches NaN
+        raise CorrectnessError(
+            f"{case.case_id(problem.size)}: weights after {steps} steps differ from the "
+            f"float64 reference by {error:.3g} (relative), bound {bound:g}"
+        )
+    return {"check_steps": steps, "max_rel_error": error, "error_bound": bound}
+
+
+def check_barrier(trainer, case: Case, steps: int) -> float:
+    """Time a run, then time finishing what it left pending; raise if a barrier is missing.
+
+    Returns the smallest pending time seen (seconds). A hiccup of the machine
+    can inflate one measurement, so only a miss on every try fails.
+    """
+    pending_times = []
+    for _ in range(BARRIER_TRIES):
+        start = time.perf_counter()
+        trainer.run(steps)
+        ran = time.perf_counter() - start
+        pending = trainer.settle()
+        pending_times.append(pending)
+        if pending <= max(BARRIER_PENDING_SHARE * ran, BARRIER_PENDING_FLOOR_S):
+            return pending
+    raise BarrierError(
+        f"{case.id}: {steps} steps returned with work still pending "
+        f"({min(pending_times) * 1e3:.3g} ms to finish after a {ran * 1e3:.3g} ms run); "
+        "the round did not end in its evaluation barrier"
+    )

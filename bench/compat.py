@@ -1,0 +1,102 @@
+"""Every MLX API that differs between releases, guarded in one place.
+
+The suite runs unchanged on mlx 0.26.5 to 0.32.x: `mx.is_available` appeared in
+0.26.5, `mx.cuda.is_available` in 0.29 and `mx.device_info` in 0.31; older
+releases only have the `mx.metal.*` spellings. Nothing else in the suite should
+test for an MLX attribute.
+"""
+
+from __future__ import annotations
+
+try:
+    import mlx.core as mx
+except ImportError:  # NumPy-only environments can still run the NumPy cases
+    mx = None
+
+
+def mlx_installed() -> bool:
+    """Whether mlx.core imports in this environment."""
+    return mx is not None
+
+
+def mlx_version() -> str | None:
+    """The MLX release, e.g. '0.32.4', or None without MLX."""
+    return getattr(mx, "__version__", None) if mx is not None else None
+
+
+def cuda_available() -> bool:
+    """Whether MLX's CUDA backend is present and sees a GPU."""
+    cuda = getattr(mx, "cuda", None) if mx is not None else None
+    return bool(cuda is not None and hasattr(cuda, "is_available") and cuda.is_available())
+
+
+def metal_available() -> bool:
+    """Whether MLX's Metal backend is present and usable."""
+    metal = getattr(mx, "metal", None) if mx is not None else None
+    return bool(metal is not None and metal.is_available())
+
+
+def gpu_available() -> bool:
+    """Whether MLX has a GPU device here (Metal or CUDA)."""
+    if mx is None:
+        return False
+    if hasattr(mx, "is_available"):
+        return bool(mx.is_available(mx.gpu))
+    return metal_available() or cuda_available()
+
+
+def gpu_backend() -> str | None:
+    """'metal', 'cuda' or None: which kind of GPU MLX would use."""
+    if metal_available():
+        return "metal"
+    if cuda_available():
+        return "cuda"
+    return None
+
+
+def device(name: str):
+    """The mx.Device for 'cpu' or 'gpu'."""
+    return mx.Device(mx.gpu if name == "gpu" else mx.cpu)
+
+
+def device_info(name: str = "gpu") -> dict:
+    """MLX's description of a device (plain JSON-able values); {} where MLX has none."""
+    if mx is None:
+        return {}
+    info = {}
+    try:
+        if hasattr(mx, "device_info"):  # 0.31+: any device
+            info = mx.device_info(device(name))
+        elif name == "gpu" and metal_available():  # older releases: Metal only
+            info = mx.metal.device_info()
+    except (RuntimeError, TypeError, ValueError):
+        info = {}  # the device is missing here: nothing to describe
+    return {str(k): (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in dict(info).items()}
+
+
+def _memory_function(name: str):
+    """mx.<name> from 0.25 on, else mx.metal.<name>, else None."""
+    if mx is None:
+        return None
+    if hasattr(mx, name):
+        return getattr(mx, name)
+    return getattr(getattr(mx, "metal", None), name, None)
+
+
+def reset_peak_memory() -> None:
+    """Zero MLX's peak-memory counter (no-op where the release lacks it)."""
+    fn = _memory_function("reset_peak_memory")
+    if fn is not None:
+        fn()
+
+
+def peak_memory_bytes() -> int | None:
+    """MLX's peak allocated bytes since the last reset, or None."""
+    fn = _memory_function("get_peak_memory")
+    return int(fn()) if fn is not None else None
+
+
+def active_memory_bytes() -> int | None:
+    """MLX's currently allocated bytes, or None."""
+    fn = _memory_function("get_active_memory")
+    return int(fn()) if fn is not None else None

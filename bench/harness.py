@@ -1,0 +1,145 @@
+"""Runs one case under pytest-benchmark by the measurement rules of DESIGN.md.
+
+Order of work for a case: build the trainer (data conversion, first eval) ->
+time the first call on its own (cold start) -> calibrate K so one round lasts
+long enough to time precisely -> time R rounds of K steps, each ending in its
+barrier -> check the barrier really held -> check correctness against the
+float64 reference. Only the rounds are inside the timer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from bench import models
+from bench.backends import make_trainer
+from bench.cases import Case
+from bench.checks import check_barrier, check_correctness
+from bench.datasets import Problem
+from bench.overhead import bare_loop_seconds
+from bench.sizes import BLOG_SIZE
+from reference import load_blog_figures, quality
+
+# The blog's run: 10,000 steps, or until training accuracy passes 95% (logistic).
+BLOG_STEPS = 10_000
+BLOG_STOP_ACCURACY = 0.95
+# Steps used by the barrier check when timing is disabled (the CI correctness pass).
+UNTIMED_CHECK_STEPS = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How hard to measure; set from the command line in conftest.py."""
+
+    rounds: int = 15
+    round_time_s: float = 0.02
+    lr: float = models.LEARNING_RATE
+    overhead_check: bool = True  # bare-loop comparison at the blog's size
+    blog_rounds: int = 3
+
+
+def calibrate(trainer, target_s: float, max_steps: int = 1_000_000) -> int:
+    """Smallest K (steps per round) whose round takes about `target_s`; doubles as warm-up."""
+    steps = 1
+    while True:
+        start = time.perf_counter()
+        trainer.run(steps)
+        elapsed = time.perf_counter() - start
+        if elapsed >= target_s or steps >= max_steps:
+            return steps
+        if elapsed * 8 < target_s:
+            steps *= 4  # far off: approach quickly
+        else:
+            return max(1, min(max_steps, round(steps * target_s / max(elapsed, 1e-9))))
+
+
+def describe(case: Case, problem: Problem, steps_per_round: int, lr: float) -> dict:
+    """The result-schema fields of DESIGN.md that do not depend on timing."""
+    n, d = problem.n_examples, problem.n_features
+    return {
+        "case_id": case.case_id(problem.size),
+        "model": case.model,
+        "backend": case.backend,
+        "variant": case.variant,
+        "device": case.device,
+        "dtype": case.dtype.name,
+        "barrier": case.barrier,
+        "n_examples": n,
+        "n_features": d,
+        "batch_size": n,  # full-batch gradient descent
+        "learning_rate": lr,
+        "steps_per_round": steps_per_round,
+        "flops_per_step": models.flops_per_step(case.model, n, d, case.barrier),
+        "bytes_per_step": models.bytes_per_step(case.model, n, d, case.dtype.itemsize, case.barrier),
+        "phase": "warm",
+        "scenario": "grid",
+    }
+
+
+def throughput(info: dict, round_median_s: float) -> dict:
+    """steps/s, samples/s, GFLOP/s and GB/s from a median round time."""
+    steps_per_s = info["steps_per_round"] / round_median_s
+    return {
+        "steps_per_s": steps_per_s,
+        "samples_per_s": steps_per_s * info["batch_size"],
+        "gflops_per_s": steps_per_s * info["flops_per_step"] / 1e9,
+        "gb_per_s": steps_per_s * info["bytes_per_step"] / 1e9,
+    }
+
+
+def blog_figure(case: Case) -> float | None:
+    """The blog's published steps/s for this model and backend, if it reported one."""
+    for figure in load_blog_figures()["figures"]:
+        if (figure["model"], figure["backend"]) == (case.model, case.backend):
+            return figure["steps_per_s"]
+    return None
+
+
+def run_case(benchmark, case: Case, problem: Problem, settings: Settings, scenario: str = "grid") -> None:
+    """Measure one case and record its extra_info; raise if a check fails.
+
+    scenario "grid": K is calibrated and rounds continue from each other (steady
+    state). Scenario "blog": each round is the blog's whole training run from w0
+    (10,000 steps, or until the early-stopping check passes), as it timed it.
+    """
+    trainer = make_trainer(case, problem, settings.lr)
+    start = time.perf_counter()
+    trainer.run(1)  # first call: tracing, compilation, first-touch page faults
+    cold_start_s = time.perf_counter() - start
+
+    timed = benchmark.enabled
+    if scenario == "blog":
+        steps, rounds, warmup, reset = BLOG_STEPS, settings.blog_rounds, 0, trainer.reset
+        stop_accuracy = BLOG_STOP_ACCURACY if case.barrier == "sync" else None
+    else:
+        steps = calibrate(trainer, settings.round_time_s) if timed else UNTIMED_CHECK_STEPS
+        rounds, warmup, reset, stop_accuracy = settings.rounds, 1, None, None
+
+    done = []
+
+    def one_round():
+        done.append(trainer.run(steps, stop_accuracy))
+
+    benchmark.group = f"{case.model}-{problem.size.id}" + ("-blog" if scenario == "blog" else "")
+    benchmark.pedantic(one_round, setup=reset, rounds=rounds, warmup_rounds=warmup, iterations=1)
+    if len(set(done)) != 1:
+        raise AssertionError(f"{case.id}: rounds did different numbers of steps: {sorted(set(done))}")
+
+    info = describe(case, problem, done[-1], settings.lr)
+    info.update(layout=trainer.layout, first_step_s=cold_start_s, scenario=scenario)
+    if scenario == "blog":
+        info.update(quality(case.model, problem.X, problem.y, problem.X_test, problem.y_test, trainer.weights()))
+        info["blog_steps_per_s"] = blog_figure(case)
+        if stop_accuracy is not None:
+            info["early_stop_steps"] = done[-1]
+    if timed:
+        median = benchmark.stats.stats.median
+        info.update(throughput(info, median))
+        if settings.overhead_check and problem.size == BLOG_SIZE and scenario == "grid":
+            bare = bare_loop_seconds(trainer, steps, settings.rounds)
+            info["bare_loop_steps_per_s"] = steps / bare
+            info["harness_overhead_ratio"] = median / bare
+    info["barrier_pending_s"] = check_barrier(trainer, case, done[-1])
+    info.update(check_correctness(trainer, case, problem, settings.lr))
+    benchmark.extra_info.update(info)

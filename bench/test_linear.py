@@ -1,0 +1,9 @@
+"""Linear regression, loss 1/(2n) ||Xw - y||^2: MLX variants against NumPy over the size grid."""
+
+from bench.harness import run_case
+
+MODEL = "linear"
+
+
+def test_linear(benchmark, case, problem, settings):
+    run_case(benchmark, case, problem, settings)

@@ -1,0 +1,153 @@
+"""Command-line options, the size grid as parametrized cases, devices and machine_info.
+
+Options (see `pytest --help`, section "mlx-sgd-bench"):
+  --sizes quick|full|NxD,...   which problem sizes run
+  --mlx-device cpu|gpu|all     where MLX cases run (default: the GPU if MLX has one)
+  --rounds, --round-time       how many timed rounds, and how long each should last
+  --memory-budget-gb           sizes whose arrays would not fit are skipped, not killed
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+
+from bench import compat, environment
+
+from bench.cases import Case, blog_cases, grid_cases
+from bench.datasets import make_problem
+from bench.harness import Settings
+from bench.models import BLOG_MODELS
+from bench.summary import format_summary
+from bench.sizes import BLOG_SIZE, Size, SizeError, default_memory_budget, estimated_case_bytes, parse_sizes
+
+DEVICE_CHOICES = ("cpu", "gpu", "all")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("mlx-sgd-bench")
+    group.addoption("--sizes", default="quick", help="size grid: quick (default), full, or a list like 5000x50,20000x200")
+    group.addoption(
+        "--mlx-device",
+        default=None,
+        help="MLX device: cpu, gpu or all (default: the GPU where MLX has one, else the CPU)",
+    )
+    group.addoption("--rounds", type=int, default=15, help="timed rounds per case (default 15)")
+    group.addoption(
+        "--round-time", type=float, default=0.02, help="target seconds per round; K steps are calibrated to it (default 0.02)"
+    )
+    group.addoption(
+        "--memory-budget-gb",
+        type=float,
+        default=None,
+        help="skip sizes whose arrays would need more than this (default: half the available memory)",
+    )
+    group.addoption("--blog-rounds", type=int, default=3, help="timed runs of each blog configuration (default 3)")
+    group.addoption(
+        "--no-overhead-check",
+        action="store_true",
+        help="skip the bare-loop comparison run for the blog's size",
+    )
+
+
+def mlx_devices(option: str | None) -> tuple[str, ...]:
+    """Devices the MLX cases run on for a --mlx-device value."""
+    if option is None:
+        return ("gpu",) if compat.gpu_available() else ("cpu",)
+    return ("cpu", "gpu") if option == "all" else (option,)
+
+
+def pytest_configure(config):
+    try:
+        config.bench_sizes = parse_sizes(config.getoption("sizes"))
+    except SizeError as error:
+        raise pytest.UsageError(str(error)) from None
+    device = config.getoption("mlx_device")
+    if device is not None and device not in DEVICE_CHOICES:
+        raise pytest.UsageError(f"--mlx-device: {device!r} is not one of {', '.join(DEVICE_CHOICES)}")
+    if config.getoption("rounds") < 1 or config.getoption("round_time") <= 0:
+        raise pytest.UsageError("--rounds must be at least 1 and --round-time positive")
+    budget_gb = config.getoption("memory_budget_gb")
+    config.bench_memory_budget = int(budget_gb * 2**30) if budget_gb is not None else default_memory_budget()
+    config.bench_mlx_devices = mlx_devices(device)
+
+
+def skip_reason(config, case, size) -> str | None:
+    """Why a case cannot run here, or None."""
+    if case.backend == "mlx" and not compat.mlx_installed():
+        return "mlx is not installed"
+    if case.backend == "mlx" and case.device == "gpu" and not compat.gpu_available():
+        return "MLX has no GPU on this machine"
+    need = estimated_case_bytes(size)
+    if need > config.bench_memory_budget:
+        return f"{size.id} needs about {need / 2**30:.1f} GiB, over the memory budget of {config.bench_memory_budget / 2**30:.1f} GiB"
+    return None
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize each benchmark's (case, size) over the grid: sizes outer, cases inner."""
+    if not {"case", "size"} <= set(metafunc.fixturenames):
+        return
+    config = metafunc.config
+    # The blog's module runs its own cases, for both of its models, at its size only.
+    blog = getattr(metafunc.module, "SCENARIO", "grid") == "blog"
+    models = BLOG_MODELS if blog else (metafunc.module.MODEL,)
+    make_cases = blog_cases if blog else grid_cases
+    params = []
+    for size in (BLOG_SIZE,) if blog else config.bench_sizes:
+        for case in (c for model in models for c in make_cases(model, config.bench_mlx_devices)):
+            reason = skip_reason(config, case, size)
+            marks = [pytest.mark.skip(reason=reason)] if reason else []
+            # Plain dicts, so the saved JSON's `params` stay readable; fixtures rebuild the objects.
+            params.append(pytest.param(asdict(case), asdict(size), id=case.case_id(size), marks=marks))
+    metafunc.parametrize("case,size", params, indirect=True)
+
+
+@pytest.fixture
+def case(request):
+    """The implementation under test (a bench.cases.Case)."""
+    return Case(**request.param)
+
+
+@pytest.fixture
+def size(request):
+    """The problem size (a bench.sizes.Size)."""
+    return Size(**request.param)
+
+
+@pytest.fixture
+def problem(case, size):
+    """The seeded problem of this case's model at this size (cached per process)."""
+    return make_problem(case.model, size)
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig):
+    """Measurement settings from the command line."""
+    return Settings(
+        rounds=pytestconfig.getoption("rounds"),
+        round_time_s=pytestconfig.getoption("round_time"),
+        overhead_check=not pytestconfig.getoption("no_overhead_check"),
+        blog_rounds=pytestconfig.getoption("blog_rounds"),
+    )
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Add the environment of DESIGN rule 7 and this run's settings to every saved result."""
+    machine_info.update(environment.collect())
+    machine_info["bench_settings"] = {
+        "sizes": [s.id for s in config.bench_sizes],
+        "mlx_devices": list(config.bench_mlx_devices),
+        "rounds": config.getoption("rounds"),
+        "round_time_s": config.getoption("round_time"),
+    }
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Throughput per case and MLX / NumPy ratios from this run."""
+    session = getattr(config, "_benchmarksession", None)
+    text = format_summary(session.benchmarks) if session is not None else ""
+    if text:
+        terminalreporter.section("steps/s per case (x NumPy: ratio to NumPy float32 analytic; overhead: suite / bare loop)")
+        terminalreporter.write_line(text)

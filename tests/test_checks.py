@@ -1,0 +1,85 @@
+"""The after-timing checks fail a wrong kernel and a skipped barrier."""
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from bench.backends import make_trainer
+from bench.backends import numpy_backend
+from bench.backends.mlx_backend import MlxTrainer
+from bench.cases import Case
+from bench.checks import BarrierError, CorrectnessError, check_barrier, check_correctness
+from bench.datasets import make_problem
+from bench.models import LEARNING_RATE
+from bench.sizes import Size
+
+SIZE = Size(2000, 200)
+
+
+def test_correct_kernel_passes_and_reports_its_error():
+    case = Case("linear", "numpy", "analytic", "eager")
+    problem = make_problem("linear", SIZE)
+    result = check_correctness(make_trainer(case, problem, LEARNING_RATE), case, problem, LEARNING_RATE)
+    assert 0 <= result["max_rel_error"] <= result["error_bound"]
+
+
+@pytest.mark.parametrize(
+    "wrong_grad",
+    [
+        lambda X, y, w, inv_n: 2 * numpy_backend.linear_grad(X, y, w, inv_n),  # a factor off
+        lambda X, y, w, inv_n: np.matmul(X.T, np.matmul(X, w) - y),  # forgot 1/n
+        lambda X, y, w, inv_n: 0 * w,  # never moves
+        lambda X, y, w, inv_n: w * np.nan,  # blows up
+    ],
+    ids=["doubled", "unscaled", "frozen", "nan"],
+)
+def test_wrong_numpy_gradient_fails(wrong_grad):
+    case = Case("linear", "numpy", "analytic", "eager")
+    problem = make_problem("linear", SIZE)
+    trainer = make_trainer(case, problem, LEARNING_RATE)
+    trainer.grad = wrong_grad
+    with pytest.raises(CorrectnessError, match="float64 reference"):
+        check_correctness(trainer, case, problem, LEARNING_RATE)
+
+
+def test_wrong_mlx_gradient_fails():
+    case = Case("logistic", "mlx", "analytic", "step")
+    problem = make_problem("logistic", SIZE)
+    trainer = make_trainer(case, problem, LEARNING_RATE)
+    # The classic slip: the linear gradient on a logistic model.
+    trainer.step = lambda w, X, y: w - LEARNING_RATE * (X.T @ (X @ w - y)) / SIZE.n_examples
+    with pytest.raises(CorrectnessError):
+        check_correctness(trainer, case, problem, LEARNING_RATE)
+
+
+class NoBarrierTrainer(MlxTrainer):
+    """An MLX round that forgot its mx.eval: it would time graph building only."""
+
+    def run(self, steps, stop_accuracy=None):
+        w = self.w
+        for _ in range(steps):
+            w = self.step(w, self.X, self.y)
+        self.w = w
+        return steps
+
+
+@pytest.mark.parametrize("steps", [20, 200])
+def test_mlx_round_without_barrier_is_caught(steps):
+    case = Case("linear", "mlx", "analytic", "round")
+    problem = make_problem("linear", SIZE)
+    trainer = NoBarrierTrainer(case, problem, LEARNING_RATE)
+    with pytest.raises(BarrierError, match="did not end in its evaluation barrier"):
+        check_barrier(trainer, case, steps)
+    # Its weights are still right once evaluated: only the barrier check can catch it.
+    check_correctness(trainer, case, problem, LEARNING_RATE)
+
+
+@pytest.mark.parametrize("barrier", ["step", "round", "sync"])
+def test_mlx_rounds_with_barrier_pass(barrier):
+    case = Case("linear", "mlx", "autodiff", barrier)
+    problem = make_problem("linear", SIZE)
+    trainer = make_trainer(case, problem, LEARNING_RATE)
+    trainer.run(5)
+    pending = check_barrier(trainer, case, 20)
+    assert pending < 1e-3
+    assert isinstance(trainer.w, mx.array)
