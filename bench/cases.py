@@ -26,6 +26,8 @@ class Case:
     variant: str  # numpy: analytic | seed ; mlx: autodiff | analytic | compiled | blog
     barrier: str  # eager | step | round | sync
     device: str = "cpu"
+    batch_size: int | None = None  # None: full batch (all examples every step)
+    hidden: int | None = None  # MLP hidden width; None for the linear models
 
     @property
     def dtype(self) -> np.dtype:
@@ -34,12 +36,17 @@ class Case:
 
     @property
     def id(self) -> str:
-        """pytest id fragment, e.g. ``mlx-compiled-step-cpu``."""
-        return f"{self.backend}-{self.variant}-{self.barrier}-{self.device}"
+        """pytest id fragment, e.g. ``mlx-compiled-step-cpu`` or ``mlx-nn-step-cpu-h64-b256``."""
+        shape = (f"-h{self.hidden}" if self.hidden else "") + (f"-b{self.batch_size}" if self.batch_size else "")
+        return f"{self.backend}-{self.variant}-{self.barrier}-{self.device}{shape}"
 
     def case_id(self, size: Size) -> str:
         """Full readable id, e.g. ``linear-mlx-compiled-step-cpu-n1000-d100``."""
         return f"{self.model}-{self.id}-{size.id}"
+
+    def batch_rows(self, size: Size) -> int:
+        """Examples per step at this size."""
+        return min(self.batch_size, size.n_examples) if self.batch_size else size.n_examples
 
 
 def grid_cases(model: str, mlx_devices: tuple[str, ...]) -> list[Case]:

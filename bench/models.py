@@ -2,14 +2,15 @@
 
 Counts are algorithmic (the same for every backend and variant), so GFLOP/s and
 GB/s compare implementations of the same work. Bytes are the minimum traffic of
-a full-batch step: the design matrix read twice (X w, then X^T r) plus the
-vectors; they set the memory-bound floor of the step.
+a step: the batch's rows of the design matrix read twice (forward, then the
+weight gradient), the per-example vectors, the weights; a mini-batch step also
+gathers its rows (read and write b x d). They set the memory-bound floor.
 """
 
 from __future__ import annotations
 
 LEARNING_RATE = 0.01  # the blog's
-MODELS = ("linear", "logistic")
+MODELS = ("linear", "logistic", "mlp")
 BLOG_MODELS = ("linear", "logistic")  # the models the blog timed
 
 # Element-wise work per example beyond the two mat-vecs: residual (1) for
@@ -17,17 +18,31 @@ BLOG_MODELS = ("linear", "logistic")  # the models the blog timed
 _PER_EXAMPLE_FLOPS = {"linear": 1, "logistic": 5}
 
 
-def flops_per_step(model: str, n: int, d: int, barrier: str) -> int:
-    """Floating-point operations of one step (and its sync read-back, if any)."""
-    flops = 4 * n * d + _PER_EXAMPLE_FLOPS[model] * n + 3 * d  # Xw, X^T r, scale+update
+def flops_per_step(model: str, b: int, d: int, barrier: str, hidden: int = 0, classes: int = 10) -> int:
+    """Floating-point operations of one step on a batch of b rows (and its sync read-back)."""
+    if model == "mlp":
+        h, c = hidden, classes
+        params = h * d + h + c * h + c
+        # forward 2bdh + 2bhc, backward 2bhc (dW2) + 2bhc (dh) + 2bdh (dW1),
+        # bias/ReLU/mask 4bh, softmax cross-entropy and its gradient ~8bc, update 2P
+        return 4 * b * d * h + 6 * b * h * c + 4 * b * h + 8 * b * c + 2 * params
+    flops = 4 * b * d + _PER_EXAMPLE_FLOPS[model] * b + 3 * d  # Xw, X^T r, scale+update
     if barrier == "sync":
-        flops += 2 * n * d + 2 * n  # X w again, compare/square and mean
+        flops += 2 * b * d + 2 * b  # X w again, compare/square and mean
     return flops
 
 
-def bytes_per_step(model: str, n: int, d: int, itemsize: int, barrier: str) -> int:
-    """Bytes one step must move at least: X twice, y and the residual, the weights."""
-    moved = (2 * n * d + 3 * n + 4 * d) * itemsize
+def bytes_per_step(
+    model: str, b: int, d: int, itemsize: int, barrier: str, hidden: int = 0, classes: int = 10, gathered: bool = False
+) -> int:
+    """Bytes one step must move at least; `gathered` adds the mini-batch row gather."""
+    gather = (2 * b * d + b) * itemsize if gathered else 0
+    if model == "mlp":
+        h, c = hidden, classes
+        params = h * d + h + c * h + c
+        # X batch twice, hidden activations ~4 passes, logits ~4 passes, weights read/grad/update 3x
+        return (2 * b * d + 4 * b * h + 4 * b * c + 3 * params) * itemsize + gather
+    moved = (2 * b * d + 3 * b + 4 * d) * itemsize
     if barrier == "sync":
-        moved += (n * d + 2 * n) * itemsize
-    return moved
+        moved += (b * d + 2 * b) * itemsize
+    return moved + gather

@@ -30,13 +30,21 @@ def gradient(model: str, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndar
     raise ValueError(f"no reference gradient for model {model!r}")
 
 
-def reference_weights(model: str, X, y, w0, lr: float, steps: int) -> np.ndarray:
-    """Weights after `steps` gradient-descent steps from w0, in float64."""
+def reference_weights(model: str, X, y, w0, lr: float, steps: int, batches=None) -> np.ndarray:
+    """Weights after `steps` SGD steps from w0, in float64.
+
+    batches: None for full-batch gradient descent, else the (n_batches, b) row
+    schedule of bench.datasets.batch_schedule; step t uses row t mod n_batches.
+    """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     w = np.asarray(w0, dtype=np.float64).reshape(-1).copy()
-    for _ in range(steps):
-        w -= lr * gradient(model, X, y, w)
+    for t in range(steps):
+        if batches is None:
+            w -= lr * gradient(model, X, y, w)
+        else:
+            rows = batches[t % len(batches)]
+            w -= lr * gradient(model, X[rows], y[rows], w)
     return w
 
 
