@@ -13,16 +13,21 @@ from dataclasses import asdict
 
 import pytest
 
-from bench import compat, environment
+from bench import compat, environment, machine_limits
+from bench.blas import INSTALL_HINT, BlasError, select_mlx_blas
 
-from bench.cases import Case, blog_cases, grid_cases
+from bench.cases import CASES_BY_SCENARIO, Case
 from bench.datasets import make_problem
 from bench.harness import Settings
-from bench.models import BLOG_MODELS
 from bench.summary import format_summary
 from bench.sizes import BLOG_SIZE, Size, SizeError, default_memory_budget, estimated_case_bytes, parse_sizes
 
 DEVICE_CHOICES = ("cpu", "gpu", "all")
+SUMMARY_LEGEND = (
+    "K: steps per round; roof: share of the roofline bound min(bandwidth x intensity, peak GFLOP/s) "
+    "measured at session start; spread: IQR / median round time (! = unstable); "
+    "overhead: suite round time / bare loop; x NumPy: steps/s over NumPy float32 analytic"
+)
 
 
 def pytest_addoption(parser):
@@ -45,6 +50,12 @@ def pytest_addoption(parser):
     )
     group.addoption("--blog-rounds", type=int, default=3, help="timed runs of each blog configuration (default 3)")
     group.addoption(
+        "--mlx-blas",
+        default="bundled",
+        help="BLAS for MLX's CPU matmuls (Linux): bundled (the wheel's reference BLAS, default), "
+        "openblas (a system OpenBLAS: " + INSTALL_HINT + ") or a path to a libblas",
+    )
+    group.addoption(
         "--no-overhead-check",
         action="store_true",
         help="skip the bare-loop comparison run for the blog's size",
@@ -58,10 +69,13 @@ def mlx_devices(option: str | None) -> tuple[str, ...]:
     return ("cpu", "gpu") if option == "all" else (option,)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     try:
+        # First of all: the BLAS must be in place before anything imports MLX.
+        config.bench_mlx_blas = select_mlx_blas(config.getoption("mlx_blas"))
         config.bench_sizes = parse_sizes(config.getoption("sizes"))
-    except SizeError as error:
+    except (BlasError, SizeError) as error:
         raise pytest.UsageError(str(error)) from None
     device = config.getoption("mlx_device")
     if device is not None and device not in DEVICE_CHOICES:
@@ -90,13 +104,14 @@ def pytest_generate_tests(metafunc):
     if not {"case", "size"} <= set(metafunc.fixturenames):
         return
     config = metafunc.config
-    # The blog's module runs its own cases, for both of its models, at its size only.
-    blog = getattr(metafunc.module, "SCENARIO", "grid") == "blog"
-    models = BLOG_MODELS if blog else (metafunc.module.MODEL,)
-    make_cases = blog_cases if blog else grid_cases
+    # A module says which cases it runs (SCENARIO) for which models (MODEL or MODELS);
+    # the blog's configurations run at the blog's size only.
+    scenario = getattr(metafunc.module, "SCENARIO", "grid")
+    models = getattr(metafunc.module, "MODELS", None) or (metafunc.module.MODEL,)
+    make_cases = CASES_BY_SCENARIO[scenario]
     params = []
-    for size in (BLOG_SIZE,) if blog else config.bench_sizes:
-        for case in (c for model in models for c in make_cases(model, config.bench_mlx_devices)):
+    for size in (BLOG_SIZE,) if scenario == "blog" else config.bench_sizes:
+        for case in (c for model in models for c in make_cases(model, config.bench_mlx_devices, size)):
             reason = skip_reason(config, case, size)
             marks = [pytest.mark.skip(reason=reason)] if reason else []
             # Plain dicts, so the saved JSON's `params` stay readable; fixtures rebuild the objects.
@@ -133,21 +148,34 @@ def settings(pytestconfig):
     )
 
 
+def pytest_sessionstart(session):
+    """Measure the machine's memory bandwidth and peak GFLOP/s before any benchmark runs."""
+    config = session.config
+    config.bench_machine_limits = None
+    timing = not (config.getoption("benchmark_disable") or config.getoption("benchmark_skip"))
+    if timing and not config.getoption("collectonly"):
+        config.bench_machine_limits = machine_limits.measure(environment.usable_cpus(), config.bench_memory_budget)
+
+
 def pytest_benchmark_update_machine_info(config, machine_info):
     """Add the environment of DESIGN rule 7 and this run's settings to every saved result."""
     machine_info.update(environment.collect())
+    if config.bench_machine_limits:
+        machine_info["machine_limits"] = config.bench_machine_limits
     machine_info["bench_settings"] = {
         "sizes": [s.id for s in config.bench_sizes],
         "mlx_devices": list(config.bench_mlx_devices),
         "rounds": config.getoption("rounds"),
         "round_time_s": config.getoption("round_time"),
+        "mlx_blas_choice": config.getoption("mlx_blas"),
     }
 
 
 def pytest_terminal_summary(terminalreporter, config):
     """Throughput per case and MLX / NumPy ratios from this run."""
     session = getattr(config, "_benchmarksession", None)
-    text = format_summary(session.benchmarks) if session is not None else ""
+    text = format_summary(session.benchmarks, config.bench_machine_limits) if session is not None else ""
     if text:
-        terminalreporter.section("steps/s per case (x NumPy: ratio to NumPy float32 analytic; overhead: suite / bare loop)")
+        terminalreporter.section("steps/s per case")
+        terminalreporter.write_line(SUMMARY_LEGEND)
         terminalreporter.write_line(text)

@@ -23,7 +23,7 @@ class Case:
 
     model: str
     backend: str  # numpy | mlx
-    variant: str  # numpy: analytic | seed ; mlx: autodiff | analytic | compiled | blog
+    variant: str  # numpy: analytic | analytic-1thread | seed ; mlx: autodiff | analytic | compiled | blog
     barrier: str  # eager | step | round | sync
     device: str = "cpu"
     batch_size: int | None = None  # None: full batch (all examples every step)
@@ -49,10 +49,15 @@ class Case:
         return min(self.batch_size, size.n_examples) if self.batch_size else size.n_examples
 
 
-def grid_cases(model: str, mlx_devices: tuple[str, ...]) -> list[Case]:
-    """Every case the size grid runs for a model, NumPy first then MLX per device."""
+# Mini-batch sizes every model runs besides full batch (examples per step).
+BATCH_SIZES = (32, 256)
+
+
+def grid_cases(model: str, mlx_devices: tuple[str, ...], size: Size) -> list[Case]:
+    """Every case the size grid runs for a model at a size, NumPy first then MLX per device."""
     cases = [
         Case(model, "numpy", "analytic", "eager"),
+        Case(model, "numpy", "analytic-1thread", "eager"),
         Case(model, "numpy", "seed", "eager"),
         Case(model, "numpy", "analytic", "sync"),
     ]
@@ -61,10 +66,17 @@ def grid_cases(model: str, mlx_devices: tuple[str, ...]) -> list[Case]:
             for barrier in ("step", "round"):
                 cases.append(Case(model, "mlx", variant, barrier, device))
         cases.append(Case(model, "mlx", "autodiff", "sync", device))
+    # Mini-batch SGD: the common training-loop shapes, not every variant again.
+    for batch in (b for b in BATCH_SIZES if b < size.n_examples):
+        cases.append(Case(model, "numpy", "analytic", "eager", batch_size=batch))
+        for device in mlx_devices:
+            cases.append(Case(model, "mlx", "autodiff", "step", device, batch_size=batch))
+            cases.append(Case(model, "mlx", "compiled", "step", device, batch_size=batch))
+            cases.append(Case(model, "mlx", "compiled", "round", device, batch_size=batch))
     return cases
 
 
-def blog_cases(model: str, mlx_devices: tuple[str, ...]) -> list[Case]:
+def blog_cases(model: str, mlx_devices: tuple[str, ...], size: Size | None = None) -> list[Case]:
     """The blog's own configurations: NumPy float64 code and MLX code as published.
 
     Linear: K lazy steps then one eval (`round`). Logistic: the accuracy check
@@ -74,3 +86,19 @@ def blog_cases(model: str, mlx_devices: tuple[str, ...]) -> list[Case]:
     return [Case(model, "numpy", "seed", barrier[0])] + [
         Case(model, "mlx", "blog", barrier[1], device) for device in mlx_devices
     ]
+
+
+def cold_cases(model: str, mlx_devices: tuple[str, ...], size: Size | None = None) -> list[Case]:
+    """Cases whose first call is timed on its own: where first-call costs differ.
+
+    MLX traces the graph on a first call, and `compiled` also compiles it (and
+    on Linux CPU may run g++); NumPy pays first-touch page faults only.
+    """
+    cases = [Case(model, "numpy", "analytic", "eager")]
+    for device in mlx_devices:
+        cases += [Case(model, "mlx", variant, "step", device) for variant in ("autodiff", "analytic", "compiled")]
+    return cases
+
+
+# Which cases each kind of benchmark module runs (its SCENARIO attribute).
+CASES_BY_SCENARIO = {"grid": grid_cases, "blog": blog_cases, "cold": cold_cases}

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from bench.cases import Case
-from bench.datasets import Problem
+from bench.datasets import Problem, batch_schedule, mlp_initial_params
 from reference import reference_weights
 
 CHECK_STEPS = 10
@@ -45,15 +45,23 @@ def relative_error(w: np.ndarray, w_ref: np.ndarray) -> float:
 
 
 @functools.lru_cache(maxsize=32)
-def _reference(problem: Problem, lr: float, steps: int) -> np.ndarray:
-    return reference_weights(problem.model, problem.X, problem.y, problem.w0, lr, steps)
+def expected_weights(problem: Problem, lr: float, steps: int, batch_size: int | None, hidden: int | None) -> np.ndarray:
+    """The float64 reference's weights (flattened) after `steps` steps of the same schedule."""
+    batches = batch_schedule(problem.model, problem.size, batch_size) if batch_size else None
+    if problem.model == "mlp":
+        from reference.mlp import flatten_params, mlp_reference_params
+
+        params0 = mlp_initial_params(problem.size, hidden)
+        return flatten_params(mlp_reference_params(problem.X, problem.y, params0, lr, steps, batches))
+    return reference_weights(problem.model, problem.X, problem.y, problem.w0, lr, steps, batches)
 
 
 def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: int = CHECK_STEPS) -> dict:
-    """Run `steps` steps from w0 and compare with the float64 reference; raise if off."""
+    """Run `steps` steps from the shared start and compare with the float64 reference; raise if off."""
     trainer.reset()
     trainer.run(steps)
-    error = relative_error(trainer.weights(), _reference(problem, lr, steps))
+    expected = expected_weights(problem, lr, steps, case.batch_size, case.hidden)
+    error = relative_error(trainer.weights(), expected)
     bound = ERROR_BOUNDS[case.dtype]
     if not error <= bound:  # also catches NaN
         raise CorrectnessError(

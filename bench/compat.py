@@ -4,40 +4,51 @@ The suite runs unchanged on mlx 0.26.5 to 0.32.x: `mx.is_available` appeared in
 0.26.5, `mx.cuda.is_available` in 0.29 and `mx.device_info` in 0.31; older
 releases only have the `mx.metal.*` spellings. Nothing else in the suite should
 test for an MLX attribute.
+
+MLX is imported on first use, not at import time: `--mlx-blas` must load its
+BLAS before MLX's own library is loaded (see bench.blas).
 """
 
 from __future__ import annotations
 
-try:
-    import mlx.core as mx
-except ImportError:  # NumPy-only environments can still run the NumPy cases
-    mx = None
+import functools
+
+
+@functools.cache
+def _mlx():
+    """mlx.core, imported on first call; None where MLX is not installed."""
+    try:
+        import mlx.core
+    except ImportError:  # NumPy-only environments can still run the NumPy cases
+        return None
+    return mlx.core
 
 
 def mlx_installed() -> bool:
     """Whether mlx.core imports in this environment."""
-    return mx is not None
+    return _mlx() is not None
 
 
 def mlx_version() -> str | None:
     """The MLX release, e.g. '0.32.4', or None without MLX."""
-    return getattr(mx, "__version__", None) if mx is not None else None
+    return getattr(_mlx(), "__version__", None)
 
 
 def cuda_available() -> bool:
     """Whether MLX's CUDA backend is present and sees a GPU."""
-    cuda = getattr(mx, "cuda", None) if mx is not None else None
+    cuda = getattr(_mlx(), "cuda", None)
     return bool(cuda is not None and hasattr(cuda, "is_available") and cuda.is_available())
 
 
 def metal_available() -> bool:
     """Whether MLX's Metal backend is present and usable."""
-    metal = getattr(mx, "metal", None) if mx is not None else None
+    metal = getattr(_mlx(), "metal", None)
     return bool(metal is not None and metal.is_available())
 
 
 def gpu_available() -> bool:
     """Whether MLX has a GPU device here (Metal or CUDA)."""
+    mx = _mlx()
     if mx is None:
         return False
     if hasattr(mx, "is_available"):
@@ -56,11 +67,13 @@ def gpu_backend() -> str | None:
 
 def device(name: str):
     """The mx.Device for 'cpu' or 'gpu'."""
+    mx = _mlx()
     return mx.Device(mx.gpu if name == "gpu" else mx.cpu)
 
 
 def device_info(name: str = "gpu") -> dict:
     """MLX's description of a device (plain JSON-able values); {} where MLX has none."""
+    mx = _mlx()
     if mx is None:
         return {}
     info = {}
@@ -76,6 +89,7 @@ def device_info(name: str = "gpu") -> dict:
 
 def _memory_function(name: str):
     """mx.<name> from 0.25 on, else mx.metal.<name>, else None."""
+    mx = _mlx()
     if mx is None:
         return None
     if hasattr(mx, name):

@@ -104,7 +104,7 @@ def mlx_blas() -> dict:
     # (LD_PRELOAD) wins over the one bundled in the wheel.
     preloaded = _library_defining("cblas_sgemm")
     if preloaded:
-        return {"library": preloaded, "source": "global scope (LD_PRELOAD)"}
+        return {"library": preloaded, "source": "global scope (--mlx-blas or LD_PRELOAD)"}
     import mlx.core as mx
 
     mlx_root = os.path.dirname(os.path.dirname(os.path.realpath(mx.__file__)))
@@ -112,6 +112,26 @@ def mlx_blas() -> dict:
     if bundled:
         return {"library": bundled[0], "source": "bundled with the mlx wheel (reference BLAS)"}
     return {"library": "unknown", "source": "not found among loaded libraries"}
+
+
+def blas_threads(backend: str) -> int | None:
+    """Threads the backend's BLAS runs with right now (inside any thread limits).
+
+    NumPy: its pool as threadpoolctl sees it. MLX: the pool of the library
+    mlx_blas() found; the wheel's reference BLAS has no threads of its own (1).
+    """
+    pools = numpy_blas()
+    if backend == "numpy":
+        return pools[0].get("num_threads") if pools else None
+    library = mlx_blas().get("library", "")
+    if "bundled" in mlx_blas().get("source", ""):
+        return 1
+    # A libblas.so.3 front (Debian's alternatives) sits beside the OpenBLAS it loads.
+    folder = os.path.dirname(os.path.realpath(library))
+    for pool in pools:
+        if os.path.dirname(os.path.realpath(str(pool.get("filepath", "")))) == folder:
+            return pool.get("num_threads")
+    return None
 
 
 def numpy_blas() -> list[dict]:

@@ -8,6 +8,7 @@ Each result carries the blog's published figure (`blog_steps_per_s`) beside ours
 from bench.harness import run_case
 
 SCENARIO = "blog"
+MODELS = ("linear", "logistic")
 
 
 def test_blog(benchmark, case, problem, settings):

@@ -6,7 +6,7 @@ import pytest
 from bench.backends import make_trainer
 from bench.cases import Case, blog_cases, grid_cases
 from bench.checks import ERROR_BOUNDS, relative_error
-from bench.datasets import make_problem
+from bench.datasets import batch_schedule, make_problem
 from bench.models import LEARNING_RATE
 from bench.sizes import Size
 from reference import reference_weights
@@ -14,7 +14,7 @@ from reference import reference_weights
 SIZE = Size(400, 25)
 STEPS = 30
 ALL_CASES = sorted(
-    {c for m in ("linear", "logistic") for c in grid_cases(m, ("cpu",)) + blog_cases(m, ("cpu",))},
+    {c for m in ("linear", "logistic") for c in grid_cases(m, ("cpu",), SIZE) + blog_cases(m, ("cpu",))},
     key=lambda c: (c.model, c.id),
 )
 
@@ -24,7 +24,8 @@ def test_kernel_matches_reference(case):
     problem = make_problem(case.model, SIZE)
     trainer = make_trainer(case, problem, LEARNING_RATE)
     assert trainer.run(STEPS) == STEPS
-    expected = reference_weights(case.model, problem.X, problem.y, problem.w0, LEARNING_RATE, STEPS)
+    batches = batch_schedule(case.model, SIZE, case.batch_size) if case.batch_size else None
+    expected = reference_weights(case.model, problem.X, problem.y, problem.w0, LEARNING_RATE, STEPS, batches)
     assert relative_error(trainer.weights(), expected) <= ERROR_BOUNDS[case.dtype]
     # The weights really moved: a kernel that never updates would fail above too,
     # but say so plainly.
@@ -65,3 +66,19 @@ def test_unknown_variant_and_barrier_are_refused():
         make_trainer(Case("linear", "mlx", "autodiff", "eager"), problem, LEARNING_RATE)
     with pytest.raises(ValueError):
         make_trainer(Case("linear", "cupy", "analytic", "eager"), problem, LEARNING_RATE)
+
+
+@pytest.mark.parametrize("backend,variant,barrier", [("numpy", "analytic", "eager"), ("mlx", "compiled", "round")])
+def test_mini_batches_follow_the_schedule_across_runs(backend, variant, barrier):
+    case = Case("logistic", backend, variant, barrier, batch_size=32)
+    problem = make_problem("logistic", SIZE)
+    split = make_trainer(case, problem, LEARNING_RATE)
+    split.run(7)
+    split.run(8)  # continues with batch 7, not batch 0
+    whole = make_trainer(case, problem, LEARNING_RATE)
+    whole.run(15)
+    assert np.allclose(split.weights(), whole.weights(), rtol=0, atol=1e-7)
+    # and a full-batch step is a different thing
+    full = make_trainer(Case("logistic", backend, variant, barrier), problem, LEARNING_RATE)
+    full.run(15)
+    assert relative_error(full.weights(), whole.weights()) > 1e-3

@@ -9,10 +9,12 @@ A Trainer owns its copy of one problem and its weights:
   settle() -> float  seconds to finish any work the last run left pending
                      (0 for an eager backend); see bench.harness.check_barrier
   weights()          the current weights as a float64 NumPy vector
+  limits()           a context manager the whole case runs in (thread limits)
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 import numpy as np
@@ -26,6 +28,7 @@ class Trainer(Protocol):
     def run(self, steps: int, stop_accuracy: float | None = None) -> int: ...
     def settle(self) -> float: ...
     def weights(self) -> np.ndarray: ...
+    def limits(self) -> AbstractContextManager: ...
 
 
 def make_trainer(case: Case, problem: Problem, lr: float) -> Trainer:

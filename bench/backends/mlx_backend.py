@@ -7,6 +7,7 @@ weights, and the `step` and `sync` barriers force evaluation every step
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import mlx.core as mx
@@ -14,7 +15,7 @@ import numpy as np
 
 from bench import compat
 from bench.cases import Case
-from bench.datasets import Problem
+from bench.datasets import Problem, batch_schedule
 
 
 def linear_loss(w, X, y):
@@ -67,22 +68,30 @@ SYNC_METRICS = {"linear": linear_sync_metric, "logistic": logistic_sync_metric}
 BLOG_COLUMN_LAYOUT = {"linear": False, "logistic": True}
 
 
-def make_step(model: str, variant: str, lr: float, inv_n: float):
-    """Return step(w, X, y) -> new w for a variant."""
+def make_step(model: str, variant: str, lr: float, inv_n: float, gather: bool = False):
+    """Return step(w, X, y) -> new w for a variant; with gather, step(w, X, y, rows)."""
+    if variant not in ("autodiff", "analytic", "compiled", "blog"):
+        raise ValueError(f"mlx has no variant {variant!r}")
     if variant == "analytic":
         grad = GRADIENTS[model]
-        return lambda w, X, y: w - lr * grad(w, X, y, inv_n)
-    loss = BLOG_LOSSES[model] if variant == "blog" else LOSSES[model]
-    grad_fn = mx.grad(loss)  # gradient with respect to the first argument, w
 
-    def step(w, X, y):
-        return w - lr * grad_fn(w, X, y)
+        def step(w, X, y):
+            return w - lr * grad(w, X, y, inv_n)
 
-    if variant == "compiled":
-        return mx.compile(step)
-    if variant in ("autodiff", "blog"):
-        return step
-    raise ValueError(f"mlx has no variant {variant!r}")
+    else:
+        loss = BLOG_LOSSES[model] if variant == "blog" else LOSSES[model]
+        grad_fn = mx.grad(loss)  # gradient with respect to the first argument, w
+
+        def step(w, X, y):
+            return w - lr * grad_fn(w, X, y)
+
+    if gather:  # a mini-batch step takes its rows from the full arrays, as a training loop does
+        full_batch_step = step
+
+        def step(w, X, y, rows):
+            return full_batch_step(w, X[rows], y[rows])
+
+    return mx.compile(step) if variant == "compiled" else step
 
 
 class MlxTrainer:
@@ -93,6 +102,8 @@ class MlxTrainer:
             raise ValueError(f"mlx has no barrier policy {case.barrier!r}")
         if case.device == "gpu" and not compat.gpu_available():
             raise RuntimeError("MLX has no GPU on this machine")
+        if case.batch_size and case.barrier == "sync":
+            raise ValueError("the sync check reads the whole training set; it runs full-batch only")
         self.device = compat.device(case.device)
         self.barrier = case.barrier
         column = case.variant == "blog" and BLOG_COLUMN_LAYOUT[case.model]
@@ -104,15 +115,28 @@ class MlxTrainer:
             self.y_bool = self.y > 0.5
             self.w0 = mx.array(problem.w0).reshape(shape)
             mx.eval(self.X, self.y, self.y_bool, self.w0)  # conversion stays outside the timer
-        self.step = make_step(case.model, case.variant, lr, 1 / problem.n_examples)
+            # Mini-batch: one index array per batch of the shared schedule, made before timing.
+            self.batch_rows = None
+            if case.batch_size:
+                self.batch_rows = [mx.array(rows) for rows in batch_schedule(case.model, problem.size, case.batch_size)]
+                mx.eval(self.batch_rows)
+        inv_n = 1 / case.batch_rows(problem.size)
+        self.step = make_step(case.model, case.variant, lr, inv_n, gather=case.batch_size is not None)
         self.sync_metric = SYNC_METRICS[case.model]
         self.reset()
 
+    def limits(self):
+        """Context the whole case runs in: nothing to limit for MLX."""
+        return contextlib.nullcontext()
+
     def reset(self) -> None:
         self.w = self.w0
+        self.t = 0  # steps taken since reset: picks the next mini-batch
         mx.eval(self.w)
 
     def run(self, steps: int, stop_accuracy: float | None = None) -> int:
+        if self.batch_rows is not None:
+            return self._run_batches(steps)
         X, y, y_bool, w, step = self.X, self.y, self.y_bool, self.w, self.step
         done = steps
         with mx.stream(self.device):
@@ -133,7 +157,20 @@ class MlxTrainer:
                         break
             mx.eval(w)  # the round's barrier: all updated state is computed
         self.w = w
+        self.t += done
         return done
+
+    def _run_batches(self, steps: int) -> int:
+        X, y, w, step, batch_rows = self.X, self.y, self.w, self.step, self.batch_rows
+        n_batches, t, every_step = len(batch_rows), self.t, self.barrier == "step"
+        with mx.stream(self.device):
+            for i in range(t, t + steps):
+                w = step(w, X, y, batch_rows[i % n_batches])
+                if every_step:
+                    mx.eval(w)
+            mx.eval(w)
+        self.w, self.t = w, t + steps
+        return steps
 
     def settle(self) -> float:
         start = time.perf_counter()

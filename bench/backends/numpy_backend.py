@@ -1,17 +1,22 @@
 """NumPy kernels: hand-written gradients, computed eagerly.
 
-Variants: `analytic` (float32, 1-D vectors: the default comparison) and `seed`
-(the blog's code exactly: float64, and its layouts - column vectors for linear
-regression, 1-D for logistic).
+Variants: `analytic` (float32, 1-D vectors: the default comparison),
+`analytic-1thread` (the same with NumPy's BLAS held to one thread, since MLX's
+CPU element-wise kernels run on one thread) and `seed` (the blog's code
+exactly: float64, and its layouts - column vectors for linear regression, 1-D
+for logistic).
 """
 
 from __future__ import annotations
 
 
+import contextlib
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bench.cases import Case
-from bench.datasets import Problem
+from bench.datasets import Problem, batch_schedule
 
 # The blog's NumPy linear example used (d, 1) column vectors; its logistic one 1-D.
 BLOG_COLUMN_LAYOUT = {"linear": True, "logistic": False}
@@ -43,6 +48,7 @@ def logistic_sync_metric(X, y, y_bool, w):
     return float(np.mean(preds == y_bool))
 
 
+VARIANTS = ("analytic", "analytic-1thread", "seed")
 GRADIENTS = {"linear": linear_grad, "logistic": logistic_grad}
 SYNC_METRICS = {"linear": linear_sync_metric, "logistic": logistic_sync_metric}
 
@@ -51,10 +57,12 @@ class NumpyTrainer:
     """Full-batch gradient descent in NumPy for one case and problem."""
 
     def __init__(self, case: Case, problem: Problem, lr: float):
-        if case.variant not in ("analytic", "seed"):
+        if case.variant not in VARIANTS:
             raise ValueError(f"numpy has no variant {case.variant!r}")
         if case.barrier not in ("eager", "sync"):
             raise ValueError(f"numpy runs eagerly; barrier {case.barrier!r} does not apply")
+        if case.batch_size and case.barrier == "sync":
+            raise ValueError("the sync check reads the whole training set; it runs full-batch only")
         dtype = case.dtype
         column = case.variant == "seed" and BLOG_COLUMN_LAYOUT[case.model]
         shape = (-1, 1) if column else (-1,)
@@ -64,16 +72,26 @@ class NumpyTrainer:
         self.y_bool = self.y > 0.5
         self.w0 = np.asarray(problem.w0, dtype=dtype).reshape(shape)
         self.lr = lr
-        self.inv_n = 1 / problem.n_examples
+        # Mini-batch: the shared seeded schedule; the gather happens inside each step.
+        self.batches = batch_schedule(case.model, problem.size, case.batch_size) if case.batch_size else None
+        self.inv_n = 1 / case.batch_rows(problem.size)
         self.grad = GRADIENTS[case.model]
         self.sync_metric = SYNC_METRICS[case.model] if case.barrier == "sync" else None
         self.layout = "column" if column else "vector"
+        self.single_thread = case.variant == "analytic-1thread"
         self.reset()
+
+    def limits(self):
+        """Context the whole case runs in: NumPy's BLAS held to one thread for `analytic-1thread`."""
+        return threadpool_limits(limits=1, user_api="blas") if self.single_thread else contextlib.nullcontext()
 
     def reset(self) -> None:
         self.w = self.w0.copy()
+        self.t = 0  # steps taken since reset: picks the next mini-batch
 
     def run(self, steps: int, stop_accuracy: float | None = None) -> int:
+        if self.batches is not None:
+            return self._run_batches(steps)
         X, y, y_bool, w, lr, inv_n, grad = self.X, self.y, self.y_bool, self.w, self.lr, self.inv_n, self.grad
         metric = self.sync_metric
         done = steps
@@ -87,7 +105,18 @@ class NumpyTrainer:
                         done = i + 1
                         break
         self.w = w
+        self.t += done
         return done
+
+    def _run_batches(self, steps: int) -> int:
+        X, y, w, lr, inv_b, grad, batches = self.X, self.y, self.w, self.lr, self.inv_n, self.grad, self.batches
+        n_batches, t = len(batches), self.t
+        with np.errstate(over="ignore"):
+            for i in range(t, t + steps):
+                rows = batches[i % n_batches]
+                w = w - lr * grad(X[rows], y[rows], w, inv_b)
+        self.w, self.t = w, t + steps
+        return steps
 
     def settle(self) -> float:
         return 0.0  # eager: nothing is ever pending
