@@ -1,0 +1,94 @@
+"""The pytest front door: usage errors are one line, impossible cases skip with a reason."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import compat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--sizes", "10x"], "ERROR: --sizes: cannot read '10x'"),
+        (["--sizes", "1000x100,abc"], "ERROR: --sizes: cannot read 'abc'"),
+        (["--mlx-device", "tpu"], "ERROR: --mlx-device: 'tpu' is not one of cpu, gpu, all"),
+        (["--rounds", "0"], "ERROR: --rounds must be at least 1"),
+    ],
+)
+def test_bad_options_are_usage_errors(args, message):
+    result = pytest_run(*args, "--collect-only", "-q")
+    assert result.returncode == 4
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_explicit_sizes_make_readable_case_ids():
+    result = pytest_run("--sizes", "500x5,700x7", "--collect-only", "-q", "bench/test_linear.py")
+    assert result.returncode == 0, result.stderr
+    assert "test_linear[linear-mlx-compiled-step-cpu-n500-d5]" in result.stdout or not compat.mlx_installed()
+    assert "test_linear[linear-numpy-analytic-eager-cpu-n700-d7]" in result.stdout
+
+
+def test_sizes_over_the_memory_budget_skip_with_a_reason():
+    result = pytest_run(
+        "--sizes", "500x5", "--memory-budget-gb", "0.001", "--benchmark-disable", "-rs", "-q", "bench/test_linear.py"
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "needs about" in result.stdout and "over the memory budget" in result.stdout
+    assert " passed" not in result.stdout
+
+
+@pytest.mark.skipif(compat.gpu_available(), reason="this machine has an MLX GPU")
+def test_missing_gpu_skips_with_a_reason():
+    result = pytest_run(
+        "--sizes", "500x5", "--mlx-device", "gpu", "--benchmark-disable", "-rs", "-q", "bench/test_linear.py"
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "MLX has no GPU on this machine" in result.stdout
+    # NumPy cases still run
+    assert " passed" in result.stdout
+
+
+def test_benchmark_run_saves_the_schema(tmp_path):
+    result = pytest_run(
+        "--benchmark-only",
+        "--sizes",
+        "600x8",
+        "--rounds",
+        "3",
+        "--round-time",
+        "0.002",
+        "-k",
+        "linear-numpy-analytic-eager-cpu-n600 or linear-mlx-compiled-round-cpu-n600",
+        f"--benchmark-storage=file://{tmp_path}",
+        "bench/test_linear.py",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "steps/s per case" in result.stdout
+    import json
+
+    (saved,) = list(tmp_path.rglob("*.json"))
+    data = json.loads(saved.read_text())
+    assert data["machine_info"]["machine_limits"]["memory_bandwidth_gb_s"] > 0
+    assert data["machine_info"]["mlx_blas"]["library"]
+    required = {
+        "model", "backend", "variant", "device", "dtype", "barrier", "n_examples", "n_features", "batch_size",
+        "steps_per_round", "flops_per_step", "bytes_per_step", "steps_per_s", "max_rel_error", "error_bound",
+        "peak_memory_bytes", "blas_threads",
+    }  # fmt: skip
+    for bench in data["benchmarks"]:
+        assert required <= set(bench["extra_info"]), required - set(bench["extra_info"])
+        assert len(bench["stats"]["data"]) == 3  # raw round times kept
+        info = bench["extra_info"]
+        assert info["steps_per_s"] == pytest.approx(info["steps_per_round"] / bench["stats"]["median"])
