@@ -3,6 +3,7 @@
 Options (see `pytest --help`, section "mlx-sgd-bench"):
   --sizes quick|full|NxD,...   which problem sizes run
   --mlx-device cpu|gpu|all     where MLX cases run (default: the GPU if MLX has one)
+  --hidden 64,256              the MLP's hidden widths
   --rounds, --round-time       how many timed rounds, and how long each should last
   --memory-budget-gb           sizes whose arrays would not fit are skipped, not killed
 """
@@ -16,11 +17,14 @@ import pytest
 from bench import compat, environment, machine_limits
 from bench.blas import INSTALL_HINT, BlasError, select_mlx_blas
 
-from bench.cases import CASES_BY_SCENARIO, Case
+from bench.cases import CASES_BY_SCENARIO, HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK, Case, GridOptions
 from bench.datasets import make_problem
 from bench.harness import Settings
 from bench.summary import format_summary
 from bench.sizes import BLOG_SIZE, Size, SizeError, default_memory_budget, estimated_case_bytes, parse_sizes
+
+# The data-parallel benchmark's options (--dist-ranks, --dist-hostfile, ...).
+pytest_plugins = ("bench.distributed.options",)
 
 DEVICE_CHOICES = ("cpu", "gpu", "all")
 SUMMARY_LEGEND = (
@@ -41,6 +45,17 @@ def pytest_addoption(parser):
     group.addoption("--rounds", type=int, default=15, help="timed rounds per case (default 15)")
     group.addoption(
         "--round-time", type=float, default=0.02, help="target seconds per round; K steps are calibrated to it (default 0.02)"
+    )
+    group.addoption(
+        "--hidden",
+        default=None,
+        help="MLP hidden widths, e.g. 64,256 (default: 64,256; with --sizes full: 64,256,1024)",
+    )
+    group.addoption(
+        "--steps-per-round",
+        type=int,
+        default=None,
+        help="fix K for every grid case instead of calibrating it (e.g. to compare runs step for step)",
     )
     group.addoption(
         "--memory-budget-gb",
@@ -82,9 +97,28 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--mlx-device: {device!r} is not one of {', '.join(DEVICE_CHOICES)}")
     if config.getoption("rounds") < 1 or config.getoption("round_time") <= 0:
         raise pytest.UsageError("--rounds must be at least 1 and --round-time positive")
+    if (config.getoption("steps_per_round") or 1) < 1:
+        raise pytest.UsageError("--steps-per-round must be at least 1")
+    config.bench_grid = grid_options(config.getoption("sizes"), config.getoption("hidden"))
     budget_gb = config.getoption("memory_budget_gb")
     config.bench_memory_budget = int(budget_gb * 2**30) if budget_gb is not None else default_memory_budget()
     config.bench_mlx_devices = mlx_devices(device)
+
+
+def grid_options(sizes: str, hidden: str | None) -> GridOptions:
+    """MLP widths and the quick grid's full-batch MLP limit, from --sizes and --hidden."""
+    grid = sizes.strip().lower()
+    if hidden is None:
+        widths = HIDDEN_SIZES["full" if grid == "full" else "quick"]
+    else:
+        try:
+            widths = tuple(dict.fromkeys(int(w.replace("_", "")) for w in hidden.split(",")))
+        except ValueError:
+            raise pytest.UsageError(f"--hidden: cannot read {hidden!r}; expected widths like 64,256") from None
+        if not widths or min(widths) < 1:
+            raise pytest.UsageError(f"--hidden: {hidden!r}: widths must be positive")
+    # Only the default quick grid limits full-batch MLP work; other grids run what they name.
+    return GridOptions(hidden=widths, mlp_full_batch_work=QUICK_MLP_FULL_BATCH_WORK if grid == "quick" else None)
 
 
 def skip_reason(config, case, size) -> str | None:
@@ -93,7 +127,7 @@ def skip_reason(config, case, size) -> str | None:
         return "mlx is not installed"
     if case.backend == "mlx" and case.device == "gpu" and not compat.gpu_available():
         return "MLX has no GPU on this machine"
-    need = estimated_case_bytes(size)
+    need = estimated_case_bytes(size, case.hidden or 0)
     if need > config.bench_memory_budget:
         return f"{size.id} needs about {need / 2**30:.1f} GiB, over the memory budget of {config.bench_memory_budget / 2**30:.1f} GiB"
     return None
@@ -111,7 +145,7 @@ def pytest_generate_tests(metafunc):
     make_cases = CASES_BY_SCENARIO[scenario]
     params = []
     for size in (BLOG_SIZE,) if scenario == "blog" else config.bench_sizes:
-        for case in (c for model in models for c in make_cases(model, config.bench_mlx_devices, size)):
+        for case in (c for model in models for c in make_cases(model, config.bench_mlx_devices, size, config.bench_grid)):
             reason = skip_reason(config, case, size)
             marks = [pytest.mark.skip(reason=reason)] if reason else []
             # Plain dicts, so the saved JSON's `params` stay readable; fixtures rebuild the objects.
@@ -143,6 +177,7 @@ def settings(pytestconfig):
     return Settings(
         rounds=pytestconfig.getoption("rounds"),
         round_time_s=pytestconfig.getoption("round_time"),
+        steps_per_round=pytestconfig.getoption("steps_per_round"),
         overhead_check=not pytestconfig.getoption("no_overhead_check"),
         blog_rounds=pytestconfig.getoption("blog_rounds"),
     )
@@ -168,7 +203,17 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "rounds": config.getoption("rounds"),
         "round_time_s": config.getoption("round_time"),
         "mlx_blas_choice": config.getoption("mlx_blas"),
+        "mlp_hidden": list(config.bench_grid.hidden),
     }
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A case that fails after timing (a correctness or barrier check) must not be saved as a result."""
+    outcome = yield
+    benchmark = getattr(item, "funcargs", {}).get("benchmark")
+    if benchmark is not None and call.when == "call" and outcome.get_result().failed:
+        benchmark.has_error = True
 
 
 def pytest_terminal_summary(terminalreporter, config):

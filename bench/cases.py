@@ -23,7 +23,7 @@ class Case:
 
     model: str
     backend: str  # numpy | mlx
-    variant: str  # numpy: analytic | analytic-1thread | seed ; mlx: autodiff | analytic | compiled | blog
+    variant: str  # numpy: analytic | analytic-1thread | seed ; mlx: autodiff | analytic | compiled | blog | nn (MLP)
     barrier: str  # eager | step | round | sync
     device: str = "cpu"
     batch_size: int | None = None  # None: full batch (all examples every step)
@@ -49,12 +49,51 @@ class Case:
         return min(self.batch_size, size.n_examples) if self.batch_size else size.n_examples
 
 
-# Mini-batch sizes every model runs besides full batch (examples per step).
+# Mini-batch sizes the linear models run besides full batch (examples per step).
 BATCH_SIZES = (32, 256)
+# The MLP: hidden widths per grid, and its mini-batch size besides full batch.
+HIDDEN_SIZES = {"quick": (64, 256), "full": (64, 256, 1_024)}
+MLP_BATCH_SIZE = 256
+# A full-batch MLP step costs ~6 n d h flops: at n d h = 1e9 that is seconds per
+# step for MLX's bundled reference BLAS. The quick grid runs full-batch MLP steps
+# only up to this much work (1,000 x 100 at h = 256, 10,000 x 100 at h = 64),
+# and mini-batches at every size; `--sizes full` or an explicit list lifts it.
+QUICK_MLP_FULL_BATCH_WORK = 100_000_000
 
 
-def grid_cases(model: str, mlx_devices: tuple[str, ...], size: Size) -> list[Case]:
+@dataclass(frozen=True)
+class GridOptions:
+    """What besides sizes and devices shapes the grid (from the command line)."""
+
+    hidden: tuple[int, ...] = HIDDEN_SIZES["quick"]
+    mlp_full_batch_work: int | None = QUICK_MLP_FULL_BATCH_WORK  # None: no limit
+
+
+def mlp_batches(size: Size, hidden: int, options: GridOptions) -> list[int | None]:
+    """The MLP's batch sizes at a size: the mini-batch, and full batch where the grid allows it."""
+    batches = [MLP_BATCH_SIZE] if MLP_BATCH_SIZE < size.n_examples else []
+    work = size.n_examples * size.n_features * hidden
+    if options.mlp_full_batch_work is None or work <= options.mlp_full_batch_work:
+        batches.append(None)
+    return batches
+
+
+def mlp_cases(mlx_devices: tuple[str, ...], size: Size, options: GridOptions) -> list[Case]:
+    """The MLP's cases: hand-written NumPy, and MLX's nn + optimizers step, plain and compiled."""
+    cases = []
+    for hidden in options.hidden:
+        for batch in mlp_batches(size, hidden, options):
+            cases.append(Case("mlp", "numpy", "analytic", "eager", batch_size=batch, hidden=hidden))
+            for device in mlx_devices:
+                for variant, barrier in (("nn", "step"), ("nn", "round"), ("compiled", "step")):
+                    cases.append(Case("mlp", "mlx", variant, barrier, device, batch_size=batch, hidden=hidden))
+    return cases
+
+
+def grid_cases(model: str, mlx_devices: tuple[str, ...], size: Size, options: GridOptions = GridOptions()) -> list[Case]:
     """Every case the size grid runs for a model at a size, NumPy first then MLX per device."""
+    if model == "mlp":
+        return mlp_cases(mlx_devices, size, options)
     cases = [
         Case(model, "numpy", "analytic", "eager"),
         Case(model, "numpy", "analytic-1thread", "eager"),
@@ -76,7 +115,7 @@ def grid_cases(model: str, mlx_devices: tuple[str, ...], size: Size) -> list[Cas
     return cases
 
 
-def blog_cases(model: str, mlx_devices: tuple[str, ...], size: Size | None = None) -> list[Case]:
+def blog_cases(model: str, mlx_devices: tuple[str, ...], size: Size | None = None, options: GridOptions = GridOptions()) -> list[Case]:
     """The blog's own configurations: NumPy float64 code and MLX code as published.
 
     Linear: K lazy steps then one eval (`round`). Logistic: the accuracy check
@@ -88,12 +127,21 @@ def blog_cases(model: str, mlx_devices: tuple[str, ...], size: Size | None = Non
     ]
 
 
-def cold_cases(model: str, mlx_devices: tuple[str, ...], size: Size | None = None) -> list[Case]:
+def cold_cases(model: str, mlx_devices: tuple[str, ...], size: Size, options: GridOptions = GridOptions()) -> list[Case]:
     """Cases whose first call is timed on its own: where first-call costs differ.
 
     MLX traces the graph on a first call, and `compiled` also compiles it (and
-    on Linux CPU may run g++); NumPy pays first-touch page faults only.
+    on Linux CPU may run g++); NumPy pays first-touch page faults only. The MLP
+    runs its first hidden width in its mini-batch form.
     """
+    if model == "mlp":
+        hidden = options.hidden[0]
+        batch = mlp_batches(size, hidden, options)[0]
+        return [Case("mlp", "numpy", "analytic", "eager", batch_size=batch, hidden=hidden)] + [
+            Case("mlp", "mlx", variant, "step", device, batch_size=batch, hidden=hidden)
+            for device in mlx_devices
+            for variant in ("nn", "compiled")
+        ]
     cases = [Case(model, "numpy", "analytic", "eager")]
     for device in mlx_devices:
         cases += [Case(model, "mlx", variant, "step", device) for variant in ("autodiff", "analytic", "compiled")]

@@ -18,6 +18,7 @@ from bench.cases import Case
 from bench.checks import check_barrier, check_correctness
 from bench.datasets import Problem
 from bench.environment import blas_threads
+from bench.models import BLOG_MODELS
 from bench.memory import mlx_baseline_bytes, peak_memory_bytes
 from bench.overhead import bare_loop_seconds
 from bench.sizes import BLOG_SIZE
@@ -36,6 +37,7 @@ class Settings:
 
     rounds: int = 15
     round_time_s: float = 0.02
+    steps_per_round: int | None = None  # fixed K; None: calibrate to round_time_s
     lr: float = models.LEARNING_RATE
     overhead_check: bool = True  # bare-loop comparison at the blog's size
     blog_rounds: int = 3
@@ -135,7 +137,13 @@ def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Setting
         steps, rounds, warmup, reset = BLOG_STEPS, settings.blog_rounds, 0, trainer.reset
         stop_accuracy = BLOG_STOP_ACCURACY if case.barrier == "sync" else None
     else:
-        steps = calibrate(trainer, settings.round_time_s) if timed else UNTIMED_CHECK_STEPS
+        if not timed:
+            steps = UNTIMED_CHECK_STEPS
+        elif settings.steps_per_round:
+            steps = settings.steps_per_round
+            trainer.run(steps)  # the warm-up calibration would have given
+        else:
+            steps = calibrate(trainer, settings.round_time_s)
         rounds, warmup, reset, stop_accuracy = settings.rounds, 1, None, None
 
     done = []
@@ -158,7 +166,14 @@ def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Setting
     if timed:
         median = benchmark.stats.stats.median
         info.update(throughput(info, median))
-        if settings.overhead_check and problem.size == BLOG_SIZE and scenario == "grid" and not case.batch_size:
+        # The bare-loop comparison: the blog's models, full batch, at the blog's size.
+        if (
+            settings.overhead_check
+            and problem.size == BLOG_SIZE
+            and scenario == "grid"
+            and case.model in BLOG_MODELS
+            and not case.batch_size
+        ):
             bare = bare_loop_seconds(trainer, steps, settings.rounds)
             info["bare_loop_steps_per_s"] = steps / bare
             info["harness_overhead_ratio"] = median / bare

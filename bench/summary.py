@@ -12,7 +12,7 @@ import pandas as pd
 from bench.roofline import MIN_ROUNDS, UNSTABLE_IQR_SHARE, is_unstable, relative_spread, roofline_fraction
 
 SCENARIO_TITLES = {"blog": " (the blog's configuration)", "cold": " (cold start: first step of a new trainer)"}
-BASELINE = ("numpy", "analytic")
+BASELINE = ("numpy", "analytic")  # same model, size, batch size and MLP width
 BLOG_BASELINE = ("numpy", "seed")
 
 
@@ -28,6 +28,8 @@ def summary_frame(benchmarks, limits: dict | None = None) -> pd.DataFrame:
             {
                 "group": f'{info["model"]}-n{info["n_examples"]}-d{info["n_features"]}',
                 "scenario": info.get("scenario", "grid"),
+                # NumPy's baseline must train the same thing: same batch size and MLP width.
+                "batch_key": f'{info.get("batch_size")}-{info.get("hidden")}',
                 # case_id without its model prefix and size suffix: the group says those
                 "case": info["case_id"].removeprefix(info["model"] + "-").rsplit("-n", 1)[0],
                 "backend": info["backend"],
@@ -51,16 +53,14 @@ def summary_frame(benchmarks, limits: dict | None = None) -> pd.DataFrame:
         return frame
     for column in ("overhead", "roof"):
         frame[column] = pd.to_numeric(frame[column])  # None -> NaN where not measured
+    keys = list(zip(frame["group"], frame["scenario"], frame["batch_key"]))
     baseline = {}
-    for (group, scenario), part in frame.groupby(["group", "scenario"]):
-        wanted = BLOG_BASELINE if scenario == "blog" else BASELINE
-        match = part[(part.backend == wanted[0]) & (part.variant == wanted[1])]
-        if len(match):
-            baseline[(group, scenario)] = match["steps/s"].iloc[0]
-    frame["x NumPy"] = [
-        steps / baseline.get(key, float("nan")) for steps, key in zip(frame["steps/s"], zip(frame.group, frame.scenario))
-    ]
-    return frame.drop(columns=["backend", "variant"])
+    for key, backend, variant, steps in zip(keys, frame.backend, frame.variant, frame["steps/s"]):
+        wanted = BLOG_BASELINE if key[1] == "blog" else BASELINE
+        if (backend, variant) == wanted:
+            baseline.setdefault(key, steps)
+    frame["x NumPy"] = [steps / baseline.get(key, float("nan")) for steps, key in zip(frame["steps/s"], keys)]
+    return frame.drop(columns=["backend", "variant", "batch_key"])
 
 
 def format_summary(benchmarks, limits: dict | None = None) -> str:

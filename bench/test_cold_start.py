@@ -3,7 +3,7 @@
 from bench.harness import run_cold_case
 
 SCENARIO = "cold"
-MODELS = ("linear", "logistic")
+MODELS = ("linear", "logistic", "mlp")
 
 
 def test_cold_start(benchmark, case, problem, settings):

@@ -83,3 +83,16 @@ def test_mlx_rounds_with_barrier_pass(barrier):
     pending = check_barrier(trainer, case, 20)
     assert pending < 1e-3
     assert isinstance(trainer.w, mx.array)
+
+
+def test_an_mlp_update_one_percent_off_is_caught():
+    # The MLP's weights move ~0.5% in the check's 10 steps: a 1% error of the step
+    # hides under the weights' 1e-4 bound; against the update itself it cannot.
+    case = Case("mlp", "numpy", "analytic", "eager", batch_size=256, hidden=64)
+    problem = make_problem("mlp", SIZE)
+    trainer = make_trainer(case, problem, LEARNING_RATE)
+    trainer.lr = LEARNING_RATE * 1.01
+    with pytest.raises(CorrectnessError, match="their update by") as info:
+        check_correctness(trainer, case, problem, LEARNING_RATE)
+    error, update_error = (float(part.split(" ")[0]) for part in str(info.value).split(" by ")[1:])
+    assert error <= 1e-4 < 1e-3 < update_error

@@ -73,3 +73,13 @@ def test_summary_shows_ratios_roofline_and_flags_unstable_rows():
     assert "0.250" in text  # MLX at a quarter of NumPy's steps/s
     assert "50%" in text  # 1 GFLOP/s of a 2 GFLOP/s roof (4 GB/s x 0.5 flop/byte)
     assert "1 of 2 figures are unstable" in text
+
+
+def test_summary_compares_mini_batches_with_numpy_at_the_same_batch_size():
+    full_numpy = fake_bench("numpy", "analytic", 1000.0)
+    batch_numpy, batch_mlx = fake_bench("numpy", "analytic", 4000.0), fake_bench("mlx", "compiled", 2000.0)
+    for bench in (batch_numpy, batch_mlx):
+        bench.extra_info.update(batch_size=32, case_id=bench.extra_info["case_id"].replace("-n100", "-b32-n100"))
+    text = format_summary([full_numpy, batch_numpy, batch_mlx])
+    mlx_line = next(line for line in text.splitlines() if "mlx-compiled" in line)
+    assert mlx_line.rstrip().endswith("0.500")  # 2,000 / 4,000, not 2,000 / 1,000

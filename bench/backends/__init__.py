@@ -33,6 +33,16 @@ class Trainer(Protocol):
 
 def make_trainer(case: Case, problem: Problem, lr: float) -> Trainer:
     """Build the trainer for a case; data conversion happens here, before any timer."""
+    if case.model == "mlp":
+        if case.backend == "numpy":
+            from bench.backends.numpy_mlp import NumpyMlpTrainer
+
+            return NumpyMlpTrainer(case, problem, lr)
+        if case.backend == "mlx":
+            from bench.backends.mlx_mlp import MlxMlpTrainer
+
+            return MlxMlpTrainer(case, problem, lr)
+        raise ValueError(f"unknown backend {case.backend!r}")
     if case.backend == "numpy":
         from bench.backends.numpy_backend import NumpyTrainer
 

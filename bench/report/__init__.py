@@ -1,0 +1,30 @@
+"""The report: saved pytest-benchmark results -> comparison CSVs, summary.md and plots.
+
+    python -m bench.report [PATH ...] [--out DIR] [--machine NAME] [--model MODEL]
+                           [--latest] [--threshold 10%] [--fail-on-regression]
+
+One module per concern:
+  load.py        saved JSON -> one tidy table (one row per case per run); bad files skipped
+  figures.py     per-row median, IQR, steps/s, samples/s, GFLOP/s, GB/s, roofline, stability
+  stats.py       bootstrap intervals, Mann-Whitney U, Holm / Benjamini-Hochberg
+  speedup.py     MLX against NumPy in the same run (speedup.csv)
+  regression.py  MLX version against version, verdicts and regressions (versions.csv)
+  filters.py     --machine, --model, --latest
+  markdown.py    summary.md
+  plots.py       PNG plots
+  outputs.py     atomic file writing
+  cli.py         the command line, main(argv) -> exit status
+
+For other modules (a release runner, a notebook):
+
+    from bench.report import load_results, compare_versions
+    versions = compare_versions(load_results(["results/"]), threshold=0.10)
+"""
+
+from bench.report.cli import main
+from bench.report.figures import add_figures
+from bench.report.load import load_results, read_results
+from bench.report.regression import compare_versions, regressions
+from bench.report.speedup import speedup_table
+
+__all__ = ["add_figures", "compare_versions", "load_results", "main", "read_results", "regressions", "speedup_table"]

@@ -1,0 +1,12 @@
+"""Entry point of ``python -m bench.report`` (see bench.report.cli)."""
+
+import sys
+
+from bench.report.cli import main
+
+try:
+    sys.exit(main())
+except KeyboardInterrupt:
+    # Each output is replaced atomically: what was written before the interrupt is complete.
+    print("interrupted: outputs already written are complete, the rest unchanged", file=sys.stderr)
+    sys.exit(130)

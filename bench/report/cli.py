@@ -1,0 +1,190 @@
+"""The command line: python -m bench.report [PATH ...] [--out DIR] [filters] [--fail-on-regression].
+
+Reads saved results, writes throughput.csv, speedup.csv, versions.csv,
+summary.md and PNG plots into --out, and prints where they are. Exit status:
+0 done; 1 --fail-on-regression and a regression was found; 2 nothing usable
+to report, or a bad command line, or an output that cannot be written. Bad
+input never ends in a traceback: each unusable file is one warning line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from bench.report.figures import add_figures
+from bench.report.filters import apply_filters
+from bench.report.load import read_results, warn_stderr
+from bench.report.markdown import build_summary
+from bench.report.outputs import prepare_out_dir, write_csv, write_text
+from bench.report.regression import DEFAULT_THRESHOLD, compare_versions, regressions
+from bench.report.schema import CASE_KEYS, FIGURE_COLUMNS, RUN_COLUMNS
+from bench.report.speedup import speedup_table
+from bench.report.stats import CORRECTIONS
+
+DEFAULT_RESULTS = Path("results")
+DEFAULT_OUT = Path("report")
+EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
+OUTPUT_FILES = ("throughput.csv", "speedup.csv", "versions.csv", "summary.md")
+
+
+def parse_threshold(text: str) -> float:
+    """'10%' or '0.1' -> 0.1: the slowdown of the median time a regression must exceed."""
+    value = text.strip()
+    try:
+        number = float(value.removesuffix("%").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    fraction = number / 100 if value.endswith("%") else number
+    if not 0 < fraction < 1:
+        hint = f" (did you mean {value}%?)" if not value.endswith("%") and 1 <= number < 100 else ""
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100%: {text!r}{hint}")
+    return fraction
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The report's argument parser (its --help is the reference for every option)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report",
+        description=(
+            "Turn saved benchmark results into comparison CSVs (throughput, MLX/NumPy speedup, MLX versions), "
+            "a Markdown summary and PNG plots. Inputs are only read, never changed."
+        ),
+        epilog="Exit status: 0 done, 1 a regression with --fail-on-regression, 2 nothing usable to report or a usage error.",
+    )
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        type=Path,
+        help=f"results folder (searched recursively for *.json) or pytest-benchmark JSON file; default: {DEFAULT_RESULTS}/",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"folder for the report's files (default: {DEFAULT_OUT}/)",
+    )
+    parser.add_argument(
+        "--machine",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only machines whose id (host name/results subfolder, e.g. 'mbp/Darwin-CPython-3.12-64bit') contains NAME; repeatable",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="only this model (linear, logistic, mlp...); repeatable or comma-separated",
+    )
+    parser.add_argument(
+        "--latest", action="store_true", help="only the newest run (saved file) per machine and MLX version"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=parse_threshold,
+        default=DEFAULT_THRESHOLD,
+        metavar="T",
+        help="a regression is slower (median per-step time) by more than this, and significant: 10%% or 0.1 (default 10%%)",
+    )
+    parser.add_argument(
+        "--correction",
+        choices=CORRECTIONS,
+        default="holm",
+        help="multiple-comparison correction of the version p-values: holm (family-wise, default) or bh (Benjamini-Hochberg)",
+    )
+    parser.add_argument("--fail-on-regression", action="store_true", help="exit with status 1 when any case regressed")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (faster, e.g. in CI)")
+    return parser
+
+
+def throughput_columns(frame: pd.DataFrame) -> list[str]:
+    """throughput.csv's column order: run, case, figures, then every other field as saved."""
+    first = [*RUN_COLUMNS, "mlx_version", *CASE_KEYS, "steps_per_round", *FIGURE_COLUMNS]
+    first = [c for c in first if c in frame]
+    return first + [c for c in frame.columns if c not in first]
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the report; return the exit status (see the module docstring)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or argparse's own usage error (status 2)
+        return int(stop.code or 0)
+    paths = args.paths or [DEFAULT_RESULTS]
+    models = [m.strip() for value in args.model for m in value.split(",") if m.strip()]
+    if args.out.exists() and not args.out.is_dir():
+        return _error(f"--out {args.out} is a file, not a folder")
+
+    loaded = read_results(paths, warn_stderr)
+    if loaded.frame.empty:
+        where = ", ".join(map(str, paths))
+        return _error(f"no usable benchmark results in {where} ({len(loaded.skipped)} skipped); nothing to report")
+    frame = apply_filters(loaded.frame, args.machine, models, args.latest)
+    if frame.empty:
+        return _error(f"no results match --machine {args.machine or 'any'} --model {models or 'any'}")
+
+    frame = add_figures(frame)
+    speedup = speedup_table(frame)
+    versions = compare_versions(frame, args.threshold, correction=args.correction)
+
+    # Outputs never replace something we read (a result passed as PATH into --out, say).
+    inputs = {Path(p).resolve() for p in loaded.files} | {Path(p).resolve() for p, _ in loaded.skipped}
+    clash = [name for name in OUTPUT_FILES if (args.out / name).resolve() in inputs]
+    if clash:
+        return _error(f"--out {args.out} would overwrite input file(s) {', '.join(clash)}; choose another folder")
+    try:
+        out = prepare_out_dir(args.out)
+        written = [
+            write_csv(frame[throughput_columns(frame)], out / "throughput.csv"),
+            write_csv(speedup, out / "speedup.csv"),
+            write_csv(versions, out / "versions.csv"),
+        ]
+        plots = []
+        if not args.no_plots:
+            from bench.report.plots import write_plots  # matplotlib only when plots are wanted
+
+            plots = write_plots(frame, speedup, versions, out)
+        summary = build_summary(
+            frame,
+            speedup,
+            versions,
+            files=len(loaded.files),
+            skipped=loaded.skipped,
+            plots=plots,
+            threshold=args.threshold,
+            correction=args.correction,
+            command=shlex.join(["python", "-m", "bench.report", *argv]),
+        )
+        written.append(write_text(summary, out / "summary.md"))
+    except OSError as error:
+        return _error(f"cannot write the report to {args.out}: {error.strerror or error}")
+
+    print(
+        f"read {len(loaded.files)} file(s), {len(frame):,} rows ({len(loaded.skipped)} skipped); "
+        f"wrote {', '.join(p.name for p in written)} and {len(plots)} plot(s) to {args.out}/"
+    )
+    found = regressions(versions)
+    for _, row in found.iterrows():
+        print(
+            f"regression: {row['machine']} {row['case']}: MLX {row['baseline_version']} -> {row['mlx_version']} "
+            f"{row['pct_change_median_time']:+.1f}% median time (adjusted p={row['p_value_adjusted']:.2g})"
+        )
+    if len(versions):
+        print(
+            f"MLX versions: {len(found)} regression(s) in {len(versions)} comparison(s); see {args.out / 'versions.csv'}"
+        )
+    return EXIT_REGRESSION if args.fail_on_regression and len(found) else EXIT_OK

@@ -1,0 +1,276 @@
+"""Saved pytest-benchmark JSON -> one tidy pandas table: one row per case per run.
+
+Reads every ``*.json`` under the given folders (recursively) and the given
+files, keeps the benchmarks that carry this suite's ``extra_info`` (see
+``schema.REQUIRED_EXTRA_INFO``) and skips everything else with a one-line
+warning that names the file: an empty folder, a file that is not JSON or was
+cut short, JSON of another tool, pytest-benchmark files of another suite.
+Files are opened read-only; nothing read is ever changed.
+
+Each row carries every ``extra_info`` field as saved (fields added later by the
+suite pass through untouched), the run's date, commit and machine, the
+environment fields of DESIGN rule 7 flattened from ``machine_info``, and the
+raw round times (``round_times_s``, a NumPy array, or None when the run did not
+save them).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from bench.report.schema import IDENTITY_DEFAULTS, RAW_TIMES, REQUIRED_EXTRA_INFO
+
+# Fields that must be whole numbers >= 1 for the figures to mean anything.
+_POSITIVE_INTS = ("n_examples", "n_features", "steps_per_round")
+
+
+@dataclass
+class Loaded:
+    """What reading produced: the tidy table, the files used and the ones skipped."""
+
+    frame: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+
+
+def warn_stderr(message: str) -> None:
+    """Default warning sink: one line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def find_files(
+    paths: Iterable[str | Path], warn: Callable[[str], None] = warn_stderr
+) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Expand folders (recursively, ``*.json``) and files into a sorted, de-duplicated list."""
+    found: dict[Path, Path] = {}
+    problems = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*.json") if p.is_file())
+            if not inside:
+                problems.append((str(path), "folder holds no .json files"))
+            for p in inside:
+                found.setdefault(p.resolve(), p)
+        elif path.is_file():
+            found.setdefault(path.resolve(), path)  # any name: the content decides
+        elif not path.exists():
+            problems.append((str(path), "no such file or folder"))
+        else:
+            problems.append((str(path), "not a regular file or folder"))
+    for where, why in problems:
+        warn(f"skipping {where}: {why}")
+    return list(found.values()), problems
+
+
+def _json_error(error: json.JSONDecodeError, text: bytes) -> str:
+    """Say whether a document is cut short or not JSON at all."""
+    # A cut-off file fails at its very end, or inside a string that never closes.
+    truncated = error.pos >= len(text.rstrip()) - 1 or error.msg.startswith("Unterminated string")
+    what = "truncated JSON" if truncated else "not JSON"
+    return f"{what} ({error.msg.removesuffix(' at')} at line {error.lineno} column {error.colno})"
+
+
+def _as_dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _scalar(value):
+    """Keep numbers, strings, booleans and None; nested values become compact JSON text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def machine_columns(info: dict) -> dict:
+    """The environment of DESIGN rule 7 from a machine_info dict, one flat column per field."""
+    info = _as_dict(info)
+    mlx_blas = _as_dict(info.get("mlx_blas"))
+    pools = (
+        [p for p in info.get("numpy_blas") or [] if isinstance(p, dict)]
+        if isinstance(info.get("numpy_blas"), list)
+        else []
+    )
+    numpy_pool = pools[0] if pools else {}  # environment.numpy_blas() lists NumPy's own pool first
+    settings = _as_dict(info.get("bench_settings"))
+    limits = _as_dict(info.get("machine_limits"))
+    env = _as_dict(info.get("env"))
+    libraries = info.get("loaded_blas_libraries")
+    numpy_blas = " ".join(str(numpy_pool[k]) for k in ("internal_api", "version") if numpy_pool.get(k))
+    return {
+        "mlx_version": _scalar(info.get("mlx_version")),
+        "numpy_version": _scalar(info.get("numpy_version")),
+        "python_version": _scalar(info.get("python_version")),
+        "cpu_model": _scalar(info.get("cpu_model") or _as_dict(info.get("cpu")).get("brand_raw")),
+        "usable_cpus": _scalar(info.get("usable_cpus")),
+        "system": _scalar(info.get("system")),
+        "os_release": _scalar(info.get("release")),
+        "arch": _scalar(info.get("machine")),
+        "mlx_default_device": _scalar(info.get("mlx_default_device")),
+        "mlx_gpu_backend": _scalar(info.get("mlx_gpu_backend")),
+        "mlx_device_info": _scalar(info.get("mlx_device_info")),
+        "mlx_blas_library": _scalar(mlx_blas.get("library")),
+        "mlx_blas_source": _scalar(mlx_blas.get("source")),
+        "numpy_blas": numpy_blas or None,
+        "numpy_blas_threads": _scalar(numpy_pool.get("num_threads")),
+        "numpy_blas_library": _scalar(numpy_pool.get("filepath")),
+        "loaded_blas_libraries": ";".join(map(str, libraries)) if isinstance(libraries, list) else _scalar(libraries),
+        "env": ";".join(f"{k}={v}" for k, v in sorted(env.items())) or None,
+        "bench_rounds": _scalar(settings.get("rounds")),
+        "bench_round_time_s": _scalar(settings.get("round_time_s")),
+        "memory_bandwidth_gb_s": _scalar(limits.get("memory_bandwidth_gb_s")),
+        "peak_gflops_f32": _scalar(limits.get("peak_gflops_f32")),
+    }
+
+
+def _is_ours(info) -> bool:
+    """Whether a benchmark's extra_info has this suite's fields, with usable sizes."""
+    if not isinstance(info, dict) or any(key not in info for key in REQUIRED_EXTRA_INFO):
+        return False
+    try:
+        return all(int(info[key]) >= 1 for key in _POSITIVE_INTS)
+    except (TypeError, ValueError):
+        return False
+
+
+def _round_times(stats: dict) -> np.ndarray | None:
+    """The raw round times in seconds, or None when they were not saved (or are unusable)."""
+    data = stats.get("data")
+    if not isinstance(data, list) or not data:
+        return None
+    try:
+        times = np.asarray(data, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return times if np.all(np.isfinite(times) & (times > 0)) else None
+
+
+def _stat(stats: dict, key: str) -> float | None:
+    value = stats.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def read_file(path: Path) -> tuple[list[dict], str | None, int]:
+    """Rows of one saved file, why it was skipped (None if it was used), and how many benchmarks it held."""
+    try:
+        text = path.read_bytes()
+    except OSError as error:
+        return [], f"cannot read it ({error.strerror or error})", 0
+    if not text.strip():
+        return [], "empty file", 0
+    try:
+        doc = json.loads(text)
+    except UnicodeDecodeError:
+        return [], "not JSON (not UTF-8 text)", 0
+    except json.JSONDecodeError as error:
+        return [], _json_error(error, text), 0
+    except (ValueError, RecursionError) as error:
+        return [], f"not JSON ({type(error).__name__})", 0
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
+        return [], "not a pytest-benchmark result (no 'benchmarks' list)", 0
+
+    machine_info = _as_dict(doc.get("machine_info"))
+    commit = _as_dict(doc.get("commit_info"))
+    node = str(machine_info.get("node") or "unknown")
+    # pytest-benchmark saves one folder per machine kind; with the host name it tells machines apart.
+    folder = path.parent.name or "."
+    run = {
+        "machine": f"{node}/{folder}",
+        "node": node,
+        "results_folder": folder,
+        "source_file": str(path),
+        "run_datetime": _scalar(doc.get("datetime")),
+        "commit_id": _scalar(commit.get("id")),
+        "commit_dirty": _scalar(commit.get("dirty")),
+    }
+    run.update(machine_columns(machine_info))
+
+    rows = []
+    for bench in doc["benchmarks"]:
+        bench = _as_dict(bench)
+        info, stats = bench.get("extra_info"), _as_dict(bench.get("stats"))
+        times = _round_times(stats)
+        if not _is_ours(info) or (times is None and _stat(stats, "median") is None):
+            continue
+        row = {key: _scalar(value) for key, value in info.items()}
+        row.update(run)
+        row.update(
+            benchmark=_scalar(bench.get("name")),
+            stats_rounds=_stat(stats, "rounds"),
+            stats_median_s=_stat(stats, "median"),
+            stats_q1_s=_stat(stats, "q1"),
+            stats_q3_s=_stat(stats, "q3"),
+        )
+        row[RAW_TIMES] = times
+        rows.append(row)
+    if not rows:
+        if not doc["benchmarks"]:
+            return [], "pytest-benchmark result with no benchmarks", 0
+        fields = ", ".join(REQUIRED_EXTRA_INFO[:3])
+        return [], f"pytest-benchmark result without this suite's extra_info ({fields}, ...)", len(doc["benchmarks"])
+    return rows, None, len(doc["benchmarks"])
+
+
+def dropped_note(path: Path, rows: list[dict], total: int) -> str | None:
+    """A one-line note when a usable file also held benchmarks the report could not use."""
+    dropped = total - len(rows)
+    if not dropped:
+        return None
+    return f"{path}: left out {dropped} of {total} benchmarks without this suite's extra_info or timings"
+
+
+def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
+    """Types and defaults: identity fields complete, numbers numeric, dates as UTC timestamps."""
+    for key, default in IDENTITY_DEFAULTS.items():
+        frame[key] = frame[key].fillna(default) if key in frame else default
+    frame["batch_size"] = frame["batch_size"] if "batch_size" in frame else np.nan
+    frame["batch_size"] = pd.to_numeric(frame["batch_size"], errors="coerce").fillna(frame["n_examples"])
+    for key in ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks"):
+        frame[key] = pd.to_numeric(frame[key], errors="coerce").fillna(0).astype("int64")
+    for key in ("flops_per_step", "bytes_per_step", "memory_bandwidth_gb_s", "peak_gflops_f32"):
+        frame[key] = pd.to_numeric(frame[key], errors="coerce") if key in frame else np.nan
+    for key in (
+        "scenario",
+        "phase",
+        "model",
+        "backend",
+        "variant",
+        "device",
+        "dtype",
+        "barrier",
+        "distributed_backend",
+    ):
+        frame[key] = frame[key].astype(str)
+    frame["run_datetime"] = pd.to_datetime(frame["run_datetime"], utc=True, errors="coerce", format="ISO8601")
+    return frame
+
+
+def read_results(paths: Iterable[str | Path], warn: Callable[[str], None] = warn_stderr) -> Loaded:
+    """Read every usable file under `paths`; warn (one line each) about the rest."""
+    files, skipped = find_files(paths, warn)
+    rows, used = [], []
+    for path in files:
+        file_rows, why, total = read_file(path)
+        if why:
+            warn(f"skipping {path}: {why}")
+            skipped.append((str(path), why))
+        else:
+            note = dropped_note(path, file_rows, total)
+            if note:
+                warn(note)
+            rows.extend(file_rows)
+            used.append(path)
+    frame = _normalize(pd.DataFrame(rows)) if rows else pd.DataFrame()
+    return Loaded(frame, used, skipped)
+
+
+def load_results(paths: Iterable[str | Path], warn: Callable[[str], None] = warn_stderr) -> pd.DataFrame:
+    """The tidy table of every usable result under `paths` (empty if none): one row per case per run."""
+    return read_results(paths, warn).frame

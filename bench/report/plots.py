@@ -1,0 +1,241 @@
+"""PNG plots: steps/s against problem size, the MLX/NumPy speedup heatmap, steps/s by MLX version.
+
+Drawn with matplotlib's Agg canvas on standalone Figure objects (no pyplot):
+no display is needed and no global figure state builds up over many plots.
+One file per machine and model; each plot shows the newest MLX version of its
+machine, and the median over that version's runs where there are several.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, NullLocator
+
+from bench.report.outputs import write_figure
+from bench.report.regression import regressions, version_key
+from bench.report.schema import case_labels
+
+_BARRIER_STYLE = {"eager": "-", "step": "-", "round": "--", "sync": ":"}
+_DEVICE_MARKER = {"cpu": "o", "gpu": "D"}
+_PANEL_COLUMNS = 3
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a machine id."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "machine"
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)  # the Agg backend renders it, whatever matplotlib's default is
+    return figure
+
+
+def _plain_log_axis(axis) -> None:
+    """Label a log axis with plain numbers (20,000 not 2x10^4), at powers of ten and at 2x and 5x."""
+
+    def label(value, _position, minor):
+        """The tick label of `value`; minor ticks only at 2x and 5x."""
+        if value <= 0:
+            return ""
+        leading = round(value / 10 ** np.floor(np.log10(value)), 6)
+        if minor and leading not in (2, 5):
+            return ""
+        return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+    axis.set_major_formatter(FuncFormatter(lambda v, p: label(v, p, False)))
+    axis.set_minor_formatter(FuncFormatter(lambda v, p: label(v, p, True)))
+
+
+def newest_version_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the newest MLX version present (all rows when none records a version)."""
+    versions = frame["mlx_version"].dropna().unique()
+    if not len(versions):
+        return frame
+    return frame[frame["mlx_version"] == max(versions, key=version_key)]
+
+
+def _style(case: pd.Series, colors: dict) -> dict:
+    """Colour by backend and variant (and batch/hidden), line style by barrier, marker by device."""
+    family = case["label"].replace(f"-{case['barrier']}-{case['device']}", "", 1)
+    colors.setdefault(family, f"C{len(colors) % 10}")
+    return {
+        "color": colors[family],
+        "linestyle": _BARRIER_STYLE.get(case["barrier"], "-."),
+        "marker": _DEVICE_MARKER.get(case["device"], "s"),
+    }
+
+
+def plot_throughput(frame: pd.DataFrame, out: Path) -> list[Path]:
+    """steps/s against problem size (n_examples x n_features), log axes, one file per machine and model."""
+    grid = frame[(frame["phase"] == "warm") & (frame["scenario"] == "grid")]
+    written = []
+    for (machine, model), part in grid.groupby(["machine", "model"], sort=True):
+        part = newest_version_rows(part).copy()
+        part["label"] = case_labels(part)
+        part["elements"] = part["n_examples"] * part["n_features"]
+        figure = _figure(10, 5.5)
+        axes = figure.add_subplot()
+        colors: dict = {}
+        for label, case in part.groupby("label", sort=True):
+            points = case.groupby(["elements", "n_examples", "n_features"])["steps_per_s"].median().reset_index()
+            axes.plot(points["elements"], points["steps_per_s"], label=label, **_style(case.iloc[0], colors))
+        shapes = part.groupby("elements").apply(
+            lambda g: "\n".join(f"{n:,}×{d:,}" for n, d in sorted(set(zip(g["n_examples"], g["n_features"])))),
+            include_groups=False,
+        )
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xticks(shapes.index, shapes.values, fontsize=8)
+        axes.xaxis.set_minor_locator(NullLocator())
+        _plain_log_axis(axes.yaxis)
+        axes.set_xlabel("problem size: n_examples × n_features (elements of X, log scale)")
+        axes.set_ylabel("steps/s (log scale)")
+        axes.grid(True, which="major", alpha=0.3)
+        axes.set_title(f"{model}: steps/s by problem size — {machine}, MLX {part['mlx_version'].iloc[0]}")
+        axes.legend(title="backend-variant-barrier-device", fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        written.append(write_figure(figure, out / f"throughput-{model}-{slug(machine)}.png"))
+    return written
+
+
+def plot_speedup_heatmaps(speedup: pd.DataFrame, out: Path) -> list[Path]:
+    """MLX/NumPy steps/s over (n_examples, n_features), one panel per MLX case, per machine and model."""
+    grid = speedup[speedup["scenario"] == "grid"]
+    written = []
+    for (machine, model), part in grid.groupby(["machine", "model"], sort=True):
+        part = newest_version_rows(part).copy()
+        part["backend"] = "mlx"
+        part["label"] = case_labels(part)
+        panels = sorted(part["label"].unique())
+        # One colour scale for every panel, symmetric around 1 on a log axis.
+        reach = float(np.nanmax(np.abs(np.log10(part["speedup"].clip(lower=1e-6))))) if len(part) else 1.0
+        norm = LogNorm(vmin=10 ** -max(reach, 0.1), vmax=10 ** max(reach, 0.1))
+        columns = min(_PANEL_COLUMNS, len(panels))
+        rows = -(-len(panels) // columns)
+        figure = _figure(4.2 * columns + 1.2, 3.6 * rows + 0.8)
+        image = None
+        for index, label in enumerate(panels):
+            axes = figure.add_subplot(rows, columns, index + 1)
+            case = part[part["label"] == label]
+            table = case.pivot_table(index="n_examples", columns="n_features", values="speedup", aggfunc="median")
+            values = table.to_numpy()
+            image = axes.imshow(values, cmap="RdBu", norm=norm, origin="lower", aspect="auto")
+            axes.set_facecolor("0.85")  # sizes not measured: grey, not the white of "1x"
+            for (i, j), value in np.ndenumerate(values):
+                shade = norm(value) if not np.isnan(value) else 0.5
+                text = "n/a" if np.isnan(value) else f"{value:.2g}×"
+                # White on the dark ends of the colour map, black in its pale middle.
+                axes.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if abs(shade - 0.5) > 0.3 else "black",
+                )
+            axes.set_xticks(range(len(table.columns)), [f"{d:,}" for d in table.columns])
+            axes.set_yticks(range(len(table.index)), [f"{n:,}" for n in table.index])
+            axes.set_xlabel("n_features")
+            axes.set_ylabel("n_examples")
+            axes.set_title(
+                f"{label.removeprefix('mlx-')}\nvs NumPy {case['numpy_variant'].iloc[0]} {case['numpy_barrier'].iloc[0]}",
+                fontsize=9,
+            )
+        bar = figure.colorbar(image, ax=figure.axes, label="speedup: MLX steps/s ÷ NumPy steps/s (>1: MLX faster)")
+        ticks = [t for t in (0.001, 0.01, 0.1, 0.5, 1, 2, 10, 100, 1000) if norm.vmin <= t <= norm.vmax]
+        bar.set_ticks(ticks, labels=[f"{t:g}×" for t in ticks])
+        bar.minorticks_off()
+        figure.suptitle(f"{model}: MLX / NumPy speedup — {machine}, MLX {part['mlx_version'].iloc[0]}")
+        written.append(write_figure(figure, out / f"speedup-{model}-{slug(machine)}.png"))
+    return written
+
+
+def plot_versions(frame: pd.DataFrame, versions: pd.DataFrame, out: Path) -> list[Path]:
+    """steps/s by MLX version (median and IQR over pooled runs), one panel per size, per machine and model."""
+    warm = frame[(frame["phase"] == "warm") & frame["mlx_version"].notna()].copy()
+    written = []
+    for (machine, model), part in warm.groupby(["machine", "model"], sort=True):
+        ordered = sorted(part["mlx_version"].unique(), key=version_key)
+        if len(ordered) < 2:
+            continue
+        position = {v: i for i, v in enumerate(ordered)}
+        part["label"] = case_labels(part)
+        part["size"] = [
+            f"{s} n={n:,} d={d:,}" for s, n, d in zip(part["scenario"], part["n_examples"], part["n_features"])
+        ]
+        flagged = regressions(versions)
+        flagged = flagged[(flagged["machine"] == machine) & (flagged["model"] == model)]
+        sizes = sorted(part["size"].unique())
+        columns = min(_PANEL_COLUMNS, len(sizes))
+        rows = -(-len(sizes) // columns)
+        figure = _figure(5 * columns + 2.5, 3.8 * rows + 0.8)
+        colors: dict = {}
+        handles = {}
+        for index, size in enumerate(sizes):
+            axes = figure.add_subplot(rows, columns, index + 1)
+            for label, case in part[part["size"] == size].groupby("label", sort=True):
+                stats = case.groupby("mlx_version")["steps_per_s"].describe()[["25%", "50%", "75%"]]
+                stats = stats.loc[sorted(stats.index, key=version_key)]
+                x = [position[v] for v in stats.index]
+                style = _style(case.iloc[0], colors)
+                line = axes.errorbar(
+                    x, stats["50%"], yerr=[stats["50%"] - stats["25%"], stats["75%"] - stats["50%"]], capsize=2, **style
+                )
+                handles.setdefault(label, line)
+            axes.set_yscale("log")
+            _plain_log_axis(axes.yaxis)
+            axes.set_xticks(range(len(ordered)), ordered, rotation=30, fontsize=8)
+            axes.set_xlim(-0.5, len(ordered) - 0.5)
+            axes.set_xlabel("MLX version")
+            axes.set_ylabel("steps/s (log scale)")
+            axes.set_title(size, fontsize=9)
+            axes.grid(True, alpha=0.3)
+            _mark_regressions(axes, part[part["size"] == size], flagged, position)
+        figure.legend(
+            list(handles.values())
+            + [Line2D([], [], color="red", marker="o", fillstyle="none", linestyle="", markersize=12)],
+            list(handles) + ["regression (vs previous version)"],
+            loc="outside right center",
+            fontsize=8,
+            title="backend-variant-barrier-device",
+        )
+        figure.suptitle(f"{model}: steps/s by MLX version (median, bars: IQR over runs) — {machine}")
+        written.append(write_figure(figure, out / f"versions-{model}-{slug(machine)}.png"))
+    return written
+
+
+def _mark_regressions(axes, rows: pd.DataFrame, flagged: pd.DataFrame, position: dict) -> None:
+    """Ring the points that regressed against the previous version."""
+    flagged = flagged[flagged["against"] == "previous"].copy()
+    flagged["label"] = case_labels(flagged)
+    for _, regression in flagged.iterrows():
+        same = rows[
+            (rows["n_examples"] == regression["n_examples"])
+            & (rows["n_features"] == regression["n_features"])
+            & (rows["scenario"] == regression["scenario"])
+            & (rows["mlx_version"] == regression["mlx_version"])
+            & (rows["label"] == regression["label"])
+        ]
+        if len(same):
+            axes.plot(
+                position[regression["mlx_version"]],
+                same["steps_per_s"].median(),
+                "o",
+                markersize=14,
+                fillstyle="none",
+                color="red",
+            )
+
+
+def write_plots(frame: pd.DataFrame, speedup: pd.DataFrame, versions: pd.DataFrame, out: Path) -> list[Path]:
+    """Every plot the data allows; returns the files written."""
+    return plot_throughput(frame, out) + plot_speedup_heatmaps(speedup, out) + plot_versions(frame, versions, out)

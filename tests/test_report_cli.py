@@ -1,0 +1,287 @@
+"""python -m bench.report end to end: outputs, filters, exit statuses, bad input, atomic writes."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import report_synth as synth
+from bench.report import main
+from bench.report.outputs import write_atomic
+
+DATA = Path(__file__).parent / "data" / "report"
+RESULTS = DATA / "results"
+REPO = Path(__file__).resolve().parents[1]
+SLOW_CASE = "linear-mlx-compiled-step-cpu-n2000-d20"
+
+
+def header(path):
+    """The header row of a CSV file."""
+    with open(path, newline="") as f:
+        return next(csv.reader(f))
+
+
+def rows(path):
+    """The rows of a CSV file as dicts."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def two_versions(tmp_path):
+    """Results of MLX 0.30.0 and 0.31.0 on one machine, SLOW_CASE 30% slower in 0.31.0."""
+    first = synth.run(synth.grid_benchmarks(seed=1), mlx_version="0.30.0", date="2026-01-01T00:00:00+00:00")
+    second = synth.relabel(synth.slowed(first, SLOW_CASE, 1.3), "0.31.0", "2026-02-01T00:00:00+00:00")
+    folder = tmp_path / "results" / "Darwin-CPython-3.12-64bit"
+    synth.write(folder, "0001_run", first)
+    synth.write(folder, "0002_run", second)
+    return tmp_path / "results"
+
+
+def test_report_on_saved_results(tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main([str(RESULTS), "--out", str(out)]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"throughput.csv", "speedup.csv", "versions.csv", "summary.md"} <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    plots = sorted(out.glob("*.png"))
+    assert {p.name.split("-")[0] for p in plots} == {"throughput", "speedup"}  # one MLX version: no versions plot
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots)
+
+    throughput = header(out / "throughput.csv")
+    for column in (
+        "machine",
+        "run_datetime",
+        "mlx_version",
+        "steps_per_round",
+        "median_round_s",
+        "iqr_round_s",
+        "steps_per_s",
+        "samples_per_s",
+        "gflops_per_s",
+        "gb_per_s",
+        "unstable",
+        "cpu_model",
+        "mlx_blas_library",
+    ):
+        assert column in throughput, column
+    assert "round_times_s" not in throughput
+    speedup = rows(out / "speedup.csv")
+    assert {r["numpy_barrier"] for r in speedup} == {"eager", "sync"} and all(r["faster"] for r in speedup)
+    assert header(out / "versions.csv")[-6:] == [
+        "p_value",
+        "p_value_adjusted",
+        "correction",
+        "verdict",
+        "regression",
+        "reason",
+    ]
+
+    summary = (out / "summary.md").read_text()
+    assert summary.index("## Regressions") < summary.index("## Machines") < summary.index("## The blog's cases")
+    assert "10,348" in summary and "8,320" in summary  # the blog's published figures beside ours
+    assert "reference (netlib) BLAS" in summary
+    assert "## Unstable rows" in summary and "mlx-blog-round-cpu" in summary.split("## Unstable rows")[1]
+    assert "wrote throughput.csv" in capsys.readouterr().out
+
+
+def test_report_is_reproducible(tmp_path):
+    main([str(RESULTS), "--out", str(tmp_path / "a"), "--no-plots"])
+    main([str(RESULTS), "--out", str(tmp_path / "b"), "--no-plots"])
+    for name in ("throughput.csv", "speedup.csv"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+
+
+def test_defaults_are_results_in_and_report_out(tmp_path, monkeypatch):
+    (tmp_path / "results").symlink_to(RESULTS, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--no-plots"]) == 0
+    assert (tmp_path / "report" / "summary.md").is_file()
+
+
+def test_regressions_come_first_and_fail_on_regression(two_versions, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([str(two_versions), "--out", str(out), "--no-plots"]) == 0
+    assert main([str(two_versions), "--out", str(out), "--no-plots", "--fail-on-regression"]) == 1
+    printed = capsys.readouterr().out
+    assert "regression: ci-mac/Darwin-CPython-3.12-64bit mlx-compiled-step-cpu-n2000-d20" in printed
+    flagged = [r for r in rows(out / "versions.csv") if r["regression"] == "True"]
+    assert {(r["model"], r["case"]) for r in flagged} == {("linear", "mlx-compiled-step-cpu-n2000-d20")}
+    summary = (out / "summary.md").read_text()
+    regressions_section = summary.split("## Regressions")[1].split("##")[0]
+    assert "**2 regression(s)**" in regressions_section and "+30.0%" in regressions_section
+    # A looser threshold: 30% is not more than 40%.
+    assert main([str(two_versions), "--out", str(out), "--no-plots", "--fail-on-regression", "--threshold", "40%"]) == 0
+
+
+def test_versions_plot_when_there_are_two_versions(two_versions, tmp_path):
+    out = tmp_path / "out"
+    assert main([str(two_versions), "--out", str(out), "--model", "linear"]) == 0
+    assert [p.name for p in out.glob("versions-*.png")] == ["versions-linear-ci-mac_Darwin-CPython-3.12-64bit.png"]
+
+
+@pytest.mark.parametrize("value, regression", [("10%", True), ("0.1", True), ("25%", True), ("0.35", False)])
+def test_threshold_forms(two_versions, tmp_path, value, regression):
+    # 30% slower: a regression under thresholds of 10% or 25%, not under 35%.
+    status = main(
+        [str(two_versions), "--out", str(tmp_path / "o"), "--no-plots", "--threshold", value, "--fail-on-regression"]
+    )
+    assert status == (1 if regression else 0)
+
+
+@pytest.mark.parametrize("value", ["abc", "10", "0", "150%"])
+def test_bad_threshold_is_a_usage_error(tmp_path, value, capsys):
+    assert main([str(RESULTS), "--out", str(tmp_path), "--threshold", value]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_filters(two_versions, tmp_path):
+    other = synth.run(synth.grid_benchmarks(seed=5), mlx_version="0.31.0", node="linux-box")
+    synth.write(two_versions / "Linux-CPython-3.12-64bit", "0001_run", other)
+    out = tmp_path / "out"
+
+    assert main([str(two_versions), "--out", str(out), "--no-plots", "--machine", "linux-box"]) == 0
+    assert {r["machine"] for r in rows(out / "throughput.csv")} == {"linux-box/Linux-CPython-3.12-64bit"}
+
+    assert main([str(two_versions), "--out", str(out), "--no-plots", "--model", "logistic"]) == 0
+    assert {r["model"] for r in rows(out / "throughput.csv")} == {"logistic"}
+    assert not any(r["regression"] == "True" for r in rows(out / "versions.csv"))
+
+    synth.write(
+        two_versions / "Darwin-CPython-3.12-64bit",
+        "0003_run",
+        synth.run(synth.grid_benchmarks(seed=9), mlx_version="0.31.0", date="2026-03-01T00:00:00+00:00"),
+    )
+    assert main([str(two_versions), "--out", str(out), "--no-plots", "--latest"]) == 0
+    runs = {(r["machine"], r["mlx_version"], Path(r["source_file"]).name) for r in rows(out / "throughput.csv")}
+    assert {name for machine, version, name in runs if version == "0.31.0" and machine.startswith("ci-mac")} == {
+        "0003_run.json"
+    }
+    assert len(runs) == 3  # one run per machine and MLX version
+
+
+def test_help_explains_every_option(capsys):
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for option in (
+        "--out",
+        "--machine",
+        "--model",
+        "--latest",
+        "--threshold",
+        "--fail-on-regression",
+        "--correction",
+        "PATH",
+    ):
+        assert option in text
+
+
+@pytest.mark.parametrize(
+    "make_paths, message",
+    [
+        (lambda tmp: [(tmp / "empty").mkdir() or tmp / "empty"], "no usable benchmark results"),
+        (lambda tmp: [DATA / "bad"], "no usable benchmark results"),
+        (lambda tmp: [tmp / "missing"], "no usable benchmark results"),
+        (lambda tmp: [DATA / "bad" / "truncated.json"], "no usable benchmark results"),
+    ],
+)
+def test_nothing_usable_exits_2_with_one_clear_line(tmp_path, capsys, make_paths, message):
+    paths = make_paths(tmp_path)
+    assert main([*map(str, paths), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert all(line.startswith(("warning: skipping", "error:")) for line in err.splitlines())
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_bad_files_are_warned_about_and_the_rest_reported(tmp_path, capsys):
+    assert (
+        main([str(RESULTS), str(DATA / "bad"), str(tmp_path / "missing"), "--out", str(tmp_path / "out"), "--no-plots"])
+        == 0
+    )
+    warnings = capsys.readouterr().err.splitlines()
+    assert len(warnings) == 5 and all(w.startswith("warning: skipping ") for w in warnings)
+    assert "other_tool.json" in (tmp_path / "out" / "summary.md").read_text().split("## Skipped files")[1]
+
+
+def test_out_that_is_a_file(tmp_path, capsys):
+    target = tmp_path / "report.txt"
+    target.write_text("keep me")
+    assert main([str(RESULTS), "--out", str(target)]) == 2
+    assert "is a file" in capsys.readouterr().err and target.read_text() == "keep me"
+
+
+def test_nothing_matching_the_filters_exits_2(tmp_path, capsys):
+    assert main([str(RESULTS), "--out", str(tmp_path / "o"), "--model", "mlp"]) == 2
+    assert "no results match" in capsys.readouterr().err
+
+
+def test_outputs_never_overwrite_inputs(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "throughput.csv").write_text("something the user passed as input")
+    assert main([str(RESULTS), str(out / "throughput.csv"), "--out", str(out)]) == 2
+    assert "would overwrite" in capsys.readouterr().err
+    assert (out / "throughput.csv").read_text() == "something the user passed as input"
+
+
+def test_new_fields_get_their_tables(tmp_path):
+    out = tmp_path / "out"
+    assert main([str(DATA / "new_fields"), "--out", str(out), "--no-plots"]) == 0
+    summary = (out / "summary.md").read_text()
+    for section in ("## Cold start", "## Harness overhead", "## Distributed runs"):
+        assert section in summary
+    assert "peak memory (MiB)" in summary and "% of roofline" in summary
+    assert "mlx-compiled-step-cpu-ring-r2" in summary.split("## Distributed runs")[1]
+    table = rows(out / "throughput.csv")
+    assert all(r["roofline_fraction"] for r in table) and {r["phase"] for r in table} == {"warm", "cold"}
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
+    target = tmp_path / "versions.csv"
+    target.write_text("complete old file\n")
+
+    def interrupted(handle):
+        handle.write("half a new ")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, interrupted)
+    assert target.read_text() == "complete old file\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["versions.csv"]
+
+
+def test_an_interrupted_report_leaves_no_half_written_csv(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert main([str(RESULTS), "--out", str(out), "--no-plots"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    import pandas as pd
+
+    real = pd.DataFrame.to_csv
+
+    def dies_halfway(self, handle, *args, **kwargs):
+        real(self.head(2), handle, *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", dies_halfway)
+    assert main([str(RESULTS), "--out", str(out), "--no-plots"]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_python_dash_m_runs_it(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.report", str(DATA / "bad" / "not_json.json"), "--out", str(tmp_path / "o")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[0].startswith("warning: skipping") and done.stderr.splitlines()[-1].startswith(
+        "error:"
+    )

@@ -1,0 +1,200 @@
+"""The report's loader: saved JSON -> tidy table, and every kind of bad input skipped with one line."""
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import report_synth as synth
+from bench.report.load import load_results, read_results
+
+DATA = Path(__file__).parent / "data" / "report"
+RESULTS = DATA / "results"
+SAMPLE = RESULTS / "Linux-CPython-3.11-64bit" / "0001_7b7a985_20261127_151607.json"
+NEW_FIELDS = DATA / "new_fields"
+
+# DESIGN.md's result schema: what every row must carry.
+DESIGN_EXTRA_INFO = (
+    "model",
+    "backend",
+    "variant",
+    "device",
+    "dtype",
+    "barrier",
+    "n_examples",
+    "n_features",
+    "batch_size",
+    "steps_per_round",
+    "flops_per_step",
+    "bytes_per_step",
+    "max_rel_error",
+    "error_bound",
+)
+DESIGN_MACHINE_INFO = (
+    "mlx_version",
+    "numpy_version",
+    "python_version",
+    "cpu_model",
+    "usable_cpus",
+    "mlx_default_device",
+    "mlx_gpu_backend",
+    "mlx_device_info",
+    "mlx_blas_library",
+    "mlx_blas_source",
+    "numpy_blas",
+    "numpy_blas_threads",
+    "loaded_blas_libraries",
+    "env",
+)
+
+
+def collect(paths):
+    """load via read_results, returning (Loaded, warnings)."""
+    warnings = []
+    return read_results(paths, warnings.append), warnings
+
+
+def test_sample_run_is_one_row_per_case_with_every_design_field():
+    loaded, warnings = collect([RESULTS])
+    frame = loaded.frame
+    assert warnings == [] and loaded.skipped == []
+    assert len(frame) == 10 and frame["case_id"].is_unique
+    for column in DESIGN_EXTRA_INFO + DESIGN_MACHINE_INFO + ("run_datetime", "machine", "source_file"):
+        assert column in frame, column
+    assert set(frame["machine"]) == {"vm/Linux-CPython-3.11-64bit"}  # node + results subfolder
+    assert frame["run_datetime"].iloc[0] == pd.Timestamp("2026-11-27T15:16:51.485345Z")
+    assert frame["mlx_version"].iloc[0] == "0.32.4" and frame["numpy_blas_threads"].iloc[0] == 2
+    assert "reference BLAS" in frame["mlx_blas_source"].iloc[0]
+    row = frame.set_index("case_id").loc["linear-mlx-autodiff-step-cpu-n2000-d20"]
+    assert isinstance(row["round_times_s"], np.ndarray) and len(row["round_times_s"]) == 5
+    assert row["steps_per_round"] == 45 and row["batch_size"] == 2000
+
+
+def test_fields_added_later_pass_through_and_default_when_absent():
+    frame = load_results([NEW_FIELDS], warn=lambda m: None)
+    by_id = frame[frame["phase"] == "warm"].set_index("case_id")
+    assert by_id.loc["mlp-mlx-compiled-step-cpu-n1000-d100", "hidden"] == 64
+    assert by_id.loc["linear-mlx-compiled-step-cpu-n1000-d100", "hidden"] == 0  # saved as null
+    assert by_id.loc["linear-mlx-compiled-step-cpu-n1000-d100-b32", "batch_size"] == 32
+    distributed = by_id.loc["linear-mlx-compiled-step-cpu-n100000-d100"]
+    assert distributed["n_ranks"] == 2 and distributed["distributed_backend"] == "ring"
+    assert distributed["rank_compute_s_per_step"] == "[0.00033,0.00035]"  # lists kept as JSON text
+    assert set(frame.loc[frame["scenario"] != "distributed", "n_ranks"]) == {1}
+    assert set(frame["phase"]) == {"warm", "cold"}
+    assert {"peak_memory_bytes", "harness_overhead_ratio", "scaling_efficiency", "first_round_s"} <= set(frame.columns)
+    assert set(frame["memory_bandwidth_gb_s"]) == {400.0} and set(frame["peak_gflops_f32"]) == {14_000.0}
+
+    old = load_results([RESULTS])  # results from before those fields existed
+    assert set(old["hidden"]) == {0} and set(old["n_ranks"]) == {1} and set(old["distributed_backend"]) == {""}
+    assert old["memory_bandwidth_gb_s"].isna().all()
+
+
+def test_missing_batch_size_means_full_batch(tmp_path):
+    bench = synth.benchmark(times=[0.01] * 5)
+    del bench["extra_info"]["batch_size"]
+    synth.write(tmp_path, "run", synth.run([bench]))
+    assert load_results([tmp_path])["batch_size"].tolist() == [1_000]
+
+
+def _truncated_at_token(tmp_path):
+    text = SAMPLE.read_text()
+    path = tmp_path / "cut.json"
+    path.write_text(text[: text.index('"benchmarks"') + len('"benchmarks": [')])
+    return path
+
+
+BAD_INPUTS = {
+    "not JSON": (lambda tmp: DATA / "bad" / "not_json.json", "not JSON"),
+    "truncated in a string": (lambda tmp: DATA / "bad" / "truncated.json", "truncated JSON"),
+    "truncated between tokens": (_truncated_at_token, "truncated JSON"),
+    "JSON of another tool": (lambda tmp: DATA / "bad" / "other_tool.json", "not a pytest-benchmark result"),
+    "another suite's pytest-benchmark file": (
+        lambda tmp: DATA / "bad" / "other_suite.json",
+        "without this suite's extra_info",
+    ),
+    "empty file": (
+        lambda tmp: (tmp / "empty.json").write_text("") and tmp / "empty.json" or tmp / "empty.json",
+        "empty file",
+    ),
+    "binary file": (lambda tmp: (tmp / "bin.json").write_bytes(b"\xff\xfe\x00\x81") and tmp / "bin.json", "not JSON"),
+    "a JSON list": (
+        lambda tmp: (tmp / "list.json").write_text("[1, 2]") and tmp / "list.json",
+        "not a pytest-benchmark result",
+    ),
+    "empty folder": (lambda tmp: (tmp / "empty_dir").mkdir() or tmp / "empty_dir", "no .json files"),
+    "missing path": (lambda tmp: tmp / "does-not-exist", "no such file or folder"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_INPUTS))
+def test_bad_input_is_skipped_with_one_line_naming_it(tmp_path, kind):
+    make, reason = BAD_INPUTS[kind]
+    path = make(tmp_path)
+    loaded, warnings = collect([path])
+    assert loaded.frame.empty
+    assert len(warnings) == 1, warnings
+    assert str(path) in warnings[0] and reason in warnings[0] and "\n" not in warnings[0]
+
+
+def test_bad_files_beside_good_ones_cost_only_themselves():
+    loaded, warnings = collect([RESULTS, DATA / "bad"])
+    assert len(loaded.frame) == 10 and len(loaded.files) == 1
+    assert len(warnings) == len(loaded.skipped) == 4
+    assert {Path(p).name for p, _ in loaded.skipped} == {
+        "not_json.json",
+        "truncated.json",
+        "other_tool.json",
+        "other_suite.json",
+    }
+
+
+def test_foreign_benchmarks_inside_one_of_our_files_are_dropped(tmp_path):
+    ours = synth.benchmark(times=[0.01] * 5)
+    theirs = json.loads((DATA / "bad" / "other_suite.json").read_text())["benchmarks"][0]
+    broken = synth.benchmark(times=[0.01] * 5)
+    broken["extra_info"]["n_examples"] = "many"
+    synth.write(tmp_path, "run", synth.run([ours, theirs, broken]))
+    loaded, warnings = collect([tmp_path])
+    assert len(loaded.frame) == 1 and loaded.skipped == []
+    assert len(warnings) == 1 and "left out 2 of 3 benchmarks" in warnings[0] and "run.json" in warnings[0]
+
+
+def test_results_without_raw_times_still_load(tmp_path):
+    synth.write(tmp_path, "run", synth.run([synth.benchmark(times=[0.01, 0.02, 0.03], save_data=False)]))
+    frame = load_results([tmp_path])
+    assert frame["round_times_s"].tolist() == [None] and frame["stats_median_s"].tolist() == [0.02]
+
+
+def test_a_file_named_twice_is_read_once():
+    loaded, _ = collect([RESULTS, SAMPLE])
+    assert len(loaded.files) == 1 and len(loaded.frame) == 10
+
+
+def test_many_files_load_as_one_table(tmp_path):
+    """300 saved runs (the sample file with varied dates and versions) -> 3,000 rows, nothing lost."""
+    doc = json.loads(SAMPLE.read_text())
+    for i in range(300):
+        doc["datetime"] = f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:00:00+00:00"
+        doc["machine_info"]["mlx_version"] = f"0.{20 + i % 5}.0"
+        synth.write(tmp_path / "Linux-CPython-3.11-64bit", f"{i:04d}_run", doc)
+    loaded, warnings = collect([tmp_path])
+    assert warnings == [] and len(loaded.files) == 300
+    assert len(loaded.frame) == 3_000 and loaded.frame["source_file"].nunique() == 300
+    assert loaded.frame["mlx_version"].nunique() == 5
+
+
+def test_reading_changes_nothing(tmp_path):
+    folder = tmp_path / "results"
+    shutil.copytree(DATA, folder)
+    before = {
+        p: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    }
+    read_results([folder], lambda m: None)
+    after = {
+        p: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    }
+    assert before == after

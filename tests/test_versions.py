@@ -1,0 +1,565 @@
+"""The MLX-release runner (bench.versions): command line, order, pins, env cache, failure handling.
+
+No test here creates a virtual environment or touches the network: the two
+subprocess seams (`_call` for installs, `_stream` for pytest runs) are replaced
+by fakes that behave like pip and pytest-benchmark would.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench import versions
+from bench.versions import EnvCache, InstallError, PinSet
+
+PINS = PinSet(("numpy==2.0.0", "pytest==8.0.0"))
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_pytest_arguments_after_double_dash_pass_through():
+    args = versions.parse_args(
+        ["0.30.0", "0.32.4", "--sizes", "2000x20", "--passes", "1", "--", "-k", "linear and not blog", "--rounds", "5"]
+    )
+    assert args.releases == ["0.30.0", "0.32.4"]
+    assert args.sizes == "2000x20" and args.passes == 1
+    assert args.pytest_args == ["-k", "linear and not blog", "--rounds", "5"]
+
+
+def test_options_after_double_dash_are_not_ours():
+    args = versions.parse_args(["0.30.0", "--", "--passes", "7", "--", "x"])
+    assert args.passes == versions.DEFAULT_PASSES
+    assert args.pytest_args == ["--passes", "7", "--", "x"]
+
+
+def test_defaults(tmp_path, monkeypatch):
+    monkeypatch.setenv(versions.CACHE_ENV_VAR, str(tmp_path / "cache"))
+    args = versions.parse_args(["0.30.0", "0.30.0"])
+    assert args.releases == ["0.30.0"]  # named twice, runs once per pass
+    assert args.threshold == pytest.approx(0.10) and not args.fail_on_regression
+    assert args.order == "rotate" and args.passes == 3 and args.sizes == "quick"
+    assert args.cache_dir == tmp_path / "cache"
+    assert args.results.parent == versions.REPO_ROOT / "results" / "versions"
+    assert args.out == args.results / "report"
+
+
+@pytest.mark.parametrize("text, value", [("10%", 0.10), ("0.05", 0.05), ("2.5%", 0.025)])
+def test_threshold_reads_percent_or_fraction(text, value):
+    assert versions.parse_args(["0.30.0", "--threshold", text]).threshold == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],  # no release
+        ["0.30.0", "--threshold", "10"],  # 10 as a fraction is 1000%
+        ["0.30.0", "--passes", "0"],
+        ["0.30.0", "--sizes", "banana"],
+        ["0.30.0", "-k", "linear"],  # pytest's option without --
+        ["0.30.0", "--order", "random"],
+    ],
+)
+def test_bad_command_lines_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        versions.parse_args(argv)
+    assert info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_list_and_clear_need_no_release():
+    assert versions.parse_args(["--list-envs"]).list_envs
+    assert versions.parse_args(["--clear-envs", "0.30.0"]).releases == ["0.30.0"]
+
+
+def test_pytest_command_puts_user_arguments_last(tmp_path):
+    cmd = versions.pytest_command(Path("/env/bin/python"), "0.30.0", 2, "2000x20", tmp_path, ["--sizes=1000x10"])
+    assert cmd[:3] == ["/env/bin/python", "-m", "pytest"]
+    assert "--benchmark-only" in cmd and f"--benchmark-storage=file://{tmp_path.resolve()}" in cmd
+    assert "--benchmark-save=mlx-0.30.0-pass2" in cmd
+    assert cmd[-1] == "--sizes=1000x10"  # argparse keeps the last: the user's choice wins
+
+
+def test_child_environment_cannot_see_host_packages(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/site-packages")
+    monkeypatch.setenv(versions.CACHE_ENV_VAR, "/cache")
+    env = versions.child_environment(tmp_path / "mlx-0.30.0")
+    assert "PYTHONPATH" not in env and versions.CACHE_ENV_VAR not in env
+    assert env["PYTHONNOUSERSITE"] == "1"
+    assert env["PATH"].startswith(str(tmp_path / "mlx-0.30.0" / "bin"))
+
+
+# ---------------------------------------------------------------- order
+
+
+def test_rotation_puts_every_release_in_every_position():
+    order = versions.run_order(["A", "B", "C"], passes=3)
+    assert order == [(1, "A"), (1, "B"), (1, "C"), (2, "B"), (2, "C"), (2, "A"), (3, "C"), (3, "A"), (3, "B")]
+    positions = Counter((release, i % 3) for i, (_, release) in enumerate(order))
+    assert set(positions.values()) == {1} and len(positions) == 9
+
+
+def test_every_pass_runs_every_release_once_and_passes_do_not_overlap():
+    for order_name in versions.ORDERS:
+        order = versions.run_order(["0.29.4", "0.31.1", "0.32.4"], passes=4, order=order_name, seed=7)
+        assert [p for p, _ in order] == sorted(p for p, _ in order)  # interleaved: pass by pass
+        for pass_no in range(1, 5):
+            assert sorted(r for p, r in order if p == pass_no) == ["0.29.4", "0.31.1", "0.32.4"]
+
+
+def test_shuffle_is_seeded_and_fixed_is_fixed():
+    releases = [str(i) for i in range(6)]
+    assert versions.run_order(releases, 3, "shuffle", seed=1) == versions.run_order(releases, 3, "shuffle", seed=1)
+    assert versions.run_order(releases, 3, "shuffle", seed=1) != versions.run_order(releases, 3, "shuffle", seed=2)
+    assert [r for _, r in versions.run_order(["A", "B"], 2, "fixed")] == ["A", "B", "A", "B"]
+
+
+def test_no_release_left_means_no_run():
+    assert versions.run_order([], passes=3) == []
+
+
+# ---------------------------------------------------------------- pins
+
+
+REQUIREMENTS = """\
+# MLX: the Linux wheel with its CPU backend, the plain wheel (Metal) on macOS.
+mlx[cpu]>=0.26.5; sys_platform == "linux"
+mlx>=0.26.5; sys_platform == "darwin"
+numpy>=1.26  # trailing comment
+pytest-benchmark>=4.0
+Pandas>=2.1
+tabulate>=0.9
+winonly; sys_platform == "win32"
+"""
+INSTALLED = {
+    "numpy": "2.4.6",
+    "pytest-benchmark": "5.3.1",
+    "pytest": "9.2.0",
+    "py-cpuinfo2": "10.1.1",
+    "pandas": "3.1.1",
+    "python-dateutil": "2.9.0",
+    "mlx": "0.32.4",
+    "mlx-cpu": "0.32.4",
+}
+REQUIRES = {
+    "pytest-benchmark": ["py-cpuinfo2>=10.1", "pytest>=8.1", 'pygal; extra == "histogram"'],
+    "pandas": ["numpy>=2", "python-dateutil>=2.9", 'tzdata; sys_platform == "win32"'],
+    "mlx": ['mlx-cpu==0.32.4; platform_system == "Linux" and extra == "cpu"'],
+}
+LINUX = {
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "python_version": "3.11",
+    "python_full_version": "3.11.7",
+    "implementation_name": "cpython",
+    "platform_machine": "x86_64",
+    "os_name": "posix",
+}
+
+
+def linux_pins(text=REQUIREMENTS):
+    """The pin set of REQUIREMENTS on a Linux machine with INSTALLED."""
+    return versions.pin_set(text, INSTALLED.get, lambda name: REQUIRES.get(name, []), marker_env=LINUX)
+
+
+def test_pins_are_the_installed_versions_of_everything_but_mlx():
+    pins = linux_pins()
+    assert pins.pins == (
+        "numpy==2.4.6",
+        "pandas==3.1.1",
+        "py-cpuinfo2==10.1.1",  # a dependency of pytest-benchmark: pinned too
+        "pytest==9.2.0",
+        "pytest-benchmark==5.3.1",
+        "python-dateutil==2.9.0",
+        "tabulate>=0.9",  # not installed here: kept as written, with a note
+    )
+    assert len(pins.notes) == 1 and "tabulate" in pins.notes[0] and "\n" not in pins.notes[0]
+
+
+def test_pins_skip_other_platforms_and_unrequested_extras():
+    pins = " ".join(linux_pins().pins)
+    for absent in ("mlx", "winonly", "tzdata", "pygal"):
+        assert absent not in pins.replace("pytest-benchmark", "")
+
+
+def test_pins_of_this_checkout_cover_requirements_txt():
+    pins = versions.pin_set(versions.REQUIREMENTS.read_text())
+    names = {p.split("==")[0].split(">")[0] for p in pins.pins}
+    assert {"numpy", "pandas", "pytest", "pytest-benchmark", "threadpoolctl", "scipy", "matplotlib"} <= names
+    assert not any(versions.is_mlx_distribution(name) for name in names)
+    import numpy
+
+    assert f"numpy=={numpy.__version__}" in pins.pins
+
+
+@pytest.mark.parametrize("name, mlx", [("mlx", True), ("mlx-cpu", True), ("MLX_Metal", True), ("mlx-cuda-12", True), ("mlxtend", False)])
+def test_mlx_distributions(name, mlx):
+    assert versions.is_mlx_distribution(name) is mlx
+
+
+def test_mlx_spec_per_os():
+    assert versions.mlx_spec("0.30.0", "linux") == "mlx[cpu]==0.30.0"
+    assert versions.mlx_spec("0.30.0", "darwin") == "mlx==0.30.0"
+
+
+# ---------------------------------------------------------------- environments
+
+
+class FakeInstaller:
+    """Stands in for `python -m venv`, pip and the import check; releases in `missing` do not exist."""
+
+    def __init__(self, missing=(), imports_as=None):
+        self.missing = set(missing)
+        self.imports_as = imports_as or {}
+        self.calls = []
+
+    def __call__(self, cmd, cwd=None, env=None):
+        self.calls.append(cmd)
+        if cmd[1:3] == ["-m", "venv"]:
+            python = versions.env_python(Path(cmd[3]))
+            python.parent.mkdir(parents=True)
+            python.write_text("#!fake\n")
+            return 0, ""
+        if cmd[1:4] == ["-m", "pip", "install"]:
+            spec = next(a for a in cmd if a.startswith("mlx"))
+            release = spec.split("==")[1]
+            if release in self.missing:
+                return 1, (
+                    f"ERROR: Could not find a version that satisfies the requirement {spec} (from versions: 0.30.0)\n"
+                    f"ERROR: No matching distribution found for {spec}\n"
+                )
+            self.release = release
+            self.installed = [a for a in cmd[cmd.index(spec) + 1 :] if "==" in a]  # what pip was asked to pin
+            return 0, "Successfully installed ...\n"
+        if cmd[1] == "-c":
+            dists = {p.split("==")[0]: p.split("==")[1] for p in self.installed}
+            return 0, json.dumps({"mlx": self.imports_as.get(self.release, self.release), "dists": dists}) + "\n"
+        raise AssertionError(f"unexpected command {cmd}")
+
+
+def test_env_is_built_once_then_reused(tmp_path, monkeypatch):
+    fake = FakeInstaller()
+    monkeypatch.setattr(versions, "_call", fake)
+    cache = EnvCache(tmp_path)
+    python, done = versions.ensure_env("0.30.0", cache, PINS)
+    assert done.startswith("built") and python == versions.env_python(tmp_path / "mlx-0.30.0")
+    marker = cache.marker("0.30.0")
+    assert marker["pins"] == list(PINS.pins) and marker["spec"] == versions.mlx_spec("0.30.0")
+    pip = next(c for c in fake.calls if "pip" in c)
+    assert pip[-3:] == [versions.mlx_spec("0.30.0"), *PINS.pins]
+    n_calls = len(fake.calls)
+    assert versions.ensure_env("0.30.0", cache, PINS) == (python, "ready")
+    assert len(fake.calls) == n_calls  # reused: nothing ran
+
+
+def test_half_built_or_stale_env_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setattr(versions, "_call", FakeInstaller())
+    cache = EnvCache(tmp_path)
+    versions.env_python(cache.path("0.30.0")).parent.mkdir(parents=True)  # no marker: an interrupted build
+    (cache.path("0.30.0") / "leftover").write_text("x")
+    assert "did not finish" in versions.ensure_env("0.30.0", cache, PINS)[1]
+    assert not (cache.path("0.30.0") / "leftover").exists()
+
+    newer = PinSet(("numpy==2.1.0", "pytest==8.0.0"))
+    assert "pinned packages changed" in versions.ensure_env("0.30.0", cache, newer)[1]
+    assert cache.marker("0.30.0")["pins"] == list(newer.pins)
+
+
+def test_unknown_release_fails_in_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(versions, "_call", FakeInstaller(missing={"0.99.0"}))
+    cache = EnvCache(tmp_path)
+    with pytest.raises(InstallError) as info:
+        versions.ensure_env("0.99.0", cache, PINS)
+    message = str(info.value)
+    assert "\n" not in message and "No matching distribution found for mlx" in message
+    assert not cache.path("0.99.0").exists()
+    assert (tmp_path / "mlx-0.99.0.install.log").exists()  # the full pip output is kept
+
+
+def test_env_that_imports_another_mlx_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(versions, "_call", FakeInstaller(imports_as={"0.30.0": "0.32.4"}))
+    with pytest.raises(InstallError, match="0.32.4, not 0.30.0"):
+        versions.ensure_env("0.30.0", EnvCache(tmp_path), PINS)
+    assert not (tmp_path / "mlx-0.30.0").exists()
+
+
+def test_list_and_clear_envs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(versions, "_call", FakeInstaller())
+    cache = EnvCache(tmp_path / "envs")
+    for release in ("0.32.4", "0.30.0", "0.31.1"):
+        versions.ensure_env(release, cache, PINS)
+    (cache.path("0.29.4") / "bin").mkdir(parents=True)  # half-built
+
+    assert [e["release"] for e in cache.entries()] == ["0.29.4", "0.30.0", "0.31.1", "0.32.4"]  # version order
+    versions.main(["--list-envs", "--cache-dir", str(cache.root)])
+    listing = capsys.readouterr().out
+    assert "0.29.4" in listing and "incomplete" in listing and listing.count("mlx 0.3") == 3
+
+    versions.main(["--clear-envs", "0.30.0", "--cache-dir", str(cache.root)])
+    assert [e["release"] for e in cache.entries()] == ["0.29.4", "0.31.1", "0.32.4"]
+    versions.main(["--clear-envs", "--cache-dir", str(cache.root)])
+    assert cache.entries() == []
+    versions.main(["--list-envs", "--cache-dir", str(cache.root)])
+    assert "no environments" in capsys.readouterr().out
+
+
+def test_empty_or_missing_cache_lists_nothing(tmp_path):
+    assert EnvCache(tmp_path / "nowhere").entries() == []
+    assert EnvCache(tmp_path / "nowhere").clear() == []
+
+
+# ---------------------------------------------------------------- whole sessions
+
+
+class FakePytest:
+    """Stands in for one pytest-benchmark run: saves a result file as --benchmark-save would.
+
+    `fail` holds (release, pass) pairs whose run crashes before saving;
+    `mislabel` makes a release's run record another MLX version;
+    `interrupt_at` is the run during which the user presses Ctrl-C.
+    """
+
+    def __init__(self, fail=(), mislabel=None):
+        self.fail = set(fail)
+        self.mislabel = mislabel or {}
+        self.runs = []
+        self.cwds = set()
+        self.interrupt_at = None
+
+    def __call__(self, cmd, cwd, env, log, echo, timeout):
+        options = dict(a.split("=", 1) for a in cmd if a.startswith("--benchmark-s"))
+        name = options["--benchmark-save"]
+        release, pass_no = name.removeprefix("mlx-").rsplit("-pass", 1)
+        self.runs.append((int(pass_no), release))
+        self.cwds.add(cwd)
+        if len(self.runs) == self.interrupt_at:
+            raise KeyboardInterrupt
+        log.parent.mkdir(parents=True, exist_ok=True)
+        if (release, int(pass_no)) in self.fail:
+            log.write_text("Fatal Python error: Segmentation fault\n")
+            return -11
+        storage = Path(options["--benchmark-storage"].removeprefix("file://")) / "Linux-CPython-3.11-64bit"
+        storage.mkdir(parents=True, exist_ok=True)
+        number = len(list(storage.glob("*.json"))) + 1
+        recorded = self.mislabel.get(release, release)
+        (storage / f"{number:04d}_{name}.json").write_text(json.dumps({"machine_info": {"mlx_version": recorded}}))
+        log.write_text("===== 4 passed, 2 deselected in 3.21s =====\n")
+        return 0
+
+
+@pytest.fixture
+def session(tmp_path, monkeypatch):
+    """Fake installer, fake pytest and a fake report; returns a function running main()."""
+    installer = FakeInstaller(missing={"0.99.0"})
+    runner = FakePytest()
+    reports = []
+    monkeypatch.setattr(versions, "_call", installer)
+    monkeypatch.setattr(versions, "_stream", runner)
+
+    def fake_report(results, out, threshold, fail_on_regression):
+        reports.append((results, threshold, fail_on_regression))
+        if session.report_status is None:
+            return 1  # crashed before writing anything
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "versions.csv").write_text(session.csv)
+        return session.report_status
+
+    monkeypatch.setattr(versions, "run_report", fake_report)
+
+    def run(*argv):
+        ours = ["--cache-dir", str(tmp_path / "envs"), "--results", str(tmp_path / "results"), "--sizes", "2000x20"]
+        return versions.main([*ours, *argv])
+
+    session.csv = "machine,case,mlx_version,baseline_version,against,pct_change_median_time,p_value_adjusted,verdict,regression\n"
+    session.report_status = 0
+    session.runner, session.reports, session.results, session.tmp = runner, reports, tmp_path / "results", tmp_path
+    session.run = run
+    return session
+
+
+def saved(results: Path) -> list[str]:
+    """Names of the result files saved in a session, without their NNNN_ counter."""
+    return sorted(p.name.split("_", 1)[1] for p in (results / versions.RUNS_DIR).glob("*/*.json"))
+
+
+def test_session_runs_interleaved_and_reports(session, capsys):
+    assert session.run("0.30.0", "0.32.4", "--passes", "2", "--", "-k", "linear") == versions.EXIT_OK
+    assert session.runner.runs == [(1, "0.30.0"), (1, "0.32.4"), (2, "0.32.4"), (2, "0.30.0")]
+    assert session.runner.cwds == {session.results / versions.SUITE_DIR}  # the copy, not the live checkout
+    assert (session.results / versions.SUITE_DIR / "bench" / "versions.py").exists()
+    assert saved(session.results) == [
+        "mlx-0.30.0-pass1.json",
+        "mlx-0.30.0-pass2.json",
+        "mlx-0.32.4-pass1.json",
+        "mlx-0.32.4-pass2.json",
+    ]
+    assert session.reports == [(session.results, pytest.approx(0.10), False)]
+    manifest = json.loads((session.results / versions.MANIFEST_NAME).read_text())
+    assert manifest["pytest_args"] == ["-k", "linear"] and [r["status"] for r in manifest["runs"]] == ["ok"] * 4
+    assert "4 passed, 2 deselected" in capsys.readouterr().out
+
+
+def test_bad_release_is_one_line_and_the_others_still_run(session, capsys):
+    status = session.run("0.30.0", "0.99.0", "not-a-version", "0.32.4", "--passes", "1")
+    out = capsys.readouterr().out
+    assert status == versions.EXIT_INCOMPLETE  # something failed, but what ran is kept and reported
+    lines = [line for line in out.splitlines() if "0.99.0" in line]
+    assert len(lines) == 1 and lines[0].startswith("mlx 0.99.0: could not install (")
+    assert "No matching distribution found" in lines[0]
+    assert len([line for line in out.splitlines() if "not-a-version" in line]) == 1
+    assert sorted(r for _, r in session.runner.runs) == ["0.30.0", "0.32.4"]
+    assert saved(session.results) == ["mlx-0.30.0-pass1.json", "mlx-0.32.4-pass1.json"]
+    assert len(session.reports) == 1  # the comparison still runs on what was saved
+
+
+def test_failed_run_keeps_earlier_and_later_results(session, capsys):
+    session.runner.fail = {("0.32.4", 1)}
+    status = session.run("0.30.0", "0.32.4", "--passes", "2")
+    assert status == versions.EXIT_INCOMPLETE
+    assert saved(session.results) == ["mlx-0.30.0-pass1.json", "mlx-0.30.0-pass2.json", "mlx-0.32.4-pass2.json"]
+    failed = [line for line in capsys.readouterr().out.splitlines() if ": failed," in line]
+    assert len(failed) == 1 and "pass 1 mlx 0.32.4" in failed[0] and "exit -11" in failed[0]
+    manifest = json.loads((session.results / versions.MANIFEST_NAME).read_text())
+    assert [r["status"] for r in manifest["runs"]] == ["ok", "failed", "ok", "ok"]
+
+
+def test_results_that_measured_the_wrong_mlx_are_set_aside(session, capsys):
+    session.runner.mislabel = {"0.30.0": "0.32.4"}
+    assert session.run("0.30.0", "0.32.4", "--passes", "1") == versions.EXIT_INCOMPLETE
+    assert saved(session.results) == ["mlx-0.32.4-pass1.json"]
+    assert list((session.results / versions.RUNS_DIR).glob("*/*_mlx-0.30.0-pass1.json.rejected"))
+    assert "rejected" in capsys.readouterr().out
+
+
+def test_regression_fails_the_command_only_when_asked(session, capsys):
+    session.csv += "box/Linux,linear mlx compiled n2000 d20,0.32.4,0.30.0,previous,25.0,0.001,slower,True\n"
+    session.csv += "box/Linux,linear mlx analytic n2000 d20,0.32.4,0.30.0,previous,-2.0,0.6,same,False\n"
+    assert session.run("0.30.0", "0.32.4", "--passes", "1") == versions.EXIT_OK
+    assert session.run("0.30.0", "0.32.4", "--passes", "1", "--fail-on-regression", "--threshold", "5%") == 1
+    assert session.reports[-1][1:] == (pytest.approx(0.05), True)
+    out = capsys.readouterr().out
+    assert "versions: REGRESSION in 1 comparison(s) (slower by more than 5%" in out
+    assert "mlx 0.30.0 -> 0.32.4: 1 regression, 0 slower, 0 faster, 1 same, 0 undecided" in out
+
+
+def test_numpy_regressions_are_flagged_as_noise(session, capsys):
+    session.csv = "case,backend,mlx_version,baseline_version,against,verdict,regression\n"
+    session.csv += "linear numpy analytic n2000 d20,numpy,0.32.4,0.30.0,previous,slower,True\n"
+    session.csv += "linear mlx compiled n2000 d20,mlx,0.32.4,0.30.0,previous,slower,True\n"
+    assert session.run("0.30.0", "0.32.4", "--passes", "1") == versions.EXIT_OK
+    warning = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "1 regression(s) of NumPy cases (linear numpy analytic n2000 d20)" in warning[0]
+
+
+def test_verdict_table_counts_each_pair_once_regressions_first():
+    rows = [
+        {"baseline_version": "0.29.4", "mlx_version": "0.31.1", "against": "previous", "verdict": "same", "regression": "False"},
+        {"baseline_version": "0.31.1", "mlx_version": "0.32.4", "against": "previous", "verdict": "slower", "regression": "True"},
+        {"baseline_version": "0.31.1", "mlx_version": "0.32.4", "against": "previous", "verdict": "slower", "regression": "False"},
+        {"baseline_version": "0.29.4", "mlx_version": "0.32.4", "against": "oldest", "verdict": "slower", "regression": "True"},
+    ]
+    assert versions.verdict_table(rows) == [
+        "  mlx 0.31.1 -> 0.32.4: 1 regression, 1 slower, 0 faster, 0 same, 0 undecided",
+        "  mlx 0.29.4 -> 0.31.1: 0 regression, 0 slower, 0 faster, 1 same, 0 undecided",
+    ]
+
+
+def test_verdicts_list_regressions_first(tmp_path):
+    csv = tmp_path / "versions.csv"
+    csv.write_text("case,verdict,regression\na,same,False\nb,faster,False\nc,slower,True\nd,slower,True\n")
+    assert [row["case"] for row in versions.read_verdicts(csv)] == ["c", "d", "a", "b"]
+    assert versions.read_verdicts(tmp_path / "missing.csv") == []
+
+
+def test_nothing_saved_skips_the_report(session, capsys):
+    assert session.run("0.99.0", "--passes", "1") == versions.EXIT_INCOMPLETE
+    assert session.reports == [] and "nothing to compare" in capsys.readouterr().out
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(session, capsys):
+    assert session.run("0.30.0", "0.31.1", "--passes", "2", "--dry-run", "--", "-k", "linear and not blog") == 0
+    out = capsys.readouterr().out
+    assert session.runner.runs == [] and not session.results.exists()
+    assert not (session.tmp / "envs").exists()  # nothing built
+    runs = [line for line in out.splitlines() if line.lstrip().startswith("[")]
+    assert [line.split(":")[0].strip() for line in runs] == [
+        "[1/4] pass 1 mlx 0.30.0",
+        "[2/4] pass 1 mlx 0.31.1",
+        "[3/4] pass 2 mlx 0.31.1",
+        "[4/4] pass 2 mlx 0.30.0",
+    ]
+    assert "-k 'linear and not blog'" in runs[0]  # quoted, so it can be pasted into a shell
+    assert shlex.split(runs[0].split(": ", 1)[1])[-2:] == ["-k", "linear and not blog"]
+    assert "bench.report" in out and "to build" in out
+
+
+def test_stream_logs_output_and_returns_status(tmp_path):
+    log = tmp_path / "logs" / "run.log"
+    cmd = [sys.executable, "-c", "print('hello'); raise SystemExit(3)"]
+    assert versions._stream(cmd, tmp_path, None, log, echo=False, timeout=None) == 3
+    assert "hello" in log.read_text()
+
+
+def test_stream_stops_a_run_past_its_timeout(tmp_path):
+    cmd = [sys.executable, "-c", "import time; print('start', flush=True); time.sleep(30)"]
+    status = versions._stream(cmd, tmp_path, None, tmp_path / "run.log", echo=False, timeout=0.5)
+    assert status != 0
+
+
+def test_report_exit_1_counts_as_regression_only_with_its_table(session, capsys):
+    session.report_status = 1  # the report's own verdict: a regression, table written
+    assert session.run("0.30.0", "--passes", "1", "--fail-on-regression") == versions.EXIT_REGRESSION
+    session.report_status = None  # a crash: exit 1, no table
+    assert session.run("0.30.0", "--passes", "1", "--fail-on-regression") == versions.EXIT_INCOMPLETE
+    assert "the report failed" in capsys.readouterr().out
+
+
+def test_report_reads_only_the_runs_folder(tmp_path):
+    cmd = versions.report_command(tmp_path, tmp_path / "report", 0.1, True)
+    assert cmd[1:4] == ["-m", "bench.report", str(tmp_path / versions.RUNS_DIR)]
+    assert cmd[-3:] == ["--threshold", "0.1", "--fail-on-regression"]
+
+
+@pytest.mark.parametrize(
+    "use_git", [pytest.param(True, marks=pytest.mark.skipif(shutil.which("git") is None, reason="no git here")), False]
+)
+def test_snapshot_copies_the_suite_and_nothing_else(tmp_path, use_git, monkeypatch):
+    import subprocess
+
+    root = tmp_path / "checkout"
+    for name in ("conftest.py", "bench/test_a.py", "results/Linux/0001_x.json", "bench/__pycache__/a.pyc", "notes.tmp"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(name)
+    (root / ".gitignore").write_text("/results/*\n*.tmp\n__pycache__/\n")
+    if use_git:
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        subprocess.run(["git", "-C", str(root), "add", "conftest.py"], check=True)  # bench/ stays untracked
+    else:
+        monkeypatch.setattr(versions, "_git", lambda *args: None)
+    info = versions.snapshot_suite(tmp_path / "copy", root)
+    copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
+    expected = [".gitignore", "bench/test_a.py", "conftest.py"] + ([] if use_git else ["notes.tmp"])
+    assert copied == expected and info["files"] == len(expected)
+    (root / "bench/test_a.py").write_text("edited later")
+    assert (tmp_path / "copy/bench/test_a.py").read_text() == "bench/test_a.py"
+
+
+def test_ctrl_c_keeps_what_was_saved(session, capsys):
+    session.runner.interrupt_at = 2  # Ctrl-C during the second run
+    assert session.run("0.30.0", "0.32.4", "--passes", "1") == 130
+    assert saved(session.results) == ["mlx-0.30.0-pass1.json"]
+    assert json.loads((session.results / versions.MANIFEST_NAME).read_text())["interrupted"] is True
+    assert session.reports == []
+
+
+def test_defaults_agree_with_the_report():
+    from bench.report import regression
+
+    assert versions.DEFAULT_THRESHOLD == regression.DEFAULT_THRESHOLD
