@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from bench import compat
 from bench.cases import Case
 from bench.datasets import Problem, batch_schedule, mlp_initial_params
 from reference import reference_weights
@@ -27,6 +28,11 @@ ERROR_BOUNDS = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 #    still passes check 1; relative to the move it cannot. Seen on this suite's
 #    grid: at most 2e-5 for float32 (MLP weights' own rounding), 1e-14 for float64.
 UPDATE_ERROR_BOUNDS = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-9}
+# MLX's CUDA backend computes float32 matmuls in TF32 by default (MLX_ENABLE_TF32=0
+# turns it off): products keep 10 mantissa bits, so an MLP's update drifts by up to
+# ~1.3% from float32's (seen on an H100). Those cases are checked, and labelled, as
+# "tf32": the bounds still fail any wrong gradient, but not one a few percent off.
+TF32_BOUNDS = (1e-3, 5e-2)  # (weights, update)
 
 # A round is "unbarriered" when finishing its pending work takes more than this
 # share of the round itself, and more than the absolute floor (an already
@@ -70,6 +76,13 @@ def start_weights(problem: Problem, hidden: int | None) -> np.ndarray:
     return problem.w0.astype(np.float64)
 
 
+def matmul_precision(case: Case) -> str:
+    """The precision the case's matmuls really run in: its dtype, or "tf32" (MLX on CUDA)."""
+    if case.backend == "mlx" and case.dtype == np.float32 and compat.tf32_matmuls(case.device):
+        return "tf32"
+    return case.dtype.name
+
+
 def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: int = CHECK_STEPS) -> dict:
     """Run `steps` steps from the shared start and compare with the float64 reference; raise if off."""
     trainer.reset()
@@ -78,7 +91,11 @@ def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: i
     expected = expected_weights(problem, lr, steps, case.batch_size, case.hidden)
     error = relative_error(weights, expected)
     update_error = relative_error(weights - start_weights(problem, case.hidden), expected - start_weights(problem, case.hidden))
-    bound, update_bound = ERROR_BOUNDS[case.dtype], UPDATE_ERROR_BOUNDS[case.dtype]
+    precision = matmul_precision(case)
+    if precision == "tf32":
+        bound, update_bound = TF32_BOUNDS
+    else:
+        bound, update_bound = ERROR_BOUNDS[case.dtype], UPDATE_ERROR_BOUNDS[case.dtype]
     if not (error <= bound and update_error <= update_bound):  # also catches NaN
         raise CorrectnessError(
             f"{case.case_id(problem.size)}: after {steps} steps the weights differ from the float64 "
@@ -86,6 +103,7 @@ def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: i
         )
     return {
         "check_steps": steps,
+        "matmul_precision": precision,
         "max_rel_error": error,
         "error_bound": bound,
         "update_rel_error": update_error,

@@ -12,6 +12,7 @@ BLAS before MLX's own library is loaded (see bench.blas).
 from __future__ import annotations
 
 import functools
+import os
 
 
 @functools.cache
@@ -63,6 +64,14 @@ def gpu_backend() -> str | None:
     if cuda_available():
         return "cuda"
     return None
+
+
+def tf32_matmuls(device_name: str) -> bool:
+    """Whether MLX runs float32 matmuls on this device in TF32 (10-bit mantissa) tensor-core math.
+
+    MLX's CUDA backend does so unless MLX_ENABLE_TF32=0 is set; CPU and Metal keep float32.
+    """
+    return device_name == "gpu" and gpu_backend() == "cuda" and os.environ.get("MLX_ENABLE_TF32", "1") != "0"
 
 
 def device(name: str):

@@ -157,6 +157,7 @@ def mlx_info() -> dict:
         "mlx_version": compat.mlx_version(),
         "mlx_default_device": str(mx.default_device()),
         "mlx_gpu_backend": compat.gpu_backend(),
+        "mlx_gpu_tf32_matmuls": compat.tf32_matmuls("gpu"),
         "mlx_device_info": {"cpu": compat.device_info("cpu"), "gpu": compat.device_info("gpu")},
         "mlx_blas": mlx_blas(),
     }

@@ -96,3 +96,18 @@ def test_an_mlp_update_one_percent_off_is_caught():
         check_correctness(trainer, case, problem, LEARNING_RATE)
     error, update_error = (float(part.split(" ")[0]) for part in str(info.value).split(" by ")[1:])
     assert error <= 1e-4 < 1e-3 < update_error
+
+
+def test_tf32_cases_are_labelled_and_get_their_own_bound(monkeypatch):
+    from bench import checks, compat
+
+    case = Case("mlp", "mlx", "nn", "step", device="gpu", batch_size=256, hidden=64)
+    monkeypatch.setattr(compat, "gpu_backend", lambda: "cuda")
+    monkeypatch.delenv("MLX_ENABLE_TF32", raising=False)
+    assert checks.matmul_precision(case) == "tf32"
+    monkeypatch.setenv("MLX_ENABLE_TF32", "0")
+    assert checks.matmul_precision(case) == "float32"
+    assert checks.matmul_precision(Case("mlp", "mlx", "nn", "step", device="cpu", hidden=64)) == "float32"
+    monkeypatch.setattr(compat, "gpu_backend", lambda: "metal")
+    monkeypatch.delenv("MLX_ENABLE_TF32")
+    assert checks.matmul_precision(case) == "float32"
