@@ -62,8 +62,15 @@ MARKER_NAME = "mlx-sgd-bench-env.json"  # written last: its presence means "full
 MANIFEST_NAME = "versions-run.json"
 RUNS_DIR = "runs"  # pytest-benchmark storage inside the results folder: all the report reads
 SUITE_DIR = "suite"  # the copy of the suite every run executes
-# Never part of the suite copy: results, environments, VCS data, byte code.
-_NOT_SUITE = ("results", "report", ".git", ".venv", "__pycache__", ".pytest_cache", ".whl")
+# Never part of the suite copy: top-level folders of results, environments and VCS data...
+_NOT_SUITE = ("results", "report", ".git", ".venv", ".pytest_cache", ".whl")
+# ...and byte code wherever it is. (bench/report/ is the report package: only the top level counts.)
+_NEVER_COPIED = ("__pycache__",)
+
+
+def _outside_suite(relative: Path) -> bool:
+    """Whether a path (relative to the checkout) is not part of the suite."""
+    return relative.parts[0] in _NOT_SUITE or bool(set(relative.parts) & set(_NEVER_COPIED))
 ORDERS = ("rotate", "shuffle", "fixed")
 DEFAULT_PASSES = 3
 DEFAULT_THRESHOLD = 0.10  # the report's default too: bench.report.regression.DEFAULT_THRESHOLD
@@ -461,11 +468,11 @@ def snapshot_suite(dest: Path, root: Path = REPO_ROOT) -> dict:
     if listed is not None:
         files = [root / name for name in listed.split("\0") if name]
     else:  # not a git checkout: everything but the obvious non-suite folders
-        files = [p for p in root.rglob("*") if p.is_file() and not set(p.relative_to(root).parts) & set(_NOT_SUITE)]
+        files = [p for p in root.rglob("*") if p.is_file() and not _outside_suite(p.relative_to(root))]
     copied = 0
     for path in files:
         relative = path.relative_to(root)
-        if set(relative.parts) & set(_NOT_SUITE) or not path.is_file():
+        if _outside_suite(relative) or not path.is_file():
             continue  # results of earlier sessions, or a tracked file deleted in the working tree
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -198,3 +198,15 @@ def test_reading_changes_nothing(tmp_path):
         p: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
     }
     assert before == after
+
+
+def test_mlx_blas_is_part_of_a_case_so_openblas_runs_never_pool_with_bundled_ones():
+    from bench.report.load import blas_kind
+    from bench.report.schema import CASE_KEYS
+
+    assert "mlx_blas" in CASE_KEYS
+    bundled = {"library": "/env-a/mlx_cpu.libs/libblas-bd8a282c.so.3.10.0", "source": "bundled with the mlx wheel (reference BLAS)"}
+    other_env = {"library": "/env-b/mlx_cpu.libs/libblas-bd8a282c.so.3.10.0", "source": "bundled with the mlx wheel (reference BLAS)"}
+    openblas = {"library": "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3", "source": "global scope (--mlx-blas or LD_PRELOAD)"}
+    assert blas_kind(bundled) == blas_kind(other_env) == blas_kind({"library": "Accelerate", "source": "macOS system framework"}) == "default"
+    assert blas_kind(openblas) == "libblas.so.3"

@@ -534,7 +534,8 @@ def test_snapshot_copies_the_suite_and_nothing_else(tmp_path, use_git, monkeypat
     import subprocess
 
     root = tmp_path / "checkout"
-    for name in ("conftest.py", "bench/test_a.py", "results/Linux/0001_x.json", "bench/__pycache__/a.pyc", "notes.tmp"):
+    names = ("conftest.py", "bench/test_a.py", "bench/report/cli.py", "tests/data/report/results/a.json")
+    for name in names + ("results/Linux/0001_x.json", "bench/__pycache__/a.pyc", "notes.tmp"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(name)
     (root / ".gitignore").write_text("/results/*\n*.tmp\n__pycache__/\n")
@@ -545,7 +546,9 @@ def test_snapshot_copies_the_suite_and_nothing_else(tmp_path, use_git, monkeypat
         monkeypatch.setattr(versions, "_git", lambda *args: None)
     info = versions.snapshot_suite(tmp_path / "copy", root)
     copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
-    expected = [".gitignore", "bench/test_a.py", "conftest.py"] + ([] if use_git else ["notes.tmp"])
+    # Folders named like results/ or report/ below the top level are suite code or test data.
+    expected = [".gitignore", "bench/report/cli.py", "bench/test_a.py", "conftest.py"]
+    expected += ([] if use_git else ["notes.tmp"]) + ["tests/data/report/results/a.json"]
     assert copied == expected and info["files"] == len(expected)
     (root / "bench/test_a.py").write_text("edited later")
     assert (tmp_path / "copy/bench/test_a.py").read_text() == "bench/test_a.py"

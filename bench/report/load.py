@@ -25,8 +25,10 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from bench.report.schema import IDENTITY_DEFAULTS, RAW_TIMES, REQUIRED_EXTRA_INFO
+from bench.report.schema import CASE_KEYS, IDENTITY_DEFAULTS, RAW_TIMES, REQUIRED_EXTRA_INFO
 
+# Whole-number fields: sizes, K, and the numeric parts of a case's identity.
+_INTEGER_KEYS = ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks")
 # Fields that must be whole numbers >= 1 for the figures to mean anything.
 _POSITIVE_INTS = ("n_examples", "n_features", "steps_per_round")
 
@@ -89,6 +91,16 @@ def _scalar(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def blas_kind(mlx_blas: dict) -> str:
+    """MLX's BLAS as part of a case's identity: "default" (the wheel's own, or Accelerate,
+    wherever its environment lies) or the file name of the library put in its place
+    (--mlx-blas or LD_PRELOAD)."""
+    source, library = str(mlx_blas.get("source") or ""), str(mlx_blas.get("library") or "")
+    if "global scope" in source and library:
+        return library.rsplit("/", 1)[-1]
+    return "default"
+
+
 def machine_columns(info: dict) -> dict:
     """The environment of DESIGN rule 7 from a machine_info dict, one flat column per field."""
     info = _as_dict(info)
@@ -116,6 +128,7 @@ def machine_columns(info: dict) -> dict:
         "mlx_default_device": _scalar(info.get("mlx_default_device")),
         "mlx_gpu_backend": _scalar(info.get("mlx_gpu_backend")),
         "mlx_device_info": _scalar(info.get("mlx_device_info")),
+        "mlx_blas": blas_kind(mlx_blas),
         "mlx_blas_library": _scalar(mlx_blas.get("library")),
         "mlx_blas_source": _scalar(mlx_blas.get("source")),
         "numpy_blas": numpy_blas or None,
@@ -232,21 +245,11 @@ def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
         frame[key] = frame[key].fillna(default) if key in frame else default
     frame["batch_size"] = frame["batch_size"] if "batch_size" in frame else np.nan
     frame["batch_size"] = pd.to_numeric(frame["batch_size"], errors="coerce").fillna(frame["n_examples"])
-    for key in ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks"):
+    for key in _INTEGER_KEYS:
         frame[key] = pd.to_numeric(frame[key], errors="coerce").fillna(0).astype("int64")
     for key in ("flops_per_step", "bytes_per_step", "memory_bandwidth_gb_s", "peak_gflops_f32"):
         frame[key] = pd.to_numeric(frame[key], errors="coerce") if key in frame else np.nan
-    for key in (
-        "scenario",
-        "phase",
-        "model",
-        "backend",
-        "variant",
-        "device",
-        "dtype",
-        "barrier",
-        "distributed_backend",
-    ):
+    for key in (k for k in CASE_KEYS if k not in _INTEGER_KEYS):  # the rest of a case's identity is text
         frame[key] = frame[key].astype(str)
     frame["run_datetime"] = pd.to_datetime(frame["run_datetime"], utc=True, errors="coerce", format="ISO8601")
     return frame

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -55,6 +56,11 @@ def _plain_log_axis(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(lambda v, p: label(v, p, True)))
 
 
+def _blas_suffix(blas: str) -> str:
+    """File-name suffix of a run whose MLX used another BLAS than its wheel's own (--mlx-blas)."""
+    return "" if blas == "default" else f"-blas-{slug(blas)}"
+
+
 def newest_version_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows of the newest MLX version present (all rows when none records a version)."""
     versions = frame["mlx_version"].dropna().unique()
@@ -66,7 +72,8 @@ def newest_version_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def _style(case: pd.Series, colors: dict) -> dict:
     """Colour by backend and variant (and batch/hidden), line style by barrier, marker by device."""
     family = case["label"].replace(f"-{case['barrier']}-{case['device']}", "", 1)
-    colors.setdefault(family, f"C{len(colors) % 10}")
+    # tab20: up to 20 distinct colours, so that no two families share one in a legend.
+    colors.setdefault(family, colormaps["tab20"](len(colors) % 20))
     return {
         "color": colors[family],
         "linestyle": _BARRIER_STYLE.get(case["barrier"], "-."),
@@ -78,31 +85,32 @@ def plot_throughput(frame: pd.DataFrame, out: Path) -> list[Path]:
     """steps/s against problem size (n_examples x n_features), log axes, one file per machine and model."""
     grid = frame[(frame["phase"] == "warm") & (frame["scenario"] == "grid")]
     written = []
-    for (machine, model), part in grid.groupby(["machine", "model"], sort=True):
+    for (machine, model, blas), part in grid.groupby(["machine", "model", "mlx_blas"], sort=True):
         part = newest_version_rows(part).copy()
         part["label"] = case_labels(part)
-        part["elements"] = part["n_examples"] * part["n_features"]
+        # Sizes in order of elements of X (then examples): evenly spaced, one tick each, so that
+        # two sizes of equal element count (10,000x1,000 and 100,000x100) stay apart.
+        sizes = sorted(set(zip(part["n_examples"], part["n_features"])), key=lambda s: (s[0] * s[1], s[0]))
+        position = {size: i for i, size in enumerate(sizes)}
+        part["position"] = [position[s] for s in zip(part["n_examples"], part["n_features"])]
         figure = _figure(10, 5.5)
         axes = figure.add_subplot()
         colors: dict = {}
         for label, case in part.groupby("label", sort=True):
-            points = case.groupby(["elements", "n_examples", "n_features"])["steps_per_s"].median().reset_index()
-            axes.plot(points["elements"], points["steps_per_s"], label=label, **_style(case.iloc[0], colors))
-        shapes = part.groupby("elements").apply(
-            lambda g: "\n".join(f"{n:,}×{d:,}" for n, d in sorted(set(zip(g["n_examples"], g["n_features"])))),
-            include_groups=False,
-        )
-        axes.set_xscale("log")
+            points = case.groupby("position")["steps_per_s"].median().reset_index()
+            axes.plot(points["position"], points["steps_per_s"], label=label, **_style(case.iloc[0], colors))
         axes.set_yscale("log")
-        axes.set_xticks(shapes.index, shapes.values, fontsize=8)
-        axes.xaxis.set_minor_locator(NullLocator())
+        axes.set_xticks(range(len(sizes)), [f"{n:,}×{d:,}" for n, d in sizes], fontsize=8)
         _plain_log_axis(axes.yaxis)
-        axes.set_xlabel("problem size: n_examples × n_features (elements of X, log scale)")
+        axes.set_xlabel("problem size: n_examples × n_features (in order of elements of X)")
         axes.set_ylabel("steps/s (log scale)")
         axes.grid(True, which="major", alpha=0.3)
-        axes.set_title(f"{model}: steps/s by problem size — {machine}, MLX {part['mlx_version'].iloc[0]}")
+        axes.set_title(
+            f"{model}: steps/s by problem size — {machine}, MLX {part['mlx_version'].iloc[0]}"
+            + ("" if blas == "default" else f", MLX BLAS {blas}")
+        )
         axes.legend(title="backend-variant-barrier-device", fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-        written.append(write_figure(figure, out / f"throughput-{model}-{slug(machine)}.png"))
+        written.append(write_figure(figure, out / f"throughput-{model}-{slug(machine)}{_blas_suffix(blas)}.png"))
     return written
 
 
@@ -110,7 +118,7 @@ def plot_speedup_heatmaps(speedup: pd.DataFrame, out: Path) -> list[Path]:
     """MLX/NumPy steps/s over (n_examples, n_features), one panel per MLX case, per machine and model."""
     grid = speedup[speedup["scenario"] == "grid"]
     written = []
-    for (machine, model), part in grid.groupby(["machine", "model"], sort=True):
+    for (machine, model, blas), part in grid.groupby(["machine", "model", "mlx_blas"], sort=True):
         part = newest_version_rows(part).copy()
         part["backend"] = "mlx"
         part["label"] = case_labels(part)
@@ -155,7 +163,7 @@ def plot_speedup_heatmaps(speedup: pd.DataFrame, out: Path) -> list[Path]:
         bar.set_ticks(ticks, labels=[f"{t:g}×" for t in ticks])
         bar.minorticks_off()
         figure.suptitle(f"{model}: MLX / NumPy speedup — {machine}, MLX {part['mlx_version'].iloc[0]}")
-        written.append(write_figure(figure, out / f"speedup-{model}-{slug(machine)}.png"))
+        written.append(write_figure(figure, out / f"speedup-{model}-{slug(machine)}{_blas_suffix(blas)}.png"))
     return written
 
 
@@ -163,7 +171,7 @@ def plot_versions(frame: pd.DataFrame, versions: pd.DataFrame, out: Path) -> lis
     """steps/s by MLX version (median and IQR over pooled runs), one panel per size, per machine and model."""
     warm = frame[(frame["phase"] == "warm") & frame["mlx_version"].notna()].copy()
     written = []
-    for (machine, model), part in warm.groupby(["machine", "model"], sort=True):
+    for (machine, model, blas), part in warm.groupby(["machine", "model", "mlx_blas"], sort=True):
         ordered = sorted(part["mlx_version"].unique(), key=version_key)
         if len(ordered) < 2:
             continue
@@ -209,7 +217,7 @@ def plot_versions(frame: pd.DataFrame, versions: pd.DataFrame, out: Path) -> lis
             title="backend-variant-barrier-device",
         )
         figure.suptitle(f"{model}: steps/s by MLX version (median, bars: IQR over runs) — {machine}")
-        written.append(write_figure(figure, out / f"versions-{model}-{slug(machine)}.png"))
+        written.append(write_figure(figure, out / f"versions-{model}-{slug(machine)}{_blas_suffix(blas)}.png"))
     return written
 
 

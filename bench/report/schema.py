@@ -41,13 +41,22 @@ CASE_KEYS = (
     "hidden",
     "n_ranks",
     "distributed_backend",
+    # The BLAS under MLX's CPU matmuls: a run with --mlx-blas openblas is another case.
+    "mlx_blas",
 )
 
 # Defaults for optional identity fields: a linear or logistic model has no
 # hidden layer (0), a single process is one rank with no distributed backend,
 # a result without a phase or scenario was a warm grid run. batch_size
 # defaults to n_examples (full batch) in the loader, because it depends on the row.
-IDENTITY_DEFAULTS = {"scenario": "grid", "phase": "warm", "hidden": 0, "n_ranks": 1, "distributed_backend": ""}
+IDENTITY_DEFAULTS = {
+    "scenario": "grid",
+    "phase": "warm",
+    "hidden": 0,
+    "n_ranks": 1,
+    "distributed_backend": "",
+    "mlx_blas": "default",
+}
 
 # Columns of each run (one saved file), prefixed to every row of the tidy table.
 RUN_COLUMNS = ("machine", "node", "results_folder", "source_file", "run_datetime", "commit_id", "commit_dirty")
@@ -65,6 +74,7 @@ MACHINE_COLUMNS = (
     "mlx_default_device",
     "mlx_gpu_backend",
     "mlx_device_info",
+    "mlx_blas",
     "mlx_blas_library",
     "mlx_blas_source",
     "numpy_blas",

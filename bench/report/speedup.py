@@ -46,6 +46,7 @@ _COLUMNS = (
     "machine",
     "run_datetime",
     "mlx_version",
+    "mlx_blas",
     "scenario",
     "model",
     "n_examples",
