@@ -210,3 +210,18 @@ def test_mlx_blas_is_part_of_a_case_so_openblas_runs_never_pool_with_bundled_one
     openblas = {"library": "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3", "source": "global scope (--mlx-blas or LD_PRELOAD)"}
     assert blas_kind(bundled) == blas_kind(other_env) == blas_kind({"library": "Accelerate", "source": "macOS system framework"}) == "default"
     assert blas_kind(openblas) == "libblas.so.3"
+
+
+def test_machines_kept_one_folder_each_stay_apart_even_with_one_host_name(tmp_path):
+    import shutil
+
+    from bench.report.load import load_results
+
+    sample = next(DATA.rglob("results/*/*.json"))
+    for machine in ("laptop", "gpu-box"):
+        target = tmp_path / "results" / machine / sample.parent.name
+        target.mkdir(parents=True)
+        shutil.copy(sample, target / sample.name)
+    frame = load_results([tmp_path / "results"])
+    node = frame["node"].iloc[0]
+    assert set(frame["machine"]) == {f"{node}/laptop/{sample.parent.name}", f"{node}/gpu-box/{sample.parent.name}"}

@@ -170,8 +170,11 @@ def _stat(stats: dict, key: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def read_file(path: Path) -> tuple[list[dict], str | None, int]:
-    """Rows of one saved file, why it was skipped (None if it was used), and how many benchmarks it held."""
+def read_file(path: Path, folder: str | None = None) -> tuple[list[dict], str | None, int]:
+    """Rows of one saved file, why it was skipped (None if it was used), and how many benchmarks it held.
+
+    `folder` names the machine beside its host name (default: the file's folder).
+    """
     try:
         text = path.read_bytes()
     except OSError as error:
@@ -192,8 +195,8 @@ def read_file(path: Path) -> tuple[list[dict], str | None, int]:
     machine_info = _as_dict(doc.get("machine_info"))
     commit = _as_dict(doc.get("commit_info"))
     node = str(machine_info.get("node") or "unknown")
-    # pytest-benchmark saves one folder per machine kind; with the host name it tells machines apart.
-    folder = path.parent.name or "."
+    # With the host name, the results folder tells machines apart (see results_folder).
+    folder = folder or path.parent.name or "."
     run = {
         "machine": f"{node}/{folder}",
         "node": node,
@@ -255,12 +258,30 @@ def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def results_folder(path: Path, roots: list[Path]) -> str:
+    """The folder that names a file's machine: its path below the searched folder.
+
+    pytest-benchmark saves into one folder per machine *kind* (Linux-CPython-3.11-64bit);
+    results from several machines are kept one folder each above it
+    (results/gpu-box/Linux-CPython-3.12-64bit/), and that part must stay in the id.
+    """
+    for root in roots:
+        try:
+            relative = path.parent.resolve().relative_to(root)
+        except ValueError:
+            continue
+        return relative.as_posix() if relative.parts else root.name
+    return path.parent.name or "."
+
+
 def read_results(paths: Iterable[str | Path], warn: Callable[[str], None] = warn_stderr) -> Loaded:
     """Read every usable file under `paths`; warn (one line each) about the rest."""
+    paths = list(paths)
     files, skipped = find_files(paths, warn)
+    roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
     rows, used = [], []
     for path in files:
-        file_rows, why, total = read_file(path)
+        file_rows, why, total = read_file(path, results_folder(path, roots))
         if why:
             warn(f"skipping {path}: {why}")
             skipped.append((str(path), why))
