@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report.figures import step_times
-from bench.report.schema import RAW_TIMES
+from bench.report.schema import CASE_KEYS, RAW_TIMES
 from bench.report.stats import CONFIDENCE, ratio_ci
 
 # NumPy baseline (variant, dtype) per scenario; scenarios not listed use "default".
@@ -29,19 +29,10 @@ BASELINES = {"default": ("analytic", "float32"), "blog": ("seed", "float64")}
 # Bootstrapping fewer raw rounds than this gives intervals too coarse to mean anything.
 MIN_CI_ROUNDS = 3
 
-# Columns a matched pair must share (besides the baseline's variant, dtype and barrier).
-_SAME = (
-    "source_file",
-    "scenario",
-    "phase",
-    "model",
-    "n_examples",
-    "n_features",
-    "batch_size",
-    "hidden",
-    "n_ranks",
-    "distributed_backend",
-)
+# Columns a matched pair must share: the same run, and the case's identity except what
+# tells the two implementations apart (the baseline's variant, dtype and barrier are
+# matched separately; NumPy runs on the CPU whatever MLX's device).
+_SAME = ("source_file", *(k for k in CASE_KEYS if k not in ("backend", "variant", "dtype", "barrier", "device")))
 _COLUMNS = (
     "machine",
     "run_datetime",
