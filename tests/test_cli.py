@@ -92,3 +92,13 @@ def test_benchmark_run_saves_the_schema(tmp_path):
         assert len(bench["stats"]["data"]) == 3  # raw round times kept
         info = bench["extra_info"]
         assert info["steps_per_s"] == pytest.approx(info["steps_per_round"] / bench["stats"]["median"])
+    # pytest-benchmark's own tools still read the file
+    compare = subprocess.run(
+        [sys.executable, "-c", "from pytest_benchmark.cli import main; main()", "--storage", f"file://{tmp_path}"]
+        + ["compare", str(saved)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert compare.returncode == 0, compare.stderr
+    assert "linear-numpy-analytic-eager-cpu-n600-d8" in compare.stdout
