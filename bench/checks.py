@@ -90,7 +90,8 @@ def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: i
     weights = trainer.weights()
     expected = expected_weights(problem, lr, steps, case.batch_size, case.hidden)
     error = relative_error(weights, expected)
-    update_error = relative_error(weights - start_weights(problem, case.hidden), expected - start_weights(problem, case.hidden))
+    start = start_weights(problem, case.hidden)
+    update_error = relative_error(weights - start, expected - start)
     precision = matmul_precision(case)
     if precision == "tf32":
         bound, update_bound = TF32_BOUNDS

@@ -2,7 +2,9 @@
 
 The suite runs unchanged on mlx 0.26.5 to 0.32.x: `mx.is_available` appeared in
 0.26.5, `mx.cuda.is_available` in 0.29 and `mx.device_info` in 0.31; older
-releases only have the `mx.metal.*` spellings. Nothing else in the suite should
+releases only have the `mx.metal.*` spellings; `mx.distributed.init` and
+`is_available` took no `backend` argument before the ring backend (MPI was the
+only one). Nothing else in the suite should
 test for an MLX attribute.
 
 MLX is imported on first use, not at import time: `--mlx-blas` must load its
@@ -123,3 +125,30 @@ def active_memory_bytes() -> int | None:
     """MLX's currently allocated bytes, or None."""
     fn = _memory_function("get_active_memory")
     return int(fn()) if fn is not None else None
+
+
+def distributed_available(backend: str) -> bool:
+    """Whether this MLX build can start the distributed `backend` ('ring' or 'mpi') at all."""
+    dist = getattr(_mlx(), "distributed", None)
+    if dist is None:
+        return False
+    try:
+        return bool(dist.is_available(backend))
+    except TypeError:  # older releases: is_available() without a backend (MPI only)
+        return backend == "mpi" and bool(dist.is_available())
+
+
+def distributed_init(backend: str, strict: bool):
+    """mx.distributed.init for one backend; strict raises where it cannot start."""
+    dist = _mlx().distributed
+    try:
+        return dist.init(strict=strict, backend=backend)
+    except TypeError:  # before `backend=`: MPI was the only backend
+        if backend != "mpi":
+            raise RuntimeError(f"MLX {mlx_version()} has no {backend!r} distributed backend") from None
+        return dist.init(strict=strict)
+
+
+def distributed_all_sum(x, group):
+    """mx.distributed.all_sum over `group` (the keyword has been `group` in every release with it)."""
+    return _mlx().distributed.all_sum(x, group=group)

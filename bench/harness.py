@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from bench import models
-from bench.backends import make_trainer
+from bench.backends import make_trainer, thread_limits
 from bench.cases import Case
 from bench.checks import check_barrier, check_correctness
 from bench.datasets import Problem
@@ -123,7 +123,7 @@ def run_case(benchmark, case: Case, problem: Problem, settings: Settings, scenar
     """
     baseline = mlx_baseline_bytes() if case.backend == "mlx" else 0
     trainer = make_trainer(case, problem, settings.lr)
-    with trainer.limits():
+    with thread_limits(case):
         info = _measure(benchmark, trainer, case, problem, settings, scenario)
         info["peak_memory_bytes"] = peak_memory_bytes(trainer, case.backend, baseline)
         info["blas_threads"] = blas_threads(case.backend)
@@ -208,7 +208,7 @@ def run_cold_case(benchmark, case: Case, problem: Problem, settings: Settings) -
         return (trainers[-1],), {}
 
     benchmark.group = f"{case.model}-{problem.size.id}-cold"
-    with make_trainer(case, problem, settings.lr).limits():
+    with thread_limits(case):
         benchmark.pedantic(lambda trainer: trainer.run(1), setup=fresh_trainer, rounds=settings.cold_rounds)
         trainer = trainers[-1]
         info = describe(case, problem, 1, settings.lr)

@@ -5,7 +5,7 @@ import mlx.nn as nn
 import numpy as np
 import pytest
 
-from bench.backends import mlx_mlp
+from bench.backends import mlx_mlp, thread_limits
 from bench.backends.mlx_mlp import MlxMlpTrainer
 from bench.backends.numpy_mlp import NumpyMlpTrainer
 from bench.cases import Case
@@ -91,8 +91,9 @@ def test_unflatten_inverts_flatten():
 @pytest.mark.parametrize("batch_size", [None, BATCH], ids=["full", f"b{BATCH}"])
 @pytest.mark.parametrize("kernel", KERNELS, ids=kernel_id)
 def test_kernel_matches_reference(kernel, batch_size, hidden):
-    trainer = make(mlp_case(*kernel, hidden=hidden, batch_size=batch_size))
-    with trainer.limits():
+    case = mlp_case(*kernel, hidden=hidden, batch_size=batch_size)
+    trainer = make(case)
+    with thread_limits(case):
         assert trainer.run(STEPS) == STEPS
     want = expected(hidden, batch_size)
     assert relative_error(trainer.weights(), want) <= BOUND

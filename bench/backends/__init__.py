@@ -9,15 +9,15 @@ A Trainer owns its copy of one problem and its weights:
   settle() -> float  seconds to finish any work the last run left pending
                      (0 for an eager backend); see bench.harness.check_barrier
   weights()          the current weights as a float64 NumPy vector
-  limits()           a context manager the whole case runs in (thread limits)
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import contextlib
 from typing import Protocol
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bench.cases import Case
 from bench.datasets import Problem
@@ -28,7 +28,17 @@ class Trainer(Protocol):
     def run(self, steps: int, stop_accuracy: float | None = None) -> int: ...
     def settle(self) -> float: ...
     def weights(self) -> np.ndarray: ...
-    def limits(self) -> AbstractContextManager: ...
+
+
+def thread_limits(case: Case):
+    """Context a whole case runs in: NumPy's BLAS held to one thread for `analytic-1thread`.
+
+    It depends on the case alone, so the harness enters it once around everything
+    the case runs (calibration, rounds, checks), whichever trainers it builds.
+    """
+    if case.backend == "numpy" and case.variant == "analytic-1thread":
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 def make_trainer(case: Case, problem: Problem, lr: float) -> Trainer:

@@ -7,7 +7,6 @@ weights, and the `step` and `sync` barriers force evaluation every step
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import mlx.core as mx
@@ -124,10 +123,6 @@ class MlxTrainer:
         self.step = make_step(case.model, case.variant, lr, inv_n, gather=case.batch_size is not None)
         self.sync_metric = SYNC_METRICS[case.model]
         self.reset()
-
-    def limits(self):
-        """Context the whole case runs in: nothing to limit for MLX."""
-        return contextlib.nullcontext()
 
     def reset(self) -> None:
         self.w = self.w0

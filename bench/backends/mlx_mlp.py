@@ -14,7 +14,6 @@ device through mx.stream.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import mlx.core as mx
@@ -113,10 +112,6 @@ class MlxMlpTrainer:
             mx.eval(self.X, self.y, self.params0)  # conversion stays outside the timer
         self.step = make_step(self.model, self.optimizer, case.variant, gather=case.batch_size is not None)
         self.reset()
-
-    def limits(self):
-        """Context the whole case runs in: nothing to limit for MLX."""
-        return contextlib.nullcontext()
 
     def reset(self) -> None:
         # In place: a compiled step holds these very model and optimizer state dicts.

@@ -10,10 +10,8 @@ for logistic).
 from __future__ import annotations
 
 
-import contextlib
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from bench.cases import Case
 from bench.datasets import Problem, batch_schedule
@@ -78,12 +76,7 @@ class NumpyTrainer:
         self.grad = GRADIENTS[case.model]
         self.sync_metric = SYNC_METRICS[case.model] if case.barrier == "sync" else None
         self.layout = "column" if column else "vector"
-        self.single_thread = case.variant == "analytic-1thread"
         self.reset()
-
-    def limits(self):
-        """Context the whole case runs in: NumPy's BLAS held to one thread for `analytic-1thread`."""
-        return threadpool_limits(limits=1, user_api="blas") if self.single_thread else contextlib.nullcontext()
 
     def reset(self) -> None:
         self.w = self.w0.copy()

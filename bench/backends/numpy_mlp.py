@@ -10,10 +10,8 @@ y[rows]) inside the step, as a training loop does.
 
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from bench.cases import Case
 from bench.datasets import Problem, batch_schedule, mlp_initial_params
@@ -78,12 +76,7 @@ class NumpyMlpTrainer:
         self.rows_index = np.arange(case.batch_rows(problem.size))
         self.step = mlp_sgd_step
         self.layout = "nn.Linear (out, in)"
-        self.single_thread = case.variant == "analytic-1thread"
         self.reset()
-
-    def limits(self):
-        """Context the whole case runs in: NumPy's BLAS held to one thread for `analytic-1thread`."""
-        return threadpool_limits(limits=1, user_api="blas") if self.single_thread else contextlib.nullcontext()
 
     def reset(self) -> None:
         # Copies: the shared start weights are read-only and the step updates in place.

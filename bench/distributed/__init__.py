@@ -10,7 +10,6 @@ only starts the ranks and tells them what to do.
   protocol.py  the control messages between pytest and the ranks (JSON lines over TCP)
   launcher.py  RankGroup: start N ranks, command them under a timeout, always stop them
   worker.py    the rank program
-  compat.py    the mx.distributed and mlx.launch spellings that differ between releases
   runner.py    one benchmark case: calibrate, time rounds, profile, check correctness
   figures.py   steps/s per rank count, speedup and scaling efficiency, across machines
   options.py   the pytest plugin: --dist-ranks, --dist-backend, --dist-hostfile, --dist-timeout

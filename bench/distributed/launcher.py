@@ -39,10 +39,24 @@ from pathlib import Path
 import numpy as np
 
 from bench.distributed import protocol
-from bench.distributed.compat import mlx_launch_command
 from bench.distributed.hostfile import LOOPBACK, Hostfile, PORT_RANGE, PortError, control_address, free_ports, ring_hostfile
 
 WORKER_MODULE = "bench.distributed.worker"
+
+
+def mlx_launch_command() -> list[str] | None:
+    """The argv that runs mlx.launch with this interpreter's MLX, or None if it is not installed."""
+    # The console script next to this interpreter belongs to the MLX this process imports.
+    beside = os.path.join(os.path.dirname(sys.executable), "mlx.launch")
+    if os.access(beside, os.X_OK):
+        return [beside]
+    found = shutil.which("mlx.launch")
+    return [found] if found else None
+
+
+def mpirun_available() -> bool:
+    """Whether an `mpirun` is on PATH (mlx.launch --backend mpi needs it)."""
+    return shutil.which("mpirun") is not None
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUIT_GRACE_S = 2.0  # a healthy rank exits this fast after "quit"
 TERM_GRACE_S = 1.0  # then SIGTERM, and SIGKILL for whoever ignores it

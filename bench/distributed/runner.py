@@ -27,9 +27,8 @@ import numpy as np
 from bench import models
 from bench.checks import CHECK_STEPS, ERROR_BOUNDS, CorrectnessError, relative_error
 from bench.datasets import make_problem
-from bench.distributed import compat
 from bench.distributed.hostfile import Hostfile
-from bench.distributed.launcher import LaunchSpec, RankGroup
+from bench.distributed.launcher import LaunchSpec, RankGroup, mlx_launch_command, mpirun_available
 from bench.harness import Settings, calibrate, throughput
 from bench.sizes import BLOG_SIZE, Size
 from reference import reference_weights
@@ -123,11 +122,11 @@ def skip_reason(case: DistCase, size: Size, dist: DistSettings, memory_budget: i
         return "mlx is not installed"
     if case.device == "gpu" and not mlx_compat.gpu_available():
         return "MLX has no GPU on this machine"
-    if not compat.distributed_available(case.backend):
+    if not mlx_compat.distributed_available(case.backend):
         return f"this MLX build has no {case.backend} distributed backend"
-    if case.backend == "mpi" and not compat.mpirun_available():
+    if case.backend == "mpi" and not mpirun_available():
         return "the mpi backend needs mpirun on PATH (e.g. apt-get install openmpi-bin)"
-    if case.launcher == "mlx.launch" and compat.mlx_launch_command() is None:
+    if case.launcher == "mlx.launch" and mlx_launch_command() is None:
         return "mlx.launch is not installed"
     if dist.hostfile is not None and case.n_ranks > len(dist.hostfile.hosts):
         return f"{case.n_ranks} ranks need {case.n_ranks} hosts; {dist.hostfile.path} lists {len(dist.hostfile.hosts)}"

@@ -120,11 +120,10 @@ class DataParallelSGD:
         from bench import compat
         from bench.backends.mlx_backend import GRADIENTS
         from bench.datasets import make_problem
-        from bench.distributed.compat import all_sum
         from bench.sizes import Size
 
         self.mx, self.group, self.lr, self.all_reduce = mx, group, args.lr, all_reduce
-        self.all_sum = all_sum
+        self.all_sum = compat.distributed_all_sum
         self.device = compat.device(args.device)
         problem = make_problem(args.model, Size(args.examples, args.features))
         self.start, self.stop = protocol.shard_bounds(args.examples, group.size(), group.rank())
@@ -231,7 +230,7 @@ def main(argv=None) -> int:
             from bench.blas import select_mlx_blas
 
             select_mlx_blas(args.mlx_blas)
-        from bench.distributed.compat import init_group
+        from bench.compat import distributed_init
 
         if args.ranks == 1:
             # One rank has no peer to reach: a size-1 group, whose all_sum is a copy. mlx.launch
@@ -239,7 +238,7 @@ def main(argv=None) -> int:
             for name in ("MLX_HOSTFILE", "MLX_RANK"):
                 os.environ.pop(name, None)
         start = time.perf_counter()
-        group = init_group(args.backend, strict=args.ranks > 1)
+        group = distributed_init(args.backend, strict=args.ranks > 1)
         init_s = time.perf_counter() - start
         if group.size() != args.ranks:
             raise RuntimeError(f"mx.distributed formed a group of {group.size()}, expected {args.ranks}")
