@@ -55,6 +55,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from bench.releases import DEFAULT_THRESHOLD, parse_threshold, version_key
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
 CACHE_ENV_VAR = "MLX_SGD_BENCH_CACHE"
@@ -73,7 +75,6 @@ def _outside_suite(relative: Path) -> bool:
     return relative.parts[0] in _NOT_SUITE or bool(set(relative.parts) & set(_NEVER_COPIED))
 ORDERS = ("rotate", "shuffle", "fixed")
 DEFAULT_PASSES = 3
-DEFAULT_THRESHOLD = 0.10  # the report's default too: bench.report.regression.DEFAULT_THRESHOLD
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -240,7 +241,7 @@ class EnvCache:
                     "marker": self.marker(release) or {},
                 }
             )
-        return sorted(found, key=lambda e: _version_key(e["release"]))
+        return sorted(found, key=lambda e: version_key(e["release"]))
 
     def clear(self, releases: list[str] | None = None) -> list[Path]:
         """Delete the named environments (all when None); return what was deleted."""
@@ -263,13 +264,6 @@ def _folder_bytes(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size
     return total
-
-
-def _version_key(text: str):
-    try:
-        return (0, Version(text))
-    except InvalidVersion:
-        return (1, text)
 
 
 def _call(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[int, str]:
@@ -671,7 +665,7 @@ def verdict_table(rows: list[dict]) -> list[str]:
         pair = (row.get("baseline_version", "?"), row.get("mlx_version", "?"))
         tally = counts.setdefault(pair, Counter())
         tally["regression" if is_regression(row) else row.get("verdict", "?")] += 1
-    order = sorted(counts, key=lambda pair: (-counts[pair]["regression"], _version_key(pair[1])))
+    order = sorted(counts, key=lambda pair: (-counts[pair]["regression"], version_key(pair[1])))
     lines = []
     for base, new in order:
         tally = counts[base, new]
@@ -682,14 +676,6 @@ def verdict_table(rows: list[dict]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def parse_threshold(text: str) -> float:
-    """'10%' or '0.1' -> 0.1, read exactly as `python -m bench.report --threshold` reads it."""
-    # Imported here: the report pulls in pandas, which --list-envs and --help do not need.
-    from bench.report.cli import parse_threshold as report_parse_threshold
-
-    return report_parse_threshold(text)
 
 
 def _positive_int(text: str) -> int:

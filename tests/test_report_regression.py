@@ -6,7 +6,8 @@ import pytest
 
 import report_synth as synth
 from bench.report.load import load_results
-from bench.report.regression import compare_versions, regressions, version_key
+from bench.releases import version_key
+from bench.report.regression import compare_versions, regressions
 
 SLOW_CASE = "linear-mlx-compiled-step-cpu-n2000-d20"
 MACHINE = "Darwin-CPython-3.12-64bit"

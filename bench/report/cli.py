@@ -21,7 +21,8 @@ from bench.report.filters import apply_filters
 from bench.report.load import read_results, warn_stderr
 from bench.report.markdown import build_summary
 from bench.report.outputs import prepare_out_dir, write_csv, write_text
-from bench.report.regression import DEFAULT_THRESHOLD, compare_versions, regressions
+from bench.releases import DEFAULT_THRESHOLD, parse_threshold
+from bench.report.regression import compare_versions, regressions
 from bench.report.schema import CASE_KEYS, FIGURE_COLUMNS, RUN_COLUMNS
 from bench.report.speedup import speedup_table
 from bench.report.stats import CORRECTIONS
@@ -30,20 +31,6 @@ DEFAULT_RESULTS = Path("results")
 DEFAULT_OUT = Path("report")
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 OUTPUT_FILES = ("throughput.csv", "speedup.csv", "versions.csv", "summary.md")
-
-
-def parse_threshold(text: str) -> float:
-    """'10%' or '0.1' -> 0.1: the slowdown of the median time a regression must exceed."""
-    value = text.strip()
-    try:
-        number = float(value.removesuffix("%").replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    fraction = number / 100 if value.endswith("%") else number
-    if not 0 < fraction < 1:
-        hint = f" (did you mean {value}%?)" if not value.endswith("%") and 1 <= number < 100 else ""
-        raise argparse.ArgumentTypeError(f"must be between 0 and 100%: {text!r}{hint}")
-    return fraction
 
 
 def build_parser() -> argparse.ArgumentParser:

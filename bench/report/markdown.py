@@ -18,7 +18,8 @@ import pandas as pd
 
 from bench.report.filters import latest_runs
 from bench.report.figures import MIN_STABLE_ROUNDS, UNSTABLE_IQR_FRACTION
-from bench.report.regression import ALPHA, regressions, version_key
+from bench.releases import version_key
+from bench.report.regression import ALPHA, regressions
 from bench.report.schema import case_labels
 from reference import load_blog_figures
 

@@ -21,7 +21,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullLocator
 
 from bench.report.outputs import write_figure
-from bench.report.regression import regressions, version_key
+from bench.releases import version_key
+from bench.report.regression import regressions
 from bench.report.schema import case_labels
 
 _BARRIER_STYLE = {"eager": "-", "step": "-", "round": "--", "sync": ":"}

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from packaging.version import InvalidVersion, Version
 
+from bench.releases import DEFAULT_THRESHOLD, version_key
 from bench.report.figures import add_figures, step_times
 from bench.report.schema import CASE_KEYS, case_labels
 from bench.report.stats import adjust_p, mann_whitney_p, smallest_possible_p
 
-DEFAULT_THRESHOLD = 0.10  # a regression is slower by more than 10% of the median time...
 ALPHA = 0.05  # ...and significant at this level after correction
 MIN_ROUNDS = 5  # fewer raw times than this on either side: undecided
 VERDICTS = ("faster", "slower", "same", "undecided")
@@ -64,14 +63,6 @@ COLUMNS = [
     "regression",
     "reason",
 ]
-
-
-def version_key(version: str):
-    """Sort key for MLX versions: release order (0.9 < 0.10), unparseable ones last, by text."""
-    try:
-        return (0, Version(str(version)), "")
-    except InvalidVersion:
-        return (1, Version("0"), str(version))
 
 
 def pool_versions(frame: pd.DataFrame) -> pd.DataFrame:
