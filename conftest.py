@@ -11,15 +11,17 @@ Options (see `pytest --help`, section "mlx-sgd-bench"):
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
-from bench import compat, environment, machine_limits
+from bench import affinity, compat, environment, machine_limits
 from bench.blas import INSTALL_HINT, BlasError, select_mlx_blas
 
 from bench.cases import CASES_BY_SCENARIO, HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK, Case, GridOptions
 from bench.datasets import make_problem
 from bench.harness import Settings
+from bench.passes import Schedule
 from bench.summary import format_summary
 from bench.sizes import BLOG_SIZE, Size, SizeError, default_memory_budget, estimated_case_bytes, parse_sizes
 
@@ -27,10 +29,12 @@ from bench.sizes import BLOG_SIZE, Size, SizeError, default_memory_budget, estim
 pytest_plugins = ("bench.distributed.options",)
 
 DEVICE_CHOICES = ("cpu", "gpu", "all")
+TESTS_DIR = Path(__file__).resolve().parent / "tests"
 SUMMARY_LEGEND = (
-    "K: steps per round; roof: share of the roofline bound min(bandwidth x intensity, peak GFLOP/s) "
-    "measured at session start; spread: IQR / median round time (! = unstable); "
-    "overhead: suite round time / bare loop; x NumPy: steps/s over NumPy float32 analytic"
+    "K: steps per round; steps/s: K / median of the pass medians; roof: share of the roofline bound "
+    "min(bandwidth x intensity, peak GFLOP/s) measured at session start; spread: (slowest - fastest pass) / median "
+    "(! = unstable: no majority of passes within 5% of the median, or rounds too noisy); overhead: suite round time / bare loop; "
+    "x NumPy: steps/s over NumPy's (float32 analytic, same barrier class), median of the per-pass ratios"
 )
 
 
@@ -42,7 +46,14 @@ def pytest_addoption(parser):
         default=None,
         help="MLX device: cpu, gpu or all (default: the GPU where MLX has one, else the CPU)",
     )
-    group.addoption("--rounds", type=int, default=15, help="timed rounds per case (default 15)")
+    group.addoption(
+        "--passes",
+        type=int,
+        default=3,
+        help="passes over the whole grid; each case is timed once per pass, minutes apart, and its figure is "
+        "the median over its passes (default 3)",
+    )
+    group.addoption("--rounds", type=int, default=5, help="timed rounds per case in each pass (default 5)")
     group.addoption(
         "--round-time", type=float, default=0.02, help="target seconds per round; K steps are calibrated to it (default 0.02)"
     )
@@ -63,12 +74,21 @@ def pytest_addoption(parser):
         default=None,
         help="skip sizes whose arrays would need more than this (default: half the available memory)",
     )
-    group.addoption("--blog-rounds", type=int, default=3, help="timed runs of each blog configuration (default 3)")
+    group.addoption(
+        "--blog-rounds", type=int, default=1, help="timed runs of each blog configuration in each pass (default 1)"
+    )
     group.addoption(
         "--mlx-blas",
         default="bundled",
         help="BLAS for MLX's CPU matmuls (Linux): bundled (the wheel's reference BLAS, default), "
         "openblas (a system OpenBLAS: " + INSTALL_HINT + ") or a path to a libblas",
+    )
+    group.addoption(
+        "--cpu-affinity",
+        default="auto",
+        help="CPUs for cases that compute on one thread at a time (MLX on the CPU with its bundled BLAS, NumPy "
+        "analytic-1thread): auto (one CPU, the last usable; default), none (wherever the scheduler puts them) "
+        "or a CPU list like 1 or 0,1",
     )
     group.addoption(
         "--no-overhead-check",
@@ -90,19 +110,30 @@ def pytest_configure(config):
         # First of all: the BLAS must be in place before anything imports MLX.
         config.bench_mlx_blas = select_mlx_blas(config.getoption("mlx_blas"))
         config.bench_sizes = parse_sizes(config.getoption("sizes"))
-    except (BlasError, SizeError) as error:
+        config.bench_cpu_affinity = affinity.parse_cpus(config.getoption("cpu_affinity"))
+    except (BlasError, SizeError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
     device = config.getoption("mlx_device")
     if device is not None and device not in DEVICE_CHOICES:
         raise pytest.UsageError(f"--mlx-device: {device!r} is not one of {', '.join(DEVICE_CHOICES)}")
-    if config.getoption("rounds") < 1 or config.getoption("round_time") <= 0:
-        raise pytest.UsageError("--rounds must be at least 1 and --round-time positive")
+    if config.getoption("rounds") < 1 or config.getoption("passes") < 1 or config.getoption("round_time") <= 0:
+        raise pytest.UsageError("--rounds and --passes must be at least 1 and --round-time positive")
     if (config.getoption("steps_per_round") or 1) < 1:
         raise pytest.UsageError("--steps-per-round must be at least 1")
     config.bench_grid = grid_options(config.getoption("sizes"), config.getoption("hidden"))
     budget_gb = config.getoption("memory_budget_gb")
     config.bench_memory_budget = int(budget_gb * 2**30) if budget_gb is not None else default_memory_budget()
     config.bench_mlx_devices = mlx_devices(device)
+    config.bench_schedule = Schedule(passes=config.getoption("passes"))
+    # Measured at session start; pytest-benchmark asks for machine_info earlier with --benchmark-compare.
+    config.bench_machine_limits = None
+
+
+def pytest_ignore_collect(collection_path, config):
+    """The main job (--benchmark-only) collects the benchmarks only, not the harness's unit tests."""
+    if config.getoption("benchmark_only") and TESTS_DIR in (collection_path, *collection_path.parents):
+        return True
+    return None
 
 
 def grid_options(sizes: str, hidden: str | None) -> GridOptions:
@@ -180,16 +211,41 @@ def settings(pytestconfig):
         steps_per_round=pytestconfig.getoption("steps_per_round"),
         overhead_check=not pytestconfig.getoption("no_overhead_check"),
         blog_rounds=pytestconfig.getoption("blog_rounds"),
+        passes=pytestconfig.getoption("passes"),
+        mlx_blas=pytestconfig.getoption("mlx_blas"),
+        serial_cpus=affinity.serial_cpus(pytestconfig.bench_cpu_affinity),
+        schedule=pytestconfig.bench_schedule,
     )
 
 
 def pytest_sessionstart(session):
     """Measure the machine's memory bandwidth and peak GFLOP/s before any benchmark runs."""
     config = session.config
-    config.bench_machine_limits = None
     timing = not (config.getoption("benchmark_disable") or config.getoption("benchmark_skip"))
     if timing and not config.getoption("collectonly"):
         config.bench_machine_limits = machine_limits.measure(environment.usable_cpus(), config.bench_memory_budget)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtestloop(session):
+    """Once every test has run (pass 1 of each case), time passes 2..P of the cases, in the same order."""
+    outcome = yield
+    schedule = session.config.bench_schedule
+    if outcome.excinfo is not None or session.shouldstop or session.shouldfail or not schedule.measurements:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    progress = (lambda line: reporter.write_line(line)) if reporter is not None else (lambda line: None)
+    if reporter is not None:
+        reporter.ensure_newline()
+    schedule.run_later_passes(progress, should_stop=lambda: bool(session.shouldstop))
+    session.testsfailed += len(schedule.failures())  # a check failed in a later pass: the run fails
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_sessionfinish(session):
+    """Each case's figures from all its passes, before pytest-benchmark saves and compares them."""
+    session.config.bench_schedule.finalize()
+    yield
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -201,8 +257,10 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "sizes": [s.id for s in config.bench_sizes],
         "mlx_devices": list(config.bench_mlx_devices),
         "rounds": config.getoption("rounds"),
+        "passes": config.getoption("passes"),
         "round_time_s": config.getoption("round_time"),
         "mlx_blas_choice": config.getoption("mlx_blas"),
+        "cpu_affinity": config.getoption("cpu_affinity"),
         "mlp_hidden": list(config.bench_grid.hidden),
     }
 
@@ -217,9 +275,15 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    """Throughput per case and MLX / NumPy ratios from this run."""
+    """Throughput per case, ratios to NumPy pass by pass, and what the later passes found."""
     session = getattr(config, "_benchmarksession", None)
-    text = format_summary(session.benchmarks, config.bench_machine_limits) if session is not None else ""
+    schedule = config.bench_schedule
+    failures = schedule.failures()
+    if failures:
+        terminalreporter.section("cases that failed a check in a later pass (not saved)")
+        for line in failures:
+            terminalreporter.write_line(line)
+    text = format_summary(session.benchmarks, config.bench_machine_limits, schedule.notes) if session is not None else ""
     if text:
         terminalreporter.section("steps/s per case")
         terminalreporter.write_line(SUMMARY_LEGEND)

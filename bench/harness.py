@@ -1,27 +1,32 @@
-"""Runs one case under pytest-benchmark by the measurement rules of DESIGN.md.
+"""Runs one case under pytest-benchmark by the measurement rules in the README ("How a case is timed").
 
 Order of work for a case: build the trainer (data conversion, first eval) ->
 time the first call on its own (cold start) -> calibrate K so one round lasts
-long enough to time precisely -> time R rounds of K steps, each ending in its
-barrier -> check the barrier really held -> check correctness against the
-float64 reference. Only the rounds are inside the timer.
+long enough to time precisely -> time pass 1: R rounds of K steps, each ending
+in its barrier -> check the barrier really held -> check correctness against
+the float64 reference. Only the rounds are inside the timer. The case then
+joins the session's schedule (bench.passes), which times it again in later
+passes with the same K, each pass in a freshly built trainer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench import models
-from bench.backends import make_trainer, thread_limits
+from bench.affinity import pinned
+from bench.backends import make_trainer, runs_serially, thread_limits
 from bench.cases import Case
-from bench.checks import check_barrier, check_correctness
+from bench.checks import check_barrier, check_correctness, check_settled
 from bench.datasets import Problem
 from bench.environment import blas_threads
 from bench.models import BLOG_MODELS
 from bench.memory import mlx_baseline_bytes, peak_memory_bytes
 from bench.overhead import bare_round_seconds
+from bench.passes import Measurement, Schedule, time_rounds
 from bench.sizes import BLOG_SIZE
 from reference import load_blog_figures, quality
 
@@ -36,13 +41,30 @@ UNTIMED_CHECK_STEPS = 20
 class Settings:
     """How hard to measure; set from the command line in conftest.py."""
 
-    rounds: int = 15
+    rounds: int = 5  # timed rounds per pass
+    passes: int = 1  # the session's schedule times each case this many times
     round_time_s: float = 0.02
     steps_per_round: int | None = None  # fixed K; None: calibrate to round_time_s
     lr: float = models.LEARNING_RATE
     overhead_check: bool = True  # bare-loop comparison at the blog's size
     blog_rounds: int = 3
     cold_rounds: int = 5
+    mlx_blas: str = "bundled"  # --mlx-blas: whether MLX's CPU cases run serially
+    serial_cpus: tuple[int, ...] | None = None  # where serial cases run (--cpu-affinity); None: anywhere
+    # Where a case queues its later passes; None times every case in one pass (as a unit test does).
+    schedule: Schedule | None = field(default=None, compare=False)
+
+
+def case_cpus(case: Case, settings: Settings) -> tuple[int, ...] | None:
+    """The CPUs the case's threads run on (None: every usable CPU), by README "Getting stable numbers"."""
+    return settings.serial_cpus if runs_serially(case, settings.mlx_blas) else None
+
+
+@contextlib.contextmanager
+def case_environment(case: Case, settings: Settings):
+    """Everything a case runs in (calibration, every pass, the checks): its BLAS thread limit and its CPUs."""
+    with thread_limits(case), pinned(case_cpus(case, settings)):
+        yield
 
 
 def calibrate(trainer, target_s: float, max_steps: int = 1_000_000) -> int:
@@ -95,17 +117,6 @@ def describe(case: Case, problem: Problem, steps_per_round: int, lr: float) -> d
     }
 
 
-def throughput(info: dict, round_median_s: float) -> dict:
-    """steps/s, samples/s, GFLOP/s and GB/s from a median round time."""
-    steps_per_s = info["steps_per_round"] / round_median_s
-    return {
-        "steps_per_s": steps_per_s,
-        "samples_per_s": steps_per_s * info["batch_size"],
-        "gflops_per_s": steps_per_s * info["flops_per_step"] / 1e9,
-        "gb_per_s": steps_per_s * info["bytes_per_step"] / 1e9,
-    }
-
-
 def blog_figure(case: Case) -> float | None:
     """The blog's published steps/s for this model and backend, if it reported one."""
     for figure in load_blog_figures()["figures"]:
@@ -115,7 +126,7 @@ def blog_figure(case: Case) -> float | None:
 
 
 def run_case(benchmark, case: Case, problem: Problem, settings: Settings, scenario: str = "grid") -> None:
-    """Measure one case and record its extra_info; raise if a check fails.
+    """Measure pass 1 of one case, record its extra_info and queue its later passes; raise if a check fails.
 
     scenario "grid": K is calibrated and rounds continue from each other (steady
     state). Scenario "blog": each round is the blog's whole training run from w0
@@ -123,32 +134,83 @@ def run_case(benchmark, case: Case, problem: Problem, settings: Settings, scenar
     """
     baseline = mlx_baseline_bytes() if case.backend == "mlx" else 0
     trainer = make_trainer(case, problem, settings.lr)
-    with thread_limits(case):
-        info = _measure(benchmark, trainer, case, problem, settings, scenario)
+    with case_environment(case, settings):
+        info, measurement = _measure(benchmark, trainer, case, problem, settings, scenario)
         info["peak_memory_bytes"] = peak_memory_bytes(trainer, case.backend, baseline)
         info["blas_threads"] = blas_threads(case.backend)
+        info["cpu_affinity"] = case_cpus(case, settings)
     benchmark.extra_info.update(info)
+    if measurement is not None:
+        enqueue(measurement, settings)
 
 
-def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Settings, scenario: str) -> dict:
-    """Cold call, calibration, timed rounds, then the checks; returns the extra_info fields."""
+def enqueue(measurement: Measurement, settings: Settings) -> None:
+    """Hand a measured case to the session's schedule (later passes, then its figures); without one, finish it now."""
+    if settings.schedule is not None:
+        settings.schedule.add(measurement)
+        return
+    alone = Schedule(passes=1)
+    alone.add(measurement)
+    alone.finalize()
+
+
+def _round_plan(trainer, case: Case, settings: Settings, scenario: str, timed: bool) -> dict:
+    """Steps per round, rounds per pass, warm-up and what runs before each round, for a scenario."""
+    if scenario == "blog":
+        stop = BLOG_STOP_ACCURACY if case.barrier == "sync" else None
+        return dict(steps=BLOG_STEPS, rounds=settings.blog_rounds, warmup=False, reset=True, stop_accuracy=stop)
+    if not timed:
+        steps = UNTIMED_CHECK_STEPS
+    elif settings.steps_per_round:
+        steps = settings.steps_per_round
+    else:
+        steps = calibrate(trainer, settings.round_time_s)
+    return dict(steps=steps, rounds=settings.rounds, warmup=timed, reset=False, stop_accuracy=None)
+
+
+def _time_pass(trainer, case: Case, plan: dict, warmup: bool, before_round=None) -> tuple[list[float], int]:
+    """One pass of timed rounds; returns the round times and the steps each round did."""
+    done = []
+
+    def prepare():
+        if plan["reset"]:
+            trainer.reset()  # the blog's rounds each train from w0
+        if before_round is not None:
+            before_round()
+
+    if warmup:
+        trainer.run(plan["steps"])
+    times = time_rounds(lambda: done.append(trainer.run(plan["steps"], plan["stop_accuracy"])), plan["rounds"], prepare)
+    if len(set(done)) != 1:
+        raise AssertionError(f"{case.id}: rounds did different numbers of steps: {sorted(set(done))}")
+    return times, done[-1]
+
+
+def _later_pass(case: Case, problem: Problem, settings: Settings, plan: dict, steps: int):
+    """A function that times one more pass of the case in a freshly built trainer, with pass 1's K."""
+
+    def time_pass() -> list[float]:
+        with case_environment(case, settings):
+            trainer = make_trainer(case, problem, settings.lr)
+            if not plan["warmup"]:
+                trainer.run(1)  # first-call costs (tracing, compilation) stay out of the pass
+            times, done = _time_pass(trainer, case, plan, warmup=plan["warmup"])  # the warm-up pays them otherwise
+            if done != steps:
+                raise AssertionError(f"{case.id}: a later pass did {done} steps per round, pass 1 did {steps}")
+            check_settled(trainer, case, done, times[-1])
+        return times
+
+    return time_pass
+
+
+def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Settings, scenario: str):
+    """Cold call, calibration, pass 1, then the checks; returns the extra_info fields and the measurement."""
     cold_start_s = _timed_run(trainer, 1)  # first call: tracing, compilation, first-touch page faults
     timed = benchmark.enabled
-    if scenario == "blog":
-        steps, rounds, warmup, before_round = BLOG_STEPS, settings.blog_rounds, 0, trainer.reset
-        stop_accuracy = BLOG_STOP_ACCURACY if case.barrier == "sync" else None
-    else:
-        if not timed:
-            steps = UNTIMED_CHECK_STEPS
-        elif settings.steps_per_round:
-            steps = settings.steps_per_round
-            trainer.run(steps)  # warm-up, as calibration would have been
-        else:
-            steps = calibrate(trainer, settings.round_time_s)
-        rounds, warmup, before_round, stop_accuracy = settings.rounds, 1, None, None
+    plan = _round_plan(trainer, case, settings, scenario, timed)
 
     # The bare-loop comparison: the blog's models, full batch, at the blog's size.
-    # A bare round runs before each timed round, in pytest-benchmark's untimed setup.
+    # A bare round runs before each timed round of pass 1, outside the timer.
     overhead = (
         timed
         and settings.overhead_check
@@ -158,38 +220,38 @@ def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Setting
         and not case.batch_size
     )
     bare_times = []
-    if overhead:
-
-        def before_round():
-            bare_times.append(bare_round_seconds(trainer, steps))
-
-    done = []
-
-    def one_round():
-        done.append(trainer.run(steps, stop_accuracy))
-
+    before_round = (lambda: bare_times.append(bare_round_seconds(trainer, plan["steps"]))) if overhead else None
     benchmark.group = f"{case.model}-{problem.size.id}" + ("-blog" if scenario == "blog" else "")
-    benchmark.pedantic(one_round, setup=before_round, rounds=rounds, warmup_rounds=warmup, iterations=1)
-    if len(set(done)) != 1:
-        raise AssertionError(f"{case.id}: rounds did different numbers of steps: {sorted(set(done))}")
+    if timed:
+        times, steps = _time_pass(trainer, case, plan, plan["warmup"], before_round)
+    else:
+        trainer.run(plan["steps"])  # untimed (the correctness pass): one round, then the checks
+        times, steps = [], plan["steps"]
 
-    info = describe(case, problem, done[-1], settings.lr)
+    info = describe(case, problem, steps, settings.lr)
     info.update(layout=trainer.layout, first_step_s=cold_start_s, scenario=scenario)
     if scenario == "blog":
         info.update(quality(case.model, problem.X, problem.y, problem.X_test, problem.y_test, trainer.weights()))
         info["blog_steps_per_s"] = blog_figure(case)
-        if stop_accuracy is not None:
-            info["early_stop_steps"] = done[-1]
-    if timed:
-        median = benchmark.stats.stats.median
-        info.update(throughput(info, median))
+        if plan["stop_accuracy"] is not None:
+            info["early_stop_steps"] = steps
     if overhead:
-        bare = statistics.median(bare_times[-rounds:])  # the warm-up round's bare round is left out
-        info["bare_loop_steps_per_s"] = steps / bare
-        info["harness_overhead_ratio"] = median / bare
-    info["barrier_pending_s"] = check_barrier(trainer, case, done[-1])
+        # Pass 1's rounds against the bare rounds interleaved with them.
+        info["bare_loop_steps_per_s"] = steps / statistics.median(bare_times)
+        info["harness_overhead_ratio"] = statistics.median(times) / statistics.median(bare_times)
+    measurement = None
+    if timed:
+        measurement = Measurement(
+            case_id=info["case_id"],
+            benchmark=benchmark,
+            steps_per_round=steps,
+            rounds_per_pass=plan["rounds"],
+            time_pass=_later_pass(case, problem, settings, plan, steps),
+        )
+        measurement.start(times)
+    info["barrier_pending_s"] = check_barrier(trainer, case, steps)
     info.update(check_correctness(trainer, case, problem, settings.lr))
-    return info
+    return info, measurement
 
 
 def run_cold_case(benchmark, case: Case, problem: Problem, settings: Settings) -> None:
@@ -205,17 +267,21 @@ def run_cold_case(benchmark, case: Case, problem: Problem, settings: Settings) -
 
     def fresh_trainer():
         trainers.append(make_trainer(case, problem, settings.lr))
-        return (trainers[-1],), {}
 
     benchmark.group = f"{case.model}-{problem.size.id}-cold"
-    with thread_limits(case):
-        benchmark.pedantic(lambda trainer: trainer.run(1), setup=fresh_trainer, rounds=settings.cold_rounds)
+    with case_environment(case, settings):
+        rounds = settings.cold_rounds if benchmark.enabled else 1
+        times = time_rounds(lambda: trainers[-1].run(1), rounds, fresh_trainer)
         trainer = trainers[-1]
         info = describe(case, problem, 1, settings.lr)
         info.update(phase="cold", scenario="cold", layout=trainer.layout)
         if benchmark.enabled:
-            info.update(throughput(info, benchmark.stats.stats.median))
-            info["first_round_s"] = benchmark.stats.stats.data[0]
-            info["cold_step_s"] = benchmark.stats.stats.median
+            info["first_round_s"] = times[0]
+            info["cold_step_s"] = statistics.median(times)
         info.update(check_correctness(trainer, case, problem, settings.lr))
     benchmark.extra_info.update(info)
+    if benchmark.enabled:
+        # One pass only: each round is already a fresh trainer's first step.
+        measurement = Measurement(info["case_id"], benchmark, steps_per_round=1, rounds_per_pass=rounds, time_pass=None)
+        measurement.start(times)
+        enqueue(measurement, settings)

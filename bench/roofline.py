@@ -1,16 +1,11 @@
-"""Roofline and stability figures shared by the terminal summary and the report.
+"""Roofline figures shared by the terminal summary and the report.
 
-Roofline: a step of arithmetic intensity I (flops per byte) can run no faster
-than min(bandwidth x I, peak GFLOP/s); the fraction of that bound a case
-reaches says how much of the machine it uses. Stability: a figure whose rounds
-spread too widely, or that has too few rounds, is flagged rather than trusted,
-as pyperf and torch.utils.benchmark warn.
+A step of arithmetic intensity I (flops per byte) can run no faster than
+min(bandwidth x I, peak GFLOP/s); the fraction of that bound a case reaches
+says how much of the machine it uses. (Stability rules: bench.stability.)
 """
 
 from __future__ import annotations
-
-UNSTABLE_IQR_SHARE = 0.10  # IQR over 10% of the median round time
-MIN_ROUNDS = 5
 
 
 def arithmetic_intensity(flops_per_step: float, bytes_per_step: float) -> float:
@@ -29,13 +24,3 @@ def roofline_fraction(gflops_per_s: float, flops_per_step: float, bytes_per_step
         arithmetic_intensity(flops_per_step, bytes_per_step), limits["memory_bandwidth_gb_s"], limits["peak_gflops_f32"]
     )
     return gflops_per_s / bound
-
-
-def relative_spread(iqr: float, median: float) -> float:
-    """IQR as a share of the median."""
-    return iqr / median if median > 0 else float("inf")
-
-
-def is_unstable(iqr: float, median: float, rounds: int) -> bool:
-    """Too noisy or too few rounds to trust."""
-    return rounds < MIN_ROUNDS or relative_spread(iqr, median) > UNSTABLE_IQR_SHARE

@@ -49,21 +49,15 @@ def dist_size(request):
     return Size(**request.param)
 
 
-@pytest.fixture(scope="session")
-def dist_baselines():
-    """steps/s of this session's N = 1 runs, by case: the scaling baseline of later N."""
-    return {}
-
-
 # A case whose ranks fail before the timed rounds never used the fixture; its
 # failure already says why, so pytest-benchmark's "not used" warning would only add noise.
 pytestmark = pytest.mark.filterwarnings("ignore:Benchmark fixture was not used")
 
 
-def test_distributed(benchmark, dist_case, dist_size, settings, dist_baselines, pytestconfig):
+def test_distributed(benchmark, dist_case, dist_size, settings, pytestconfig):
     failure = None
     try:
-        run_distributed_case(benchmark, dist_case, dist_size, settings, dist_settings(pytestconfig), dist_baselines)
+        run_distributed_case(benchmark, dist_case, dist_size, settings, dist_settings(pytestconfig))
     except DistributedError as error:
         failure = f"{dist_case.case_id(dist_size)}: {error}"
     if failure:  # outside the except block: one line, without a chained traceback

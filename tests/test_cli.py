@@ -4,9 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import compat
+from bench.stability import pass_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +25,9 @@ def pytest_run(*args: str) -> subprocess.CompletedProcess:
         (["--sizes", "10x"], "ERROR: --sizes: cannot read '10x'"),
         (["--sizes", "1000x100,abc"], "ERROR: --sizes: cannot read 'abc'"),
         (["--mlx-device", "tpu"], "ERROR: --mlx-device: 'tpu' is not one of cpu, gpu, all"),
-        (["--rounds", "0"], "ERROR: --rounds must be at least 1"),
+        (["--rounds", "0"], "ERROR: --rounds and --passes must be at least 1"),
+        (["--passes", "0"], "ERROR: --rounds and --passes must be at least 1"),
+        (["--cpu-affinity", "fast"], "ERROR: --cpu-affinity: 'fast' is not auto, none or a CPU list"),
     ],
 )
 def test_bad_options_are_usage_errors(args, message):
@@ -89,9 +93,17 @@ def test_benchmark_run_saves_the_schema(tmp_path):
     }  # fmt: skip
     for bench in data["benchmarks"]:
         assert required <= set(bench["extra_info"]), required - set(bench["extra_info"])
-        assert len(bench["stats"]["data"]) == 3  # raw round times kept
         info = bench["extra_info"]
-        assert info["steps_per_s"] == pytest.approx(info["steps_per_round"] / bench["stats"]["median"])
+        # raw round times kept, pass by pass (3 passes of 3 rounds, and maybe one more pass at the end)
+        assert len(info["round_times_s"]) == len(info["round_pass"]) in (9, 12)
+        assert info["schema_version"] == 2
+        # pytest-benchmark's own stats describe one step: stock tools read steps/s
+        steps = np.asarray(info["round_times_s"]) / info["steps_per_round"]
+        assert bench["stats"]["median"] == pytest.approx(np.median(steps))
+        assert bench["stats"]["ops"] == pytest.approx(1 / np.mean(steps))
+        # the case's figure: K over the median of its pass medians
+        figure = pass_figures(info["round_times_s"], info["round_pass"])
+        assert info["steps_per_s"] == pytest.approx(info["steps_per_round"] / figure.median)
     # pytest-benchmark's own tools still read the file
     compare = subprocess.run(
         [sys.executable, "-c", "from pytest_benchmark.cli import main; main()", "--storage", f"file://{tmp_path}"]

@@ -41,6 +41,18 @@ def thread_limits(case: Case):
     return contextlib.nullcontext()
 
 
+def runs_serially(case: Case, mlx_blas: str = "bundled") -> bool:
+    """Whether the case computes on one thread at a time, so one CPU serves it fully (bench.affinity).
+
+    MLX's CPU backend runs its kernels one at a time on its stream thread, and
+    its bundled BLAS is single-threaded (another BLAS, --mlx-blas, may not be);
+    NumPy's `analytic-1thread` holds its BLAS to one thread.
+    """
+    if case.backend == "mlx":
+        return case.device == "cpu" and mlx_blas == "bundled"
+    return case.backend == "numpy" and case.variant == "analytic-1thread"
+
+
 def make_trainer(case: Case, problem: Problem, lr: float) -> Trainer:
     """Build the trainer for a case; data conversion happens here, before any timer."""
     if case.model == "mlp":

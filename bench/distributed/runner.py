@@ -3,12 +3,13 @@
 Order of work: start N ranks (each converts its shard to MLX: outside any
 timer) -> time one step on its own (`first_step_s`) -> calibrate K (the
 suite's calibrate(), then the fastest of a few runs of that K) -> measure the
-control round trip -> time R rounds
-with benchmark.pedantic in the parent, a round being "run K steps" sent to
-every rank and every rank's "done" back, each step ending in mx.eval
-(barrier "step") -> profile K steps, compute and all_sum timed apart -> check
-the weights against the float64 reference and a single-process MLX run ->
-stop the ranks (always, also when a rank fails).
+control round trip -> time pass 1: R rounds in the parent, a round being "run K
+steps" sent to every rank and every rank's "done" back, each step ending in
+mx.eval (barrier "step") -> profile K steps, compute and all_sum timed apart ->
+check the weights against the float64 reference and a single-process MLX run ->
+stop the ranks (always, also when a rank fails). Later passes (bench.passes)
+start a fresh group of ranks and time R more rounds with the same K, right
+after the N = 1 case of the same model and size, so speedups are per pass.
 
 Only the rounds are inside the timer. Their time includes one control round
 trip (saved as `control_rtt_s`, tens of microseconds on loopback; a round is
@@ -29,7 +30,9 @@ from bench.checks import CHECK_STEPS, ERROR_BOUNDS, CorrectnessError, relative_e
 from bench.datasets import make_problem
 from bench.distributed.hostfile import Hostfile
 from bench.distributed.launcher import LaunchSpec, RankGroup, mlx_launch_command, mpirun_available
-from bench.harness import Settings, calibrate, throughput
+from bench.harness import Settings, calibrate, enqueue
+from bench.pairing import pass_ratio
+from bench.passes import Measurement, Schedule, time_rounds
 from bench.sizes import BLOG_SIZE, Size
 from reference import reference_weights
 
@@ -234,22 +237,31 @@ def check_weights(group: RankGroup, case: DistCase, size: Size, lr: float, steps
     }
 
 
-def scaling(case: DistCase, size: Size, steps_per_s: float, baselines: dict) -> dict:
-    """Speedup and scaling efficiency against this session's N = 1 run of the same case.
+def scaling(case: DistCase, size: Size, measurement: Measurement, schedule: Schedule) -> dict:
+    """Speedup and scaling efficiency against this session's N = 1 run of the same case, pass by pass.
 
-    speedup = steps/s at N / steps/s at N = 1; scaling_efficiency = speedup / N
-    (1.0: N ranks are N times as fast; strong scaling, the problem stays the
-    same). None where no N = 1 run of the case is in this session; the report
-    can then pair saved results itself (bench.distributed.figures).
+    speedup = steps/s at N / steps/s at N = 1, taken within each pass (the two
+    ran next to each other) and summarised as the median over passes with a
+    95% interval (bench.pairing); scaling_efficiency = speedup / N (1.0: N ranks
+    are N times as fast; strong scaling, the problem stays the same). None
+    where no N = 1 run of the case is in this session; the report can then
+    pair saved results itself (bench.distributed.figures).
     """
-    key = case.baseline_key(size)
-    if case.n_ranks == 1:
-        baselines[key] = steps_per_s
-    base = baselines.get(key)
+    none = {"speedup": None, "speedup_ci_low": None, "speedup_ci_high": None, "scaling_efficiency": None}
+    base = schedule.by_id(DistCase(case.model, 1, case.backend, case.device, case.launcher).case_id(size))
     if base is None:
-        return {"speedup": None, "scaling_efficiency": None, "baseline_steps_per_s": None}
-    speedup = steps_per_s / base
-    return {"speedup": speedup, "scaling_efficiency": speedup / case.n_ranks, "baseline_steps_per_s": base}
+        return {**none, "baseline_steps_per_s": None}
+    # steps/s ratio per pass = the baseline's step time over this case's
+    ratio = pass_ratio(base.pass_step_times(), measurement.pass_step_times())
+    if ratio is None:
+        return {**none, "baseline_steps_per_s": None}
+    return {
+        "speedup": ratio.ratio,
+        "speedup_ci_low": ratio.low,
+        "speedup_ci_high": ratio.high,
+        "scaling_efficiency": ratio.ratio / case.n_ranks,
+        "baseline_steps_per_s": base.steps_per_round / base.figures.median,
+    }
 
 
 def calibrate_steps(group: RankGroup, target_s: float, probes: int = 3) -> int:
@@ -280,9 +292,9 @@ def injected_fault(case: DistCase) -> str | None:
 
 
 def run_distributed_case(
-    benchmark, case: DistCase, size: Size, settings: Settings, dist: DistSettings, baselines: dict, fault: str | None = None
+    benchmark, case: DistCase, size: Size, settings: Settings, dist: DistSettings, fault: str | None = None
 ) -> None:
-    """Measure one case and record its extra_info; raises DistributedError or CorrectnessError."""
+    """Measure pass 1 of one case, record its extra_info and queue its later passes; raises DistributedError or CorrectnessError."""
     fault = fault or injected_fault(case)
     # MLX's ring all_sum spins while it waits for a peer, so every rank needs a core of
     # its own: the machine's load before the ranks start says how far that held.
@@ -297,7 +309,8 @@ def run_distributed_case(
         steps = (settings.steps_per_round or calibrate_steps(group, settings.round_time_s)) if timed else UNTIMED_STEPS
         rtt = group.ping() if timed else None
         benchmark.group = f"{case.model}-{size.id}-distributed"
-        benchmark.pedantic(group.run, args=(steps,), rounds=settings.rounds, warmup_rounds=1 if timed else 0)
+        group.run(steps)  # warm-up round
+        times = time_rounds(lambda: group.run(steps), settings.rounds if timed else 1)
         profiles = group.profile(steps)
         check = check_weights(group, case, size, settings.lr)
         ready, startup_s = group.ready_info, group.startup_s
@@ -312,10 +325,22 @@ def run_distributed_case(
         load_average_1m_before=load_before,
     )
     info.update(profile_figures(profiles, steps))
-    if timed:
-        median = benchmark.stats.stats.median
-        info.update(throughput(info, median))
-        info.update(control_rtt_s=rtt, control_share=rtt / median)
-        info.update(scaling(case, size, info["steps_per_s"], baselines))
     info.update(check)
     benchmark.extra_info.update(info)
+    if not timed:
+        return
+
+    def time_pass() -> list[float]:
+        """One more pass with pass 1's K, in a freshly started group of ranks (start-up untimed)."""
+        with RankGroup(spec) as again:
+            again.run(1)
+            again.run(steps)  # warm-up round
+            return time_rounds(lambda: again.run(steps), settings.rounds)
+
+    def finish(measurement: Measurement, schedule: Schedule) -> dict:
+        median = measurement.figures.median
+        return {"control_rtt_s": rtt, "control_share": rtt / median, **scaling(case, size, measurement, schedule)}
+
+    measurement = Measurement(info["case_id"], benchmark, steps, settings.rounds, time_pass, finish)
+    measurement.start(times)
+    enqueue(measurement, settings)

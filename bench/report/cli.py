@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.report.export import FORMATS as EXPORT_FORMATS
+from bench.report.export import write_export
 from bench.report.figures import add_figures
 from bench.report.filters import apply_filters
 from bench.report.load import read_results, warn_stderr
@@ -89,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fail-on-regression", action="store_true", help="exit with status 1 when any case regressed")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (faster, e.g. in CI)")
+    parser.add_argument(
+        "--export",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("FORMAT", "FILE"),
+        help="also write FILE for another tool: github-action-benchmark (customBiggerIsBetter JSON, steps/s per case); "
+        "repeatable",
+    )
     return parser
 
 
@@ -115,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     models = [m.strip() for value in args.model for m in value.split(",") if m.strip()]
     if args.out.exists() and not args.out.is_dir():
         return _error(f"--out {args.out} is a file, not a folder")
+    unknown = [kind for kind, _ in args.export if kind not in EXPORT_FORMATS]
+    if unknown:
+        return _error(f"--export {unknown[0]}: unknown format (known: {', '.join(EXPORT_FORMATS)})")
 
     loaded = read_results(paths, warn_stderr)
     if loaded.frame.empty:
@@ -131,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     # Outputs never replace something we read (a result passed as PATH into --out, say).
     inputs = {Path(p).resolve() for p in loaded.files} | {Path(p).resolve() for p, _ in loaded.skipped}
     clash = [name for name in OUTPUT_FILES if (args.out / name).resolve() in inputs]
+    clash += [str(path) for _, path in args.export if Path(path).resolve() in inputs]
     if clash:
-        return _error(f"--out {args.out} would overwrite input file(s) {', '.join(clash)}; choose another folder")
+        return _error(f"the report would overwrite input file(s) {', '.join(clash)}; choose another output")
     try:
         out = prepare_out_dir(args.out)
         written = [
@@ -157,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
             command=shlex.join(["python", "-m", "bench.report", *argv]),
         )
         written.append(write_text(summary, out / "summary.md"))
+        for kind, path in args.export:
+            write_export(frame, kind, Path(path))
+            print(f"exported {kind}: {path}")
     except OSError as error:
         return _error(f"cannot write the report to {args.out}: {error.strerror or error}")
 

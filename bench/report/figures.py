@@ -1,10 +1,12 @@
-"""Per-row figures: median round time and its spread, throughput, roofline, stability.
+"""Per-row figures: a case's round time over its passes, its spread, throughput, roofline, stability.
 
-From the raw round times where the run saved them (``stats.data``), else from
-pytest-benchmark's own median and quartiles. A round is K steps
-(``steps_per_round``), so one step takes round time / K and steps/s is
-K / median round time (DESIGN rule 3); samples/s, GFLOP/s and GB/s follow from
-the batch size and the kernel's own flop and byte counts.
+From the raw round times where the run saved them, else from pytest-benchmark's
+own median and quartiles (converted to round times by the loader). A round is K
+steps (``steps_per_round``), so one step takes round time / K and steps/s is
+K / round time; samples/s, GFLOP/s and GB/s follow from the batch size and the
+kernel's own flop and byte counts. A case timed in several passes has the
+median of its pass medians as its round time, and is flagged unstable by the
+rule of bench.stability (the same as the terminal summary's).
 
 When a run's ``machine_info`` carries ``machine_limits`` (memory bandwidth,
 peak float32 GFLOP/s), each row also gets its roofline bound and how close it
@@ -16,24 +18,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.report.schema import RAW_TIMES
+from bench.report.schema import RAW_TIMES, ROUND_PASS
+from bench.stability import pass_figures_many, unstable
 
-# The same stability rule as the end-of-run summary: IQR over this share of the
-# median, or fewer rounds than this (too few to know the spread).
-from bench.roofline import MIN_ROUNDS as MIN_STABLE_ROUNDS
-from bench.roofline import UNSTABLE_IQR_SHARE as UNSTABLE_IQR_FRACTION
+_FIGURES = ("median", "q1", "q3", "pass_spread", "iqr_share", "agreeing_share", "passes", "rounds")
 
 
-def _quartiles(samples: list) -> np.ndarray:
-    """(q1, median, q3) of each raw sample as rows; NaN where a row has no raw times."""
-    lengths = np.array([0 if times is None else len(times) for times in samples])
-    quartiles = np.full((len(samples), 3), np.nan)
-    # Samples of one length stack into one array: one NumPy call per length, not per row.
-    for length in np.unique(lengths[lengths > 0]):
-        rows = np.flatnonzero(lengths == length)
-        stacked = np.stack([samples[i] for i in rows])
-        quartiles[rows] = np.percentile(stacked, [25, 50, 75], axis=1).T
-    return quartiles
+def _pass_figures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """bench.stability's figures of every row with raw times (NaN elsewhere), one NumPy call per layout."""
+    out = {name: np.full(len(frame), np.nan) for name in _FIGURES}
+    layouts: dict[tuple, list[int]] = {}
+    for i, (times, passes) in enumerate(zip(frame[RAW_TIMES], frame[ROUND_PASS])):
+        if times is not None:
+            labels = tuple(passes) if passes is not None else (1,) * len(times)
+            layouts.setdefault(labels, []).append(i)
+    for labels, rows in layouts.items():
+        many = pass_figures_many(np.stack([frame[RAW_TIMES].iloc[i] for i in rows]), np.array(labels))
+        for name in _FIGURES:
+            out[name][rows] = many[name]
+    return out
 
 
 def add_figures(frame: pd.DataFrame) -> pd.DataFrame:
@@ -41,13 +44,19 @@ def add_figures(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     if frame.empty:
         return frame
+    if ROUND_PASS not in frame:
+        frame[ROUND_PASS] = None
     raw = frame[RAW_TIMES].notna().to_numpy()
-    q1, median, q3 = _quartiles(frame[RAW_TIMES].tolist()).T
-    # Without raw times, pytest-benchmark's own figures.
-    q1 = np.where(raw, q1, frame["stats_q1_s"])
-    median = np.where(raw, median, frame["stats_median_s"])
-    q3 = np.where(raw, q3, frame["stats_q3_s"])
-    rounds = np.where(raw, [0 if t is None else len(t) for t in frame[RAW_TIMES]], frame["stats_rounds"].fillna(0))
+    figures = _pass_figures(frame)
+    # Without raw times, pytest-benchmark's own figures: one pass, its quartiles.
+    q1 = np.where(raw, figures["q1"], frame["stats_q1_s"])
+    median = np.where(raw, figures["median"], frame["stats_median_s"])
+    q3 = np.where(raw, figures["q3"], frame["stats_q3_s"])
+    rounds = np.where(raw, figures["rounds"], frame["stats_rounds"].fillna(0))
+    passes = np.where(raw, figures["passes"], 1)
+    pass_spread = np.where(raw, figures["pass_spread"], 0.0)
+    iqr_share = np.where(raw, figures["iqr_share"], (q3 - q1) / median)
+    agreeing = np.where(raw, figures["agreeing_share"], 1.0)
     steps = frame["steps_per_round"].to_numpy(dtype=float)
 
     frame["n_rounds"] = rounds.astype(int)
@@ -57,6 +66,8 @@ def add_figures(frame: pd.DataFrame) -> pd.DataFrame:
     frame["q3_round_s"] = q3
     frame["iqr_round_s"] = q3 - q1
     frame["iqr_pct_of_median"] = 100 * (q3 - q1) / median
+    frame["n_passes"] = passes.astype(int)
+    frame["pass_spread_pct"] = 100 * pass_spread
     frame["median_step_s"] = median / steps
     frame["steps_per_s"] = steps / median
     frame["samples_per_s"] = frame["steps_per_s"] * frame["batch_size"]
@@ -72,8 +83,7 @@ def add_figures(frame: pd.DataFrame) -> pd.DataFrame:
     frame["roofline_fraction"] = frame["gflops_per_s"] / frame["roofline_gflops_per_s"]
     frame["bandwidth_fraction"] = frame["gb_per_s"] / bandwidth
 
-    spread_too_wide = frame["iqr_round_s"] > UNSTABLE_IQR_FRACTION * frame["median_round_s"]
-    frame["unstable"] = spread_too_wide | (frame["n_rounds"] < MIN_STABLE_ROUNDS)
+    frame["unstable"] = unstable(rounds, agreeing, iqr_share)
     return frame
 
 

@@ -9,9 +9,14 @@ Files are opened read-only; nothing read is ever changed.
 
 Each row carries every ``extra_info`` field as saved (fields added later by the
 suite pass through untouched), the run's date, commit and machine, the
-environment fields of DESIGN rule 7 flattened from ``machine_info``, and the
-raw round times (``round_times_s``, a NumPy array, or None when the run did not
-save them).
+environment fields of the README's "Results files" flattened from
+``machine_info``, and the raw round times (``round_times_s``, a NumPy array, or
+None when the run did not save them) with the pass of each round (``round_pass``).
+
+Two layouts are read. Since ``schema_version`` 2 the saved pytest-benchmark
+``stats`` are per step (so stock tools read steps/s) and the raw round times
+sit in ``extra_info["round_times_s"]`` with ``round_pass``; files without a
+``schema_version`` hold round times in ``stats.data``, all from one pass.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from bench.report.schema import CASE_KEYS, IDENTITY_DEFAULTS, RAW_TIMES, REQUIRED_EXTRA_INFO
+from bench.report.schema import CASE_KEYS, IDENTITY_DEFAULTS, RAW_TIMES, REQUIRED_EXTRA_INFO, ROUND_PASS
 
 # Whole-number fields: sizes, K, and the numeric parts of a case's identity.
 _INTEGER_KEYS = ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks")
@@ -153,16 +158,34 @@ def _is_ours(info) -> bool:
         return False
 
 
-def _round_times(stats: dict) -> np.ndarray | None:
-    """The raw round times in seconds, or None when they were not saved (or are unusable)."""
-    data = stats.get("data")
+def _positive_array(data) -> np.ndarray | None:
+    """A non-empty list of positive finite numbers as an array, else None."""
     if not isinstance(data, list) or not data:
         return None
     try:
         times = np.asarray(data, dtype=float)
     except (TypeError, ValueError):
         return None
-    return times if np.all(np.isfinite(times) & (times > 0)) else None
+    return times if times.ndim == 1 and np.all(np.isfinite(times) & (times > 0)) else None
+
+
+def per_step_stats(info: dict) -> bool:
+    """Whether a benchmark's saved stats describe one step (schema_version 2 on) rather than one round."""
+    version = info.get("schema_version")
+    return isinstance(version, int) and not isinstance(version, bool) and version >= 2
+
+
+def _round_times(info: dict, stats: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The raw round times in seconds and the pass of each, or None where they were not saved (or are unusable)."""
+    if not per_step_stats(info):
+        return _positive_array(stats.get("data")), None  # the old layout: round times, one pass
+    times = _positive_array(info.get("round_times_s"))
+    passes = _positive_array(info.get("round_pass"))
+    if times is None:
+        return None, None
+    if passes is None or len(passes) != len(times) or np.any(passes != np.round(passes)):
+        return times, None
+    return times, passes.astype(int)
 
 
 def _stat(stats: dict, key: str) -> float | None:
@@ -212,19 +235,25 @@ def read_file(path: Path, folder: str | None = None) -> tuple[list[dict], str | 
     for bench in doc["benchmarks"]:
         bench = _as_dict(bench)
         info, stats = bench.get("extra_info"), _as_dict(bench.get("stats"))
-        times = _round_times(stats)
-        if not _is_ours(info) or (times is None and _stat(stats, "median") is None):
+        if not _is_ours(info):
+            continue
+        times, passes = _round_times(info, stats)
+        if times is None and _stat(stats, "median") is None:
             continue
         row = {key: _scalar(value) for key, value in info.items()}
         row.update(run)
+        # pytest-benchmark's own figures, as round times whichever layout saved them
+        per_round = float(info["steps_per_round"]) if per_step_stats(info) else 1.0
         row.update(
             benchmark=_scalar(bench.get("name")),
             stats_rounds=_stat(stats, "rounds"),
-            stats_median_s=_stat(stats, "median"),
-            stats_q1_s=_stat(stats, "q1"),
-            stats_q3_s=_stat(stats, "q3"),
+            **{
+                f"stats_{key}_s": None if _stat(stats, key) is None else _stat(stats, key) * per_round
+                for key in ("median", "q1", "q3")
+            },
         )
         row[RAW_TIMES] = times
+        row[ROUND_PASS] = passes
         rows.append(row)
     if not rows:
         if not doc["benchmarks"]:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report.filters import latest_runs
-from bench.report.figures import MIN_STABLE_ROUNDS, UNSTABLE_IQR_FRACTION
+from bench.stability import AGREEMENT, MIN_ROUNDS, UNSTABLE_IQR_SHARE
 from bench.releases import version_key
 from bench.report.regression import ALPHA, regressions
 from bench.report.schema import case_labels
@@ -412,7 +412,10 @@ def section_distributed(warm: pd.DataFrame) -> str:
 def section_unstable(frame: pd.DataFrame) -> str:
     """Rows whose spread is too wide, or whose rounds too few, to trust their median."""
     unstable = frame[frame["unstable"]]
-    rule = f"IQR above {UNSTABLE_IQR_FRACTION:.0%} of the median round time, or fewer than {MIN_STABLE_ROUNDS} rounds"
+    rule = (
+        f"no majority of passes within {AGREEMENT:.0%} of the median, rounds' IQR above {UNSTABLE_IQR_SHARE:.0%} of the median, "
+        f"or fewer than {MIN_ROUNDS} rounds"
+    )
     if unstable.empty:
         return f"## Unstable rows\n\nNone ({rule}).\n"
     shown = _with_case(latest_runs(unstable))
@@ -426,12 +429,14 @@ def section_unstable(frame: pd.DataFrame) -> str:
         "model",
         "size",
         "case",
+        "n_passes",
         "n_rounds",
+        "pass_spread_pct",
         "iqr_pct_of_median",
     ]
     return (
         f"## Unstable rows\n\n{len(unstable)} row(s) over all runs with {rule} (column `unstable` of throughput.csv); "
-        f"those of the newest run per machine and MLX version:\n\n{table(shown[columns], {'iqr_pct_of_median': PCT})}\n"
+        f"those of the newest run per machine and MLX version:\n\n{table(shown[columns], {'iqr_pct_of_median': PCT, 'pass_spread_pct': PCT})}\n"
     )
 
 

@@ -14,7 +14,7 @@ from typing import Callable, IO
 
 import pandas as pd
 
-from bench.report.schema import RAW_TIMES
+from bench.report.schema import OBJECT_COLUMNS
 
 
 def _umask() -> int:
@@ -46,7 +46,7 @@ def write_atomic(path: Path, write: Callable[[IO], None], binary: bool = False) 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Plain CSV with a header row; raw-time arrays are left out (they stay in the JSON)."""
-    frame = frame.drop(columns=[c for c in frame.columns if c == RAW_TIMES or c.startswith(f"{RAW_TIMES}_")])
+    frame = frame.drop(columns=[c for c in frame.columns if any(c == o or c.startswith(f"{o}_") for o in OBJECT_COLUMNS)])
     return write_atomic(path, lambda handle: frame.to_csv(handle, index=False, lineterminator="\n"))
 
 

@@ -97,6 +97,8 @@ FIGURE_COLUMNS = (
     "q3_round_s",
     "iqr_round_s",
     "iqr_pct_of_median",
+    "n_passes",
+    "pass_spread_pct",
     "median_step_s",
     "steps_per_s",
     "samples_per_s",
@@ -109,8 +111,10 @@ FIGURE_COLUMNS = (
     "unstable",
 )
 
-# Columns that hold Python objects (raw times), never written to CSV.
+# Columns that hold Python objects (raw round times and their pass labels), never written to CSV.
 RAW_TIMES = "round_times_s"
+ROUND_PASS = "round_pass"
+OBJECT_COLUMNS = (RAW_TIMES, ROUND_PASS)
 
 
 def case_label(row: pd.Series | dict, with_size: bool = False) -> str:

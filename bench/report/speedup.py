@@ -1,18 +1,16 @@
 """MLX against NumPy in the same run: steps/s ratio, its 95% interval, which side is faster.
 
-Pairing rule (written into every row as ``numpy_variant``, ``numpy_dtype`` and
-``numpy_barrier``): each warm MLX case is divided by the NumPy case of the same
-run, model, scenario, size, batch size and hidden width that is
+The pairing rule is bench.pairing's (the terminal summary uses the same), and
+is written into every row as ``numpy_variant``, ``numpy_dtype`` and
+``numpy_barrier``: float32 ``analytic`` NumPy (the blog's float64 ``seed``
+code in the blog scenario), ``sync`` against ``sync`` cases, else ``eager``.
 
-- float32 ``analytic``, the suite's default comparison; in the blog scenario,
-  which has no such case, the blog's own NumPy code (float64 ``seed``);
-- barrier ``sync`` when the MLX case reads a value back every step (``sync``),
-  else ``eager``: NumPy computes as it goes, which is what ``step`` and
-  ``round`` rounds are compared against.
-
-speedup > 1 means MLX is faster. Its interval is a percentile bootstrap of the
-ratio of median per-step times (NumPy over MLX), from the raw round times of
-both cases; ``faster`` names a side only when that interval excludes 1.
+speedup > 1 means MLX is faster. Cases timed in several passes are compared
+within each pass (the two were timed next to each other) and the per-pass
+ratios summarised: the median, with a 95% t-interval across passes. Runs saved
+before passes existed fall back to a percentile bootstrap of the ratio of
+median per-step times from the raw round times of both cases. ``faster`` names
+a side only when the interval excludes 1.
 """
 
 from __future__ import annotations
@@ -20,12 +18,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.pairing import CONFIDENCE, baseline_of, faster_side, pass_ratio
 from bench.report.figures import step_times
-from bench.report.schema import CASE_KEYS, RAW_TIMES
-from bench.report.stats import CONFIDENCE, ratio_ci
+from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS
+from bench.report.stats import ratio_ci
+from bench.stability import pass_figures
 
-# NumPy baseline (variant, dtype) per scenario; scenarios not listed use "default".
-BASELINES = {"default": ("analytic", "float32"), "blog": ("seed", "float64")}
 # Bootstrapping fewer raw rounds than this gives intervals too coarse to mean anything.
 MIN_CI_ROUNDS = 3
 
@@ -60,6 +58,7 @@ _COLUMNS = (
     "speedup_ci_high",
     "ci_method",
     "faster",
+    "passes",
     "mlx_rounds",
     "numpy_rounds",
     "source_file",
@@ -68,15 +67,8 @@ _COLUMNS = (
 
 def baseline_keys(mlx: pd.DataFrame) -> pd.DataFrame:
     """The NumPy (variant, dtype, barrier) each MLX row is compared with, as three columns."""
-    chosen = [BASELINES.get(s, BASELINES["default"]) for s in mlx["scenario"]]
-    return pd.DataFrame(
-        {
-            "numpy_variant": [variant for variant, _ in chosen],
-            "numpy_dtype": [dtype for _, dtype in chosen],
-            "numpy_barrier": np.where(mlx["barrier"] == "sync", "sync", "eager"),
-        },
-        index=mlx.index,
-    )
+    chosen = [baseline_of(scenario, barrier) for scenario, barrier in zip(mlx["scenario"], mlx["barrier"])]
+    return pd.DataFrame(chosen, columns=["numpy_variant", "numpy_dtype", "numpy_barrier"], index=mlx.index)
 
 
 def pair_with_numpy(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -88,7 +80,7 @@ def pair_with_numpy(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         columns={"variant": "numpy_variant", "dtype": "numpy_dtype", "barrier": "numpy_barrier"}
     )
     keys = list(_SAME) + ["numpy_variant", "numpy_dtype", "numpy_barrier"]
-    numpy = numpy.drop_duplicates(keys)[keys + ["steps_per_s", "n_rounds", "steps_per_round", RAW_TIMES]]
+    numpy = numpy.drop_duplicates(keys)[keys + ["steps_per_s", "n_rounds", "steps_per_round", RAW_TIMES, ROUND_PASS]]
     pairs = mlx.merge(numpy, on=keys, how="left", suffixes=("", "_numpy"), indicator=True)
     matched = pairs["_merge"] == "both"
     return pairs[matched].drop(columns="_merge"), pairs[~matched].drop(columns="_merge")
@@ -104,25 +96,54 @@ def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
     out["numpy_rounds"] = out["n_rounds_numpy"]
     out["speedup"] = out["mlx_steps_per_s"] / out["numpy_steps_per_s"]
 
+    low, high = np.full(len(out), np.nan), np.full(len(out), np.nan)
+    passes = np.zeros(len(out), dtype=int)
+    method = np.full(len(out), "none: no raw rounds", dtype=object)
+    # Timed in passes: the ratio pass by pass (steps/s ratio = NumPy's step time over MLX's).
+    for i, row in enumerate(out.itertuples(index=False)):
+        numpy_steps, mlx_steps = _pass_steps(row, "_numpy"), _pass_steps(row, "")
+        ratio = pass_ratio(numpy_steps, mlx_steps) if numpy_steps and mlx_steps else None
+        if ratio is not None and ratio.passes >= 2:
+            out.iloc[i, out.columns.get_loc("speedup")] = ratio.ratio
+            low[i], high[i], passes[i] = ratio.low, ratio.high, ratio.passes
+            method[i] = f"t {CONFIDENCE:.0%} across passes, per-pass ratios of median step times"
+    _bootstrap_single_pass(out, passes, low, high, method)
+    out["speedup_ci_low"], out["speedup_ci_high"] = low, high
+    out["passes"] = passes
+    out["ci_method"] = method
+    out["faster"] = [faster_side(lo, hi, "mlx") for lo, hi in zip(low, high)]
+    return out[list(_COLUMNS)].reset_index(drop=True)
+
+
+def _pass_steps(row, suffix: str) -> dict[int, float] | None:
+    """Median per-step time of each pass of one side of a pair, or None without pass labels."""
+    times, labels = getattr(row, f"{RAW_TIMES}{suffix}"), getattr(row, f"{ROUND_PASS}{suffix}")
+    if times is None or labels is None:
+        return None
+    figures = pass_figures(times, labels)
+    k = getattr(row, f"steps_per_round{suffix}")
+    return {int(p): m / k for p, m in zip(figures.pass_ids, figures.pass_medians)}
+
+
+def _bootstrap_single_pass(out: pd.DataFrame, passes: np.ndarray, low: np.ndarray, high: np.ndarray, method) -> None:
+    """Pairs without two common passes (runs saved before passes existed): bootstrap the rounds of each side."""
     mlx_steps = step_times(out)
     numpy_steps = step_times(out, f"{RAW_TIMES}_numpy", "steps_per_round_numpy")
     usable = np.array(
         [
-            m is not None and n is not None and min(len(m), len(n)) >= MIN_CI_ROUNDS
-            for m, n in zip(mlx_steps, numpy_steps)
+            p < 2 and m is not None and n is not None and min(len(m), len(n)) >= MIN_CI_ROUNDS
+            for p, m, n in zip(passes, mlx_steps, numpy_steps)
         ],
         dtype=bool,
     )
-    low, high = np.full(len(out), np.nan), np.full(len(out), np.nan)
+    if not usable.any():
+        return
     # steps/s ratio = median NumPy step time / median MLX step time.
     low[usable], high[usable] = ratio_ci(
         [n for n, ok in zip(numpy_steps, usable) if ok], [m for m, ok in zip(mlx_steps, usable) if ok]
     )
-    out["speedup_ci_low"], out["speedup_ci_high"] = low, high
-    out["ci_method"] = np.where(
-        usable,
-        f"bootstrap {CONFIDENCE:.0%} percentile, median step times",
-        f"none: fewer than {MIN_CI_ROUNDS} raw rounds",
+    passes[usable] = 1
+    method[usable] = f"bootstrap {CONFIDENCE:.0%} percentile, median step times (one pass)"
+    method[(passes < 2) & ~usable & np.array([m is not None for m in mlx_steps])] = (
+        f"none: fewer than {MIN_CI_ROUNDS} raw rounds"
     )
-    out["faster"] = np.select([low > 1, high < 1], ["mlx", "numpy"], default="inconclusive")
-    return out[list(_COLUMNS)].reset_index(drop=True)

@@ -1,0 +1,199 @@
+"""Each case timed in several passes spread over the session (README, "How a case is timed").
+
+A busy neighbour can slow a whole case by 40% for a second while its rounds
+agree with each other, so rounds taken in one burst are not independent
+evidence. The session therefore times every case in passes, in pass-major
+order: pass 1 runs inside the case's own test (calibrating K, checking the
+barrier and correctness, as ever); once every test has run, passes 2..P time
+each case again with the same K, in the same order, so minutes separate a
+case's passes while the cases compared with each other (MLX and NumPy at one
+size, N ranks and 1 rank) stay next to each other in every pass.
+
+A case whose passes disagree (bench.stability) is timed once more at the end
+of the session, while the time spent on that stays within REMEASURE_SHARE of
+the session's timing so far. The rounds of every pass go to pytest-benchmark
+as per-step times (its ``stats`` then describe one step: ``ops`` is steps/s),
+and the raw round times with their pass labels go into ``extra_info``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from bench.stability import PASS_TOLERANCE, PassFigures, pass_figures
+
+# Saved results carry this: 2 = pytest-benchmark stats are per step and raw round
+# times live in extra_info["round_times_s"]; files without it hold round times in stats.
+SCHEMA_VERSION = 2
+REMEASURE_SHARE = 0.10  # re-measuring disagreeing cases may add this share of the session's timing
+STATS_MODE = "bench.passes"  # marks the pytest-benchmark fixture as used
+
+
+def time_rounds(run_round: Callable[[], object], rounds: int, before_round: Callable[[], object] | None = None) -> list[float]:
+    """Seconds of each of `rounds` calls of run_round; before_round runs untimed before each."""
+    times = []
+    for _ in range(rounds):
+        if before_round is not None:
+            before_round()
+        start = time.perf_counter()
+        run_round()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+@dataclass
+class Measurement:
+    """One case's timed rounds across the session, and how to time it again.
+
+    ``time_pass`` builds what the case needs (untimed), warms it up, times one
+    pass of ``rounds_per_pass`` rounds of K steps and checks the barrier; it
+    raises AssertionError (or the case's own error) when a check fails.
+    ``finish`` adds the case's own figures to extra_info once every pass is in.
+    """
+
+    case_id: str
+    benchmark: object  # the pytest-benchmark fixture of the case's test
+    steps_per_round: int
+    rounds_per_pass: int
+    time_pass: Callable[[], list[float]] | None  # None: the case is timed in one pass only
+    finish: Callable[["Measurement", "Schedule"], dict] | None = None
+    round_times: list[float] = field(default_factory=list)
+    round_pass: list[int] = field(default_factory=list)
+    failure: str | None = None
+    remeasured: bool = False
+    _stats: object = None
+
+    def start(self, times: list[float]) -> None:
+        """Record pass 1 and give pytest-benchmark a per-step record of the case (one step = round / K)."""
+        self._stats = self.benchmark._make_stats(self.steps_per_round)
+        self.benchmark._mode = STATS_MODE  # used: no "fixture was not used" warning
+        self.add_pass(1, times)
+
+    def add_pass(self, pass_id: int, times: list[float]) -> None:
+        """Append one pass's round times."""
+        for seconds in times:
+            self.round_times.append(seconds)
+            self.round_pass.append(pass_id)
+            self._stats.update(seconds)  # pytest-benchmark divides by K: per-step times
+
+    @property
+    def figures(self) -> PassFigures:
+        """The case's figures from every pass so far."""
+        return pass_figures(self.round_times, self.round_pass)
+
+    def pass_step_times(self) -> dict[int, float]:
+        """Median per-step time of each pass, by pass."""
+        figures = self.figures
+        return {int(p): m / self.steps_per_round for p, m in zip(figures.pass_ids, figures.pass_medians)}
+
+
+@dataclass
+class Schedule:
+    """Every case measured in this session, in the order their tests ran."""
+
+    passes: int = 3
+    measurements: list[Measurement] = field(default_factory=list)
+    timing_s: float = 0.0  # seconds spent in passes so far (pass 1 counted by its tests' duration)
+    notes: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, measurement: Measurement) -> None:
+        """Register a case whose pass 1 is done."""
+        self.measurements.append(measurement)
+
+    def by_id(self, case_id: str) -> Measurement | None:
+        """The measurement of a case, if it ran in this session and did not fail."""
+        for measurement in self.measurements:
+            if measurement.case_id == case_id and measurement.failure is None:
+                return measurement
+        return None
+
+    def _time_again(self, measurement: Measurement, pass_id: int) -> None:
+        try:
+            measurement.add_pass(pass_id, measurement.time_pass())
+        except Exception as error:  # noqa: BLE001 - any failure of a check drops the case, with its reason
+            measurement.failure = f"pass {pass_id}: {error}"
+            measurement.benchmark.has_error = True  # a case that fails a check is not saved
+
+    def run_later_passes(self, progress: Callable[[str], None] = lambda line: None, should_stop=lambda: False) -> None:
+        """Passes 2..P over every case that can be timed again, in the order of pass 1."""
+        self.timing_s = time.perf_counter() - self.started
+        again = [m for m in self.measurements if m.time_pass is not None]
+        for pass_id in range(2, self.passes + 1):
+            if not again or should_stop():
+                return
+            start = time.perf_counter()
+            for measurement in again:
+                if measurement.failure is None:
+                    self._time_again(measurement, pass_id)
+            progress(f"pass {pass_id} of {self.passes}: {len(again)} cases in {time.perf_counter() - start:.0f} s")
+        self.timing_s = time.perf_counter() - self.started
+        self._remeasure(progress)
+
+    def _remeasure(self, progress: Callable[[str], None]) -> None:
+        """Time each case whose passes disagree once more, while the time allows."""
+        flagged = [
+            m
+            for m in self.measurements
+            if m.time_pass is not None and m.failure is None and m.figures.disagree
+        ]
+        if not flagged:
+            return
+        budget = REMEASURE_SHARE * self.timing_s
+        start, done = time.perf_counter(), []
+        for measurement in flagged:
+            if time.perf_counter() - start > budget:
+                break
+            self._time_again(measurement, self.passes + 1)
+            measurement.remeasured = measurement.failure is None
+            done.append(measurement)
+        settled = sum(1 for m in done if m.failure is None and not m.figures.unstable)
+        note = (
+            f"{len(flagged)} case(s) whose passes disagreed (more than {PASS_TOLERANCE:.0%} apart) after {self.passes} "
+            f"passes; {len(done)} re-measured once at the end, {settled} of them now stable"
+        )
+        if len(done) < len(flagged):
+            note += f"; {len(flagged) - len(done)} left as they were (re-measuring is held to {REMEASURE_SHARE:.0%} of the session)"
+        self.notes.append(note)
+        progress(note)
+
+    def finalize(self) -> None:
+        """Write each surviving case's figures from all its passes into its extra_info."""
+        for measurement in self.measurements:
+            if measurement.failure is not None or not measurement.round_times:
+                continue
+            figures = measurement.figures
+            info = measurement.benchmark.extra_info
+            k = measurement.steps_per_round
+            info.update(
+                schema_version=SCHEMA_VERSION,
+                steps_per_round=k,
+                round_times_s=list(measurement.round_times),
+                round_pass=list(measurement.round_pass),
+                passes=figures.passes,
+                rounds_per_pass=measurement.rounds_per_pass,
+                pass_steps_per_s=[k / m for m in figures.pass_medians],
+                pass_spread=figures.pass_spread,
+                remeasured=measurement.remeasured,
+                unstable=figures.unstable,
+            )
+            info.update(throughput(info, figures.median))
+            if measurement.finish is not None:
+                info.update(measurement.finish(measurement, self))
+
+    def failures(self) -> list[str]:
+        """One line per case that failed a check in a later pass."""
+        return [f"{m.case_id}: {m.failure}" for m in self.measurements if m.failure is not None]
+
+
+def throughput(info: dict, round_median_s: float) -> dict:
+    """steps/s, samples/s, GFLOP/s and GB/s from a median round time."""
+    steps_per_s = info["steps_per_round"] / round_median_s
+    return {
+        "steps_per_s": steps_per_s,
+        "samples_per_s": steps_per_s * info["batch_size"],
+        "gflops_per_s": steps_per_s * info["flops_per_step"] / 1e9,
+        "gb_per_s": steps_per_s * info["bytes_per_step"] / 1e9,
+    }
