@@ -1,0 +1,68 @@
+"""How well two runs of the same grid agree: python -m bench.report.agreement RUN_A.json RUN_B.json.
+
+Two back-to-back runs of one command on one machine should give the same
+figures; how far they differ is the noise a reader must allow for. Prints,
+over the cases both runs hold (warm cases whose round lasts at least
+MIN_ROUND_S, since shorter rounds are dominated by timer and call overhead),
+the median and 90th percentile of the absolute change in steps/s, and the
+cases that moved most. Exit status: 0, or 2 when the files cannot be compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import pandas as pd
+
+from bench.report.figures import add_figures
+from bench.report.load import read_results, warn_stderr
+
+MIN_ROUND_S = 1e-3
+
+
+def changes(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """One row per case in both runs: steps/s in each and the absolute change in %."""
+    keep = ["case_id", "steps_per_s", "median_round_s", "unstable"]
+
+    def warm(frame):
+        frame = frame[(frame["phase"] == "warm") & (frame["median_round_s"] >= MIN_ROUND_S)]
+        return frame[keep].drop_duplicates("case_id")
+
+    both = warm(first).merge(warm(second), on="case_id", suffixes=("_a", "_b")).set_index("case_id")
+    both["abs_change_pct"] = 100 * (both["steps_per_s_b"] / both["steps_per_s_a"] - 1).abs()
+    return both.sort_values("abs_change_pct", ascending=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Compare two saved runs; print the agreement figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench.report.agreement", description=__doc__.splitlines()[0])
+    parser.add_argument("first", help="a saved run (pytest-benchmark JSON)")
+    parser.add_argument("second", help="another saved run of the same grid")
+    parser.add_argument("--show", type=int, default=5, help="how many of the cases that moved most to list")
+    args = parser.parse_args(argv)
+    frames = []
+    for path in (args.first, args.second):
+        loaded = read_results([path], warn_stderr)
+        if loaded.frame.empty:
+            print(f"error: {path}: no usable results", file=sys.stderr)
+            return 2
+        frames.append(add_figures(loaded.frame))
+    table = changes(*frames)
+    if table.empty:
+        print("error: the two runs share no warm case with rounds of at least 1 ms", file=sys.stderr)
+        return 2
+    change = table["abs_change_pct"].to_numpy()
+    print(
+        f"{len(table)} cases in both runs (rounds >= {MIN_ROUND_S * 1e3:g} ms): absolute change in steps/s "
+        f"median {np.median(change):.1f}%, 90th percentile {np.percentile(change, 90):.1f}%, "
+        f"max {change.max():.1f}%; unstable {int(table['unstable_a'].sum())} / {int(table['unstable_b'].sum())}"
+    )
+    for case, row in table.head(args.show).iterrows():
+        print(f"  {case}: {row['steps_per_s_a']:,.0f} -> {row['steps_per_s_b']:,.0f} steps/s ({row['abs_change_pct']:.1f}%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

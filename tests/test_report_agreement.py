@@ -1,0 +1,35 @@
+"""python -m bench.report.agreement: how far two runs of one grid differ."""
+
+import json
+
+import report_synth as synth
+
+from bench.report import agreement
+
+
+def save(path, times_by_case):
+    benchmarks = [
+        synth.benchmark(backend=backend, variant=variant, barrier=barrier, times=times)
+        for (backend, variant, barrier), times in times_by_case.items()
+    ]
+    path.write_text(json.dumps(synth.run(benchmarks)))
+    return str(path)
+
+
+def test_agreement_of_two_runs(tmp_path, capsys):
+    cases = [("numpy", "analytic", "eager"), ("mlx", "autodiff", "step"), ("mlx", "compiled", "step")]
+    first = save(tmp_path / "a.json", {c: [0.02] * 5 for c in cases})
+    # the second run: one case 10% slower (its steps/s change by 1/1.1 - 1), one 2% faster
+    second = save(tmp_path / "b.json", dict(zip(cases, ([0.02] * 5, [0.022] * 5, [0.02 / 1.02] * 5))))
+    assert agreement.main([first, second]) == 0
+    out = capsys.readouterr().out
+    assert "3 cases in both runs" in out
+    assert "median 2.0%" in out and "max 9.1%" in out
+    assert out.splitlines()[1].strip().startswith("linear-mlx-autodiff-step-cpu-n1000-d10")
+
+
+def test_agreement_refuses_unusable_input(tmp_path, capsys):
+    (tmp_path / "bad.json").write_text("{}")
+    good = save(tmp_path / "a.json", {("numpy", "analytic", "eager"): [0.02] * 5})
+    assert agreement.main([str(tmp_path / "bad.json"), good]) == 2
+    assert "no usable results" in capsys.readouterr().err
