@@ -7,7 +7,7 @@ from the rows themselves, pairing each run with the N = 1 run of the same case
 on the same machine, so results whose N = 1 ran in another session still get
 them:
 
-  speedup            = steps/s at N / steps/s at N = 1
+  speedup            = steps/s at N / steps/s at N = 1 (the session's own, taken pass by pass, where saved)
   scaling_efficiency = speedup / N  (1.0: N ranks are N times as fast; the problem stays the same size)
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
 
 # What an N = 1 run must share with a run at N to be its baseline.
@@ -54,7 +55,10 @@ def scaling_frame(rows: Iterable[dict] | pd.DataFrame) -> pd.DataFrame:
     frame = frame.drop_duplicates(subset=[*GROUP_KEYS, "n_ranks"], keep="last")
     base = frame[frame["n_ranks"] == 1].set_index(list(GROUP_KEYS))["steps_per_s"]
     baseline = [base.get(key) for key in frame[list(GROUP_KEYS)].itertuples(index=False, name=None)]
-    speedup = frame["steps_per_s"].to_numpy() / pd.to_numeric(pd.Series(baseline, dtype=float)).to_numpy()
+    divided = frame["steps_per_s"].to_numpy() / pd.to_numeric(pd.Series(baseline, dtype=float)).to_numpy()
+    # The session's own speedup, taken pass by pass, where it was saved; older results: divide the figures.
+    saved = pd.to_numeric(frame["speedup"], errors="coerce").to_numpy() if "speedup" in frame else np.nan
+    speedup = np.where(np.isfinite(saved), saved, divided)
     compute = pd.to_numeric(frame.get("compute_s_per_step"), errors="coerce")
     collective = pd.to_numeric(frame.get("collective_s_per_step"), errors="coerce")
     out = pd.DataFrame(
