@@ -114,3 +114,13 @@ def test_benchmark_run_saves_the_schema(tmp_path):
     )
     assert compare.returncode == 0, compare.stderr
     assert "linear-numpy-analytic-eager-cpu-n600-d8" in compare.stdout
+
+
+def test_main_job_collects_the_benchmarks_only():
+    result = pytest_run("--benchmark-only", "--collect-only", "-q", "--sizes", "600x8")
+    assert result.returncode == 0, result.stdout[-2000:]
+    collected = [line for line in result.stdout.splitlines() if "::" in line]
+    assert collected and all(line.startswith("bench/") for line in collected)
+    # ...and the test command still runs the harness's unit tests
+    tests = pytest_run("--benchmark-disable", "--collect-only", "-q", "tests/test_sizes.py")
+    assert "tests/test_sizes.py::" in tests.stdout
