@@ -27,7 +27,7 @@ from bench.stability import PASS_TOLERANCE, PassFigures, pass_figures
 # Saved results carry this: 2 = pytest-benchmark stats are per step and raw round
 # times live in extra_info["round_times_s"]; files without it hold round times in stats.
 SCHEMA_VERSION = 2
-REMEASURE_SHARE = 0.10  # re-measuring disagreeing cases may add this share of the session's timing
+REMEASURE_SHARE = 0.05  # re-measuring disagreeing cases may add this share of the session's timing
 STATS_MODE = "bench.passes"  # marks the pytest-benchmark fixture as used
 
 
@@ -50,7 +50,8 @@ class Measurement:
     ``time_pass`` builds what the case needs (untimed), warms it up, times one
     pass of ``rounds_per_pass`` rounds of K steps and checks the barrier; it
     raises AssertionError (or the case's own error) when a check fails.
-    ``finish`` adds the case's own figures to extra_info once every pass is in.
+    ``finish`` adds the case's own figures to extra_info once every pass is in;
+    ``close`` releases what the case kept between passes.
     """
 
     case_id: str
@@ -59,6 +60,7 @@ class Measurement:
     rounds_per_pass: int
     time_pass: Callable[[], list[float]] | None  # None: the case is timed in one pass only
     finish: Callable[["Measurement", "Schedule"], dict] | None = None
+    close: Callable[[], object] | None = None  # releases what time_pass keeps (a group of ranks)
     round_times: list[float] = field(default_factory=list)
     round_pass: list[int] = field(default_factory=list)
     failure: str | None = None
@@ -110,6 +112,13 @@ class Schedule:
                 return measurement
         return None
 
+    def close_all(self) -> None:
+        """Release what every case kept for its later passes (safe to call more than once)."""
+        for measurement in self.measurements:
+            if measurement.close is not None:
+                close, measurement.close = measurement.close, None
+                close()
+
     def _time_again(self, measurement: Measurement, pass_id: int) -> None:
         try:
             measurement.add_pass(pass_id, measurement.time_pass())
@@ -131,6 +140,7 @@ class Schedule:
             progress(f"pass {pass_id} of {self.passes}: {len(again)} cases in {time.perf_counter() - start:.0f} s")
         self.timing_s = time.perf_counter() - self.started
         self._remeasure(progress)
+        self.close_all()
 
     def _remeasure(self, progress: Callable[[str], None]) -> None:
         """Time each case whose passes disagree once more, while the time allows."""
@@ -144,8 +154,10 @@ class Schedule:
         budget = REMEASURE_SHARE * self.timing_s
         start, done = time.perf_counter(), []
         for measurement in flagged:
-            if time.perf_counter() - start > budget:
-                break
+            # a pass costs its rounds and a warm-up round; skip what would overrun the budget
+            cost = (measurement.rounds_per_pass + 1) * measurement.figures.median
+            if time.perf_counter() - start + cost > budget:
+                continue
             self._time_again(measurement, self.passes + 1)
             measurement.remeasured = measurement.failure is None
             done.append(measurement)
@@ -161,6 +173,7 @@ class Schedule:
 
     def finalize(self) -> None:
         """Write each surviving case's figures from all its passes into its extra_info."""
+        self.close_all()
         for measurement in self.measurements:
             if measurement.failure is not None or not measurement.round_times:
                 continue

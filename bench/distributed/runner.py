@@ -7,9 +7,10 @@ control round trip -> time pass 1: R rounds in the parent, a round being "run K
 steps" sent to every rank and every rank's "done" back, each step ending in
 mx.eval (barrier "step") -> profile K steps, compute and all_sum timed apart ->
 check the weights against the float64 reference and a single-process MLX run ->
-stop the ranks (always, also when a rank fails). Later passes (bench.passes)
-start a fresh group of ranks and time R more rounds with the same K, right
-after the N = 1 case of the same model and size, so speedups are per pass.
+stop the ranks (always, also when a rank fails). The ranks stay up, idle,
+for the later passes (bench.passes), which time R more rounds with the same K
+right after the N = 1 case of the same model and size, so speedups are per
+pass; the session's schedule stops them when it is done.
 
 Only the rounds are inside the timer. Their time includes one control round
 trip (saved as `control_rtt_s`, tens of microseconds on loopback; a round is
@@ -19,6 +20,7 @@ can finish a step before the all_sum has everyone's share.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -301,7 +303,11 @@ def run_distributed_case(
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     spec = launch_spec(case, size, settings.lr, dist, fault)
     timed = benchmark.enabled
-    with RankGroup(spec) as group:
+    # The group stays up for the later passes (its ranks wait on their control socket,
+    # idle, between them) and is stopped when the session's schedule is done with it.
+    ranks = contextlib.ExitStack()
+    group = ranks.enter_context(RankGroup(spec))
+    try:
         start = time.perf_counter()
         group.run(1)  # first step: graph building, first-touch page faults, the ring's first exchange
         first_step_s = time.perf_counter() - start
@@ -314,6 +320,9 @@ def run_distributed_case(
         profiles = group.profile(steps)
         check = check_weights(group, case, size, settings.lr)
         ready, startup_s = group.ready_info, group.startup_s
+    except BaseException:
+        ranks.close()
+        raise
 
     info = describe(case, size, steps, settings.lr)
     info.update(
@@ -328,19 +337,18 @@ def run_distributed_case(
     info.update(check)
     benchmark.extra_info.update(info)
     if not timed:
+        ranks.close()
         return
 
     def time_pass() -> list[float]:
-        """One more pass with pass 1's K, in a freshly started group of ranks (start-up untimed)."""
-        with RankGroup(spec) as again:
-            again.run(1)
-            again.run(steps)  # warm-up round
-            return time_rounds(lambda: again.run(steps), settings.rounds)
+        """One more pass with pass 1's K on the same ranks: a warm-up round, then the rounds."""
+        group.run(steps)
+        return time_rounds(lambda: group.run(steps), settings.rounds)
 
     def finish(measurement: Measurement, schedule: Schedule) -> dict:
         median = measurement.figures.median
         return {"control_rtt_s": rtt, "control_share": rtt / median, **scaling(case, size, measurement, schedule)}
 
-    measurement = Measurement(info["case_id"], benchmark, steps, settings.rounds, time_pass, finish)
+    measurement = Measurement(info["case_id"], benchmark, steps, settings.rounds, time_pass, finish, close=ranks.close)
     measurement.start(times)
     enqueue(measurement, settings)
