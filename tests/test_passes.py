@@ -206,3 +206,14 @@ def test_cpu_affinity_choices():
     assert affinity.serial_cpus("none") is None
     if affinity.supported():
         assert affinity.serial_cpus("auto") == (affinity.usable_cpus()[-1],)
+
+
+@pytest.mark.skipif(not affinity.supported(), reason="needs Linux CPU affinity")
+def test_pinning_comparison_runs_both_ways():
+    from bench.cases import Case
+    from bench.pinning import compare
+    from bench.sizes import Size
+
+    figures = compare(Case("linear", "numpy", "analytic", "eager"), Size(200, 5), affinity.serial_cpus("auto"), pairs=2, rounds=2)
+    assert len(figures["pinned"]) == len(figures["free"]) == 2
+    assert all(f > 0 for f in figures["pinned"] + figures["free"])
