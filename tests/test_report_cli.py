@@ -1,6 +1,7 @@
 """python -m bench.report end to end: outputs, filters, exit statuses, bad input, atomic writes."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -125,6 +126,33 @@ def test_versions_plot_when_there_are_two_versions(two_versions, tmp_path):
     ]
 
 
+def test_inconclusive_comparison_has_its_own_exit_status(two_versions, tmp_path, capsys):
+    # NumPy 20% slower in every run of 0.31.0 (not the same NumPy): the controls moved.
+    folder = two_versions / "Darwin-CPython-3.12-64bit"
+    for path in folder.glob("*.json"):
+        doc = json.loads(path.read_text())
+        if doc["machine_info"]["mlx_version"] == "0.31.0":
+            for bench in doc["benchmarks"]:
+                if bench["extra_info"]["backend"] == "numpy":
+                    bench["stats"]["data"] = [1.2 * t for t in bench["stats"]["data"]]
+            path.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    assert main([str(two_versions), "--out", str(out), "--no-plots"]) == 0
+    assert main([str(two_versions), "--out", str(out), "--no-plots", "--fail-on-regression"]) == 4
+    printed = capsys.readouterr().out
+    assert f"inconclusive: {MAC}: MLX 0.30.0 -> 0.31.0: the NumPy controls moved +" in printed
+    assert "regression:" not in printed
+    assert {r["comparison_status"] for r in rows(out / "versions.csv")} == {"inconclusive"}
+    assert "**Inconclusive**" in (out / "summary.md").read_text().split("## Regressions")[1].split("##")[0]
+    # A regression on another machine wins over the inconclusive comparison.
+    for i in range(3):
+        for j, version in enumerate(("0.30.0", "0.31.0")):
+            grid = synth.grid_benchmarks(seed=50 + 10 * j + i, slow=SLOW_CASE, slowdown=1.3 if j else 1.0)
+            doc = synth.run(grid, mlx_version=version, node="linux-box", date=f"2026-01-0{1 + i}T0{j}:00:00+00:00")
+            synth.write(two_versions / "Linux-CPython-3.12-64bit", f"000{2 * i + j + 1}_run", doc)
+    assert main([str(two_versions), "--out", str(out), "--no-plots", "--fail-on-regression"]) == 1
+
+
 @pytest.mark.parametrize("value, regression", [("10%", True), ("0.1", True), ("25%", True), ("0.35", False)])
 def test_threshold_forms(two_versions, tmp_path, value, regression):
     # 30% slower: a regression under thresholds of 10% or 25%, not under 35%.
@@ -181,6 +209,7 @@ def test_help_explains_every_option(capsys):
         "PATH",
     ):
         assert option in text
+    assert "1 a regression" in text and "4 no regression but an inconclusive comparison" in " ".join(text.split())
 
 
 @pytest.mark.parametrize(

@@ -127,14 +127,16 @@ def section_regressions(versions: pd.DataFrame, threshold: float, correction: st
     found = regressions(versions) if len(versions) else versions
     moved = inconclusive(versions)
     notes = "".join(
-        f"\n**Inconclusive**: {row.machine} MLX {row.older} -> {row.newer}: {row.reason}.\n" for row in moved.itertuples()
+        f"\n**Inconclusive**: {row.machine} MLX {row.older} -> {row.newer}: {row.reason}.\n"
+        for row in moved.itertuples()
     )
     if found.empty:
         compared = "no case was measured under two MLX versions" if versions.empty else "none found"
         return f"## Regressions\n\nA regression is {rule}: {compared}.\n{notes}"
     shown = found[["machine", "case", "older", "newer", "pct_change", "ci_low_pct", "ci_high_pct", "p_value_adjusted"]]
     body = table(
-        shown, {"pct_change": SIGNED_PCT, "ci_low_pct": SIGNED_PCT, "ci_high_pct": SIGNED_PCT, "p_value_adjusted": P_VALUE}
+        shown,
+        {"pct_change": SIGNED_PCT, "ci_low_pct": SIGNED_PCT, "ci_high_pct": SIGNED_PCT, "p_value_adjusted": P_VALUE},
     )
     return f"## Regressions\n\n**{len(found)} regression(s)**; a regression is {rule}.\n{notes}\n{body}\n"
 
@@ -326,7 +328,18 @@ def section_versions(versions: pd.DataFrame) -> str:
     changed = versions[(versions["verdict"] != "same") & ~versions["control"].astype(bool)]
     changed = changed.sort_values(["verdict", "pct_change"], ascending=[True, False])
     shown = changed[
-        ["machine", "case", "older", "newer", "pct_change", "p_value_adjusted", "verdict", "min_detectable_pct", "passes_needed", "reason"]
+        [
+            "machine",
+            "case",
+            "older",
+            "newer",
+            "pct_change",
+            "p_value_adjusted",
+            "verdict",
+            "min_detectable_pct",
+            "passes_needed",
+            "reason",
+        ]
     ]
     formats = {"pct_change": SIGNED_PCT, "p_value_adjusted": P_VALUE, "min_detectable_pct": PCT}
     return (

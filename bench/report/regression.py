@@ -186,7 +186,8 @@ def pair_tests(log_times: np.ndarray, run_versions, control) -> tuple[pd.DataFra
                 }
             )
         )
-        pairs.append({"older": older, "newer": newer, **_control_shift(factors, old, new, factor_variance[0], factor_df[0], has_controls)})
+        shift = _control_shift(factors, old, new, factor_variance[0], factor_df[0], has_controls)
+        pairs.append({"older": older, "newer": newer, **shift})
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     return table, pairs
 
@@ -301,7 +302,8 @@ def _verdicts(tests: pd.DataFrame, threshold: float, alpha: float) -> tuple[np.n
             way = "slower" if slower[i] else "faster"
             reasons[i] = f"{way} by {pct[i]:+.1f}%, but fewer than {MIN_RUNS} runs on a side is never a verdict"
         else:
-            needed = "" if pd.isna(row["passes_needed"]) else f"; about {row['passes_needed']} runs per release would tell"
+            needed = f"; about {row['passes_needed']} runs per release would tell"
+            needed = "" if pd.isna(row["passes_needed"]) else needed
             reasons[i] = (
                 f"{pct[i]:+.1f}% (95% interval {row['ci_low_pct']:+.1f}% to {row['ci_high_pct']:+.1f}%) "
                 f"is neither beyond nor within ±{limit:g}%{needed}"
@@ -315,7 +317,8 @@ def _comparisons(tests: pd.DataFrame, pairs: list[dict], threshold: float, alpha
     out = []
     for pair in pairs:
         machine = pair.get("machine", "")
-        mine = tests[(tests["machine"] == machine) & (tests["older"] == pair["older"]) & (tests["newer"] == pair["newer"])]
+        same_pair = (tests["older"] == pair["older"]) & (tests["newer"] == pair["newer"])
+        mine = tests[(tests["machine"] == machine) & same_pair]
         controls = mine[mine["control"].astype(bool)]
         problems = []
         if not pair["has_controls"]:
@@ -333,8 +336,9 @@ def _comparisons(tests: pd.DataFrame, pairs: list[dict], threshold: float, alpha
             ]
             if len(moved):
                 worst = moved.loc[moved["pct_change"].abs().idxmax()]
+                name = worst.get("case_id", worst["case_index"])
                 problems.append(
-                    f"{len(moved)} NumPy control(s) moved against the others (e.g. {worst.get('case_id', worst['case_index'])} {worst['pct_change']:+.1f}%)"
+                    f"{len(moved)} NumPy control(s) moved against the others (e.g. {name} {worst['pct_change']:+.1f}%)"
                 )
             reason = "; ".join(problems)
         out.append(
@@ -348,7 +352,8 @@ def _comparisons(tests: pd.DataFrame, pairs: list[dict], threshold: float, alpha
                 "control_shift_p": pair["control_shift_p"],
             }
         )
-    return pd.DataFrame(out, columns=["machine", "older", "newer", "status", "reason", "control_shift_pct", "control_shift_p"])
+    columns = ["machine", "older", "newer", "status", "reason", "control_shift_pct", "control_shift_p"]
+    return pd.DataFrame(out, columns=columns)
 
 
 def judge(
@@ -369,15 +374,18 @@ def judge(
 
 def _machine_arrays(warm: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """(one row per case with its identity, cases x runs log per-step times, each run's version)."""
-    table = warm.pivot_table(index=_CASE, columns="source_file", values="_log_step", aggfunc="median", dropna=False)
-    table = table.dropna(how="all")
+    # groupby + unstack, not pivot_table(dropna=False): that one spans every combination of the keys' values.
+    table = warm.groupby([*_CASE, "source_file"], dropna=False)["_log_step"].median().unstack("source_file")
     runs = warm.drop_duplicates("source_file").set_index("source_file")["mlx_version"]
     cases = table.index.to_frame(index=False)
     ids = warm.groupby(_CASE, dropna=False, sort=False)["case_id"].first() if "case_id" in warm else None
     labels = case_labels(cases, with_size=True)
     if ids is not None:
         found = ids.reindex(table.index).to_numpy(dtype=object)
-        labels = [str(found[i]) if isinstance(found[i], str) and found[i] else f"{cases['model'][i]}-{labels[i]}" for i in range(len(cases))]
+        labels = [
+            str(found[i]) if isinstance(found[i], str) and found[i] else f"{cases['model'][i]}-{labels[i]}"
+            for i in range(len(cases))
+        ]
     else:
         labels = [f"{model}-{label}" for model, label in zip(cases["model"], labels)]
     cases["case_id"] = labels
@@ -422,9 +430,19 @@ def compare_versions(
     tests, comparisons = decide(pd.concat(all_tests, ignore_index=True), all_pairs, threshold, alpha, correction)
     tests = tests.merge(pd.concat(identities, ignore_index=True), on=["machine", "case_index"], how="left")
     status = comparisons.rename(columns={"status": "comparison_status", "reason": "comparison_reason"})
-    tests = tests.merge(status[["machine", "older", "newer", "comparison_status", "comparison_reason"]], on=["machine", "older", "newer"])
+    pair = ["machine", "older", "newer"]
+    tests = tests.merge(status[[*pair, "comparison_status", "comparison_reason"]], on=pair)
     tests["control"] = tests["control"].astype(bool)
-    order = sorted(range(len(tests)), key=lambda i: (tests["machine"].iloc[i], version_key(tests["newer"].iloc[i]), version_key(tests["older"].iloc[i]), tests["case_id"].iloc[i]))
+    # Reading order: machine, then release order of the newer and the older version, then case.
+    order = sorted(
+        range(len(tests)),
+        key=lambda i: (
+            tests["machine"].iloc[i],
+            version_key(tests["newer"].iloc[i]),
+            version_key(tests["older"].iloc[i]),
+            tests["case_id"].iloc[i],
+        ),
+    )
     return tests.iloc[order][COLUMNS].reset_index(drop=True)
 
 
