@@ -8,7 +8,8 @@ cut short, JSON of another tool, pytest-benchmark files of another suite.
 Files are opened read-only; nothing read is ever changed.
 
 Each row carries every ``extra_info`` field as saved (fields added later by the
-suite pass through untouched), the run's date, commit and machine, the
+suite pass through untouched), the run's date, commit and machine (its id:
+host name/results folder, CPU model, logical CPUs and memory), the
 environment fields of DESIGN rule 7 flattened from ``machine_info``, and the
 raw round times (``round_times_s``, a NumPy array, or None when the run did not
 save them).
