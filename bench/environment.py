@@ -62,6 +62,27 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def cpu_count() -> int | None:
+    """Logical CPUs of the machine (not only those this process may use: pinning does not change the machine)."""
+    return os.cpu_count()
+
+
+def memory_total_bytes() -> int | None:
+    """The machine's physical memory in bytes, or None where the OS does not say."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        pass
+    if sys.platform == "darwin":
+        try:
+            import subprocess
+
+            return int(subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, check=True).stdout)
+        except (OSError, ValueError, subprocess.CalledProcessError):
+            pass
+    return None
+
+
 def loaded_blas_libraries() -> list[str]:
     """Paths of every BLAS/LAPACK-like shared library mapped into this process (Linux)."""
     try:
@@ -168,6 +189,9 @@ def collect() -> dict:
     info = {
         "cpu_model": cpu_model(),
         "usable_cpus": usable_cpus(),
+        # With the CPU model, what tells two machines of one host name apart (see the README's Reports).
+        "cpu_count": cpu_count(),
+        "memory_total_bytes": memory_total_bytes(),
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "numpy_blas": numpy_blas(),

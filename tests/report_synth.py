@@ -121,6 +121,8 @@ def run(
         "cpu": {"brand_raw": "Apple M1"},
         "cpu_model": "Apple M1",
         "usable_cpus": 8,
+        "cpu_count": 8,
+        "memory_total_bytes": 16 * 2**30,
         "numpy_version": "2.1.0",
         "numpy_blas": [
             {
@@ -207,3 +209,63 @@ def write(folder: Path, name: str, doc: dict) -> Path:
     path = folder / f"{name}.json"
     path.write_text(json.dumps(doc))
     return path
+
+
+# --------------------------------------------------------------------------- run-level data
+
+RUN_FACTOR = 0.02  # sd of a run's common factor (log scale): a busy machine slows every case alike
+CASE_NOISE = 0.02  # sd of a case's own effect in a run: the process's lasting offset for that case
+ROUND_NOISE = 0.02  # sd of one round around its run's level
+BURST = 1.4  # a burst: one case 40% slow for one whole run (K calibrated while slow, rounds agree)
+BURST_RATE = 0.002  # bursts per case and run
+OLDER, NEWER = "0.30.0", "0.31.0"  # the two releases of run_level
+
+
+def run_level(
+    seed=0,
+    comparisons=1,
+    cases=300,
+    controls=90,
+    runs=3,
+    rounds=15,
+    run_factor=RUN_FACTOR,
+    case_noise=CASE_NOISE,
+    round_noise=ROUND_NOISE,
+    burst_rate=BURST_RATE,
+    slowdowns=None,
+    run_slowdowns=None,
+    control_slowdown=1.0,
+    bursts=(),
+):
+    """Log median per-step times of synthetic separately saved runs of two releases, many comparisons at once.
+
+    Returns (log_times of shape comparisons x cases x 2*runs, each run's release
+    ("old" for the first `runs`, then "new"), which cases are NumPy controls
+    (the first `controls`)). Each run has a common factor, each case in each run
+    its own effect, each round its noise; the run's figure is the median of its
+    rounds. Bursts strike at random (`burst_rate`) and where `bursts` says
+    ((case, run) pairs, in every comparison). `slowdowns` maps a case to a
+    factor on its newer runs (a planted change), `run_slowdowns` a run to a
+    factor on all its cases, `control_slowdown` multiplies every control in the
+    newer runs.
+    """
+    rng = np.random.default_rng(seed)
+    total = 2 * runs
+    base = rng.uniform(np.log(1e-5), np.log(1e-2), (comparisons, cases, 1))
+    level = (
+        base
+        + rng.normal(0, run_factor, (comparisons, 1, total))
+        + rng.normal(0, case_noise, (comparisons, cases, total))
+    )
+    # The median of the rounds: round noise shrinks, but does not vanish, in a run's figure.
+    level = level + np.median(rng.normal(0, round_noise, (comparisons, cases, total, rounds)), axis=3)
+    level = level + np.log(BURST) * (rng.random((comparisons, cases, total)) < burst_rate)
+    for case, run in bursts:
+        level[:, case, run] += np.log(BURST)
+    for case, factor in (slowdowns or {}).items():
+        level[:, case, runs:] += np.log(factor)
+    for run, factor in (run_slowdowns or {}).items():
+        level[:, :, run] += np.log(factor)
+    level[:, :controls, runs:] += np.log(control_slowdown)
+    control = np.arange(cases) < controls
+    return level, np.array([OLDER] * runs + [NEWER] * runs, dtype=object), control

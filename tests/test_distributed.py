@@ -382,12 +382,12 @@ def test_report_combines_two_machines(tmp_path):
     for machine, runs in TWO_MACHINES.items():
         write_machine(results, machine, [fake_result(*r) for r in runs])
     tidy = report_load.load_results([results], warn=lambda message: pytest.fail(message))
-    assert sorted(tidy["machine"].unique()) == ["laptop/laptop", "studio/studio"]
+    assert sorted(tidy["machine"].unique()) == ["laptop/laptop (laptop cpu)", "studio/studio (studio cpu)"]
     frame = scaling_frame(tidy)
     assert len(frame) == 4 and frame["machine"].nunique() == 2
     by = frame.set_index(["machine", "N"])
-    assert by.loc[("studio/studio", 2), "efficiency"] == pytest.approx(0.9)
-    assert by.loc[("laptop/laptop", 2), "efficiency"] == pytest.approx(0.375)
+    assert by.loc[("studio/studio (studio cpu)", 2), "efficiency"] == pytest.approx(0.9)
+    assert by.loc[("laptop/laptop (laptop cpu)", 2), "efficiency"] == pytest.approx(0.375)
 
 
 def test_report_summary_shows_both_machines_distributed_runs(tmp_path):

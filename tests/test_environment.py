@@ -16,6 +16,16 @@ def test_collect_is_json_and_has_rule_7_fields():
     assert info["mlx_version"] == compat.mlx_version()
 
 
+def test_machine_size_is_recorded():
+    info = environment.collect()
+    assert info["cpu_count"] >= info["usable_cpus"] >= 1
+    assert info["memory_total_bytes"] is None or info["memory_total_bytes"] > 2**28
+    if sys.platform.startswith("linux"):
+        with open("/proc/meminfo") as f:
+            total_kib = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+        assert abs(info["memory_total_bytes"] - total_kib * 1024) < 0.05 * total_kib * 1024
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
 def test_blas_libraries_are_read_from_the_process():
     info = environment.collect()

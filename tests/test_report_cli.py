@@ -1,6 +1,7 @@
 """python -m bench.report end to end: outputs, filters, exit statuses, bad input, atomic writes."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -11,11 +12,13 @@ import pytest
 import report_synth as synth
 from bench.report import main
 from bench.report.outputs import write_atomic
+from bench.report.regression import VERDICT_COLUMNS
 
 DATA = Path(__file__).parent / "data" / "report"
 RESULTS = DATA / "results"
 REPO = Path(__file__).resolve().parents[1]
 SLOW_CASE = "linear-mlx-compiled-step-cpu-n2000-d20"
+MAC = "ci-mac/Darwin-CPython-3.12-64bit (Apple M1, 8 CPUs, 16 GiB)"
 
 
 def header(path):
@@ -32,12 +35,14 @@ def rows(path):
 
 @pytest.fixture
 def two_versions(tmp_path):
-    """Results of MLX 0.30.0 and 0.31.0 on one machine, SLOW_CASE 30% slower in 0.31.0."""
-    first = synth.run(synth.grid_benchmarks(seed=1), mlx_version="0.30.0", date="2026-01-01T00:00:00+00:00")
-    second = synth.relabel(synth.slowed(first, SLOW_CASE, 1.3), "0.31.0", "2026-02-01T00:00:00+00:00")
+    """Three runs each of MLX 0.30.0 and 0.31.0 on one machine, interleaved; SLOW_CASE 30% slower in 0.31.0."""
     folder = tmp_path / "results" / "Darwin-CPython-3.12-64bit"
-    synth.write(folder, "0001_run", first)
-    synth.write(folder, "0002_run", second)
+    for i in range(3):
+        for j, version in enumerate(("0.30.0", "0.31.0")):
+            slowdown = 1.3 if version == "0.31.0" else 1.0
+            grid = synth.grid_benchmarks(seed=10 * j + i, slow=SLOW_CASE, slowdown=slowdown)
+            date = f"2026-01-0{1 + i}T0{j}:00:00+00:00"
+            synth.write(folder, f"000{2 * i + j + 1}_run", synth.run(grid, mlx_version=version, date=date))
     return tmp_path / "results"
 
 
@@ -71,14 +76,7 @@ def test_report_on_saved_results(tmp_path, capsys):
     assert "round_times_s" not in throughput
     speedup = rows(out / "speedup.csv")
     assert {r["numpy_barrier"] for r in speedup} == {"eager", "sync"} and all(r["faster"] for r in speedup)
-    assert header(out / "versions.csv")[-6:] == [
-        "p_value",
-        "p_value_adjusted",
-        "correction",
-        "verdict",
-        "regression",
-        "reason",
-    ]
+    assert header(out / "versions.csv")[: len(VERDICT_COLUMNS)] == VERDICT_COLUMNS
 
     summary = (out / "summary.md").read_text()
     assert summary.index("## Regressions") < summary.index("## Machines") < summary.index("## The blog's cases")
@@ -107,12 +105,15 @@ def test_regressions_come_first_and_fail_on_regression(two_versions, tmp_path, c
     assert main([str(two_versions), "--out", str(out), "--no-plots"]) == 0
     assert main([str(two_versions), "--out", str(out), "--no-plots", "--fail-on-regression"]) == 1
     printed = capsys.readouterr().out
-    assert "regression: ci-mac/Darwin-CPython-3.12-64bit mlx-compiled-step-cpu-n2000-d20" in printed
-    flagged = [r for r in rows(out / "versions.csv") if r["regression"] == "True"]
-    assert {(r["model"], r["case"]) for r in flagged} == {("linear", "mlx-compiled-step-cpu-n2000-d20")}
+    assert f"regression: {MAC} {SLOW_CASE}: MLX 0.30.0 -> 0.31.0 +" in printed
+    flagged = [r for r in rows(out / "versions.csv") if r["verdict"] == "regression"]
+    assert {(r["model"], r["case"], r["method"]) for r in flagged} == {
+        ("linear", "mlx-compiled-step-cpu-n2000-d20", "run-level")
+    }
+    assert 25 < float(flagged[0]["pct_change"]) < 35 and (flagged[0]["n_older"], flagged[0]["n_newer"]) == ("3", "3")
     summary = (out / "summary.md").read_text()
     regressions_section = summary.split("## Regressions")[1].split("##")[0]
-    assert "**2 regression(s)**" in regressions_section and "+30.0%" in regressions_section
+    assert "**1 regression(s)**" in regressions_section and "mlx-compiled-step-cpu-n2000-d20" in regressions_section
     # A looser threshold: 30% is not more than 40%.
     assert main([str(two_versions), "--out", str(out), "--no-plots", "--fail-on-regression", "--threshold", "40%"]) == 0
 
@@ -120,7 +121,36 @@ def test_regressions_come_first_and_fail_on_regression(two_versions, tmp_path, c
 def test_versions_plot_when_there_are_two_versions(two_versions, tmp_path):
     out = tmp_path / "out"
     assert main([str(two_versions), "--out", str(out), "--model", "linear"]) == 0
-    assert [p.name for p in out.glob("versions-*.png")] == ["versions-linear-ci-mac_Darwin-CPython-3.12-64bit.png"]
+    assert [p.name for p in out.glob("versions-*.png")] == [
+        "versions-linear-ci-mac_Darwin-CPython-3.12-64bit_Apple_M1_8_CPUs_16_GiB.png"
+    ]
+
+
+def test_inconclusive_comparison_has_its_own_exit_status(two_versions, tmp_path, capsys):
+    # NumPy 20% slower in every run of 0.31.0 (not the same NumPy): the controls moved.
+    folder = two_versions / "Darwin-CPython-3.12-64bit"
+    for path in folder.glob("*.json"):
+        doc = json.loads(path.read_text())
+        if doc["machine_info"]["mlx_version"] == "0.31.0":
+            for bench in doc["benchmarks"]:
+                if bench["extra_info"]["backend"] == "numpy":
+                    bench["stats"]["data"] = [1.2 * t for t in bench["stats"]["data"]]
+            path.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    assert main([str(two_versions), "--out", str(out), "--no-plots"]) == 0
+    assert main([str(two_versions), "--out", str(out), "--no-plots", "--fail-on-regression"]) == 4
+    printed = capsys.readouterr().out
+    assert f"inconclusive: {MAC}: MLX 0.30.0 -> 0.31.0: the NumPy controls moved +" in printed
+    assert "regression:" not in printed
+    assert {r["comparison_status"] for r in rows(out / "versions.csv")} == {"inconclusive"}
+    assert "**Inconclusive**" in (out / "summary.md").read_text().split("## Regressions")[1].split("##")[0]
+    # A regression on another machine wins over the inconclusive comparison.
+    for i in range(3):
+        for j, version in enumerate(("0.30.0", "0.31.0")):
+            grid = synth.grid_benchmarks(seed=50 + 10 * j + i, slow=SLOW_CASE, slowdown=1.3 if j else 1.0)
+            doc = synth.run(grid, mlx_version=version, node="linux-box", date=f"2026-01-0{1 + i}T0{j}:00:00+00:00")
+            synth.write(two_versions / "Linux-CPython-3.12-64bit", f"000{2 * i + j + 1}_run", doc)
+    assert main([str(two_versions), "--out", str(out), "--no-plots", "--fail-on-regression"]) == 1
 
 
 @pytest.mark.parametrize("value, regression", [("10%", True), ("0.1", True), ("25%", True), ("0.35", False)])
@@ -144,11 +174,13 @@ def test_filters(two_versions, tmp_path):
     out = tmp_path / "out"
 
     assert main([str(two_versions), "--out", str(out), "--no-plots", "--machine", "linux-box"]) == 0
-    assert {r["machine"] for r in rows(out / "throughput.csv")} == {"linux-box/Linux-CPython-3.12-64bit"}
+    assert {r["machine"] for r in rows(out / "throughput.csv")} == {
+        "linux-box/Linux-CPython-3.12-64bit (Apple M1, 8 CPUs, 16 GiB)"
+    }
 
     assert main([str(two_versions), "--out", str(out), "--no-plots", "--model", "logistic"]) == 0
     assert {r["model"] for r in rows(out / "throughput.csv")} == {"logistic"}
-    assert not any(r["regression"] == "True" for r in rows(out / "versions.csv"))
+    assert not any(r["verdict"] == "regression" for r in rows(out / "versions.csv"))
 
     synth.write(
         two_versions / "Darwin-CPython-3.12-64bit",
@@ -177,6 +209,7 @@ def test_help_explains_every_option(capsys):
         "PATH",
     ):
         assert option in text
+    assert "1 a regression" in text and "4 no regression but an inconclusive comparison" in " ".join(text.split())
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def test_sample_run_is_one_row_per_case_with_every_design_field():
     assert len(frame) == 10 and frame["case_id"].is_unique
     for column in DESIGN_EXTRA_INFO + DESIGN_MACHINE_INFO + ("run_datetime", "machine", "source_file"):
         assert column in frame, column
-    assert set(frame["machine"]) == {"vm/Linux-CPython-3.11-64bit"}  # node + results subfolder
+    assert set(frame["machine"]) == {"vm/Linux-CPython-3.11-64bit (AMD EPYC, 2 CPUs)"}  # node + results subfolder + CPU
     assert frame["run_datetime"].iloc[0] == pd.Timestamp("2026-11-27T15:16:51.485345Z")
     assert frame["mlx_version"].iloc[0] == "0.32.4" and frame["numpy_blas_threads"].iloc[0] == 2
     assert "reference BLAS" in frame["mlx_blas_source"].iloc[0]
@@ -224,4 +224,32 @@ def test_machines_kept_one_folder_each_stay_apart_even_with_one_host_name(tmp_pa
         shutil.copy(sample, target / sample.name)
     frame = load_results([tmp_path / "results"])
     node = frame["node"].iloc[0]
-    assert set(frame["machine"]) == {f"{node}/laptop/{sample.parent.name}", f"{node}/gpu-box/{sample.parent.name}"}
+    assert set(frame["machine"]) == {
+        f"{node}/laptop/{sample.parent.name} (AMD EPYC, 2 CPUs)",
+        f"{node}/gpu-box/{sample.parent.name} (AMD EPYC, 2 CPUs)",
+    }
+
+
+def test_two_vms_of_one_name_with_different_cpus_or_memory_are_never_one_machine(tmp_path):
+    import json
+
+    from bench.report.load import load_results
+
+    sample = next(DATA.rglob("results/*/*.json"))
+    doc = json.loads(sample.read_text())
+    folder = tmp_path / "results" / sample.parent.name
+    folder.mkdir(parents=True)
+    variants = {
+        "epyc": {"cpu_model": "AMD EPYC 7763 64-Core Processor", "cpu_count": 2, "memory_total_bytes": 8 * 2**30},
+        "xeon": {"cpu_model": "Intel(R) Xeon(R) Platinum 8375C CPU", "cpu_count": 2, "memory_total_bytes": 8 * 2**30},
+        "bigger": {"cpu_model": "AMD EPYC 7763 64-Core Processor", "cpu_count": 4, "memory_total_bytes": 16 * 2**30},
+    }
+    for name, fields in variants.items():
+        (folder / f"{name}.json").write_text(json.dumps(doc | {"machine_info": doc["machine_info"] | fields}))
+    frame = load_results([tmp_path / "results"])
+    assert set(frame["machine"]) == {
+        f"vm/{sample.parent.name} (AMD EPYC 7763 64-Core Processor, 2 CPUs, 8 GiB)",
+        f"vm/{sample.parent.name} (Intel(R) Xeon(R) Platinum 8375C CPU, 2 CPUs, 8 GiB)",
+        f"vm/{sample.parent.name} (AMD EPYC 7763 64-Core Processor, 4 CPUs, 16 GiB)",
+    }
+    assert set(frame["memory_gib"]) == {8.0, 16.0} and set(frame["cpu_count"]) == {2, 4}

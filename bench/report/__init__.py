@@ -6,9 +6,9 @@
 One module per concern:
   load.py        saved JSON -> one tidy table (one row per case per run); bad files skipped
   figures.py     per-row median, IQR, steps/s, samples/s, GFLOP/s, GB/s, roofline, stability
-  stats.py       bootstrap intervals, Mann-Whitney U, Holm / Benjamini-Hochberg
+  stats.py       bootstrap intervals, empirical-Bayes noise shrinkage, Holm / Benjamini-Hochberg
   speedup.py     MLX against NumPy in the same run (speedup.csv)
-  regression.py  MLX version against version, verdicts and regressions (versions.csv)
+  regression.py  MLX version against version: run-level verdicts, NumPy controls (versions.csv)
   filters.py     --machine, --model, --latest
   markdown.py    summary.md
   plots.py       PNG plots

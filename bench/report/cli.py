@@ -3,8 +3,11 @@
 Reads saved results, writes throughput.csv, speedup.csv, versions.csv,
 summary.md and PNG plots into --out, and prints where they are. Exit status:
 0 done; 1 --fail-on-regression and a regression was found; 2 nothing usable
-to report, or a bad command line, or an output that cannot be written. Bad
-input never ends in a traceback: each unusable file is one warning line.
+to report, or a bad command line, or an output that cannot be written; 4
+--fail-on-regression, no regression, but a comparison was inconclusive (its
+NumPy controls moved between the releases, so its verdicts cannot be
+trusted). Bad input never ends in a traceback: each unusable file is one
+warning line.
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from bench.report.load import read_results, warn_stderr
 from bench.report.markdown import build_summary
 from bench.report.outputs import prepare_out_dir, write_csv, write_text
 from bench.releases import DEFAULT_THRESHOLD, parse_threshold
-from bench.report.regression import compare_versions, regressions
+from bench.report.regression import compare_versions, inconclusive, regressions
 from bench.report.schema import CASE_KEYS, FIGURE_COLUMNS, RUN_COLUMNS
 from bench.report.speedup import speedup_table
 from bench.report.stats import CORRECTIONS
 
 DEFAULT_RESULTS = Path("results")
 DEFAULT_OUT = Path("report")
-EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
+# 3 is the release runner's "incomplete"; the report keeps it free so the two never disagree.
+EXIT_OK, EXIT_REGRESSION, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 4
 OUTPUT_FILES = ("throughput.csv", "speedup.csv", "versions.csv", "summary.md")
 
 
@@ -43,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
             "Turn saved benchmark results into comparison CSVs (throughput, MLX/NumPy speedup, MLX versions), "
             "a Markdown summary and PNG plots. Inputs are only read, never changed."
         ),
-        epilog="Exit status: 0 done, 1 a regression with --fail-on-regression, 2 nothing usable to report or a usage error.",
+        epilog=(
+            "Exit status: 0 done; 1 a regression (with --fail-on-regression); 2 nothing usable to report, "
+            "or a usage error; 4 no regression but an inconclusive comparison, whose NumPy controls moved "
+            "between the releases (with --fail-on-regression). A regression wins over an inconclusive comparison."
+        ),
     )
     parser.add_argument(
         "paths",
@@ -64,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="only machines whose id (host name/results subfolder, e.g. 'mbp/Darwin-CPython-3.12-64bit') contains NAME; repeatable",
+        help="only machines whose id (host name/results subfolder (CPU model, CPUs, memory), e.g. 'mbp/Darwin-CPython-3.12-64bit (Apple M1, 8 CPUs, 16 GiB)') contains NAME; repeatable",
     )
     parser.add_argument(
         "--model",
@@ -81,15 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_threshold,
         default=DEFAULT_THRESHOLD,
         metavar="T",
-        help="a regression is slower (median per-step time) by more than this, and significant: 10%% or 0.1 (default 10%%)",
+        help="a regression is slower (per-step time, run by run) by more than this, and significant: 10%% or 0.1 (default 10%%)",
     )
     parser.add_argument(
         "--correction",
         choices=CORRECTIONS,
         default="holm",
-        help="multiple-comparison correction of the version p-values: holm (family-wise, default) or bh (Benjamini-Hochberg)",
+        help="multiple-comparison correction over the MLX cases: holm (family-wise, default) or bh (Benjamini-Hochberg)",
     )
-    parser.add_argument("--fail-on-regression", action="store_true", help="exit with status 1 when any case regressed")
+    parser.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit with status 1 when an MLX case regressed, 4 when none did but a comparison was inconclusive",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (faster, e.g. in CI)")
     parser.add_argument(
         "--export",
@@ -185,11 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     found = regressions(versions)
     for _, row in found.iterrows():
         print(
-            f"regression: {row['machine']} {row['case']}: MLX {row['baseline_version']} -> {row['mlx_version']} "
-            f"{row['pct_change_median_time']:+.1f}% median time (adjusted p={row['p_value_adjusted']:.2g})"
+            f"regression: {row['machine']} {row['case_id']}: MLX {row['older']} -> {row['newer']} "
+            f"{row['pct_change']:+.1f}% per-step time (95% interval {row['ci_low_pct']:+.1f}% to {row['ci_high_pct']:+.1f}%, "
+            f"adjusted p={row['p_value_adjusted']:.2g}, {row['n_older']} vs {row['n_newer']} runs)"
         )
+    moved = inconclusive(versions)
+    for row in moved.itertuples():
+        print(f"inconclusive: {row.machine}: MLX {row.older} -> {row.newer}: {row.reason}")
     if len(versions):
         print(
-            f"MLX versions: {len(found)} regression(s) in {len(versions)} comparison(s); see {args.out / 'versions.csv'}"
+            f"MLX versions: {len(found)} regression(s), {len(moved)} inconclusive comparison(s) "
+            f"in {len(versions)} case comparison(s); see {args.out / 'versions.csv'}"
         )
-    return EXIT_REGRESSION if args.fail_on_regression and len(found) else EXIT_OK
+    if not args.fail_on_regression:
+        return EXIT_OK
+    return EXIT_REGRESSION if len(found) else EXIT_INCONCLUSIVE if len(moved) else EXIT_OK

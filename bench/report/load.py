@@ -8,10 +8,11 @@ cut short, JSON of another tool, pytest-benchmark files of another suite.
 Files are opened read-only; nothing read is ever changed.
 
 Each row carries every ``extra_info`` field as saved (fields added later by the
-suite pass through untouched), the run's date, commit and machine, the
-environment fields of the README's "Results files" flattened from
-``machine_info``, and the raw round times (``round_times_s``, a NumPy array, or
-None when the run did not save them) with the pass of each round (``round_pass``).
+suite pass through untouched), the run's date, commit and machine (its id:
+host name/results folder, CPU model, logical CPUs and memory), the environment
+fields of the README's "Results files" flattened from ``machine_info``, and the
+raw round times (``round_times_s``, a NumPy array, or None when the run did not
+save them) with the pass of each round (``round_pass``).
 
 Two layouts are read. Since ``schema_version`` 2 the saved pytest-benchmark
 ``stats`` are per step (so stock tools read steps/s) and the raw round times
@@ -106,6 +107,36 @@ def blas_kind(mlx_blas: dict) -> str:
     return "default"
 
 
+def _cpu_count(info: dict):
+    """Logical CPUs of the machine: ours, or py-cpuinfo's count that pytest-benchmark saves."""
+    for value in (info.get("cpu_count"), _as_dict(info.get("cpu")).get("count")):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _memory_gib(info: dict):
+    """Physical memory in GiB (rounded to 0.1), or None when the run did not record it."""
+    value = info.get("memory_total_bytes")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return round(value / 2**30, 1)
+    return None
+
+
+def machine_identity(node: str, folder: str, columns: dict) -> str:
+    """The machine id: host name/results folder, then CPU model, logical CPUs and memory where recorded.
+
+    Two VMs of one host name with different CPUs or sizes are different machines
+    and must never be compared as one.
+    """
+    parts = [str(columns["cpu_model"])] if columns.get("cpu_model") else []
+    if columns.get("cpu_count"):
+        parts.append(f"{columns['cpu_count']} CPUs")
+    if columns.get("memory_gib"):
+        parts.append(f"{columns['memory_gib']:.0f} GiB" if columns["memory_gib"] >= 1 else f"{columns['memory_gib']} GiB")
+    return f"{node}/{folder}" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def machine_columns(info: dict) -> dict:
     """The environment of DESIGN rule 7 from a machine_info dict, one flat column per field."""
     info = _as_dict(info)
@@ -127,6 +158,8 @@ def machine_columns(info: dict) -> dict:
         "python_version": _scalar(info.get("python_version")),
         "cpu_model": _scalar(info.get("cpu_model") or _as_dict(info.get("cpu")).get("brand_raw")),
         "usable_cpus": _scalar(info.get("usable_cpus")),
+        "cpu_count": _cpu_count(info),
+        "memory_gib": _memory_gib(info),
         "system": _scalar(info.get("system")),
         "os_release": _scalar(info.get("release")),
         "arch": _scalar(info.get("machine")),
@@ -220,8 +253,9 @@ def read_file(path: Path, folder: str | None = None) -> tuple[list[dict], str | 
     node = str(machine_info.get("node") or "unknown")
     # With the host name, the results folder tells machines apart (see results_folder).
     folder = folder or path.parent.name or "."
+    columns = machine_columns(machine_info)
     run = {
-        "machine": f"{node}/{folder}",
+        "machine": machine_identity(node, folder, columns),
         "node": node,
         "results_folder": folder,
         "source_file": str(path),
@@ -229,7 +263,7 @@ def read_file(path: Path, folder: str | None = None) -> tuple[list[dict], str | 
         "commit_id": _scalar(commit.get("id")),
         "commit_dirty": _scalar(commit.get("dirty")),
     }
-    run.update(machine_columns(machine_info))
+    run.update(columns)
 
     rows = []
     for bench in doc["benchmarks"]:

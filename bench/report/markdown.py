@@ -19,7 +19,7 @@ import pandas as pd
 from bench.report.filters import latest_runs
 from bench.stability import AGREEMENT, MIN_ROUNDS, UNSTABLE_IQR_SHARE
 from bench.releases import version_key
-from bench.report.regression import ALPHA, regressions
+from bench.report.regression import ALPHA, MIN_RUNS, inconclusive, regressions
 from bench.report.schema import case_labels
 from reference import load_blog_figures
 
@@ -55,7 +55,13 @@ HEADERS = {
     "bandwidth_pct": "% of bandwidth",
     "mlx_steps_per_s": "MLX steps/s",
     "numpy_steps_per_s": "NumPy steps/s",
-    "pct_change_median_time": "median time change",
+    "pct_change": "per-step time change",
+    "ci_low_pct": "95% interval from",
+    "ci_high_pct": "to",
+    "older": "older MLX",
+    "newer": "newer MLX",
+    "min_detectable_pct": "detectable change",
+    "passes_needed": "runs needed",
     "p_value": "p",
     "p_value_adjusted": "adjusted p",
     "median_first_step_ms": "median first step (ms)",
@@ -110,30 +116,29 @@ def _with_case(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def section_regressions(versions: pd.DataFrame, threshold: float, correction: str) -> str:
-    """Regressions: slower by more than the threshold and significant."""
+    """Regressions: run-level, significantly slower by more than the threshold; then inconclusive comparisons."""
     method = {"holm": "Holm", "bh": "Benjamini-Hochberg"}.get(correction, correction)
+    tested = int((versions["p_value"].notna() & ~versions["control"].astype(bool)).sum()) if len(versions) else 0
     rule = (
-        f"slower median per-step time by more than {100 * threshold:g}% and {method}-adjusted "
-        f"Mann-Whitney U p ≤ {ALPHA} over {int(versions['p_value'].notna().sum()) if len(versions) else 0} comparisons"
+        f"an MLX case whose per-step time, run by run and normalised by the NumPy controls of the same run, "
+        f"is slower by more than {100 * threshold:g}%, with a one-sided {method}-adjusted p ≤ {ALPHA} over "
+        f"{tested} MLX test(s) and at least {MIN_RUNS} runs on each side"
     )
     found = regressions(versions) if len(versions) else versions
+    moved = inconclusive(versions)
+    notes = "".join(
+        f"\n**Inconclusive**: {row.machine} MLX {row.older} -> {row.newer}: {row.reason}.\n"
+        for row in moved.itertuples()
+    )
     if found.empty:
         compared = "no case was measured under two MLX versions" if versions.empty else "none found"
-        return f"## Regressions\n\nA regression is {rule}: {compared}.\n"
-    shown = found[
-        [
-            "machine",
-            "case",
-            "baseline_version",
-            "mlx_version",
-            "against",
-            "pct_change_median_time",
-            "p_value",
-            "p_value_adjusted",
-        ]
-    ]
-    body = table(shown, {"pct_change_median_time": SIGNED_PCT, "p_value": P_VALUE, "p_value_adjusted": P_VALUE})
-    return f"## Regressions\n\n**{len(found)} regression(s)**; a regression is {rule}.\n\n{body}\n"
+        return f"## Regressions\n\nA regression is {rule}: {compared}.\n{notes}"
+    shown = found[["machine", "case", "older", "newer", "pct_change", "ci_low_pct", "ci_high_pct", "p_value_adjusted"]]
+    body = table(
+        shown,
+        {"pct_change": SIGNED_PCT, "ci_low_pct": SIGNED_PCT, "ci_high_pct": SIGNED_PCT, "p_value_adjusted": P_VALUE},
+    )
+    return f"## Regressions\n\n**{len(found)} regression(s)**; a regression is {rule}.\n{notes}\n{body}\n"
 
 
 def section_machines(frame: pd.DataFrame) -> str:
@@ -316,32 +321,33 @@ def section_throughput(warm: pd.DataFrame) -> str:
 
 
 def section_versions(versions: pd.DataFrame) -> str:
-    """MLX versions: verdict counts, then every comparison that is not `same`."""
+    """MLX versions: verdict counts, then every MLX comparison that is not `same`."""
     if versions.empty:
         return "## MLX versions\n\n_(no case was measured under more than one MLX version on the same machine)_\n"
-    counts = versions.groupby(["against", "verdict"]).size().unstack(fill_value=0).reset_index()
-    changed = versions[versions["verdict"] != "same"].sort_values(
-        ["verdict", "pct_change_median_time"], ascending=[True, False]
-    )
+    counts = versions.groupby(["older", "newer", "control", "verdict"]).size().unstack(fill_value=0).reset_index()
+    changed = versions[(versions["verdict"] != "same") & ~versions["control"].astype(bool)]
+    changed = changed.sort_values(["verdict", "pct_change"], ascending=[True, False])
     shown = changed[
         [
             "machine",
             "case",
-            "baseline_version",
-            "mlx_version",
-            "against",
-            "pct_change_median_time",
+            "older",
+            "newer",
+            "pct_change",
             "p_value_adjusted",
             "verdict",
-            "regression",
+            "min_detectable_pct",
+            "passes_needed",
             "reason",
         ]
     ]
+    formats = {"pct_change": SIGNED_PCT, "p_value_adjusted": P_VALUE, "min_detectable_pct": PCT}
     return (
-        "## MLX versions\n\nEach version of a case against the previous version and the oldest, on the same machine; "
-        "per-step times of all runs of a version pooled. Verdict counts:\n\n"
-        f"{table(counts)}\n\nEvery comparison whose verdict is not `same` (all of them: versions.csv):\n\n"
-        f"{table(shown, {'pct_change_median_time': SIGNED_PCT, 'p_value_adjusted': P_VALUE, 'regression': lambda r: 'yes' if r else ''})}\n"
+        "## MLX versions\n\nEach version of a case against the previous version and the oldest, on the same machine, "
+        "run by run (each run normalised by its NumPy controls; `control` rows are those NumPy cases, which must "
+        "come out `same`). Verdict counts:\n\n"
+        f"{table(counts)}\n\nEvery MLX comparison whose verdict is not `same` (all of them: versions.csv):\n\n"
+        f"{table(shown, formats)}\n"
     )
 
 

@@ -231,12 +231,12 @@ def _mark_regressions(axes, rows: pd.DataFrame, flagged: pd.DataFrame, position:
             (rows["n_examples"] == regression["n_examples"])
             & (rows["n_features"] == regression["n_features"])
             & (rows["scenario"] == regression["scenario"])
-            & (rows["mlx_version"] == regression["mlx_version"])
+            & (rows["mlx_version"] == regression["newer"])
             & (rows["label"] == regression["label"])
         ]
         if len(same):
             axes.plot(
-                position[regression["mlx_version"]],
+                position[regression["newer"]],
                 same["steps_per_s"].median(),
                 "o",
                 markersize=14,

@@ -1,203 +1,472 @@
-"""MLX version against MLX version, per case and machine: a verdict a CI job can trust.
+"""MLX release against MLX release, per case and machine: run-level verdicts a CI job can trust.
 
-For each case measured under more than one MLX version on the same machine,
-each version is compared with the previous one and with the oldest. Per-step
-times are compared (round time / K, since K is calibrated per run), pooled
-over every run of a version (use ``--latest`` for one run per version).
+The unit is the run (one saved file), never a round: rounds of one process
+share that process's luck, so pooling them counts one disturbed run as many
+independent samples. For every case, machine and run the figure is the run's
+median per-step time (round time / K); all statistics are on its logarithm.
 
-- ``pct_change_median_time``: change of the median per-step time, in percent
-  (positive: the newer version is slower).
-- ``p_value``: two-sided Mann-Whitney U test of the raw per-step times;
-  ``p_value_adjusted``: corrected for the number of comparisons made in the
-  report (Holm by default, or Benjamini-Hochberg), each distinct pair of
-  versions of a case counted once.
-- ``verdict``: ``faster`` or ``slower`` when the adjusted p-value is at most
-  ALPHA; ``same`` when it is not and the samples were large enough to have
-  shown a lone change among this many comparisons; ``undecided`` otherwise:
-  fewer than MIN_ROUNDS raw times on a side, no raw times saved, or too few
-  to ever reach significance (3 rounds against 3 cannot, whatever the data).
-- ``regression``: ``slower`` and slower by more than the threshold (default
-  10% of the median time), and, where each version has two or more runs, every
-  run of the newer version slower than every run of the older one. Pooled
-  rounds treat run-to-run drift (another job on the machine for one run) as
-  signal; the run-level condition keeps one disturbed run from failing a CI
-  job. All conditions, so that neither noise nor a negligible but significant
-  change fails a CI job.
+1. Normalisation by the NumPy controls. NumPy is identical in every release,
+   so how far a run's NumPy cases sit from their usual time (the median over
+   the controls of log(time / the case's median over all runs)) is that run's
+   common factor: a busy machine, a slower VM. It is subtracted from every
+   case of the run, so a run that was slow as a whole cancels out.
+2. Noise per case: the spread of its normalised run figures around their
+   release's mean, pooled over every release of the case on that machine, then
+   shrunk towards the typical spread of all cases (empirical Bayes, see
+   ``stats.shrink_variances``), never below the case's own.
+3. Per case and pair of releases: the change of the mean normalised log time,
+   a Student t interval and a one-sided t test with the shrunk noise and its
+   degrees of freedom, p-values corrected by Holm over every MLX test of the
+   report (``--correction bh``: Benjamini-Hochberg).
+4. Verdicts: ``regression`` (adjusted one-sided p <= ALPHA and slower by more
+   than the threshold, with at least MIN_RUNS runs on each side), ``faster``
+   (the mirror image), ``same`` (the 95% interval of the change lies within
+   +-threshold), ``undecided`` otherwise, with the smallest change this data
+   could have detected and the runs per release needed to detect the threshold.
+5. The controls must come out null: the NumPy cases go through the same test
+   (Holm over the controls of the comparison), and their common factor is
+   compared between the two releases. When they moved, significantly and by
+   more than half the threshold, the whole comparison is ``inconclusive``: the
+   machine ran differently for one release and the normalisation cannot be
+   trusted to have taken it out.
+
+Each version of a case is compared with the previous version and with the
+oldest; a pair of versions is tested once, however it was reached.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from bench.releases import DEFAULT_THRESHOLD, version_key
-from bench.report.figures import add_figures, step_times
+from bench.report.figures import add_figures
 from bench.report.schema import CASE_KEYS, case_labels
-from bench.report.stats import adjust_p, mann_whitney_p, smallest_possible_p
+from bench.report.stats import adjust_p, fit_noise_prior, shrink_variances
 
-ALPHA = 0.05  # ...and significant at this level after correction
-MIN_ROUNDS = 5  # fewer raw times than this on either side: undecided
-VERDICTS = ("faster", "slower", "same", "undecided")
+ALPHA = 0.01  # family-wise error of the regression verdicts (Holm over the MLX cases)
+CONFIDENCE = 0.95  # of the intervals, and of the `same` verdict
+POWER = 0.8  # of min_detectable_pct and passes_needed
+MIN_RUNS = 3  # fewer runs than this on a side is never a regression
+CONTROL_ALPHA = 0.05  # the controls' common factor moved: significant at this level...
+CONTROL_TOLERANCE = 0.5  # ...and by more than this share of the threshold
+METHOD = "run-level"
+VERDICTS = ("regression", "faster", "same", "undecided")
+STATUSES = ("ok", "inconclusive")
 
-_GROUP = ["machine", *CASE_KEYS]
-COLUMNS = [
+# The verdict record shared with the release runner and the HTML page, in this order.
+VERDICT_COLUMNS = [
     "machine",
-    *[key for key in CASE_KEYS if key != "phase"],
-    "case",
-    "mlx_version",
-    "baseline_version",
-    "against",
-    "median_step_s",
-    "baseline_median_step_s",
-    "steps_per_s",
-    "baseline_steps_per_s",
-    "pct_change_median_time",
-    "n_times",
-    "baseline_n_times",
-    "n_runs",
-    "baseline_n_runs",
+    "case_id",
+    "model",
+    "backend",
+    "control",
+    "older",
+    "newer",
+    "pct_change",
+    "ci_low_pct",
+    "ci_high_pct",
     "p_value",
     "p_value_adjusted",
-    "correction",
     "verdict",
-    "regression",
+    "min_detectable_pct",
+    "passes_needed",
+    "n_older",
+    "n_newer",
+    "method",
     "reason",
+]
+_CASE = [key for key in CASE_KEYS if key != "phase"]  # only warm rows are compared
+# After the verdict record: the comparison's status, then what finds the case again.
+COLUMNS = [
+    *VERDICT_COLUMNS,
+    "comparison_status",
+    "comparison_reason",
+    "against",
+    "case",
+    *[key for key in _CASE if key not in ("model", "backend")],
+    "older_median_step_s",
+    "newer_median_step_s",
+    "noise_pct",
+    "correction",
 ]
 
 
-def pool_versions(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per machine, case and MLX version: every run's per-step times pooled."""
-    warm = frame[(frame["phase"] == "warm") & frame["mlx_version"].notna()].copy()
-    warm["_steps"] = step_times(warm)
-    pooled = []
-    for key, part in warm.groupby([*_GROUP, "mlx_version"], sort=False, dropna=False):
-        raw = [times for times in part["_steps"] if times is not None]
-        times = np.concatenate(raw) if raw else None
-        run_medians = [float(np.median(t)) for t in raw] if raw else list(part["median_step_s"].dropna())
-        median = float(np.median(times)) if times is not None else float(part["median_step_s"].median())
-        pooled.append(
-            dict(
-                zip([*_GROUP, "mlx_version"], key),
-                step_times=times,
-                n_times=0 if times is None else len(times),
-                n_runs=len(part),
-                run_median_step_s=run_medians,
-                median_step_s=median,
+# --------------------------------------------------------------------------- arrays
+
+
+def normalise(log_times: np.ndarray, control: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(normalised log times, each run's common factor, whether there were controls to normalise by).
+
+    `log_times` is cases x runs (NaN: not measured in that run); `control` marks
+    the NumPy cases. A run's factor is the median, over its controls, of how far
+    each sits from that control's median over all runs.
+    """
+    runs = log_times.shape[1]
+    controls = log_times[np.asarray(control, dtype=bool)]
+    measured = np.isfinite(controls)
+    if not len(controls) or not measured.any(axis=0).all():
+        return log_times, np.zeros(runs), False  # some run has no control: none is normalised
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a control measured in no run: all-NaN row
+        relative = controls - np.nanmedian(controls, axis=1, keepdims=True)
+        factors = np.nanmedian(relative, axis=0)
+    return log_times - factors, factors, True
+
+
+def within_variance(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(variance, degrees of freedom) of each row around its group means, pooled over the groups."""
+    squares = np.zeros(values.shape[0])
+    dfs = np.zeros(values.shape[0])
+    for group in np.unique(groups):
+        part = values[:, groups == group]
+        count = np.isfinite(part).sum(axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # rows not measured in this group
+            mean = np.nanmean(part, axis=1, keepdims=True)
+        squares += np.nansum((part - mean) ** 2, axis=1)
+        dfs += np.maximum(count - 1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(dfs > 0, squares / dfs, np.nan), dfs
+
+
+def release_pairs(versions) -> list[tuple[str, str, str]]:
+    """(older, newer, against) of each distinct pair: every version against the previous and the oldest."""
+    ordered = sorted(set(versions), key=version_key)
+    pairs = [(ordered[i - 1], ordered[i], "previous") for i in range(1, len(ordered))]
+    return pairs + [(ordered[0], ordered[i], "oldest") for i in range(2, len(ordered))]
+
+
+def pair_tests(log_times: np.ndarray, run_versions, control) -> tuple[pd.DataFrame, list[dict]]:
+    """Unadjusted run-level tests of every case and pair of releases of one machine (steps 1-3).
+
+    Returns one row per case and pair (column `case_index` into log_times) and
+    one dict per pair: the controls' common factor (shift, its p-value) and
+    whether the runs were normalised.
+    """
+    run_versions = np.asarray(run_versions, dtype=object)
+    control = np.asarray(control, dtype=bool)
+    normalised, factors, has_controls = normalise(log_times, control)
+    variance, dfs = within_variance(normalised, run_versions)
+    prior_variance, prior_df = fit_noise_prior(variance, dfs)
+    noise, noise_df = shrink_variances(variance, dfs, prior_variance, prior_df)
+    factor_variance, factor_df = within_variance(factors[None, :], run_versions)
+
+    rows, pairs = [], []
+    for older, newer, against in release_pairs(run_versions):
+        old, new = run_versions == older, run_versions == newer
+        n_old, n_new = np.isfinite(log_times[:, old]).sum(axis=1), np.isfinite(log_times[:, new]).sum(axis=1)
+        both = np.flatnonzero((n_old > 0) & (n_new > 0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # cases measured under one release only
+            delta = np.nanmean(normalised[:, new], axis=1) - np.nanmean(normalised[:, old], axis=1)
+            se = np.sqrt(noise * (1 / n_old + 1 / n_new))
+            old_median = np.exp(np.nanmedian(log_times[:, old], axis=1))
+            new_median = np.exp(np.nanmedian(log_times[:, new], axis=1))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "case_index": both,
+                    "older": older,
+                    "newer": newer,
+                    "against": against,
+                    "control": control[both],
+                    "delta": delta[both],
+                    "se": se[both],
+                    "df": noise_df[both],
+                    "noise": noise[both],
+                    "n_older": n_old[both],
+                    "n_newer": n_new[both],
+                    "older_median_step_s": old_median[both],
+                    "newer_median_step_s": new_median[both],
+                    "normalised": has_controls,
+                }
             )
         )
-    return pd.DataFrame(pooled)
+        shift = _control_shift(factors, old, new, factor_variance[0], factor_df[0], has_controls)
+        pairs.append({"older": older, "newer": newer, **shift})
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return table, pairs
 
 
-def _pairs(pooled: pd.DataFrame) -> list[dict]:
-    """Each version of a case against the previous one and the oldest (one test per distinct pair)."""
-    rows = []
-    if pooled.empty:
-        return rows
-    for _, case in pooled.groupby(_GROUP, sort=False, dropna=False):
-        if len(case) < 2:
-            continue
-        ordered = case.iloc[sorted(range(len(case)), key=lambda i: version_key(case["mlx_version"].iloc[i]))]
-        versions = [row for _, row in ordered.iterrows()]
-        for i in range(1, len(versions)):
-            for against, base in (("previous", versions[i - 1]), ("oldest", versions[0])):
-                rows.append({"against": against, "new": versions[i], "base": base})
-    return rows
+def _control_shift(factors, old, new, variance: float, df: float, has_controls: bool) -> dict:
+    """The change of the controls' common factor from the older release's runs to the newer's."""
+    if not has_controls:
+        return {"control_shift": np.nan, "control_shift_p": np.nan, "has_controls": False}
+    shift = float(np.mean(factors[new]) - np.mean(factors[old]))
+    p_value = np.nan
+    if df > 0 and variance > 0:
+        t = shift / np.sqrt(variance * (1 / old.sum() + 1 / new.sum()))
+        p_value = float(2 * scipy.stats.t.sf(abs(t), df))
+    elif df > 0:
+        p_value = 1.0 if shift == 0 else 0.0  # no spread at all between runs
+    return {"control_shift": shift, "control_shift_p": p_value, "has_controls": True}
 
 
-def _test(new: pd.Series, base: pd.Series) -> tuple[float, str]:
-    """(p-value or NaN, why no test was made) for one pair of pooled samples."""
-    if new["step_times"] is None or base["step_times"] is None:
-        return np.nan, "no raw round times saved"
-    if min(new["n_times"], base["n_times"]) < MIN_ROUNDS:
-        return np.nan, f"fewer than {MIN_ROUNDS} raw times ({new['n_times']} vs {base['n_times']})"
-    return mann_whitney_p(new["step_times"], base["step_times"]), ""
+def _t_stats(tests: pd.DataFrame) -> pd.DataFrame:
+    """p-values both ways and the 95% interval of each test, on the log scale."""
+    tests = tests.copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = tests["delta"] / tests["se"]
+    df = tests["df"].to_numpy(dtype=float)
+    tests["p_slower"] = scipy.stats.t.sf(t, df)
+    tests["p_faster"] = scipy.stats.t.cdf(t, df)
+    half = scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, df) * tests["se"]
+    tests["ci_low"], tests["ci_high"] = tests["delta"] - half, tests["delta"] + half
+    return tests
 
 
-def _every_run_slower(new: pd.Series, base: pd.Series) -> bool:
-    """With 2+ runs on both sides: is each run of `new` slower than each run of `base`? True otherwise."""
-    new_runs, base_runs = new["run_median_step_s"], base["run_median_step_s"]
-    if len(new_runs) < 2 or len(base_runs) < 2:
-        return True  # one run on a side: the pooled test is all there is
-    return min(new_runs) > max(base_runs)
+def _adjust(tests: pd.DataFrame, rows: np.ndarray, correction: str) -> None:
+    """Adjusted p-values both ways, and the family size, for one family of tests (in place)."""
+    for column in ("p_slower", "p_faster"):
+        tests.loc[rows, f"{column}_adjusted"] = adjust_p(tests.loc[rows, column].to_numpy(dtype=float), correction)
+    tests.loc[rows, "family"] = int(np.isfinite(tests.loc[rows, "p_slower"].to_numpy(dtype=float)).sum())
+
+
+def _pct(log_change) -> np.ndarray:
+    """A change of the log time as a change of the time in percent."""
+    return 100 * np.expm1(np.asarray(log_change, dtype=float))
+
+
+def decide(
+    tests: pd.DataFrame,
+    pairs: list[dict],
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = ALPHA,
+    correction: str = "holm",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Verdicts of run-level tests (steps 3-5): (one row per case and pair, one row per comparison).
+
+    `tests` and `pairs` come from ``pair_tests``, with a `machine` column/key
+    added when several machines are judged together: the MLX tests of all of
+    them form one family, the controls one family per comparison.
+    """
+    tests = _t_stats(tests.reset_index(drop=True))
+    if "machine" not in tests:
+        tests["machine"] = ""
+    for column in ("p_slower_adjusted", "p_faster_adjusted", "family"):
+        tests[column] = np.nan
+    _adjust(tests, np.flatnonzero(~tests["control"].to_numpy(dtype=bool)), correction)
+    for _, part in tests[tests["control"].astype(bool)].groupby(["machine", "older", "newer"], sort=False):
+        _adjust(tests, part.index.to_numpy(), correction)
+
+    limit = np.log1p(threshold)
+    pct = _pct(tests["delta"])
+    slower = pct >= 0
+    tests["pct_change"] = pct
+    tests["ci_low_pct"], tests["ci_high_pct"] = _pct(tests["ci_low"]), _pct(tests["ci_high"])
+    tests["p_value"] = np.where(slower, tests["p_slower"], tests["p_faster"])
+    tests["p_value_adjusted"] = np.where(slower, tests["p_slower_adjusted"], tests["p_faster_adjusted"])
+    # The smallest change found with POWER at the strictest step of the correction, and the
+    # runs per release that would bring it down to the threshold.
+    family = tests["family"].fillna(1).clip(lower=1).to_numpy()
+    df = tests["df"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        reach = scipy.stats.t.ppf(1 - alpha / family, df) + scipy.stats.t.ppf(POWER, df)
+        tests["min_detectable_pct"] = _pct(reach * tests["se"])
+        needed = np.ceil(2 * (reach * np.sqrt(tests["noise"]) / limit) ** 2)
+    tests["passes_needed"] = pd.array(np.where(np.isfinite(needed), np.maximum(needed, MIN_RUNS), np.nan)).astype(
+        "Int64"
+    )
+    tests["noise_pct"] = 100 * np.sqrt(tests["noise"])
+
+    tests["verdict"], tests["reason"] = _verdicts(tests, threshold, alpha)
+    tests["method"] = METHOD
+    tests["correction"] = correction
+    return tests, _comparisons(tests, pairs, threshold, alpha)
+
+
+def _verdicts(tests: pd.DataFrame, threshold: float, alpha: float) -> tuple[np.ndarray, list[str]]:
+    """(verdict, reason) of every test (step 4), vectorised: a report may hold tens of thousands."""
+    limit = 100 * threshold
+    pct = tests["pct_change"].to_numpy(dtype=float)
+    tested = np.isfinite(tests["se"].to_numpy(dtype=float))
+    enough = np.minimum(tests["n_older"], tests["n_newer"]).to_numpy() >= MIN_RUNS
+    slower = (tests["p_slower_adjusted"].to_numpy(dtype=float) <= alpha) & (pct > limit) & tested
+    faster = (tests["p_faster_adjusted"].to_numpy(dtype=float) <= alpha) & (pct < -limit) & tested
+    within = (tests["ci_low_pct"].to_numpy(dtype=float) > -limit) & (tests["ci_high_pct"].to_numpy(dtype=float) < limit)
+    verdict = np.select(
+        [~tested, slower & enough, faster & enough, (slower | faster) & ~enough, within],
+        ["undecided", "regression", "faster", "undecided", "same"],
+        default="undecided",
+    )
+    reasons = [""] * len(tests)
+    for i in np.flatnonzero(verdict == "undecided"):
+        row = tests.iloc[i]
+        if not tested[i]:
+            reasons[i] = "one run per release: no run-to-run noise to test against"
+        elif slower[i] or faster[i]:
+            way = "slower" if slower[i] else "faster"
+            reasons[i] = f"{way} by {pct[i]:+.1f}%, but fewer than {MIN_RUNS} runs on a side is never a verdict"
+        else:
+            needed = f"; about {row['passes_needed']} runs per release would tell"
+            needed = "" if pd.isna(row["passes_needed"]) else needed
+            reasons[i] = (
+                f"{pct[i]:+.1f}% (95% interval {row['ci_low_pct']:+.1f}% to {row['ci_high_pct']:+.1f}%) "
+                f"is neither beyond nor within ±{limit:g}%{needed}"
+            )
+    return verdict, reasons
+
+
+def _comparisons(tests: pd.DataFrame, pairs: list[dict], threshold: float, alpha: float) -> pd.DataFrame:
+    """One row per machine and pair of releases: status ok or inconclusive, and why (step 5)."""
+    tolerance = 100 * CONTROL_TOLERANCE * threshold
+    out = []
+    for pair in pairs:
+        machine = pair.get("machine", "")
+        same_pair = (tests["older"] == pair["older"]) & (tests["newer"] == pair["newer"])
+        mine = tests[(tests["machine"] == machine) & same_pair]
+        controls = mine[mine["control"].astype(bool)]
+        problems = []
+        if not pair["has_controls"]:
+            reason = "no NumPy controls in every run: runs not normalised, controls not checked"
+        else:
+            shift = float(_pct(pair["control_shift"]))
+            if pair["control_shift_p"] <= CONTROL_ALPHA and abs(shift) > tolerance:
+                problems.append(
+                    f"the NumPy controls moved {shift:+.1f}% as a whole (p={pair['control_shift_p']:.2g}): "
+                    "the machine ran differently for one release"
+                )
+            moved = controls[
+                (np.fmin(controls["p_slower_adjusted"], controls["p_faster_adjusted"]) <= alpha / 2)
+                & (controls["pct_change"].abs() > tolerance)
+            ]
+            if len(moved):
+                worst = moved.loc[moved["pct_change"].abs().idxmax()]
+                name = worst.get("case_id", worst["case_index"])
+                problems.append(
+                    f"{len(moved)} NumPy control(s) moved against the others (e.g. {name} {worst['pct_change']:+.1f}%)"
+                )
+            reason = "; ".join(problems)
+        out.append(
+            {
+                "machine": machine,
+                "older": pair["older"],
+                "newer": pair["newer"],
+                "status": "inconclusive" if problems else "ok",
+                "reason": reason,
+                "control_shift_pct": float(_pct(pair["control_shift"])),
+                "control_shift_p": pair["control_shift_p"],
+            }
+        )
+    columns = ["machine", "older", "newer", "status", "reason", "control_shift_pct", "control_shift_p"]
+    return pd.DataFrame(out, columns=columns)
+
+
+def judge(
+    log_times: np.ndarray,
+    run_versions,
+    control,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = ALPHA,
+    correction: str = "holm",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Verdicts for one machine's cases x runs of log per-step times: (tests, comparisons)."""
+    tests, pairs = pair_tests(np.asarray(log_times, dtype=float), run_versions, control)
+    return decide(tests, pairs, threshold, alpha, correction)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _machine_arrays(warm: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """(one row per case with its identity, cases x runs log per-step times, each run's version)."""
+    # groupby + unstack, not pivot_table(dropna=False): that one spans every combination of the keys' values.
+    table = warm.groupby([*_CASE, "source_file"], dropna=False)["_log_step"].median().unstack("source_file")
+    runs = warm.drop_duplicates("source_file").set_index("source_file")["mlx_version"]
+    cases = table.index.to_frame(index=False)
+    ids = warm.groupby(_CASE, dropna=False, sort=False)["case_id"].first() if "case_id" in warm else None
+    labels = case_labels(cases, with_size=True)
+    if ids is not None:
+        found = ids.reindex(table.index).to_numpy(dtype=object)
+        labels = [
+            str(found[i]) if isinstance(found[i], str) and found[i] else f"{cases['model'][i]}-{labels[i]}"
+            for i in range(len(cases))
+        ]
+    else:
+        labels = [f"{model}-{label}" for model, label in zip(cases["model"], labels)]
+    cases["case_id"] = labels
+    cases["case"] = case_labels(cases, with_size=True)
+    return cases, table.to_numpy(dtype=float), runs.reindex(table.columns).to_numpy(dtype=object)
 
 
 def compare_versions(
     frame: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD, alpha: float = ALPHA, correction: str = "holm"
 ) -> pd.DataFrame:
-    """versions.csv: every version of every case against the previous and the oldest (see module doc).
+    """versions.csv: run-level verdicts of every case, every version against the previous and the oldest.
 
-    `threshold` is a fraction (0.10 = 10% slower median time); `correction` is
-    "holm" or "bh". Takes the table of ``load_results`` (figures added if missing).
+    `threshold` is a fraction (0.10 = 10% slower per-step time). Takes the
+    table of ``load_results`` (figures added if missing). The comparison's
+    status is on each row (`comparison_status`, `comparison_reason`).
     """
+    empty = pd.DataFrame(columns=COLUMNS)
     if frame.empty:
-        return pd.DataFrame(columns=COLUMNS)
+        return empty
     if "median_step_s" not in frame:
         frame = add_figures(frame)
-    pairs = _pairs(pool_versions(frame))
-    if not pairs:
-        return pd.DataFrame(columns=COLUMNS)
+    warm = frame[(frame["phase"] == "warm") & frame["mlx_version"].notna()].copy()
+    warm = warm[np.isfinite(warm["median_step_s"]) & (warm["median_step_s"] > 0)]
+    warm["mlx_version"] = warm["mlx_version"].astype(str)
+    warm["_log_step"] = np.log(warm["median_step_s"].astype(float))
 
-    # One test per distinct (case, version, baseline): "previous" and "oldest" are
-    # the same test for the second version and must count once in the correction.
-    tests: dict[tuple, tuple[float, str]] = {}
-    for pair in pairs:
-        key = (*pair["new"][_GROUP], pair["new"]["mlx_version"], pair["base"]["mlx_version"])
-        pair["key"] = key
-        if key not in tests:
-            tests[key] = _test(pair["new"], pair["base"])
-    keys = list(tests)
-    p_values = np.array([tests[k][0] for k in keys])
-    adjusted = dict(zip(keys, adjust_p(p_values, correction)))
-    family = int(np.sum(~np.isnan(p_values)))
+    all_tests, all_pairs, identities = [], [], []
+    for machine, part in warm.groupby("machine", sort=True):
+        if part["mlx_version"].nunique() < 2:
+            continue
+        cases, log_times, run_versions = _machine_arrays(part)
+        tests, pairs = pair_tests(log_times, run_versions, (cases["backend"] == "numpy").to_numpy())
+        if tests.empty:
+            continue
+        tests["machine"] = machine
+        tests["case_id"] = cases["case_id"].to_numpy(dtype=object)[tests["case_index"].to_numpy()]
+        identities.append(cases.drop(columns="case_id").assign(machine=machine).rename_axis("case_index").reset_index())
+        all_tests.append(tests)
+        all_pairs.extend({**pair, "machine": machine} for pair in pairs)
+    if not all_tests:
+        return empty
+    tests, comparisons = decide(pd.concat(all_tests, ignore_index=True), all_pairs, threshold, alpha, correction)
+    tests = tests.merge(pd.concat(identities, ignore_index=True), on=["machine", "case_index"], how="left")
+    status = comparisons.rename(columns={"status": "comparison_status", "reason": "comparison_reason"})
+    pair = ["machine", "older", "newer"]
+    tests = tests.merge(status[[*pair, "comparison_status", "comparison_reason"]], on=pair)
+    tests["control"] = tests["control"].astype(bool)
+    # Reading order: machine, then release order of the newer and the older version, then case.
+    order = sorted(
+        range(len(tests)),
+        key=lambda i: (
+            tests["machine"].iloc[i],
+            version_key(tests["newer"].iloc[i]),
+            version_key(tests["older"].iloc[i]),
+            tests["case_id"].iloc[i],
+        ),
+    )
+    return tests.iloc[order][COLUMNS].reset_index(drop=True)
 
-    rows = []
-    for pair in pairs:
-        new, base = pair["new"], pair["base"]
-        p_value, reason = tests[pair["key"]]
-        p_adjusted = adjusted[pair["key"]]
-        change = 100 * (new["median_step_s"] / base["median_step_s"] - 1)
-        if np.isnan(p_value):
-            verdict = "undecided"
-        elif p_adjusted <= alpha and change != 0:
-            verdict = "slower" if change > 0 else "faster"
-        elif smallest_possible_p(int(new["n_times"]), int(base["n_times"])) > alpha / family:
-            verdict = "undecided"
-            reason = f"too few raw times ({new['n_times']} vs {base['n_times']}) to be significant among {family} comparisons"
-        else:
-            verdict = "same"
-        regression = bool(verdict == "slower" and change > 100 * threshold)
-        if regression and not _every_run_slower(new, base):
-            regression = False
-            reason = "slower in pooled rounds, but the runs of the two versions overlap: drift between runs, not a regression"
-        row = {key: new[key] for key in _GROUP}
-        row.update(
-            mlx_version=new["mlx_version"],
-            baseline_version=base["mlx_version"],
-            against=pair["against"],
-            median_step_s=new["median_step_s"],
-            baseline_median_step_s=base["median_step_s"],
-            steps_per_s=1 / new["median_step_s"],
-            baseline_steps_per_s=1 / base["median_step_s"],
-            pct_change_median_time=change,
-            n_times=new["n_times"],
-            baseline_n_times=base["n_times"],
-            n_runs=new["n_runs"],
-            baseline_n_runs=base["n_runs"],
-            p_value=p_value,
-            p_value_adjusted=p_adjusted,
-            correction=correction,
-            verdict=verdict,
-            regression=regression,
-            reason=reason,
-        )
-        rows.append(row)
-    out = pd.DataFrame(rows)
-    out["case"] = case_labels(out, with_size=True)
-    return out[COLUMNS]
+
+def comparisons(versions: pd.DataFrame) -> pd.DataFrame:
+    """One row per machine and pair of releases of a compare_versions table: status and reason."""
+    columns = ["machine", "older", "newer", "comparison_status", "comparison_reason"]
+    if versions.empty:
+        return pd.DataFrame(columns=["machine", "older", "newer", "status", "reason"])
+    found = versions[columns].drop_duplicates(["machine", "older", "newer"])
+    found = found.rename(columns={"comparison_status": "status", "comparison_reason": "reason"})
+    return found.fillna({"reason": ""}).reset_index(drop=True)
+
+
+def inconclusive(versions: pd.DataFrame) -> pd.DataFrame:
+    """The comparisons of a compare_versions table whose NumPy controls moved."""
+    found = comparisons(versions)
+    return found[found["status"] == "inconclusive"]
 
 
 def regressions(versions: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a compare_versions table that are regressions, largest slowdown first."""
-    # Compare as text, so a table read back from versions.csv ("True"/"False") works too.
-    flagged = versions["regression"].astype(str).str.lower() == "true"
-    return versions[flagged].sort_values("pct_change_median_time", ascending=False)
+    """MLX rows with the verdict `regression` in comparisons whose status is ok, largest slowdown first."""
+    if versions.empty:
+        return versions
+    # As text, so a table read back from versions.csv ("True"/"False") works too.
+    control = versions["control"].astype(str).str.lower() == "true"
+    flagged = (versions["verdict"] == "regression") & ~control & (versions["comparison_status"] == "ok")
+    return versions[flagged].sort_values("pct_change", ascending=False)

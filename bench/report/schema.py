@@ -68,6 +68,8 @@ MACHINE_COLUMNS = (
     "python_version",
     "cpu_model",
     "usable_cpus",
+    "cpu_count",
+    "memory_gib",
     "system",
     "os_release",
     "arch",

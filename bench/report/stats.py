@@ -1,20 +1,21 @@
-"""Statistics for comparisons: bootstrap intervals, Mann-Whitney U, multiple comparisons.
+"""Statistics for comparisons: bootstrap intervals, noise shrinkage, multiple comparisons.
 
 - ``ratio_ci``: 95% percentile-bootstrap intervals for ratios of medians
   (MLX steps/s over NumPy steps/s), for many pairs at once.
-- ``mann_whitney_p`` and ``smallest_possible_p``: the two-sided Mann-Whitney U
-  test of scipy, and the smallest p-value a test of two sample sizes can give
-  (with 3 rounds against 3 it never reaches 0.05, whatever the data).
+- ``fit_noise_prior`` and ``shrink_variances``: empirical-Bayes shrinkage of
+  many small-sample variances towards their common typical value (the
+  moderated variances of Smyth's limma, 2004): with 3 runs of a release, one
+  case's own spread is too rough to test on, the spread of all cases is not.
 - ``adjust_p``: Holm (family-wise error) or Benjamini-Hochberg (false discovery
   rate) adjusted p-values.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
+import scipy.special
 import scipy.stats
 
 CONFIDENCE = 0.95
@@ -86,15 +87,62 @@ def ratio_ci(
     return low, high
 
 
-def mann_whitney_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided Mann-Whitney U p-value of samples a and b (scipy's exact or normal method)."""
-    return float(scipy.stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+def trigamma_inverse(value: float) -> float:
+    """The x > 0 with trigamma(x) = value (Newton's method, as limma's trigammaInverse)."""
+    if value > 1e7:
+        return 1 / np.sqrt(value)
+    if value < 1e-6:
+        return 1 / value
+    x = 0.5 + 1 / value
+    for _ in range(50):
+        tri = float(scipy.special.polygamma(1, x))
+        step = tri * (1 - tri / value) / float(scipy.special.polygamma(2, x))
+        x += step
+        if -step / x < 1e-8:
+            break
+    return x
 
 
-@lru_cache(maxsize=None)
-def smallest_possible_p(n_a: int, n_b: int) -> float:
-    """The smallest two-sided Mann-Whitney p-value samples of these sizes can reach (no ties)."""
-    return mann_whitney_p(np.arange(n_a), np.arange(n_a, n_a + n_b))
+def fit_noise_prior(variances, dfs) -> tuple[float, float]:
+    """(s0^2, d0): the typical variance of many cases and how many degrees of freedom it is worth.
+
+    Fits a scaled inverse chi-square prior to sample variances s^2 with d degrees
+    of freedom each, by the moments of log s^2 (limma's fitFDist). d0 is
+    infinite when the variances spread no more than sampling alone explains; it
+    is 0 (no prior) with fewer than two usable variances.
+    """
+    variances, dfs = np.asarray(variances, dtype=float), np.asarray(dfs, dtype=float)
+    usable = np.isfinite(variances) & (variances > 0) & (dfs > 0)
+    if usable.sum() < 2:
+        return np.nan, 0.0
+    half = dfs[usable] / 2
+    # log s^2 of a scaled chi-square has mean log s0^2 + digamma(d/2) - log(d/2) and variance trigamma(d/2).
+    centred = np.log(variances[usable]) - scipy.special.digamma(half) + np.log(half)
+    mean = float(np.mean(centred))
+    excess = float(np.var(centred, ddof=1) - np.mean(scipy.special.polygamma(1, half)))
+    if excess <= 0:
+        return float(np.exp(mean)), np.inf
+    d0 = 2 * trigamma_inverse(excess)
+    return float(np.exp(mean + scipy.special.digamma(d0 / 2) - np.log(d0 / 2))), float(d0)
+
+
+def shrink_variances(variances, dfs, prior_variance: float, prior_df: float) -> tuple[np.ndarray, np.ndarray]:
+    """(variance, degrees of freedom) of each case after shrinkage towards the prior, never below its own.
+
+    The posterior (d0 s0^2 + d s^2) / (d0 + d) with d0 + d degrees of freedom;
+    where a case's own variance is the larger (one disturbed run, say), its own
+    is kept: shrinking it down would turn that disturbance into a verdict.
+    Without a prior (d0 = 0) each case keeps its own variance and d.
+    """
+    variances, dfs = np.asarray(variances, dtype=float), np.asarray(dfs, dtype=float)
+    own = np.where(dfs > 0, variances, np.nan)
+    if not prior_df or not np.isfinite(prior_variance):
+        return own, dfs.copy()
+    if np.isinf(prior_df):
+        posterior = np.full(variances.shape, prior_variance)
+    else:
+        posterior = (prior_df * prior_variance + dfs * np.nan_to_num(own)) / (prior_df + dfs)
+    return np.fmax(posterior, own), dfs + prior_df
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
