@@ -33,6 +33,9 @@ from reference import load_blog_figures, quality
 # The blog's run: 10,000 steps, or until training accuracy passes 95% (logistic).
 BLOG_STEPS = 10_000
 BLOG_STOP_ACCURACY = 0.95
+# A round lasting more than LONG_ROUND_FACTOR x --round-time gets LONG_ROUND_ROUNDS rounds per pass.
+LONG_ROUND_FACTOR = 3
+LONG_ROUND_ROUNDS = 3
 # Steps used by the barrier check when timing is disabled (the CI correctness pass).
 UNTIMED_CHECK_STEPS = 20
 
@@ -160,12 +163,15 @@ def _round_plan(trainer, case: Case, settings: Settings, scenario: str, timed: b
         stop = BLOG_STOP_ACCURACY if case.barrier == "sync" else None
         return dict(steps=BLOG_STEPS, rounds=settings.blog_rounds, warmup=False, reset=True, stop_accuracy=stop)
     if not timed:
-        steps = UNTIMED_CHECK_STEPS
-    elif settings.steps_per_round:
-        steps = settings.steps_per_round
-    else:
-        steps = calibrate(trainer, settings.round_time_s)
-    return dict(steps=steps, rounds=settings.rounds, warmup=timed, reset=False, stop_accuracy=None)
+        return dict(steps=UNTIMED_CHECK_STEPS, rounds=settings.rounds, warmup=False, reset=False, stop_accuracy=None)
+    steps = settings.steps_per_round or calibrate(trainer, settings.round_time_s)
+    # The warm-up round also says how long a round lasts: one far longer than --round-time
+    # (a single step of a large problem) is timed precisely enough in fewer rounds per pass.
+    warmup_s = _timed_run(trainer, steps)
+    rounds = settings.rounds
+    if warmup_s > LONG_ROUND_FACTOR * settings.round_time_s:
+        rounds = min(rounds, LONG_ROUND_ROUNDS)
+    return dict(steps=steps, rounds=rounds, warmup=True, reset=False, stop_accuracy=None)
 
 
 def _time_pass(trainer, case: Case, plan: dict, warmup: bool, before_round=None) -> tuple[list[float], int]:
@@ -223,7 +229,7 @@ def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Setting
     before_round = (lambda: bare_times.append(bare_round_seconds(trainer, plan["steps"]))) if overhead else None
     benchmark.group = f"{case.model}-{problem.size.id}" + ("-blog" if scenario == "blog" else "")
     if timed:
-        times, steps = _time_pass(trainer, case, plan, plan["warmup"], before_round)
+        times, steps = _time_pass(trainer, case, plan, warmup=False, before_round=before_round)  # warmed up by the plan
     else:
         trainer.run(plan["steps"])  # untimed (the correctness pass): one round, then the checks
         times, steps = [], plan["steps"]
