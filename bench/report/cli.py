@@ -1,7 +1,7 @@
 """The command line: python -m bench.report [PATH ...] [--out DIR] [filters] [--fail-on-regression].
 
 Reads saved results, writes throughput.csv, speedup.csv, versions.csv,
-summary.md and PNG plots into --out, and prints where they are. Exit status:
+summary.md (a digest), index.html (the page to open) and PNG plots into --out, and prints where they are. Exit status:
 0 done; 1 --fail-on-regression and a regression was found; 2 nothing usable
 to report, or a bad command line, or an output that cannot be written. Bad
 input never ends in a traceback: each unusable file is one warning line.
@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.report.figures import add_figures
+from bench.report.html import build_page
 from bench.report.filters import apply_filters
 from bench.report.load import read_results, warn_stderr
 from bench.report.markdown import build_summary
@@ -30,7 +31,7 @@ from bench.report.stats import CORRECTIONS
 DEFAULT_RESULTS = Path("results")
 DEFAULT_OUT = Path("report")
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
-OUTPUT_FILES = ("throughput.csv", "speedup.csv", "versions.csv", "summary.md")
+OUTPUT_FILES = ("throughput.csv", "speedup.csv", "versions.csv", "summary.md", "index.html")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.report",
         description=(
             "Turn saved benchmark results into comparison CSVs (throughput, MLX/NumPy speedup, MLX versions), "
-            "a Markdown summary and PNG plots. Inputs are only read, never changed."
+            "a Markdown digest, one self-contained HTML page (index.html) and PNG plots. Inputs are only read, never changed."
         ),
         epilog="Exit status: 0 done, 1 a regression with --fail-on-regression, 2 nothing usable to report or a usage error.",
     )
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Outputs never replace something we read (a result passed as PATH into --out, say).
     inputs = {Path(p).resolve() for p in loaded.files} | {Path(p).resolve() for p, _ in loaded.skipped}
+    inputs |= {Path(r["path"]).resolve() for r in loaded.release_verdicts + loaded.self_tests}
     clash = [name for name in OUTPUT_FILES if (args.out / name).resolve() in inputs]
     if clash:
         return _error(f"--out {args.out} would overwrite input file(s) {', '.join(clash)}; choose another folder")
@@ -155,8 +157,24 @@ def main(argv: list[str] | None = None) -> int:
             threshold=args.threshold,
             correction=args.correction,
             command=shlex.join(["python", "-m", "bench.report", *argv]),
+            release_verdicts=loaded.release_verdicts,
+            self_tests=loaded.self_tests,
         )
         written.append(write_text(summary, out / "summary.md"))
+        page = build_page(
+            frame,
+            speedup,
+            versions,
+            files=len(loaded.files),
+            skipped=loaded.skipped,
+            plots=plots,
+            threshold=args.threshold,
+            command=shlex.join(["python", "-m", "bench.report", *argv]),
+            outputs=[p.name for p in written],
+            release_verdicts=loaded.release_verdicts,
+            self_tests=loaded.self_tests,
+        )
+        written.append(write_text(page, out / "index.html"))
     except OSError as error:
         return _error(f"cannot write the report to {args.out}: {error.strerror or error}")
 
