@@ -81,13 +81,22 @@ def probe(page: Path, chromium: str, table: str = "throughput", timeout: float =
     found = re.search(r'<pre id="probe-result">(.*?)</pre>', done.stdout, re.S)
     if not found:
         raise RuntimeError(f"chromium printed no result (exit {done.returncode}): {done.stderr[-500:]}")
-    return json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"'))
+    return json.loads(
+        found.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+    )
 
 
-def screenshot(page: Path, chromium: str, png: Path, width: int = 1400, height: int = 2400, timeout: float = 60) -> Path:
+def screenshot(
+    page: Path, chromium: str, png: Path, width: int = 1400, height: int = 2400, timeout: float = 60
+) -> Path:
     """A PNG of the top `height` pixels of `page`."""
     subprocess.run(
-        _command(chromium, f"--window-size={width},{height}", f"--screenshot={Path(png).resolve()}", Path(page).resolve().as_uri()),
+        _command(
+            chromium,
+            f"--window-size={width},{height}",
+            f"--screenshot={Path(png).resolve()}",
+            Path(page).resolve().as_uri(),
+        ),
         capture_output=True,
         timeout=timeout,
         check=True,

@@ -47,7 +47,13 @@ def self_test_record(status="unfit", fit=False) -> dict:
         "false_regressions": 3,
         "cases": 40,
         "planted": [
-            {"case_id": "linear-mlx-compiled-step-cpu-n1000-d10", "slowdown_pct": 20.0, "pct_change": 19.1, "verdict": "regression", "caught": True}
+            {
+                "case_id": "linear-mlx-compiled-step-cpu-n1000-d10",
+                "slowdown_pct": 20.0,
+                "pct_change": 19.1,
+                "verdict": "regression",
+                "caught": True,
+            }
         ],
         "noise_pct_median": 7.5,
         "min_detectable_pct_median": 18.0,
@@ -97,7 +103,9 @@ def test_page_is_one_self_contained_file_beside_the_csvs(tmp_path):
     assert not re.search(r'(src|href)="(https?:)?//', page) and "<link" not in page and "@import" not in page
     assert page.count('src="data:image/png;base64,') == len(list(out.glob("*.png"))) > 0
     # The answer first: the speedup heat map comes before the details and the plots.
-    assert page.index('id="answer"') < page.index('id="blog"') < page.index('id="releases"') < page.index('id="details"')
+    assert (
+        page.index('id="answer"') < page.index('id="blog"') < page.index('id="releases"') < page.index('id="details"')
+    )
     assert page.index('class="heatmap"') < page.index('id="details"')
     for header in ("steps/s", "median round (ms)", "IQR (% of median)", "speedup (×, &gt;1: MLX faster)"):
         assert f">{header}</th>" in page, header

@@ -130,13 +130,15 @@ def answer_section(frame: pd.DataFrame, speedup: pd.DataFrame) -> str:
         return _section(
             "answer", "MLX against NumPy", _p("No MLX grid case with a NumPy baseline in the same run.", "none")
         )
-    norm = speedup_norm(grid["speedup"])
-    parts = [heatmap_legend(norm)]
+    parts = []
     best = views.backends_by_size(frame)
     for (machine, version), machine_cells in grid.groupby(["machine", "mlx_version"], sort=True):
+        # One colour scale per machine: a slow machine's 40x would wash out another's 1.5x.
+        norm = speedup_norm(machine_cells["speedup"])
         parts.append(f"<h3>{esc(machine)} — MLX {esc(version)}</h3>")
         if machine in views.reference_blas_machines(frame):
             parts.append(_p(f"MLX here {esc(views.REFERENCE_BLAS_NOTE.replace('`', ''))}", "answer"))
+        parts.append(heatmap_legend(norm))
         for model, model_cells in machine_cells.groupby("model", sort=True):
             parts.append(
                 f'<div class="model"><h4>{esc(model)}</h4><p class="answer">{esc(views.headline_sentence(model_cells))}.</p>'
@@ -145,7 +147,10 @@ def answer_section(frame: pd.DataFrame, speedup: pd.DataFrame) -> str:
         others = best[(best["machine"] == machine)] if len(best) else best
         if len(others) and others["backend"].nunique() > 2:  # peers beside MLX and NumPy: their best steps/s too
             table = others.pivot_table(index=["model", "size"], columns="backend", values="steps_per_s", aggfunc="max")
-            parts.append("<h4>Fastest case of each backend (steps/s)</h4>" + html_table(table.reset_index(), {c: views.COUNT for c in table.columns}))
+            parts.append(
+                "<h4>Fastest case of each backend (steps/s)</h4>"
+                + html_table(table.reset_index(), {c: views.COUNT for c in table.columns})
+            )
     return _section("answer", "MLX against NumPy", "".join(parts))
 
 
@@ -155,7 +160,9 @@ def blog_section(frame: pd.DataFrame) -> str:
     published = {(f["model"], f["backend"]): f["steps_per_s"] for f in figures["figures"]}
     rows = views.blog_rows(frame, published)
     if rows.empty:
-        body = _p("No results of the blog scenario; run <code>pytest --benchmark-only bench/test_blog.py</code>.", "none")
+        body = _p(
+            "No results of the blog scenario; run <code>pytest --benchmark-only bench/test_blog.py</code>.", "none"
+        )
     else:
         body = (
             _p(
@@ -170,7 +177,11 @@ def blog_section(frame: pd.DataFrame) -> str:
 
 
 def _status_box(status: str, title: str, lines: list[str]) -> str:
-    return f'<div class="status st-{esc(status)}"><strong>{title}</strong>' + "".join(f"<br>{line}" for line in lines) + "</div>"
+    return (
+        f'<div class="status st-{esc(status)}"><strong>{title}</strong>'
+        + "".join(f"<br>{line}" for line in lines)
+        + "</div>"
+    )
 
 
 def self_test_boxes(self_tests: list[dict]) -> str:
@@ -203,10 +214,16 @@ def self_test_boxes(self_tests: list[dict]) -> str:
         if len(planted):
             if "slowdown_pct" in planted:
                 planted["slowdown_pct"] = pd.to_numeric(planted["slowdown_pct"], errors="coerce")
-            table = "<details><summary>planted slowdowns</summary>" + html_table(
-                planted.rename(columns={"slowdown_pct": "planted slowdown (%)", "pct_change": "measured change (%)"}),
-                {"planted slowdown (%)": views.PCT, "measured change (%)": views.SIGNED_PCT},
-            ) + "</details>"
+            table = (
+                "<details><summary>planted slowdowns</summary>"
+                + html_table(
+                    planted.rename(
+                        columns={"slowdown_pct": "planted slowdown (%)", "pct_change": "measured change (%)"}
+                    ),
+                    {"planted slowdown (%)": views.PCT, "measured change (%)": views.SIGNED_PCT},
+                )
+                + "</details>"
+            )
         title = f"Self-test of MLX {esc(test.get('release', '?'))}{' on ' + esc(where) if where else ''}: {esc(status.upper())}"
         boxes.append(_status_box(status, title, lines) + table)
     return "".join(boxes)
@@ -222,7 +239,18 @@ def _interval_cell(rows: pd.DataFrame, threshold: float) -> list[str]:
     flagged = views.is_regression(rows).to_numpy()
     verdicts = rows["verdict"].astype(str).to_numpy() if "verdict" in rows else np.full(len(rows), "")
     return [
-        interval_svg(p, lo, hi, 100 * threshold, reach, VERDICT_COLORS["regression" if f else "slower" if v == "slower" else v] if (f or v in VERDICT_COLORS) else "#777")
+        interval_svg(
+            p,
+            lo,
+            hi,
+            100 * threshold,
+            reach,
+            (
+                VERDICT_COLORS["regression" if f else "slower" if v == "slower" else v]
+                if (f or v in VERDICT_COLORS)
+                else "#777"
+            ),
+        )
         for p, lo, hi, f, v in zip(pct, low, high, flagged, verdicts)
     ]
 
@@ -244,7 +272,11 @@ def _notable(rows: pd.DataFrame) -> pd.DataFrame:
     """Regressions first, then other changes and undecided rows, largest change first."""
     if rows.empty or "verdict" not in rows:
         return rows
-    rank = np.where(views.is_regression(rows), 0, np.where(rows["verdict"] == "same", 3, np.where(rows["verdict"] == "undecided", 2, 1)))
+    rank = np.where(
+        views.is_regression(rows),
+        0,
+        np.where(rows["verdict"] == "same", 3, np.where(rows["verdict"] == "undecided", 2, 1)),
+    )
     rows = rows.assign(_rank=rank, _size=-rows["pct_change"].abs() if "pct_change" in rows else 0)
     rows = rows[rows["_rank"] < 3].sort_values(["_rank", "_size"])
     return rows.drop(columns=["_rank", "_size"])
@@ -258,13 +290,18 @@ def releases_section(versions: pd.DataFrame, release_verdicts: list[dict], thres
         where = machine.get("node", "") if isinstance(machine, dict) else str(machine)
         for comparison in record.get("comparisons") or []:
             status = str(comparison.get("status", "?"))
-            reason = comparison.get("reason") or ("NumPy controls steady: the MLX verdicts stand" if status == "ok" else "")
+            reason = comparison.get("reason") or (
+                "NumPy controls steady: the MLX verdicts stand" if status == "ok" else ""
+            )
             parts.append(
                 _status_box(
                     status,
                     f"MLX {esc(comparison.get('older', '?'))} → {esc(comparison.get('newer', '?'))}"
                     f"{' on ' + esc(where) if where else ''}: {esc(status)}",
-                    [esc(reason), f'<span class="meta">{esc(record.get("path", ""))}, {esc(record.get("created", ""))}</span>'],
+                    [
+                        esc(reason),
+                        f'<span class="meta">{esc(record.get("path", ""))}, {esc(record.get("created", ""))}</span>',
+                    ],
                 )
             )
         rows = views.verdict_rows(pd.DataFrame(record.get("rows") or []))
@@ -273,8 +310,12 @@ def releases_section(versions: pd.DataFrame, release_verdicts: list[dict], thres
             parts.append(
                 f"<h4>Release runner's verdicts: {len(rows)} rows, {int(views.is_regression(rows).sum())} regression(s)</h4>"
                 + html_table(views.verdict_counts(rows))
-                + (f"<p>Changes and undecided cases ({min(len(notable), HEADLINE_VERDICTS)} of {len(notable)} shown here; all rows in the release tables below):</p>"
-                   + verdict_table(notable.head(HEADLINE_VERDICTS), threshold, "", True) if len(notable) else "")
+                + (
+                    f"<p>Changes and undecided cases ({min(len(notable), HEADLINE_VERDICTS)} of {len(notable)} shown here; all rows in the release tables below):</p>"
+                    + verdict_table(notable.head(HEADLINE_VERDICTS), threshold, "", True)
+                    if len(notable)
+                    else ""
+                )
             )
     rows = views.verdict_rows(versions)
     rule = (
@@ -288,37 +329,66 @@ def releases_section(versions: pd.DataFrame, release_verdicts: list[dict], thres
         parts.append(
             f"<h4>This report's comparison of the runs (versions.csv): each release against the previous one</h4>{_p(esc(rule))}"
             + html_table(views.verdict_counts(rows))
-            + (f"<p>{int(views.is_regression(rows).sum())} regression(s); changes and undecided cases, largest first "
-               f"({min(len(notable), HEADLINE_VERDICTS)} of {len(notable)} here, every row in the details):</p>"
-               + verdict_table(notable.head(HEADLINE_VERDICTS), threshold, "", True) if len(notable) else _p("Every case: same."))
+            + (
+                f"<p>{int(views.is_regression(rows).sum())} regression(s); changes and undecided cases, largest first "
+                f"({min(len(notable), HEADLINE_VERDICTS)} of {len(notable)} here, every row in the details):</p>"
+                + verdict_table(notable.head(HEADLINE_VERDICTS), threshold, "", True)
+                if len(notable)
+                else _p("Every case: same.")
+            )
         )
     return _section("releases", "MLX releases", "".join(parts))
 
 
-def details_section(frame: pd.DataFrame, speedup: pd.DataFrame, versions: pd.DataFrame, release_verdicts: list[dict], threshold: float) -> str:
+def details_section(
+    frame: pd.DataFrame, speedup: pd.DataFrame, versions: pd.DataFrame, release_verdicts: list[dict], threshold: float
+) -> str:
     """Every table, sortable and filterable."""
     warm = frame[frame["phase"] == "warm"]
     rule = f"IQR above {UNSTABLE_IQR_FRACTION:.0%} of the median round time, or fewer than {MIN_STABLE_ROUNDS} rounds"
     blocks = [
-        ("MLX against NumPy, every case", "speedup = MLX steps/s ÷ NumPy steps/s in the same run; `too close` when the "
-         "95% bootstrap interval includes 1. Newest run per machine and MLX version (every run: speedup.csv).",
-         html_table(views.speedup_detail(speedup), views.DETAIL_FORMATS, "speedup")),
-        ("Throughput", f"Warm rounds, newest run per machine and MLX version (every run: throughput.csv). K = steps per "
-         f"round; steps/s = K ÷ median round time. Unstable (greyed, marked): {rule}.",
-         html_table(views.throughput_detail(warm), views.DETAIL_FORMATS, "throughput")),
-        ("MLX releases, every comparison", "versions.csv, each release against the previous one; undecided rows greyed.",
-         verdict_table(views.verdict_rows(versions), threshold, "versions", False)),
+        (
+            "MLX against NumPy, every case",
+            "speedup = MLX steps/s ÷ NumPy steps/s in the same run; `too close` when the "
+            "95% bootstrap interval includes 1. Newest run per machine and MLX version (every run: speedup.csv).",
+            html_table(views.speedup_detail(speedup), views.DETAIL_FORMATS, "speedup"),
+        ),
+        (
+            "Throughput",
+            f"Warm rounds, newest run per machine and MLX version (every run: throughput.csv). K = steps per "
+            f"round; steps/s = K ÷ median round time. Unstable (greyed, marked): {rule}.",
+            html_table(views.throughput_detail(warm), views.DETAIL_FORMATS, "throughput"),
+        ),
+        (
+            "MLX releases, every comparison",
+            "versions.csv, each release against the previous one; undecided rows greyed.",
+            verdict_table(views.verdict_rows(versions), threshold, "versions", False),
+        ),
     ]
     for record in release_verdicts:
-        blocks.append((f"Release runner's verdicts ({record.get('path', '')})", "",
-                       verdict_table(views.verdict_rows(pd.DataFrame(record.get("rows") or [])), threshold, "", False)))
+        blocks.append(
+            (
+                f"Release runner's verdicts ({record.get('path', '')})",
+                "",
+                verdict_table(views.verdict_rows(pd.DataFrame(record.get("rows") or [])), threshold, "", False),
+            )
+        )
     blocks += [
-        ("Unstable rows", f"{int(frame['unstable'].sum())} row(s) over all runs with {rule}; those of the newest run per machine and MLX version.",
-         html_table(views.unstable_detail(frame), views.DETAIL_FORMATS, "unstable")),
-        ("Cold start", "First step of a freshly built trainer (tracing, compilation, page faults).",
-         html_table(views.cold_detail(frame), views.DETAIL_FORMATS, "cold")),
-        ("Harness overhead", "Suite round time ÷ bare perf_counter loop of the same kernel (1.000: the harness costs nothing).",
-         html_table(views.overhead_detail(warm), views.DETAIL_FORMATS, "overhead")),
+        (
+            "Unstable rows",
+            f"{int(frame['unstable'].sum())} row(s) over all runs with {rule}; those of the newest run per machine and MLX version.",
+            html_table(views.unstable_detail(frame), views.DETAIL_FORMATS, "unstable"),
+        ),
+        (
+            "Cold start",
+            "First step of a freshly built trainer (tracing, compilation, page faults).",
+            html_table(views.cold_detail(frame), views.DETAIL_FORMATS, "cold"),
+        ),
+        (
+            "Harness overhead",
+            "Suite round time ÷ bare perf_counter loop of the same kernel (1.000: the harness costs nothing).",
+            html_table(views.overhead_detail(warm), views.DETAIL_FORMATS, "overhead"),
+        ),
         ("Distributed runs", "", html_table(views.distributed_detail(warm), views.DETAIL_FORMATS, "distributed")),
         ("Machines", "", html_table(views.machines(frame), {}, "machines")),
     ]
@@ -354,7 +424,11 @@ def files_section(outputs: list[str], skipped: list[tuple[str, str]]) -> str:
         "files",
         "Files",
         _p(f"Every row is in the files beside this page: {links}.")
-        + (f"<h3>Skipped input files ({len(skipped)})</h3><ul>{skip}</ul>" if skipped else _p("No input file was skipped.")),
+        + (
+            f"<h3>Skipped input files ({len(skipped)})</h3><ul>{skip}</ul>"
+            if skipped
+            else _p("No input file was skipped.")
+        ),
     )
 
 
@@ -383,7 +457,14 @@ def build_page(
     )
     nav = "".join(
         f'<a href="#{i}">{t}</a>'
-        for i, t in (("answer", "MLX vs NumPy"), ("blog", "Blog"), ("releases", "Releases"), ("details", "Details"), ("plots", "Plots"), ("files", "Files"))
+        for i, t in (
+            ("answer", "MLX vs NumPy"),
+            ("blog", "Blog"),
+            ("releases", "Releases"),
+            ("details", "Details"),
+            ("plots", "Plots"),
+            ("files", "Files"),
+        )
     )
     body = [
         f'<header><h1>MLX SGD Bench report</h1><p class="meta">{meta}</p><nav>{nav}</nav></header>',

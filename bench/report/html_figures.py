@@ -23,7 +23,13 @@ from bench.report.html_tables import esc
 
 DIVERGING = colormaps["RdBu"]
 # Okabe-Ito colours of the verdicts, as the page's CSS uses them.
-VERDICT_COLORS = {"regression": "#D55E00", "slower": "#E69F00", "faster": "#0072B2", "same": "#777777", "undecided": "#999999"}
+VERDICT_COLORS = {
+    "regression": "#D55E00",
+    "slower": "#E69F00",
+    "faster": "#0072B2",
+    "same": "#777777",
+    "undecided": "#999999",
+}
 
 
 def _size_order(sizes) -> list[str]:
@@ -67,7 +73,9 @@ def speedup_heatmap(cells: pd.DataFrame, norm: LogNorm) -> str:
             rgba = DIVERGING(float(norm(row.speedup)))
             close = row.faster == "inconclusive"
             interval = (
-                f"; 95% CI {row.speedup_ci_low:.3g}–{row.speedup_ci_high:.3g}" if np.isfinite(row.speedup_ci_low) else ""
+                f"; 95% CI {row.speedup_ci_low:.3g}–{row.speedup_ci_high:.3g}"
+                if np.isfinite(row.speedup_ci_low)
+                else ""
             )
             title = f"{case} at {size}: {row.speedup:.3g}× ({row.mlx_steps_per_s:,.0f} vs {row.numpy_steps_per_s:,.0f} steps/s{interval})"
             tds.append(
@@ -112,7 +120,9 @@ def interval_svg(pct: float, low: float, high: float, threshold_pct: float, reac
         )
     if np.isfinite(pct):
         parts.append(f'<circle cx="{x(pct):.1f}" cy="8" r="3.5" fill="{color}" stroke="#000" stroke-width="0.6"/>')
-    label = f"{pct:+.1f}%" + (f" (95% CI {low:+.1f}% to {high:+.1f}%)" if np.isfinite(low) and np.isfinite(high) else "")
+    label = f"{pct:+.1f}%" + (
+        f" (95% CI {low:+.1f}% to {high:+.1f}%)" if np.isfinite(low) and np.isfinite(high) else ""
+    )
     return (
         f'<svg class="ci" width="{width}" height="{height}" role="img" aria-label="{esc(label)}">'
         f"<title>{esc(label)}</title>{''.join(parts)}</svg>"

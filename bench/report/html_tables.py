@@ -46,7 +46,11 @@ def _cell(value, format_value: Callable | None) -> str:
     missing = value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
     if missing:
         return "<td></td>"
-    text = format_value(value) if format_value else (f"{value:,}" if _is_number(value) and float(value).is_integer() and abs(value) >= 10_000 else str(value))
+    text = (
+        format_value(value)
+        if format_value
+        else (f"{value:,}" if _is_number(value) and float(value).is_integer() and abs(value) >= 10_000 else str(value))
+    )
     sort_key = f' data-v="{float(value):.12g}"' if _is_number(value) else ""
     return f"<td{sort_key}>{esc(text)}</td>"
 
@@ -73,9 +77,7 @@ def row_marks(frame: pd.DataFrame) -> list[str]:
     checks = {
         "unstable": lambda f: f["unstable"].astype(str).str.lower() == "true" if "unstable" in f else None,
         "undecided": lambda f: (f["verdict"].astype(str) == "undecided") if "verdict" in f else None,
-        "regression": lambda f: (
-            (f["regression"].astype(str).str.lower() == "true") if "regression" in f else None
-        ),
+        "regression": lambda f: ((f["regression"].astype(str).str.lower() == "true") if "regression" in f else None),
     }
     for name, check in checks.items():
         flags = check(frame)

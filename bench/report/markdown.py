@@ -55,9 +55,7 @@ def section_self_test(self_tests: list[dict]) -> str:
     return "## Self-test\n\n" + "\n".join(lines) + "\n"
 
 
-def section_regressions(
-    versions: pd.DataFrame, release_verdicts: list[dict], threshold: float, correction: str
-) -> str:
+def section_regressions(versions: pd.DataFrame, release_verdicts: list[dict], threshold: float, correction: str) -> str:
     """Regressions: this report's own (versions.csv) and the release runner's (release-verdicts.json)."""
     method = {"holm": "Holm", "bh": "Benjamini-Hochberg"}.get(correction, correction)
     tested = int(versions["p_value"].notna().sum()) if len(versions) else 0
@@ -75,7 +73,9 @@ def section_regressions(
             )
         rows = views.verdict_rows(pd.DataFrame(record.get("rows") or []))
         flagged = rows[views.is_regression(rows)] if len(rows) else rows
-        parts.append(f"- release runner: {len(flagged)} regression(s) in {len(rows)} verdicts (`{record.get('path', '')}`)")
+        parts.append(
+            f"- release runner: {len(flagged)} regression(s) in {len(rows)} verdicts (`{record.get('path', '')}`)"
+        )
     runner = ("\n".join(parts) + "\n\n") if parts else ""
     rows = views.verdict_rows(versions)
     found = rows[views.is_regression(rows)] if len(rows) else rows
@@ -215,5 +215,3 @@ def build_summary(
         section_files(plots, skipped),
     ]
     return "\n".join(s for s in sections if s)
-
-

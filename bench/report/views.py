@@ -171,7 +171,9 @@ def backends_by_size(frame: pd.DataFrame) -> pd.DataFrame:
     if warm.empty:
         return pd.DataFrame()
     warm = with_case(latest_runs(newest_version(warm)))
-    best = warm.loc[warm.groupby(["machine", "mlx_version", "model", "size", "backend"], sort=False)["steps_per_s"].idxmax()]
+    best = warm.loc[
+        warm.groupby(["machine", "mlx_version", "model", "size", "backend"], sort=False)["steps_per_s"].idxmax()
+    ]
     return best[["machine", "mlx_version", "model", "size", "backend", "case", "steps_per_s", "unstable"]]
 
 
@@ -184,7 +186,18 @@ def blog_rows(frame: pd.DataFrame, published: dict) -> pd.DataFrame:
     blog["steps/s in the blog"] = [published.get((m, b), np.nan) for m, b in zip(blog["model"], blog["backend"])]
     blog["here ÷ blog"] = blog["steps_per_s"] / blog["steps/s in the blog"]
     return blog[
-        ["machine", "mlx_version", "model", "case", "dtype", "n_rounds", "steps_per_s", "steps/s in the blog", "here ÷ blog", "unstable"]
+        [
+            "machine",
+            "mlx_version",
+            "model",
+            "case",
+            "dtype",
+            "n_rounds",
+            "steps_per_s",
+            "steps/s in the blog",
+            "here ÷ blog",
+            "unstable",
+        ]
     ].rename(columns={"steps_per_s": "steps/s here"})
 
 
@@ -217,8 +230,21 @@ def speedup_detail(speedup: pd.DataFrame) -> pd.DataFrame:
     shown = with_case(latest_runs(speedup).assign(backend="mlx"))
     shown["vs NumPy"] = shown["numpy_variant"] + " " + shown["numpy_dtype"] + " " + shown["numpy_barrier"]
     columns = [
-        "machine", "mlx_version", "scenario", "model", "size", "case", "variant", "device", "vs NumPy",
-        "mlx_steps_per_s", "numpy_steps_per_s", "speedup", "speedup_ci_low", "speedup_ci_high", "faster",
+        "machine",
+        "mlx_version",
+        "scenario",
+        "model",
+        "size",
+        "case",
+        "variant",
+        "device",
+        "vs NumPy",
+        "mlx_steps_per_s",
+        "numpy_steps_per_s",
+        "speedup",
+        "speedup_ci_low",
+        "speedup_ci_high",
+        "faster",
     ]
     return shown[columns].rename(columns={"speedup_ci_low": "95% CI low (×)", "speedup_ci_high": "95% CI high (×)"})
 
@@ -231,9 +257,23 @@ def throughput_detail(warm: pd.DataFrame) -> pd.DataFrame:
     shown = with_case(latest_runs(warm))
     shown["median_round_ms"] = shown["median_round_s"] * 1e3
     columns = [
-        "machine", "mlx_version", "scenario", "model", "size", "case", "backend", "variant", "device",
-        "steps_per_round", "n_rounds", "median_round_ms", "iqr_pct_of_median", "steps_per_s", "samples_per_s",
-        "gflops_per_s", "gb_per_s",
+        "machine",
+        "mlx_version",
+        "scenario",
+        "model",
+        "size",
+        "case",
+        "backend",
+        "variant",
+        "device",
+        "steps_per_round",
+        "n_rounds",
+        "median_round_ms",
+        "iqr_pct_of_median",
+        "steps_per_s",
+        "samples_per_s",
+        "gflops_per_s",
+        "gb_per_s",
     ]
     if "peak_memory_bytes" in shown and shown["peak_memory_bytes"].notna().any():
         shown["peak_memory_mib"] = pd.to_numeric(shown["peak_memory_bytes"], errors="coerce") / 2**20
@@ -261,9 +301,26 @@ THROUGHPUT_FORMATS = {
 
 # The verdict-row columns (README, "Compare MLX releases") and the older versions.csv names they replace.
 VERDICT_COLUMNS = (
-    "machine", "case_id", "model", "backend", "control", "older", "newer", "pct_change", "ci_low_pct", "ci_high_pct",
-    "p_value", "p_value_adjusted", "verdict", "regression", "min_detectable_pct", "passes_needed", "n_older", "n_newer",
-    "method", "reason",
+    "machine",
+    "case_id",
+    "model",
+    "backend",
+    "control",
+    "older",
+    "newer",
+    "pct_change",
+    "ci_low_pct",
+    "ci_high_pct",
+    "p_value",
+    "p_value_adjusted",
+    "verdict",
+    "regression",
+    "min_detectable_pct",
+    "passes_needed",
+    "n_older",
+    "n_newer",
+    "method",
+    "reason",
 )
 _VERDICT_ALIASES = {
     "case": "case_id",
@@ -324,10 +381,17 @@ def verdict_counts(rows: pd.DataFrame) -> pd.DataFrame:
     if rows.empty or "verdict" not in rows:
         return pd.DataFrame()
     keys = [k for k in ("machine", "older", "newer") if k in rows]
-    rows = rows.assign(regressions=is_regression(rows), side=np.where(rows.get("control", False) == True, "NumPy (control)", "MLX"))  # noqa: E712
+    rows = rows.assign(
+        regressions=is_regression(rows), side=np.where(rows.get("control", False) == True, "NumPy (control)", "MLX")
+    )  # noqa: E712
     counts = rows.groupby([*keys, "side", "verdict"]).size().unstack(fill_value=0)
-    counts["regressions"] = rows.groupby([*keys, "side"])["regressions"].sum()
-    return counts.reset_index()
+    if "regression" not in counts:  # older frames: regressions are "slower" rows with the flag set
+        counts["regression"] = rows.groupby([*keys, "side"])["regressions"].sum()
+        if "slower" in counts:  # disjoint counts, as in the newer verdicts: slower but not a regression
+            counts["slower"] -= counts["regression"]
+    order = [v for v in ("regression", "slower", "faster", "same", "undecided") if v in counts]
+    counts = counts[order + [c for c in counts.columns if c not in order]]
+    return counts.rename(columns=lambda verdict: f"{verdict} (cases)").reset_index()
 
 
 def cold_detail(frame: pd.DataFrame) -> pd.DataFrame:
@@ -349,7 +413,16 @@ def overhead_detail(warm: pd.DataFrame) -> pd.DataFrame:
     if "harness_overhead_ratio" not in warm or warm["harness_overhead_ratio"].isna().all():
         return pd.DataFrame()
     shown = with_case(latest_runs(warm[warm["harness_overhead_ratio"].notna()]))
-    columns = ["machine", "mlx_version", "model", "size", "case", "steps_per_s", "bare_loop_steps_per_s", "harness_overhead_ratio"]
+    columns = [
+        "machine",
+        "mlx_version",
+        "model",
+        "size",
+        "case",
+        "steps_per_s",
+        "bare_loop_steps_per_s",
+        "harness_overhead_ratio",
+    ]
     return shown[[c for c in columns if c in shown]]
 
 
@@ -360,8 +433,16 @@ def distributed_detail(warm: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     shown = with_case(latest_runs(runs))
     columns = [
-        "machine", "mlx_version", "model", "size", "case", "n_ranks", "steps_per_s", "scaling_efficiency",
-        "compute_s_per_step", "collective_s_per_step",
+        "machine",
+        "mlx_version",
+        "model",
+        "size",
+        "case",
+        "n_ranks",
+        "steps_per_s",
+        "scaling_efficiency",
+        "compute_s_per_step",
+        "collective_s_per_step",
     ]
     return shown[[c for c in columns if c in shown]]
 
@@ -398,7 +479,18 @@ def unstable_detail(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     shown = with_case(latest_runs(unstable))
     shown["run"] = [Path(f).name for f in shown["source_file"]]
-    columns = ["machine", "mlx_version", "run", "phase", "scenario", "model", "size", "case", "n_rounds", "iqr_pct_of_median"]
+    columns = [
+        "machine",
+        "mlx_version",
+        "run",
+        "phase",
+        "scenario",
+        "model",
+        "size",
+        "case",
+        "n_rounds",
+        "iqr_pct_of_median",
+    ]
     return shown[columns]
 
 
@@ -423,7 +515,9 @@ def machines(frame: pd.DataFrame) -> pd.DataFrame:
     first, last = groups["run_datetime"].min(), groups["run_datetime"].max()
     summary.insert(1, "dates", [f"{a:%Y-%m-%d} – {b:%Y-%m-%d}" if pd.notna(a) else "" for a, b in zip(first, last)])
     summary = summary.reset_index()
-    order = sorted(range(len(summary)), key=lambda i: (summary["machine"].iloc[i], version_key(summary["mlx_version"].iloc[i])))
+    order = sorted(
+        range(len(summary)), key=lambda i: (summary["machine"].iloc[i], version_key(summary["mlx_version"].iloc[i]))
+    )
     return summary.iloc[order].rename(columns=present)
 
 
