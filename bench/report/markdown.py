@@ -3,8 +3,8 @@
 What a reader of a CI log or a pull request wants at a glance: the release
 runner's self-test, regressions, MLX against NumPy per machine, model and size
 (the best and the worst MLX case), the blog's cases beside the blog's
-figures, verdict counts per pair of MLX releases, the machines, and how many
-rows were too noisy to trust. Every table row of the full report is in
+figures, verdict counts per pair of MLX releases, distributed runs when there
+are any, the machines, and how many rows were too noisy to trust. Every table row of the full report is in
 index.html and every run in the CSVs; the digest says where.
 """
 
@@ -138,6 +138,14 @@ def section_versions(versions: pd.DataFrame) -> str:
     )
 
 
+def section_distributed(frame: pd.DataFrame) -> str:
+    """Distributed runs (a few rows when present): throughput and scaling efficiency per rank count."""
+    shown = views.distributed_detail(frame[frame["phase"] == "warm"])
+    if shown.empty:
+        return ""
+    return f"## Distributed runs\n\n{table(shown, {'steps_per_s': views.COUNT, **views.DETAIL_FORMATS})}\n"
+
+
 def section_machines(frame: pd.DataFrame) -> str:
     """Each machine and MLX version: what ran where."""
     shown = views.machines(frame).drop(columns=["env"], errors="ignore")
@@ -210,6 +218,7 @@ def build_summary(
         section_answer(speedup),
         section_blog(frame),
         section_versions(versions),
+        section_distributed(frame),
         section_machines(frame),
         section_unstable(frame),
         section_files(plots, skipped),
