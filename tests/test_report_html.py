@@ -223,6 +223,7 @@ def test_digest_fits_a_few_screens_and_points_to_the_rest(tmp_path, monkeypatch)
         assert section in summary
 
 
+@pytest.mark.slow  # starts a browser: about 4 s
 @pytest.mark.skipif(report_browser.find_chromium() is None, reason="no chromium on PATH (Debian package: chromium)")
 def test_page_in_a_real_browser(two_versions, tmp_path):
     session = _session(two_versions)

@@ -1,10 +1,11 @@
 """The command line: python -m bench.report [PATH ...] [--out DIR] [filters] [--fail-on-regression].
 
 Reads saved results, writes throughput.csv, speedup.csv, versions.csv,
-summary.md (a digest), index.html (the page to open) and PNG plots into --out, and prints where they are. Exit status:
-0 done; 1 --fail-on-regression and a regression was found; 2 nothing usable
-to report, or a bad command line, or an output that cannot be written. Bad
-input never ends in a traceback: each unusable file is one warning line.
+summary.md (a digest), index.html (the page to open) and PNG plots into
+--out, and prints where they are. Exit status: 0 done; 1 --fail-on-regression
+and a regression was found; 2 nothing usable to report, or a bad command line,
+or an output that cannot be written. Bad input never ends in a traceback: each
+unusable file is one warning line.
 """
 
 from __future__ import annotations

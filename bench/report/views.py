@@ -121,7 +121,10 @@ def speedup_cells(speedup: pd.DataFrame) -> pd.DataFrame:
     per MLX case and size with its speedup and which side the interval favours."""
     if speedup.empty:
         return speedup.assign(case=[], size=[])
-    shown = with_case(latest_runs(newest_version(speedup)).assign(backend="mlx"))
+    usable = speedup[np.isfinite(pd.to_numeric(speedup["speedup"], errors="coerce"))]
+    if usable.empty:
+        return usable.assign(case=[], size=[])
+    shown = with_case(latest_runs(newest_version(usable)).assign(backend="mlx"))
     shown["case"] = [c.removeprefix("mlx-") for c in shown["case"]]
     return shown
 
