@@ -5,7 +5,7 @@
 Copies one saved run N times into a temporary results folder (dates and MLX
 versions varied, as a long history would have), then times load_results over
 it, and with --full the whole report (`--no-plots`, then with plots). Prints
-one line per N: seconds, and milliseconds per file.
+one line per N: seconds, milliseconds per file, and with --full the size of index.html.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ def main_scale(argv=None) -> None:
                 quiet = lambda: main([str(results), "--out", str(Path(tmp) / "report"), "--no-plots"])  # noqa: E731
                 line += f"; report --no-plots {timed(quiet):6.2f} s"
                 line += f"; report with plots {timed(lambda: main([str(results), '--out', str(Path(tmp) / 'report')])):6.2f} s"
+                page = Path(tmp) / "report" / "index.html"
+                line += f"; index.html {page.stat().st_size / 1e6:.2f} MB"
             print(line, flush=True)
 
 

@@ -1,4 +1,4 @@
-"""The report: saved pytest-benchmark results -> comparison CSVs, summary.md and plots.
+"""The report: saved pytest-benchmark results -> comparison CSVs, index.html, a summary.md digest and plots.
 
     python -m bench.report [PATH ...] [--out DIR] [--machine NAME] [--model MODEL]
                            [--latest] [--threshold 10%] [--fail-on-regression]
@@ -10,7 +10,9 @@ One module per concern:
   speedup.py     MLX against NumPy in the same run (speedup.csv)
   regression.py  MLX version against version: run-level verdicts, NumPy controls (versions.csv)
   filters.py     --machine, --model, --latest
-  markdown.py    summary.md
+  views.py       the tables a reader sees, shared by summary.md and index.html
+  markdown.py    summary.md, the digest
+  html.py        index.html, the page (html_tables.py: sortable tables; html_figures.py: inline pictures)
   plots.py       PNG plots
   outputs.py     atomic file writing
   cli.py         the command line, main(argv) -> exit status

@@ -1,13 +1,13 @@
 """The command line: python -m bench.report [PATH ...] [--out DIR] [filters] [--fail-on-regression].
 
 Reads saved results, writes throughput.csv, speedup.csv, versions.csv,
-summary.md and PNG plots into --out, and prints where they are. Exit status:
-0 done; 1 --fail-on-regression and a regression was found; 2 nothing usable
-to report, or a bad command line, or an output that cannot be written; 4
---fail-on-regression, no regression, but a comparison was inconclusive (its
-NumPy controls moved between the releases, so its verdicts cannot be
-trusted). Bad input never ends in a traceback: each unusable file is one
-warning line.
+summary.md (a digest), index.html (the page to open) and PNG plots into
+--out, and prints where they are. Exit status: 0 done; 1 --fail-on-regression
+and a regression was found; 2 nothing usable to report, or a bad command line,
+or an output that cannot be written; 4 --fail-on-regression, no regression, but
+a comparison was inconclusive (its NumPy controls moved between the releases,
+so its verdicts cannot be trusted). Bad input never ends in a traceback: each
+unusable file is one warning line.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pandas as pd
 from bench.report.export import FORMATS as EXPORT_FORMATS
 from bench.report.export import write_export
 from bench.report.figures import add_figures
+from bench.report.html import build_page
 from bench.report.filters import apply_filters
 from bench.report.load import read_results, warn_stderr
 from bench.report.markdown import build_summary
@@ -36,7 +37,7 @@ DEFAULT_RESULTS = Path("results")
 DEFAULT_OUT = Path("report")
 # 3 is the release runner's "incomplete"; the report keeps it free so the two never disagree.
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 4
-OUTPUT_FILES = ("throughput.csv", "speedup.csv", "versions.csv", "summary.md")
+OUTPUT_FILES = ("throughput.csv", "speedup.csv", "versions.csv", "summary.md", "index.html")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.report",
         description=(
             "Turn saved benchmark results into comparison CSVs (throughput, MLX/NumPy speedup, MLX versions), "
-            "a Markdown summary and PNG plots. Inputs are only read, never changed."
+            "a Markdown digest, one self-contained HTML page (index.html) and PNG plots. Inputs are only read, never changed."
         ),
         epilog=(
             "Exit status: 0 done; 1 a regression (with --fail-on-regression); 2 nothing usable to report, "
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Outputs never replace something we read (a result passed as PATH into --out, say).
     inputs = {Path(p).resolve() for p in loaded.files} | {Path(p).resolve() for p, _ in loaded.skipped}
+    inputs |= {Path(r["path"]).resolve() for r in loaded.release_verdicts + loaded.self_tests}
     clash = [name for name in OUTPUT_FILES if (args.out / name).resolve() in inputs]
     clash += [str(path) for _, path in args.export if Path(path).resolve() in inputs]
     if clash:
@@ -182,8 +184,24 @@ def main(argv: list[str] | None = None) -> int:
             threshold=args.threshold,
             correction=args.correction,
             command=shlex.join(["python", "-m", "bench.report", *argv]),
+            release_verdicts=loaded.release_verdicts,
+            self_tests=loaded.self_tests,
         )
         written.append(write_text(summary, out / "summary.md"))
+        page = build_page(
+            frame,
+            speedup,
+            versions,
+            files=len(loaded.files),
+            skipped=loaded.skipped,
+            plots=plots,
+            threshold=args.threshold,
+            command=shlex.join(["python", "-m", "bench.report", *argv]),
+            outputs=[p.name for p in written],
+            release_verdicts=loaded.release_verdicts,
+            self_tests=loaded.self_tests,
+        )
+        written.append(write_text(page, out / "index.html"))
         for kind, path in args.export:
             write_export(frame, kind, Path(path))
             print(f"exported {kind}: {path}")

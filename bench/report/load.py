@@ -5,7 +5,9 @@ files, keeps the benchmarks that carry this suite's ``extra_info`` (see
 ``schema.REQUIRED_EXTRA_INFO``) and skips everything else with a one-line
 warning that names the file: an empty folder, a file that is not JSON or was
 cut short, JSON of another tool, pytest-benchmark files of another suite.
-Files are opened read-only; nothing read is ever changed.
+Files are opened read-only; nothing read is ever changed. The release
+runner's own records (``release-verdicts.json``, ``self-test.json``, told apart
+by their ``kind`` field) are kept as they are, for the report to show.
 
 Each row carries every ``extra_info`` field as saved (fields added later by the
 suite pass through untouched), the run's date, commit and machine (its id:
@@ -46,6 +48,9 @@ class Loaded:
     frame: pd.DataFrame
     files: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    # The release runner's own records (README, "Compare MLX releases"), each with its "path".
+    release_verdicts: list[dict] = field(default_factory=list)
+    self_tests: list[dict] = field(default_factory=list)
 
 
 def warn_stderr(message: str) -> None:
@@ -226,25 +231,58 @@ def _stat(stats: dict, key: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+# The "kind" of the release runner's records, and the schema version this report reads.
+RELEASE_VERDICTS_KIND = "mlx-sgd-bench-release-verdicts"
+SELF_TEST_KIND = "mlx-sgd-bench-self-test"
+_RECORD_KINDS = {RELEASE_VERDICTS_KIND: ("rows", list), SELF_TEST_KIND: ("status", str)}
+
+
+def _parse(path: Path) -> tuple[object, str | None]:
+    """(the JSON document, None) or (None, why it cannot be read)."""
+    try:
+        text = path.read_bytes()
+    except OSError as error:
+        return None, f"cannot read it ({error.strerror or error})"
+    if not text.strip():
+        return None, "empty file"
+    try:
+        doc = json.loads(text)
+    except UnicodeDecodeError:
+        return None, "not JSON (not UTF-8 text)"
+    except json.JSONDecodeError as error:
+        return None, _json_error(error, text)
+    except (ValueError, RecursionError) as error:
+        return None, f"not JSON ({type(error).__name__})"
+    return doc, None
+
+
+def record_kind(doc) -> tuple[str | None, str | None]:
+    """(kind, None) for a usable release-verdicts or self-test record, (kind, why) for an unusable one,
+    (None, None) for any other document."""
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    if not isinstance(kind, str) or kind not in _RECORD_KINDS:
+        return None, None
+    if doc.get("schema_version") != 1:
+        return kind, f"{kind} of schema_version {doc.get('schema_version')!r}; this report reads version 1"
+    key, kind_type = _RECORD_KINDS[kind]
+    if not isinstance(doc.get(key), kind_type):
+        return kind, f"{kind} without its {key!r} field"
+    return kind, None
+
+
 def read_file(path: Path, folder: str | None = None) -> tuple[list[dict], str | None, int]:
     """Rows of one saved file, why it was skipped (None if it was used), and how many benchmarks it held.
 
     `folder` names the machine beside its host name (default: the file's folder).
     """
-    try:
-        text = path.read_bytes()
-    except OSError as error:
-        return [], f"cannot read it ({error.strerror or error})", 0
-    if not text.strip():
-        return [], "empty file", 0
-    try:
-        doc = json.loads(text)
-    except UnicodeDecodeError:
-        return [], "not JSON (not UTF-8 text)", 0
-    except json.JSONDecodeError as error:
-        return [], _json_error(error, text), 0
-    except (ValueError, RecursionError) as error:
-        return [], f"not JSON ({type(error).__name__})", 0
+    doc, why = _parse(path)
+    if why:
+        return [], why, 0
+    return benchmark_rows(doc, path, folder)
+
+
+def benchmark_rows(doc, path: Path, folder: str | None = None) -> tuple[list[dict], str | None, int]:
+    """read_file's answer for a document already parsed."""
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
         return [], "not a pytest-benchmark result (no 'benchmarks' list)", 0
 
@@ -343,8 +381,16 @@ def read_results(paths: Iterable[str | Path], warn: Callable[[str], None] = warn
     files, skipped = find_files(paths, warn)
     roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
     rows, used = [], []
+    records: dict[str, list[dict]] = {RELEASE_VERDICTS_KIND: [], SELF_TEST_KIND: []}
     for path in files:
-        file_rows, why, total = read_file(path, results_folder(path, roots))
+        doc, why = _parse(path)
+        kind, bad_record = record_kind(doc) if not why else (None, None)
+        if kind and not bad_record:
+            records[kind].append({**doc, "path": str(path)})
+            continue
+        file_rows, why, total = ([], why or bad_record, 0) if why or bad_record else benchmark_rows(
+            doc, path, results_folder(path, roots)
+        )
         if why:
             warn(f"skipping {path}: {why}")
             skipped.append((str(path), why))
@@ -355,7 +401,7 @@ def read_results(paths: Iterable[str | Path], warn: Callable[[str], None] = warn
             rows.extend(file_rows)
             used.append(path)
     frame = _normalize(pd.DataFrame(rows)) if rows else pd.DataFrame()
-    return Loaded(frame, used, skipped)
+    return Loaded(frame, used, skipped, records[RELEASE_VERDICTS_KIND], records[SELF_TEST_KIND])
 
 
 def load_results(paths: Iterable[str | Path], warn: Callable[[str], None] = warn_stderr) -> pd.DataFrame:

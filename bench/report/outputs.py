@@ -51,7 +51,7 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def write_text(text: str, path: Path) -> Path:
-    """A UTF-8 text file (summary.md)."""
+    """A UTF-8 text file (summary.md, index.html)."""
     return write_atomic(path, lambda handle: handle.write(text))
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -25,6 +24,13 @@ from bench.releases import version_key
 from bench.report.regression import regressions
 from bench.report.schema import case_labels
 
+# Colour-blind-safe colours: Okabe and Ito's eight, then Paul Tol's muted scheme for
+# further families; line style (barrier) and marker (device) tell lines apart as well.
+PALETTE = (
+    "#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#332288",
+    "#44AA99", "#999933", "#882255", "#CC6677", "#88CCEE", "#AA4499", "#DDCC77", "#F0E442",
+)  # fmt: skip  (pale yellows last: faint as lines on white)
+REGRESSION_COLOR = "#D55E00"  # vermillion: visible to every kind of colour vision
 _BARRIER_STYLE = {"eager": "-", "step": "-", "round": "--", "sync": ":"}
 _DEVICE_MARKER = {"cpu": "o", "gpu": "D"}
 _PANEL_COLUMNS = 3
@@ -73,12 +79,14 @@ def newest_version_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def _style(case: pd.Series, colors: dict) -> dict:
     """Colour by backend and variant (and batch/hidden), line style by barrier, marker by device."""
     family = case["label"].replace(f"-{case['barrier']}-{case['device']}", "", 1)
-    # tab20: up to 20 distinct colours, so that no two families share one in a legend.
-    colors.setdefault(family, colormaps["tab20"](len(colors) % 20))
+    colors.setdefault(family, len(colors))
+    index = colors[family]
     return {
-        "color": colors[family],
+        "color": PALETTE[index % len(PALETTE)],
         "linestyle": _BARRIER_STYLE.get(case["barrier"], "-."),
         "marker": _DEVICE_MARKER.get(case["device"], "s"),
+        # A second round of the palette draws hollow markers, so that no two families look alike.
+        "fillstyle": "full" if index < len(PALETTE) else "none",
     }
 
 
@@ -211,7 +219,7 @@ def plot_versions(frame: pd.DataFrame, versions: pd.DataFrame, out: Path) -> lis
             _mark_regressions(axes, part[part["size"] == size], flagged, position)
         figure.legend(
             list(handles.values())
-            + [Line2D([], [], color="red", marker="o", fillstyle="none", linestyle="", markersize=12)],
+            + [Line2D([], [], color=REGRESSION_COLOR, marker="o", fillstyle="none", linestyle="", markersize=12)],
             list(handles) + ["regression (vs previous version)"],
             loc="outside right center",
             fontsize=8,
@@ -241,7 +249,7 @@ def _mark_regressions(axes, rows: pd.DataFrame, flagged: pd.DataFrame, position:
                 "o",
                 markersize=14,
                 fillstyle="none",
-                color="red",
+                color=REGRESSION_COLOR,
             )
 
 
