@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench import versions
+from bench.versions import environments, reporting, runs
 from bench.versions import EnvCache, InstallError, PinSet
 
 PINS = PinSet(("numpy==2.0.0", "pytest==8.0.0"))
@@ -246,7 +247,7 @@ class FakeInstaller:
 
 def test_env_is_built_once_then_reused(tmp_path, monkeypatch):
     fake = FakeInstaller()
-    monkeypatch.setattr(versions, "_call", fake)
+    monkeypatch.setattr(environments, "_call", fake)
     cache = EnvCache(tmp_path)
     python, done = versions.ensure_env("0.30.0", cache, PINS)
     assert done.startswith("built") and python == versions.env_python(tmp_path / "mlx-0.30.0")
@@ -260,7 +261,7 @@ def test_env_is_built_once_then_reused(tmp_path, monkeypatch):
 
 
 def test_half_built_or_stale_env_is_rebuilt(tmp_path, monkeypatch):
-    monkeypatch.setattr(versions, "_call", FakeInstaller())
+    monkeypatch.setattr(environments, "_call", FakeInstaller())
     cache = EnvCache(tmp_path)
     versions.env_python(cache.path("0.30.0")).parent.mkdir(parents=True)  # no marker: an interrupted build
     (cache.path("0.30.0") / "leftover").write_text("x")
@@ -273,7 +274,7 @@ def test_half_built_or_stale_env_is_rebuilt(tmp_path, monkeypatch):
 
 
 def test_unknown_release_fails_in_one_line_and_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(versions, "_call", FakeInstaller(missing={"0.99.0"}))
+    monkeypatch.setattr(environments, "_call", FakeInstaller(missing={"0.99.0"}))
     cache = EnvCache(tmp_path)
     with pytest.raises(InstallError) as info:
         versions.ensure_env("0.99.0", cache, PINS)
@@ -284,14 +285,14 @@ def test_unknown_release_fails_in_one_line_and_leaves_nothing(tmp_path, monkeypa
 
 
 def test_env_that_imports_another_mlx_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(versions, "_call", FakeInstaller(imports_as={"0.30.0": "0.32.4"}))
+    monkeypatch.setattr(environments, "_call", FakeInstaller(imports_as={"0.30.0": "0.32.4"}))
     with pytest.raises(InstallError, match="0.32.4, not 0.30.0"):
         versions.ensure_env("0.30.0", EnvCache(tmp_path), PINS)
     assert not (tmp_path / "mlx-0.30.0").exists()
 
 
 def test_list_and_clear_envs(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(versions, "_call", FakeInstaller())
+    monkeypatch.setattr(environments, "_call", FakeInstaller())
     cache = EnvCache(tmp_path / "envs")
     for release in ("0.32.4", "0.30.0", "0.31.1"):
         versions.ensure_env(release, cache, PINS)
@@ -360,8 +361,8 @@ def session(tmp_path, monkeypatch):
     installer = FakeInstaller(missing={"0.99.0"})
     runner = FakePytest()
     reports = []
-    monkeypatch.setattr(versions, "_call", installer)
-    monkeypatch.setattr(versions, "_stream", runner)
+    monkeypatch.setattr(environments, "_call", installer)
+    monkeypatch.setattr(runs, "_stream", runner)
 
     def fake_report(results, out, threshold, fail_on_regression):
         reports.append((results, threshold, fail_on_regression))
@@ -371,7 +372,7 @@ def session(tmp_path, monkeypatch):
         (out / "versions.csv").write_text(session.csv)
         return session.report_status
 
-    monkeypatch.setattr(versions, "run_report", fake_report)
+    monkeypatch.setattr(reporting, "run_report", fake_report)
 
     def run(*argv):
         ours = ["--cache-dir", str(tmp_path / "envs"), "--results", str(tmp_path / "results"), "--sizes", "2000x20"]
@@ -393,7 +394,7 @@ def test_session_runs_interleaved_and_reports(session, capsys):
     assert session.run("0.30.0", "0.32.4", "--passes", "2", "--", "-k", "linear") == versions.EXIT_OK
     assert session.runner.runs == [(1, "0.30.0"), (1, "0.32.4"), (2, "0.32.4"), (2, "0.30.0")]
     assert session.runner.cwds == {session.results / versions.SUITE_DIR}  # the copy, not the live checkout
-    assert (session.results / versions.SUITE_DIR / "bench" / "versions.py").exists()
+    assert (session.results / versions.SUITE_DIR / "bench" / "versions" / "cli.py").exists()
     assert saved(session.results) == [
         "mlx-0.30.0-pass1.json",
         "mlx-0.30.0-pass2.json",
@@ -465,7 +466,7 @@ def test_verdict_table_counts_each_pair_once_regressions_first():
         {"baseline_version": "0.31.1", "mlx_version": "0.32.4", "against": "previous", "verdict": "slower", "regression": "False"},
         {"baseline_version": "0.29.4", "mlx_version": "0.32.4", "against": "oldest", "verdict": "slower", "regression": "True"},
     ]
-    assert versions.verdict_table(rows) == [
+    assert reporting.verdict_table(rows) == [
         "  mlx 0.31.1 -> 0.32.4: 1 regression, 1 slower, 0 faster, 0 same, 0 undecided",
         "  mlx 0.29.4 -> 0.31.1: 0 regression, 0 slower, 0 faster, 1 same, 0 undecided",
     ]
@@ -474,8 +475,8 @@ def test_verdict_table_counts_each_pair_once_regressions_first():
 def test_verdicts_list_regressions_first(tmp_path):
     csv = tmp_path / "versions.csv"
     csv.write_text("case,verdict,regression\na,same,False\nb,faster,False\nc,slower,True\nd,slower,True\n")
-    assert [row["case"] for row in versions.read_verdicts(csv)] == ["c", "d", "a", "b"]
-    assert versions.read_verdicts(tmp_path / "missing.csv") == []
+    assert [row["case"] for row in reporting.read_verdicts(csv)] == ["c", "d", "a", "b"]
+    assert reporting.read_verdicts(tmp_path / "missing.csv") == []
 
 
 def test_nothing_saved_skips_the_report(session, capsys):
@@ -503,13 +504,13 @@ def test_dry_run_prints_the_plan_and_runs_nothing(session, capsys):
 def test_stream_logs_output_and_returns_status(tmp_path):
     log = tmp_path / "logs" / "run.log"
     cmd = [sys.executable, "-c", "print('hello'); raise SystemExit(3)"]
-    assert versions._stream(cmd, tmp_path, None, log, echo=False, timeout=None) == 3
+    assert runs._stream(cmd, tmp_path, None, log, echo=False, timeout=None) == 3
     assert "hello" in log.read_text()
 
 
 def test_stream_stops_a_run_past_its_timeout(tmp_path):
     cmd = [sys.executable, "-c", "import time; print('start', flush=True); time.sleep(30)"]
-    status = versions._stream(cmd, tmp_path, None, tmp_path / "run.log", echo=False, timeout=0.5)
+    status = runs._stream(cmd, tmp_path, None, tmp_path / "run.log", echo=False, timeout=0.5)
     assert status != 0
 
 
@@ -522,7 +523,7 @@ def test_report_exit_1_counts_as_regression_only_with_its_table(session, capsys)
 
 
 def test_report_reads_only_the_runs_folder(tmp_path):
-    cmd = versions.report_command(tmp_path, tmp_path / "report", 0.1, True)
+    cmd = reporting.report_command(tmp_path, tmp_path / "report", 0.1, True)
     assert cmd[1:4] == ["-m", "bench.report", str(tmp_path / versions.RUNS_DIR)]
     assert cmd[-3:] == ["--threshold", "0.1", "--fail-on-regression"]
 
