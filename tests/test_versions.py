@@ -544,7 +544,7 @@ def test_snapshot_copies_the_suite_and_nothing_else(tmp_path, use_git, monkeypat
         subprocess.run(["git", "init", "-q", str(root)], check=True)
         subprocess.run(["git", "-C", str(root), "add", "conftest.py"], check=True)  # bench/ stays untracked
     else:
-        monkeypatch.setattr(versions, "_git", lambda *args: None)
+        monkeypatch.setattr(runs, "_git", lambda *args: None)
     info = versions.snapshot_suite(tmp_path / "copy", root)
     copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
     # Folders named like results/ or report/ below the top level are suite code or test data.
