@@ -32,6 +32,7 @@ from __future__ import annotations
 
 
 from bench.versions.cli import build_parser, main, parse_args, split_argv
+from bench.releases import DEFAULT_THRESHOLD
 from bench.versions.common import (
     CACHE_ENV_VAR,
     DEFAULT_PASSES,
