@@ -14,8 +14,9 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from bench.releases import DEFAULT_THRESHOLD, parse_threshold
-from bench.versions import reporting
+from bench.versions import reporting, verdicts
 from bench.versions.common import (
+    EXIT_USAGE,
     CACHE_ENV_VAR,
     DEFAULT_PASSES,
     EXIT_INCOMPLETE,
@@ -32,7 +33,10 @@ from bench.versions.common import (
 from bench.versions.environments import EnvCache, default_cache_dir, ensure_env, env_python, wanted_marker
 from bench.versions.pins import PinSet, mlx_spec, pin_set
 from bench.versions.plan import pytest_command, run_order
+from bench.versions.paired import DEFAULT_PAIRS, DEFAULT_ROUND_TIME_S, DEFAULT_SESSIONS, PairedSettings
 from bench.versions.runs import RunRecord, run_once, snapshot_suite
+from bench.versions.targets import MLX_EXTRAS, ReleaseError, check_release_name, parse_target, twin
+from bench.versions.workers import WorkerError, cpu_sets
 
 
 def _positive_int(text: str) -> int:
@@ -46,14 +50,43 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line of python -m bench.versions."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.versions",
-        usage="%(prog)s RELEASE [RELEASE ...] [options] [-- PYTEST_ARGS]\n"
+        usage="%(prog)s RELEASE [RELEASE ...] [options]\n"
+        "       %(prog)s --self-test RELEASE [options]\n"
+        "       %(prog)s --bisect CASE OLD NEW [options]\n"
+        "       %(prog)s RELEASE [RELEASE ...] --mode runs [options] [-- PYTEST_ARGS]\n"
         "       %(prog)s --list-envs | --clear-envs [RELEASE ...]",
-        description="Run the benchmark suite under several MLX releases, interleaved, then compare them.",
-        epilog="Arguments after -- go to every pytest run, e.g. -- -k 'linear and not blog' --rounds 5. "
-        "Exit status: 0 ok, 1 regression (with --fail-on-regression), 2 usage, "
-        "3 a release did not install or a run/the report failed (the rest is saved).",
+        description="Compare MLX releases on this machine: by default interleaved, paired rounds of the grid's cases in "
+        "long-lived worker processes, one per release, pinned to the same CPUs, in several sessions of fresh processes.",
+        epilog="A RELEASE is a published version (0.32.4) or a local MLX wheel file (labelled <version>+<sha256[:12]>). "
+        "Exit status: 0 ok / self-test pass; 1 regression (with --fail-on-regression; self-test: a false regression); "
+        "2 usage; 3 a release did not install or a run failed (the rest is saved); "
+        "4 inconclusive: a NumPy control moved (with --fail-on-regression, and always for the self-test); "
+        "5 self-test: the planted 30% slowdown was missed (unfit). "
+        "--mode runs: arguments after -- go to every pytest run.",
     )
-    parser.add_argument("releases", nargs="*", metavar="RELEASE", help="MLX releases, e.g. 0.29.4 0.31.1 0.32.4")
+    parser.add_argument("releases", nargs="*", metavar="RELEASE", help="MLX releases (0.29.4 0.31.1 0.32.4) or MLX .whl files")
+    parser.add_argument("--mode", choices=("paired", "runs"), default="paired",
+                        help="paired (default): interleaved rounds in worker processes; runs: the whole grid per release under pytest, --passes times")
+    parser.add_argument("--self-test", metavar="RELEASE", help="A/A test of the gate on this machine, with planted slowdowns")
+    parser.add_argument("--bisect", nargs=3, metavar=("CASE", "OLD", "NEW"),
+                        help="first published release after OLD, up to NEW, where CASE regressed against OLD")
+    parser.add_argument("--sessions", type=_positive_int, default=DEFAULT_SESSIONS,
+                        help=f"paired: sessions of fresh worker processes, the unit of the verdict (default {DEFAULT_SESSIONS})")
+    parser.add_argument("--pairs", type=_positive_int, default=DEFAULT_PAIRS,
+                        help=f"paired: blocks of rounds (every release once) per case and session (default {DEFAULT_PAIRS}; fewer for long rounds)")
+    parser.add_argument("--round-time", type=float, default=DEFAULT_ROUND_TIME_S,
+                        help=f"paired: target seconds per round, K calibrated once to it (default {DEFAULT_ROUND_TIME_S})")
+    parser.add_argument("--cpus", default="auto",
+                        help="paired: CPUs the workers are pinned to: auto (default: one CPU, a different one each session in turn), none, "
+                        "or sets like 0 / 0,1 / '0;1' (';' separates sets taken in turn)")
+    parser.add_argument("--cases", action="append", metavar="GLOB",
+                        help="paired: only case ids matching this glob, e.g. 'linear-*-b32-n1000-d10' (repeatable)")
+    parser.add_argument("--alpha", type=float, default=verdicts.DEFAULT_ALPHA,
+                        help="paired: family-wise error rate of Holm's correction over the MLX cases (default 0.01)")
+    parser.add_argument("--mlx-extra", choices=MLX_EXTRAS, help="the MLX extra to install: cpu (Linux default), cuda12 or cuda13")
+    parser.add_argument("--mlx-device", choices=("cpu", "gpu", "all"), help="paired: where MLX cases run (default: the GPU if MLX has one)")
+    parser.add_argument("--check-every-session", action="store_true",
+                        help="paired: run the correctness checks in every session's workers (default: the first session's)")
     parser.add_argument("--sizes", default="quick", help="size grid for every run: quick (default), full, or 5000x50,...")
     parser.add_argument(
         "--passes",
@@ -108,8 +141,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if unknown:
         parser.error(f"unrecognized arguments: {shlex.join(unknown)} (pytest's options go after --, e.g. -- -k linear)")
     args.pytest_args = theirs
-    if not args.releases and not (args.list_envs or args.clear_envs):
+    if args.pytest_args and args.mode != "runs":
+        parser.error("arguments after -- go to pytest, which runs only with --mode runs (paired mode: --cases GLOB)")
+    if not args.releases and not (args.list_envs or args.clear_envs or args.self_test or args.bisect):
         parser.error("name at least one MLX release, e.g. 0.29.4 0.31.1 0.32.4")
+    if args.mode == "paired" and not (args.list_envs or args.clear_envs or args.self_test or args.bisect) and len(args.releases) < 2:
+        parser.error("paired mode compares releases: name at least two (or use --self-test RELEASE)")
+    if not 0 < args.alpha < 1 or args.round_time <= 0:
+        parser.error("--alpha must be between 0 and 1 and --round-time positive")
+    # Every release name is checked before anything touches the disk: a name becomes a folder in the cache.
+    try:
+        names = args.releases + ([args.self_test] if args.self_test else []) + (args.bisect[1:] if args.bisect else [])
+        if args.clear_envs:
+            args.targets = [check_release_name(name) for name in names]
+        else:
+            args.targets = [parse_target(name, args.mlx_extra) for name in dict.fromkeys(names)]
+        if args.mode == "runs" and any(t.wheel for t in args.targets):
+            raise ReleaseError("a wheel file can be compared in the paired mode only")
+        args.cpu_sets = cpu_sets(args.cpus)
+    except (ReleaseError, ValueError) as error:
+        _fail(str(error))
     # Validate the grid here, before minutes of installing: bench.sizes is plain Python.
     from bench.sizes import SizeError, parse_sizes
 
@@ -123,6 +174,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.results = (args.results or REPO_ROOT / "results" / "versions" / stamp).resolve()
     args.out = (args.out or args.results / "report").resolve()
     return args
+
+
+def _fail(message: str) -> None:
+    """One line on stderr and the usage exit status: bad input is never a traceback."""
+    print(f"python -m bench.versions: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
 
 
 def _size_text(nbytes: int) -> str:
@@ -281,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         return list_envs(cache, pins)
     if args.clear_envs:
         return clear_envs(cache, args.releases)
+    if args.mode == "paired" or args.self_test or args.bisect:
+        return paired_main(args, cache, pins)
     if args.dry_run:
         print_plan(args, cache, pins, run_order(args.releases, args.passes, args.order, args.seed))
         return EXIT_OK
@@ -327,3 +386,50 @@ def main(argv: list[str] | None = None) -> int:
         incomplete = True
     return EXIT_INCOMPLETE if incomplete else EXIT_OK
 
+
+
+def paired_settings(args) -> PairedSettings:
+    """The paired runner's settings from the command line."""
+    return PairedSettings(
+        sessions=args.sessions,
+        pairs=args.pairs,
+        round_time_s=args.round_time,
+        cpu_sets=args.cpu_sets,
+        timeout_s=args.timeout or PairedSettings.timeout_s,
+        seed=args.seed,
+        check_every_session=args.check_every_session,
+    )
+
+
+def paired_main(args, cache: EnvCache, pins: PinSet, start_worker=None, ensure=None) -> int:
+    """The paired comparison, the self-test or the bisection; the seams are for tests."""
+    from bench.versions import bisect, compare, selftest
+
+    targets = list(args.targets)
+    if args.self_test:
+        targets = [parse_target(args.self_test, args.mlx_extra)]
+        targets.append(twin(targets[0], "b"))
+    settings = paired_settings(args)
+    if args.dry_run:
+        print(f"plan: paired, {', '.join(t.label for t in targets)}; {settings.sessions} sessions x up to {settings.pairs} "
+              f"blocks per case, sizes {args.sizes}, CPU sets {settings.cpu_sets}; environments in {cache.root}")
+        return EXIT_OK
+    args.results.mkdir(parents=True, exist_ok=True)
+    suite = snapshot_suite(args.results / SUITE_DIR)
+    print(f"results: {args.results} (suite snapshot: {suite['files']} files at {suite['commit'] or '?'}{', dirty' if suite['dirty'] else ''})")
+    start_worker = start_worker or compare.worker_factory(args.results / SUITE_DIR, args.results / compare.WORKER_LOGS)
+    try:
+        if args.bisect:
+            return bisect.run_bisect(args, cache, pins, start_worker, settings, ensure=ensure or ensure_env)
+        pythons, failures = compare.install(targets, cache, pins, ensure=ensure or ensure_env)
+        if args.self_test:
+            if len(pythons) < 2:
+                return EXIT_INCOMPLETE
+            return selftest.run_self_test(args, targets[0], targets[1], pythons, start_worker, settings)
+        return compare.run_compare(args, targets, pythons, failures, start_worker, settings)
+    except WorkerError as error:
+        print(f"python -m bench.versions: {error}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: what was measured so far is in {args.results}")
+        return 130

@@ -20,6 +20,7 @@ from packaging.version import Version
 
 from bench.releases import version_key
 from bench.versions.common import CACHE_ENV_VAR, MARKER_NAME, InstallError
+from bench.versions.targets import ReleaseError, safe_key
 from bench.versions.pins import PinSet, mlx_spec
 
 
@@ -43,8 +44,11 @@ class EnvCache:
     root: Path
 
     def path(self, release: str) -> Path:
-        """The environment folder of one release."""
-        return self.root / f"mlx-{release}"
+        """The environment folder of one release (its cache key); ReleaseError for a key that could leave the cache."""
+        path = self.root / f"mlx-{safe_key(release)}"
+        if path.resolve().parent != self.root.resolve():  # belt and braces: never a folder outside the cache
+            raise ReleaseError(f"{release!r} would name a folder outside {self.root}")
+        return path
 
     def marker(self, release: str) -> dict | None:
         """The marker of a fully built environment, or None."""
@@ -154,25 +158,25 @@ def _env_lock(cache: EnvCache, release: str):
         yield
 
 
-def wanted_marker(release: str, pins: PinSet) -> dict:
+def wanted_marker(release: str, pins: PinSet, spec: str | None = None) -> dict:
     """The marker fields an environment must match to be reused."""
     return {
         "release": release,
-        "spec": mlx_spec(release),
+        "spec": spec or mlx_spec(release),
         "pins": list(pins.pins),
         "python": platform.python_version(),
         "platform": f"{sys.platform}-{platform.machine()}",
     }
 
 
-def ensure_env(release: str, cache: EnvCache, pins: PinSet) -> tuple[Path, str]:
+def ensure_env(release: str, cache: EnvCache, pins: PinSet, spec: str | None = None, version: str | None = None) -> tuple[Path, str]:
     """The interpreter of a ready environment for `release`, building it if needed; (python, what was done).
 
     Raises InstallError with a one-line reason. A half-built environment has no
     marker, so it is rebuilt from scratch, never reused; a failed build is
     removed so it does not sit in the cache.
     """
-    wanted = wanted_marker(release, pins)
+    wanted = wanted_marker(release, pins, spec)
     path = cache.path(release)
     with _env_lock(cache, release):
         if cache.is_ready(release, wanted):
@@ -185,7 +189,7 @@ def ensure_env(release: str, cache: EnvCache, pins: PinSet) -> tuple[Path, str]:
         log = path.with_name(path.name + ".install.log")
         start = time.perf_counter()
         try:
-            _build_env(release, path, wanted, log)
+            _build_env(version or release, path, wanted, log)
         except InstallError:
             shutil.rmtree(path, ignore_errors=True)
             raise
