@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -28,7 +30,7 @@ PINS = PinSet(("numpy==2.0.0", "pytest==8.0.0"))
 
 def test_pytest_arguments_after_double_dash_pass_through():
     args = versions.parse_args(
-        ["0.30.0", "0.32.4", "--sizes", "2000x20", "--passes", "1", "--", "-k", "linear and not blog", "--rounds", "5"]
+        ["0.30.0", "0.32.4", "--mode", "runs", "--sizes", "2000x20", "--passes", "1", "--", "-k", "linear and not blog", "--rounds", "5"]
     )
     assert args.releases == ["0.30.0", "0.32.4"]
     assert args.sizes == "2000x20" and args.passes == 1
@@ -36,7 +38,7 @@ def test_pytest_arguments_after_double_dash_pass_through():
 
 
 def test_options_after_double_dash_are_not_ours():
-    args = versions.parse_args(["0.30.0", "--", "--passes", "7", "--", "x"])
+    args = versions.parse_args(["0.30.0", "--mode", "runs", "--", "--passes", "7", "--", "x"])
     assert args.passes == versions.DEFAULT_PASSES
     assert args.pytest_args == ["--passes", "7", "--", "x"]
 
@@ -54,7 +56,7 @@ def test_defaults(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("text, value", [("10%", 0.10), ("0.05", 0.05), ("2.5%", 0.025)])
 def test_threshold_reads_percent_or_fraction(text, value):
-    assert versions.parse_args(["0.30.0", "--threshold", text]).threshold == pytest.approx(value)
+    assert versions.parse_args(["0.30.0", "0.32.4", "--threshold", text]).threshold == pytest.approx(value)
 
 
 @pytest.mark.parametrize(
@@ -376,7 +378,7 @@ def session(tmp_path, monkeypatch):
 
     def run(*argv):
         ours = ["--cache-dir", str(tmp_path / "envs"), "--results", str(tmp_path / "results"), "--sizes", "2000x20"]
-        return versions.main([*ours, *argv])
+        return versions.main([*ours, "--mode", "runs", *argv])
 
     session.csv = "machine,case,mlx_version,baseline_version,against,pct_change_median_time,p_value_adjusted,verdict,regression\n"
     session.report_status = 0
@@ -407,14 +409,22 @@ def test_session_runs_interleaved_and_reports(session, capsys):
     assert "4 passed, 2 deselected" in capsys.readouterr().out
 
 
+def test_a_name_that_is_no_release_is_refused_before_anything_runs(session, capsys):
+    with pytest.raises(SystemExit) as stop:
+        session.run("0.30.0", "not-a-version", "0.32.4", "--passes", "1")
+    assert stop.value.code == versions.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'not-a-version' is not an MLX release number" in err
+    assert session.runner.runs == [] and not (session.tmp / "envs").exists()
+
+
 def test_bad_release_is_one_line_and_the_others_still_run(session, capsys):
-    status = session.run("0.30.0", "0.99.0", "not-a-version", "0.32.4", "--passes", "1")
+    status = session.run("0.30.0", "0.99.0", "0.32.4", "--passes", "1")
     out = capsys.readouterr().out
     assert status == versions.EXIT_INCOMPLETE  # something failed, but what ran is kept and reported
     lines = [line for line in out.splitlines() if "0.99.0" in line]
     assert len(lines) == 1 and lines[0].startswith("mlx 0.99.0: could not install (")
     assert "No matching distribution found" in lines[0]
-    assert len([line for line in out.splitlines() if "not-a-version" in line]) == 1
     assert sorted(r for _, r in session.runner.runs) == ["0.30.0", "0.32.4"]
     assert saved(session.results) == ["mlx-0.30.0-pass1.json", "mlx-0.32.4-pass1.json"]
     assert len(session.reports) == 1  # the comparison still runs on what was saved
@@ -567,3 +577,26 @@ def test_defaults_agree_with_the_report():
     from bench.report import regression
 
     assert versions.DEFAULT_THRESHOLD == regression.DEFAULT_THRESHOLD
+
+
+def test_a_run_stopped_by_the_timeout_is_reported_as_a_timeout(session, capsys, monkeypatch):
+    def hangs(cmd, cwd, env, log, echo, timeout):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("collected 4 items\n")
+        time.sleep(timeout)  # the timer fires; pytest ends on SIGTERM
+        return -15
+
+    monkeypatch.setattr(runs, "_stream", hangs)
+    status = session.run("0.30.0", "0.32.4", "--passes", "1", "--timeout", "0.05")
+    assert status == versions.EXIT_INCOMPLETE
+    manifest = json.loads((session.results / versions.MANIFEST_NAME).read_text())
+    assert [r["status"] for r in manifest["runs"]] == ["timeout", "timeout"]
+    assert all(r["summary"].startswith("timeout: stopped after --timeout 0.05 s") for r in manifest["runs"])
+
+
+def test_the_report_runs_from_the_snapshot(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(reporting.subprocess, "run", lambda cmd, cwd: calls.append(cwd) or subprocess.CompletedProcess(cmd, 0))
+    (tmp_path / versions.SUITE_DIR / "bench" / "report").mkdir(parents=True)
+    assert reporting.run_report(tmp_path, tmp_path / "report", 0.1, False) == 0
+    assert calls == [tmp_path / versions.SUITE_DIR]

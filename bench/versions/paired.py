@@ -49,7 +49,7 @@ class PairedSettings:
     cpu_sets: list = field(default_factory=lambda: [[]])
     timeout_s: float | None = DEFAULT_REQUEST_TIMEOUT_S
     seed: int = 0
-    check_every_session: bool = True
+    check_every_session: bool = False
 
 
 def pairs_for(round_s: float, settings: PairedSettings) -> int:

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.releases import version_key
-from bench.versions.common import REPO_ROOT, RUNS_DIR
+from bench.versions.common import REPO_ROOT, RUNS_DIR, SUITE_DIR
 
 
 def report_command(results: Path, out: Path, threshold: float, fail_on_regression: bool) -> list[str]:
@@ -19,8 +19,14 @@ def report_command(results: Path, out: Path, threshold: float, fail_on_regressio
 
 
 def run_report(results: Path, out: Path, threshold: float, fail_on_regression: bool) -> int:
-    """Run the report (its output goes to the terminal); return its exit status."""
-    return subprocess.run(report_command(results, out, threshold, fail_on_regression), cwd=REPO_ROOT).returncode
+    """Run the report from the session's suite snapshot (its output goes to the terminal); return its exit status.
+
+    From the snapshot, not the live checkout: the report must be the code of the
+    suite that produced the runs, whatever happened to the checkout since.
+    """
+    suite = results / SUITE_DIR
+    cwd = suite if (suite / "bench" / "report").is_dir() else REPO_ROOT
+    return subprocess.run(report_command(results, out, threshold, fail_on_regression), cwd=cwd).returncode
 
 
 def read_verdicts(csv_path: Path) -> list[dict]:

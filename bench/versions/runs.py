@@ -78,7 +78,7 @@ class RunRecord:
 
     pass_no: int
     release: str
-    status: str = "pending"  # ok | failed | skipped | rejected
+    status: str = "pending"  # ok | failed | timeout | skipped | rejected
     exit_code: int | None = None
     summary: str = ""
     files: list[str] = field(default_factory=list)
@@ -180,8 +180,10 @@ def run_once(
         pytest_command(python, release, pass_no, sizes, storage, extra), suite, child_environment(env_dir), log, echo, timeout
     )
     record.seconds = time.perf_counter() - start
-    if timeout and record.exit_code == -signal.SIGTERM:
-        record.summary = f"stopped after --timeout {timeout:g} s"
+    # Stopped by the timer: SIGTERM, or SIGKILL when it did not end in the grace period.
+    timed_out = bool(timeout) and record.exit_code != 0 and record.seconds >= timeout
+    if timed_out:
+        record.summary = f"timeout: stopped after --timeout {timeout:g} s"
     else:
         record.summary = _pytest_summary(log) or _last_line(log)
     new_files = sorted(_saved_files(storage, name) - before)
@@ -195,7 +197,9 @@ def run_once(
             record.summary = f"saved results report mlx {recorded}, not {release}; moved to {rejected.name}"
             return record
         record.files.append(str(path))
-    if record.exit_code == 0 and record.files:
+    if timed_out:
+        record.status = "timeout"
+    elif record.exit_code == 0 and record.files:
         record.status = "ok"
     else:
         record.status = "failed"

@@ -95,14 +95,14 @@ def summarize(comparison: dict, rows: list[dict], plants: dict[str, float], thre
     }
 
 
-def run_self_test(args, target: Target, twin: Target, pythons: dict, start_worker, settings: PairedSettings, wanted_plants=DEFAULT_PLANTS) -> int:
+def run_self_test(args, target: Target, twin: Target, pythons: dict, start_worker, settings: PairedSettings, wanted_plants=None) -> int:
     """Time the A/A pair with the plants in B, judge it, write self-test.json and release-verdicts.json; its exit status."""
     probe = [Side(target.label, Path(pythons[target.label]), target.version)]
     # The plants depend on the case list, which the suite's snapshot gives: list first, then plant.
     from bench.versions.compare import grid_cases, select_cases
 
     cases, _ = grid_cases(start_worker, probe[0], args.sizes, args.mlx_device, settings.timeout_s)
-    plants = choose_plants(select_cases(cases, args.cases), list(wanted_plants))
+    plants = choose_plants(select_cases(cases, args.cases), list(wanted_plants or DEFAULT_PLANTS))
     sides = [
         Side(target.label, Path(pythons[target.label]), target.version),
         Side(twin.label, Path(pythons[twin.label]), twin.version, slowdown=plants),
