@@ -256,7 +256,7 @@ def _valid_release(release: str) -> str | None:
     return None
 
 
-def install_all(releases: list[str], cache: EnvCache, pins: PinSet, manifest: Manifest) -> dict[str, Path]:
+def install_all(releases: list[str], cache: EnvCache, pins: PinSet, manifest: Manifest, extra: str | None = None) -> dict[str, Path]:
     """Every release's interpreter, building environments as needed; one line per release, whatever happens."""
     pythons: dict[str, Path] = {}
     print(f"environments in {cache.root} (a new one downloads MLX and the pinned packages):", flush=True)
@@ -265,9 +265,10 @@ def install_all(releases: list[str], cache: EnvCache, pins: PinSet, manifest: Ma
         try:
             if problem:
                 raise InstallError(problem)
-            pythons[release], done = ensure_env(release, cache, pins)
+            target = parse_target(release, extra)
+            pythons[release], done = ensure_env(target.key, cache, pins, spec=target.spec, version=target.version)
             print(f"mlx {release}: environment {done}", flush=True)
-        except InstallError as error:
+        except (InstallError, ReleaseError) as error:
             print(f"mlx {release}: could not install ({error})", flush=True)
             manifest.data["install_failures"][release] = str(error)
             manifest.write()
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest.write()
 
     # Every environment first: installs are heavy, and no run should follow one more closely than another.
-    pythons = install_all(args.releases, cache, pins, manifest)
+    pythons = install_all(args.releases, cache, pins, manifest, args.mlx_extra)
     order = run_order([r for r in args.releases if r in pythons], args.passes, args.order, args.seed)
     manifest.data["run_order"] = order
     print(f"results: {args.results}")
