@@ -591,6 +591,7 @@ def test_a_run_stopped_by_the_timeout_is_reported_as_a_timeout(session, capsys, 
     assert status == versions.EXIT_INCOMPLETE
     manifest = json.loads((session.results / versions.MANIFEST_NAME).read_text())
     assert [r["status"] for r in manifest["runs"]] == ["timeout", "timeout"]
+    assert {"cpu_model", "cpu_count", "memory_bytes", "host"} <= set(manifest["machine"])
     assert all(r["summary"].startswith("timeout: stopped after --timeout 0.05 s") for r in manifest["runs"])
 
 

@@ -1,31 +1,36 @@
-"""Run the benchmark suite under several MLX releases and compare them.
+"""Compare MLX releases on this machine: `python -m bench.versions`.
 
-    python -m bench.versions 0.29.4 0.31.1 0.32.4 [--sizes quick] [--passes 3] [-- PYTEST_ARGS]
+    python -m bench.versions 0.30.0 0.32.4 [--sizes quick] [--sessions 4] [--pairs 6] [--cases GLOB]
+    python -m bench.versions --self-test 0.32.4
+    python -m bench.versions --bisect CASE OLD NEW
+    python -m bench.versions 0.29.4 0.32.4 --mode runs [--passes 3] [-- PYTEST_ARGS]
 
-Each release gets its own virtual environment, built once in a cache folder and
-reused: `mlx[cpu]==V` on Linux (`mlx==V` on macOS) plus every other package the
-suite needs, pinned to the versions installed in the interpreter running this
-command, so MLX is the only thing that differs between environments.
+Each release (a published version, or a local MLX wheel labelled by version and
+hash) gets its own virtual environment, built once in a cache folder and
+reused: MLX plus every other package the suite needs, pinned to the versions
+installed in the interpreter running this command, so MLX is the only thing
+that differs between environments (bench.versions.pins, .environments). Every
+release name is validated before it touches the disk (bench.versions.targets).
 
-Runs are interleaved: pass 1 runs the grid once under every release, then pass 2
-again, and so on, with the order of releases rotated from pass to pass. Machine
-drift (heat, other load) then lands on every release alike instead of on
-whichever release happened to run last. Each run is saved by pytest-benchmark as
-`<results>/runs/<machine>/NNNN_mlx-<V>-pass<P>.json` (raw round times kept), and
-its `machine_info["mlx_version"]` is checked against the release it was meant
-to run; pytest's output goes to `<results>/logs/`, and `<results>/versions-run.json`
-records the plan and every outcome. Every run executes `<results>/suite/`, a copy
-of the checkout taken when the command starts, so editing the suite while a
-session runs cannot change what later passes measure. When all runs are done,
-`python -m bench.report <results>/runs` compares the releases and prints its
-verdicts.
+The default, paired mode times the grid's cases in long-lived worker
+processes, one per release, running a snapshot of the suite and pinned to the
+same CPUs; rounds of one case alternate between the releases, and several
+sessions of fresh processes make the process the unit of the verdict
+(bench.versions.paired, .worker, .workers, .verdicts, .compare). Results go to
+`results/versions/<timestamp>/release-verdicts.json` and `.csv`.
+`--self-test` compares a release with itself, with slowdowns planted in one
+side (bench.versions.selftest); `--bisect` finds the first release where a
+case regressed (bench.versions.bisect).
 
-A release that cannot be installed, or a run that fails, is reported in one
-line; the other releases still run and every result already saved stays.
+`--mode runs` runs the whole grid once per release and pass under pytest,
+interleaved, then `python -m bench.report` over the saved runs
+(bench.versions.plan, .runs, .reporting).
 
-Exit status: 0 all ran; 1 `--fail-on-regression` and some case regressed;
-2 bad command line; 3 a release could not be installed, a run or the report
-failed (what did run is saved and reported).
+Exit status: 0 done (self-test: pass); 1 a regression (with
+--fail-on-regression; self-test: a false regression); 2 bad command line; 3 a
+release could not be installed or a run failed (what did run is saved);
+4 inconclusive, a NumPy control moved (with --fail-on-regression; always for
+the self-test); 5 self-test: the planted 30% slowdown was missed.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from bench.versions.plan import pytest_command, run_order
 from bench.versions.paired import DEFAULT_PAIRS, DEFAULT_ROUND_TIME_S, DEFAULT_SESSIONS, PairedSettings
 from bench.versions.runs import RunRecord, run_once, snapshot_suite
 from bench.versions.targets import MLX_EXTRAS, ReleaseError, check_release_name, parse_target, twin
+from bench.versions.worker import machine_identity
 from bench.versions.workers import WorkerError, cpu_sets
 
 
@@ -356,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         "pytest_args": args.pytest_args,
         "pins": list(pins.pins),
         "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine_identity(),  # runs are only ever compared within one machine identity
     }
     manifest = Manifest(args.results, plan)
     manifest.data["suite"] = snapshot_suite(args.results / SUITE_DIR)
