@@ -224,10 +224,12 @@ def test_faster_same_and_undecided():
     assert edge["verdict"] in ("regression", "undecided") and edge["reason"] or edge["verdict"] == "regression"
 
 
-def test_one_session_is_never_a_regression():
+@pytest.mark.parametrize("sessions", [1, 2])
+def test_fewer_than_three_sessions_are_never_a_regression(sessions):
     world = World(effects={"0.32.4": {"linear-mlx-v3-step-cpu-n1000-d10": 0.5}})
-    _, rows = verdicts.compare_pair(measure(world, sessions=1), "0.30.0", "0.32.4", 0.10)
+    _, rows = verdicts.compare_pair(measure(world, sessions=sessions), "0.30.0", "0.32.4", 0.10)
     assert {r["verdict"] for r in rows} == {"undecided"}
+    assert all("session" in r["reason"] for r in rows)
 
 
 # --------------------------------------------------------------------------- self-test
@@ -329,6 +331,17 @@ def test_clear_envs_with_a_path_deletes_nothing_outside_the_cache(tmp_path, monk
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not an MLX release number" in err
     assert (outer / "sibling" / "precious.txt").read_text() == "keep" and (outer / "cache" / "mlx-0.30.0").is_dir()
+
+
+def test_clear_envs_takes_derived_environment_names(tmp_path, capsys):
+    (tmp_path / "mlx-0.32.4-b").mkdir()
+    (tmp_path / "mlx-0.32.4").mkdir()
+    assert versions.main(["--clear-envs", "0.32.4-b", "--cache-dir", str(tmp_path)]) == versions.EXIT_OK
+    assert not (tmp_path / "mlx-0.32.4-b").exists() and (tmp_path / "mlx-0.32.4").is_dir()
+    for bad in ("0.32.4-b/..", "../0.32.4", ".", "x/../../y"):
+        with pytest.raises(SystemExit):
+            versions.main(["--clear-envs", bad, "--cache-dir", str(tmp_path)])
+    assert (tmp_path / "mlx-0.32.4").is_dir()
 
 
 def test_cache_paths_never_leave_the_cache(tmp_path):

@@ -35,7 +35,7 @@ from bench.versions.pins import PinSet, mlx_spec, pin_set
 from bench.versions.plan import pytest_command, run_order
 from bench.versions.paired import DEFAULT_PAIRS, DEFAULT_ROUND_TIME_S, DEFAULT_SESSIONS, PairedSettings
 from bench.versions.runs import RunRecord, run_once, snapshot_suite
-from bench.versions.targets import MLX_EXTRAS, ReleaseError, check_release_name, parse_target, twin
+from bench.versions.targets import MLX_EXTRAS, ReleaseError, check_env_name, parse_target, twin
 from bench.versions.worker import machine_identity
 from bench.versions.workers import WorkerError, cpu_sets
 
@@ -154,7 +154,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     try:
         names = args.releases + ([args.self_test] if args.self_test else []) + (args.bisect[1:] if args.bisect else [])
         if args.clear_envs:
-            args.targets = [check_release_name(name) for name in names]
+            args.targets = [check_env_name(name) for name in names]
         else:
             args.targets = [parse_target(name, args.mlx_extra) for name in dict.fromkeys(names)]
         if args.mode == "runs" and any(t.wheel for t in args.targets):

@@ -60,6 +60,16 @@ def check_release_name(text: str) -> str:
     return text
 
 
+def check_env_name(text: str) -> str:
+    """A name --clear-envs may take: a release number, or the key of a derived environment (0.32.4-b, wheel-...)."""
+    try:
+        return check_release_name(text)
+    except ReleaseError:
+        if _SAFE_KEY.match(text) and ".." not in text and (text[0].isdigit() or text.startswith("wheel-")):
+            return text
+        raise
+
+
 def mlx_requirement(version: str, extra: str | None = None, system: str | None = None) -> str:
     """The pip requirement of one published release: mlx[extra]==V (Linux defaults to the cpu extra)."""
     system = system or sys.platform

@@ -12,8 +12,9 @@ sessions can agree by luck; see "Compare MLX releases" in the README).
   the MLX cases at `alpha` (1%), and the estimate beyond the threshold;
 - faster: the same towards faster;
 - same: the 95% interval of the change lies inside +-threshold;
-- undecided: anything else, with the smallest change these sessions could have
-  detected and the number of sessions needed to detect the threshold.
+- undecided: anything else (and always with fewer than 3 sessions), with the
+  smallest change these sessions could have detected and the number of
+  sessions needed to detect the threshold.
 
 NumPy cases are controls: their code is identical in every environment, so a
 control that moved (significant after Holm over the controls, and by more than
@@ -31,6 +32,7 @@ from scipy import stats
 DEFAULT_ALPHA = 0.01
 PRIOR_DF = 4  # weight, in sessions, of the typical variance in each case's moderated variance
 MAX_SESSIONS_NEEDED = 200
+MIN_SESSIONS_FOR_VERDICT = 3  # fewer sessions are never a regression or faster: 2 processes can agree by luck
 METHOD = "paired"
 VERDICTS = ("regression", "faster", "same", "undecided")
 
@@ -174,6 +176,8 @@ def compare_pair(measurements: dict, older: str, newer: str, threshold: float, a
 
 def _verdict(row: dict, threshold: float, alpha: float) -> tuple[str, str]:
     limit = threshold * 100
+    if row["n_older"] < MIN_SESSIONS_FOR_VERDICT:
+        return "undecided", f"{row['n_older']} sessions; a verdict needs at least {MIN_SESSIONS_FOR_VERDICT}"
     if row["p_value_adjusted"] < alpha and row["pct_change"] > limit:
         return "regression", ""
     if row["_p_less_adjusted"] < alpha and row["pct_change"] < -limit:
