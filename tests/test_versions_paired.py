@@ -65,6 +65,8 @@ class FakeWorker:
             self.offsets.setdefault(self.case_id, math.exp(self.rng.gauss(0, self.world.process_sd)))
             return {"ok": True, "steps": message["steps"] or 100, "round_s": 0.02, "first_call_s": 0.001, "spin_s": 0}
         if cmd == "round":
+            if (self.side.label, self.session, self.case_id) in self.world.hang:
+                raise WorkerTimeout("timeout: round took over 600 s; worker stopped")
             effect = self.world.effects.get(self.side.label, {}).get(self.case_id, 0.0)
             seconds = 0.02 * (1 + effect) * (1 + self.slow) * self.offsets[self.case_id] * math.exp(self.rng.gauss(0, self.world.round_sd))
             return {"ok": True, "seconds": seconds}
@@ -84,7 +86,7 @@ class World:
         self.effects = effects or {}
         self.process_sd, self.round_sd, self.seed = process_sd, round_sd, seed
         self.machine = dict(MACHINE)
-        self.mlx, self.fail_setup = {}, {}
+        self.mlx, self.fail_setup, self.hang = {}, {}, set()
         self.started, self.log, self.closed = [], [], 0
 
     def start(self, side, cpus, session):
@@ -148,6 +150,19 @@ def test_a_case_one_release_cannot_build_is_reported_not_fatal():
 def test_workers_of_another_machine_than_the_runner_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE, cpu_model="AMD EPYC"))
     assert run_main(tmp_path, ["0.30.0", "0.32.4", "--cpus", "none"], World()) == versions.EXIT_INCOMPLETE
+
+
+def test_a_worker_that_times_out_is_replaced_and_the_case_reported():
+    world = World()
+    stuck = world.cases[3]["case_id"]
+    world.hang = {("0.32.4", 0, stuck)}
+    lines = []
+    data = run_paired(SIDES, world.cases, PairedSettings(sessions=2, cpu_sets=[[0]]), world.start, progress=lines.append)
+    assert data["cases"][stuck]["sessions"][0]["errors"]["0.32.4"].startswith("timeout")
+    assert len(world.started) == 2 * 2 + 1  # one fresh worker replaced the stuck one
+    after = world.cases[4]["case_id"]
+    assert not data["cases"][after]["sessions"][0]["errors"] and len(data["cases"][after]["sessions"][0]["times"]["0.32.4"]) == 6
+    assert any("timeout" in line and stuck in line for line in lines)
 
 
 def test_a_worker_of_another_release_or_machine_is_refused():

@@ -105,7 +105,8 @@ def run_paired(
                 problems += bool(record.get("errors"))
                 for label, error in record.get("errors", {}).items():
                     progress(f"  session {session + 1}: {entry['case_id']} mlx {label}: {error}")
-                    if isinstance(error, str) and error.startswith(("timeout", "worker")):
+                    # A worker that timed out was killed, and one may have died: the next case needs a fresh one.
+                    if error.startswith(("timeout", "worker")) or not getattr(workers[label], "alive", lambda: True)():
                         workers[label].close()
                         workers[label] = _start_worker(sides, label, cpus, session, start_worker, settings)
         finally:
