@@ -234,6 +234,7 @@ def test_faster_same_and_undecided():
     _, rows = verdicts.compare_pair(measure(world), "0.30.0", "0.32.4", 0.10)
     by_id = {r["case_id"]: r for r in rows}
     assert by_id["linear-mlx-v1-step-cpu-n1000-d10"]["verdict"] == "faster"
+    assert by_id["linear-mlx-v1-step-cpu-n1000-d10"]["p_faster_adjusted"] < 0.01 < by_id["linear-mlx-v1-step-cpu-n1000-d10"]["p_value_adjusted"]
     assert by_id["linear-mlx-v5-step-cpu-n1000-d10"]["verdict"] == "same"
     edge = by_id["linear-mlx-v2-step-cpu-n1000-d10"]  # exactly at the threshold: never 'same'
     assert edge["verdict"] in ("regression", "undecided") and edge["reason"] or edge["verdict"] == "regression"

@@ -26,7 +26,7 @@ MEASUREMENTS_JSON = "paired-measurements.json"
 ROW_FIELDS = (
     "machine", "case_id", "model", "backend", "control", "older", "newer", "pct_change", "ci_low_pct", "ci_high_pct",
     "p_value", "p_value_adjusted", "verdict", "min_detectable_pct", "passes_needed", "n_older", "n_newer", "method",
-    "reason", "noise_pct", "steps_per_round",
+    "reason", "noise_pct", "steps_per_round", "p_faster_adjusted",
 )  # fmt: skip
 
 
@@ -96,6 +96,12 @@ def _fmt(value, spec: str) -> str:
     return format(value, spec)
 
 
+def _direction_p(row: dict):
+    """The adjusted p-value of the test in the direction of the change (slower or faster)."""
+    faster = row.get("pct_change") is not None and row["pct_change"] < 0
+    return row.get("p_faster_adjusted") if faster else row["p_value_adjusted"]
+
+
 def verdict_table(comparisons: list[dict], rows: list[dict], threshold: float, limit: int = 25) -> list[str]:
     """A short table per comparison: counts of each verdict, then the regressions, faster and undecided cases."""
     lines = []
@@ -120,7 +126,7 @@ def verdict_table(comparisons: list[dict], rows: list[dict], threshold: float, l
             interval = f"[{_fmt(row['ci_low_pct'], '+.1f')}, {_fmt(row['ci_high_pct'], '+.1f')}]"
             lines.append(
                 f"  {row['case_id'][:58]:<58} {_fmt(row['pct_change'], '+7.1f')}% {interval:>18} "
-                f"{_fmt(row['p_value_adjusted'], '9.2g')} {_fmt(row['noise_pct'], '5.1f')}%  {row['verdict']}"
+                f"{_fmt(_direction_p(row), '9.2g')} {_fmt(row['noise_pct'], '5.1f')}%  {row['verdict']}"
                 + (" (control)" if row["control"] else "")
             )
         if len(shown) > limit:
