@@ -127,6 +127,17 @@ def test_rounds_alternate_in_random_order_and_sessions_are_fresh_pinned_processe
     assert world.closed == 8
 
 
+def test_case_order_is_the_grid_or_shuffled_per_session():
+    world = World()
+    ids = [c["case_id"] for c in world.cases]
+    data = run_paired(SIDES, world.cases, PairedSettings(sessions=3, cpu_sets=[[]]), world.start, progress=lambda line: None)
+    assert [s["case_order"] for s in data["sessions"]] == [ids] * 3
+    settings = PairedSettings(sessions=3, cpu_sets=[[]], shuffle_cases=True)
+    orders = [s["case_order"] for s in run_paired(SIDES, world.cases, settings, World().start, progress=lambda line: None)["sessions"]]
+    assert all(sorted(o) == sorted(ids) for o in orders) and len({tuple(o) for o in orders}) == 3
+    assert versions.parse_args(["0.30.0", "0.32.4", "--case-order", "shuffle"]).case_order == "shuffle"
+
+
 def test_checks_run_after_timing_in_the_first_session():
     world = World()
     measure(world, sessions=2)

@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="paired: family-wise error rate of Holm's correction over the MLX cases (default 0.01)")
     parser.add_argument("--mlx-extra", choices=MLX_EXTRAS, help="the MLX extra to install: cpu (Linux default), cuda12 or cuda13")
     parser.add_argument("--mlx-device", choices=("cpu", "gpu", "all"), help="paired: where MLX cases run (default: the GPU if MLX has one)")
+    parser.add_argument("--case-order", choices=("grid", "shuffle"), default="grid",
+                        help="paired: cases in grid order in every session (default), or shuffled anew per session, so what a "
+                        "case inherits from the case before it in a worker process varies between sessions")
     parser.add_argument("--check-every-session", action="store_true",
                         help="paired: run the correctness checks in every session's workers (default: the first session's)")
     parser.add_argument("--sizes", default="quick", help="size grid for every run: quick (default), full, or 5000x50,...")
@@ -401,6 +404,7 @@ def paired_settings(args) -> PairedSettings:
         timeout_s=args.timeout or PairedSettings.timeout_s,
         seed=args.seed,
         check_every_session=args.check_every_session,
+        shuffle_cases=args.case_order == "shuffle",
     )
 
 

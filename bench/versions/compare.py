@@ -117,6 +117,7 @@ def settings_record(args, settings: PairedSettings, cases: int) -> dict:
         "alpha": args.alpha,
         "seed": settings.seed,
         "checks": "every session" if settings.check_every_session else "first session",
+        "case_order": "shuffle" if settings.shuffle_cases else "grid",
         "python": platform.python_version(),
     }
 

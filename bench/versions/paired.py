@@ -50,6 +50,7 @@ class PairedSettings:
     timeout_s: float | None = DEFAULT_REQUEST_TIMEOUT_S
     seed: int = 0
     check_every_session: bool = False
+    shuffle_cases: bool = False  # a new case order per session: what a case inherits from the one before it varies
 
 
 def pairs_for(round_s: float, settings: PairedSettings) -> int:
@@ -94,7 +95,11 @@ def run_paired(
         data["sessions"].append({"session": session, "cpus": cpus, "workers": info})
         try:
             problems = 0
-            for index, entry in enumerate(cases):
+            order = list(cases)
+            if settings.shuffle_cases:
+                rng.shuffle(order)
+            data["sessions"][-1]["case_order"] = [entry["case_id"] for entry in order]
+            for index, entry in enumerate(order):
                 case_start = time.perf_counter()
                 record = _run_case(entry, sides, workers, data["cases"][entry["case_id"]], settings, rng, session)
                 record["cpus"] = cpus
