@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from bench import versions
+from bench.versions import environments, reporting, runs
 from bench.versions import EnvCache, InstallError, PinSet
 
 PINS = PinSet(("numpy==2.0.0", "pytest==8.0.0"))
@@ -27,7 +30,7 @@ PINS = PinSet(("numpy==2.0.0", "pytest==8.0.0"))
 
 def test_pytest_arguments_after_double_dash_pass_through():
     args = versions.parse_args(
-        ["0.30.0", "0.32.4", "--sizes", "2000x20", "--passes", "1", "--", "-k", "linear and not blog", "--rounds", "5"]
+        ["0.30.0", "0.32.4", "--mode", "runs", "--sizes", "2000x20", "--passes", "1", "--", "-k", "linear and not blog", "--rounds", "5"]
     )
     assert args.releases == ["0.30.0", "0.32.4"]
     assert args.sizes == "2000x20" and args.passes == 1
@@ -35,7 +38,7 @@ def test_pytest_arguments_after_double_dash_pass_through():
 
 
 def test_options_after_double_dash_are_not_ours():
-    args = versions.parse_args(["0.30.0", "--", "--passes", "7", "--", "x"])
+    args = versions.parse_args(["0.30.0", "--mode", "runs", "--", "--passes", "7", "--", "x"])
     assert args.passes == versions.DEFAULT_PASSES
     assert args.pytest_args == ["--passes", "7", "--", "x"]
 
@@ -53,7 +56,7 @@ def test_defaults(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("text, value", [("10%", 0.10), ("0.05", 0.05), ("2.5%", 0.025)])
 def test_threshold_reads_percent_or_fraction(text, value):
-    assert versions.parse_args(["0.30.0", "--threshold", text]).threshold == pytest.approx(value)
+    assert versions.parse_args(["0.30.0", "0.32.4", "--threshold", text]).threshold == pytest.approx(value)
 
 
 @pytest.mark.parametrize(
@@ -246,7 +249,7 @@ class FakeInstaller:
 
 def test_env_is_built_once_then_reused(tmp_path, monkeypatch):
     fake = FakeInstaller()
-    monkeypatch.setattr(versions, "_call", fake)
+    monkeypatch.setattr(environments, "_call", fake)
     cache = EnvCache(tmp_path)
     python, done = versions.ensure_env("0.30.0", cache, PINS)
     assert done.startswith("built") and python == versions.env_python(tmp_path / "mlx-0.30.0")
@@ -260,7 +263,7 @@ def test_env_is_built_once_then_reused(tmp_path, monkeypatch):
 
 
 def test_half_built_or_stale_env_is_rebuilt(tmp_path, monkeypatch):
-    monkeypatch.setattr(versions, "_call", FakeInstaller())
+    monkeypatch.setattr(environments, "_call", FakeInstaller())
     cache = EnvCache(tmp_path)
     versions.env_python(cache.path("0.30.0")).parent.mkdir(parents=True)  # no marker: an interrupted build
     (cache.path("0.30.0") / "leftover").write_text("x")
@@ -273,7 +276,7 @@ def test_half_built_or_stale_env_is_rebuilt(tmp_path, monkeypatch):
 
 
 def test_unknown_release_fails_in_one_line_and_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(versions, "_call", FakeInstaller(missing={"0.99.0"}))
+    monkeypatch.setattr(environments, "_call", FakeInstaller(missing={"0.99.0"}))
     cache = EnvCache(tmp_path)
     with pytest.raises(InstallError) as info:
         versions.ensure_env("0.99.0", cache, PINS)
@@ -284,14 +287,14 @@ def test_unknown_release_fails_in_one_line_and_leaves_nothing(tmp_path, monkeypa
 
 
 def test_env_that_imports_another_mlx_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(versions, "_call", FakeInstaller(imports_as={"0.30.0": "0.32.4"}))
+    monkeypatch.setattr(environments, "_call", FakeInstaller(imports_as={"0.30.0": "0.32.4"}))
     with pytest.raises(InstallError, match="0.32.4, not 0.30.0"):
         versions.ensure_env("0.30.0", EnvCache(tmp_path), PINS)
     assert not (tmp_path / "mlx-0.30.0").exists()
 
 
 def test_list_and_clear_envs(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(versions, "_call", FakeInstaller())
+    monkeypatch.setattr(environments, "_call", FakeInstaller())
     cache = EnvCache(tmp_path / "envs")
     for release in ("0.32.4", "0.30.0", "0.31.1"):
         versions.ensure_env(release, cache, PINS)
@@ -360,8 +363,8 @@ def session(tmp_path, monkeypatch):
     installer = FakeInstaller(missing={"0.99.0"})
     runner = FakePytest()
     reports = []
-    monkeypatch.setattr(versions, "_call", installer)
-    monkeypatch.setattr(versions, "_stream", runner)
+    monkeypatch.setattr(environments, "_call", installer)
+    monkeypatch.setattr(runs, "_stream", runner)
 
     def fake_report(results, out, threshold, fail_on_regression):
         reports.append((results, threshold, fail_on_regression))
@@ -371,13 +374,13 @@ def session(tmp_path, monkeypatch):
         (out / "versions.csv").write_text(session.csv)
         return session.report_status
 
-    monkeypatch.setattr(versions, "run_report", fake_report)
+    monkeypatch.setattr(reporting, "run_report", fake_report)
 
     def run(*argv):
         ours = ["--cache-dir", str(tmp_path / "envs"), "--results", str(tmp_path / "results"), "--sizes", "2000x20"]
-        return versions.main([*ours, *argv])
+        return versions.main([*ours, "--mode", "runs", *argv])
 
-    session.csv = "machine,case,mlx_version,baseline_version,against,pct_change_median_time,p_value_adjusted,verdict,regression\n"
+    session.csv = "machine,case_id,backend,control,older,newer,against,pct_change,p_value_adjusted,verdict,comparison_status\n"
     session.report_status = 0
     session.runner, session.reports, session.results, session.tmp = runner, reports, tmp_path / "results", tmp_path
     session.run = run
@@ -393,7 +396,7 @@ def test_session_runs_interleaved_and_reports(session, capsys):
     assert session.run("0.30.0", "0.32.4", "--passes", "2", "--", "-k", "linear") == versions.EXIT_OK
     assert session.runner.runs == [(1, "0.30.0"), (1, "0.32.4"), (2, "0.32.4"), (2, "0.30.0")]
     assert session.runner.cwds == {session.results / versions.SUITE_DIR}  # the copy, not the live checkout
-    assert (session.results / versions.SUITE_DIR / "bench" / "versions.py").exists()
+    assert (session.results / versions.SUITE_DIR / "bench" / "versions" / "cli.py").exists()
     assert saved(session.results) == [
         "mlx-0.30.0-pass1.json",
         "mlx-0.30.0-pass2.json",
@@ -406,14 +409,22 @@ def test_session_runs_interleaved_and_reports(session, capsys):
     assert "4 passed, 2 deselected" in capsys.readouterr().out
 
 
+def test_a_name_that_is_no_release_is_refused_before_anything_runs(session, capsys):
+    with pytest.raises(SystemExit) as stop:
+        session.run("0.30.0", "not-a-version", "0.32.4", "--passes", "1")
+    assert stop.value.code == versions.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'not-a-version' is not an MLX release number" in err
+    assert session.runner.runs == [] and not (session.tmp / "envs").exists()
+
+
 def test_bad_release_is_one_line_and_the_others_still_run(session, capsys):
-    status = session.run("0.30.0", "0.99.0", "not-a-version", "0.32.4", "--passes", "1")
+    status = session.run("0.30.0", "0.99.0", "0.32.4", "--passes", "1")
     out = capsys.readouterr().out
     assert status == versions.EXIT_INCOMPLETE  # something failed, but what ran is kept and reported
     lines = [line for line in out.splitlines() if "0.99.0" in line]
     assert len(lines) == 1 and lines[0].startswith("mlx 0.99.0: could not install (")
     assert "No matching distribution found" in lines[0]
-    assert len([line for line in out.splitlines() if "not-a-version" in line]) == 1
     assert sorted(r for _, r in session.runner.runs) == ["0.30.0", "0.32.4"]
     assert saved(session.results) == ["mlx-0.30.0-pass1.json", "mlx-0.32.4-pass1.json"]
     assert len(session.reports) == 1  # the comparison still runs on what was saved
@@ -439,43 +450,46 @@ def test_results_that_measured_the_wrong_mlx_are_set_aside(session, capsys):
 
 
 def test_regression_fails_the_command_only_when_asked(session, capsys):
-    session.csv += "box/Linux,linear mlx compiled n2000 d20,0.32.4,0.30.0,previous,25.0,0.001,slower,True\n"
-    session.csv += "box/Linux,linear mlx analytic n2000 d20,0.32.4,0.30.0,previous,-2.0,0.6,same,False\n"
+    session.csv += "box/Linux,linear-mlx-compiled-step-cpu-n2000-d20,mlx,False,0.30.0,0.32.4,previous,25.0,0.001,regression,ok\n"
+    session.csv += "box/Linux,linear-mlx-analytic-step-cpu-n2000-d20,mlx,False,0.30.0,0.32.4,previous,-2.0,0.6,same,ok\n"
     assert session.run("0.30.0", "0.32.4", "--passes", "1") == versions.EXIT_OK
     assert session.run("0.30.0", "0.32.4", "--passes", "1", "--fail-on-regression", "--threshold", "5%") == 1
     assert session.reports[-1][1:] == (pytest.approx(0.05), True)
     out = capsys.readouterr().out
     assert "versions: REGRESSION in 1 comparison(s) (slower by more than 5%" in out
-    assert "mlx 0.30.0 -> 0.32.4: 1 regression, 0 slower, 0 faster, 1 same, 0 undecided" in out
+    assert "mlx 0.30.0 -> 0.32.4: 1 regression, 0 faster, 1 same, 0 undecided" in out
 
 
-def test_numpy_regressions_are_flagged_as_noise(session, capsys):
-    session.csv = "case,backend,mlx_version,baseline_version,against,verdict,regression\n"
-    session.csv += "linear numpy analytic n2000 d20,numpy,0.32.4,0.30.0,previous,slower,True\n"
-    session.csv += "linear mlx compiled n2000 d20,mlx,0.32.4,0.30.0,previous,slower,True\n"
+def test_numpy_controls_that_moved_are_flagged_as_noise(session, capsys):
+    session.csv = "case_id,backend,control,older,newer,against,verdict,comparison_status\n"
+    session.csv += "linear-numpy-analytic-eager-cpu-n2000-d20,numpy,True,0.30.0,0.32.4,previous,regression,inconclusive\n"
+    session.csv += "linear-mlx-compiled-step-cpu-n2000-d20,mlx,False,0.30.0,0.32.4,previous,regression,inconclusive\n"
     assert session.run("0.30.0", "0.32.4", "--passes", "1") == versions.EXIT_OK
-    warning = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
-    assert len(warning) == 1 and "1 regression(s) of NumPy cases (linear numpy analytic n2000 d20)" in warning[0]
+    out = capsys.readouterr().out
+    warning = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "1 NumPy control(s) changed (linear-numpy-analytic-eager-cpu-n2000-d20)" in warning[0]
+    assert "versions: no regression" in out  # an inconclusive comparison's verdicts are not regressions
 
 
 def test_verdict_table_counts_each_pair_once_regressions_first():
     rows = [
-        {"baseline_version": "0.29.4", "mlx_version": "0.31.1", "against": "previous", "verdict": "same", "regression": "False"},
-        {"baseline_version": "0.31.1", "mlx_version": "0.32.4", "against": "previous", "verdict": "slower", "regression": "True"},
-        {"baseline_version": "0.31.1", "mlx_version": "0.32.4", "against": "previous", "verdict": "slower", "regression": "False"},
-        {"baseline_version": "0.29.4", "mlx_version": "0.32.4", "against": "oldest", "verdict": "slower", "regression": "True"},
+        {"older": "0.29.4", "newer": "0.31.1", "against": "previous", "verdict": "same", "control": "False"},
+        {"older": "0.31.1", "newer": "0.32.4", "against": "previous", "verdict": "regression", "control": "False"},
+        {"older": "0.31.1", "newer": "0.32.4", "against": "previous", "verdict": "undecided", "control": "False"},
+        {"older": "0.31.1", "newer": "0.32.4", "against": "previous", "verdict": "same", "control": "True"},
+        {"older": "0.29.4", "newer": "0.32.4", "against": "oldest", "verdict": "regression", "control": "False"},
     ]
-    assert versions.verdict_table(rows) == [
-        "  mlx 0.31.1 -> 0.32.4: 1 regression, 1 slower, 0 faster, 0 same, 0 undecided",
-        "  mlx 0.29.4 -> 0.31.1: 0 regression, 0 slower, 0 faster, 1 same, 0 undecided",
+    assert reporting.verdict_table(rows) == [
+        "  mlx 0.31.1 -> 0.32.4: 1 regression, 0 faster, 0 same, 1 undecided",
+        "  mlx 0.29.4 -> 0.31.1: 0 regression, 0 faster, 1 same, 0 undecided",
     ]
 
 
 def test_verdicts_list_regressions_first(tmp_path):
     csv = tmp_path / "versions.csv"
-    csv.write_text("case,verdict,regression\na,same,False\nb,faster,False\nc,slower,True\nd,slower,True\n")
-    assert [row["case"] for row in versions.read_verdicts(csv)] == ["c", "d", "a", "b"]
-    assert versions.read_verdicts(tmp_path / "missing.csv") == []
+    csv.write_text("case_id,verdict,control\na,same,False\nb,faster,False\nc,regression,False\nd,regression,True\ne,regression,False\n")
+    assert [row["case_id"] for row in reporting.read_verdicts(csv)] == ["c", "e", "a", "b", "d"]
+    assert reporting.read_verdicts(tmp_path / "missing.csv") == []
 
 
 def test_nothing_saved_skips_the_report(session, capsys):
@@ -503,13 +517,13 @@ def test_dry_run_prints_the_plan_and_runs_nothing(session, capsys):
 def test_stream_logs_output_and_returns_status(tmp_path):
     log = tmp_path / "logs" / "run.log"
     cmd = [sys.executable, "-c", "print('hello'); raise SystemExit(3)"]
-    assert versions._stream(cmd, tmp_path, None, log, echo=False, timeout=None) == 3
+    assert runs._stream(cmd, tmp_path, None, log, echo=False, timeout=None) == 3
     assert "hello" in log.read_text()
 
 
 def test_stream_stops_a_run_past_its_timeout(tmp_path):
     cmd = [sys.executable, "-c", "import time; print('start', flush=True); time.sleep(30)"]
-    status = versions._stream(cmd, tmp_path, None, tmp_path / "run.log", echo=False, timeout=0.5)
+    status = runs._stream(cmd, tmp_path, None, tmp_path / "run.log", echo=False, timeout=0.5)
     assert status != 0
 
 
@@ -522,7 +536,7 @@ def test_report_exit_1_counts_as_regression_only_with_its_table(session, capsys)
 
 
 def test_report_reads_only_the_runs_folder(tmp_path):
-    cmd = versions.report_command(tmp_path, tmp_path / "report", 0.1, True)
+    cmd = reporting.report_command(tmp_path, tmp_path / "report", 0.1, True)
     assert cmd[1:4] == ["-m", "bench.report", str(tmp_path / versions.RUNS_DIR)]
     assert cmd[-3:] == ["--threshold", "0.1", "--fail-on-regression"]
 
@@ -543,7 +557,7 @@ def test_snapshot_copies_the_suite_and_nothing_else(tmp_path, use_git, monkeypat
         subprocess.run(["git", "init", "-q", str(root)], check=True)
         subprocess.run(["git", "-C", str(root), "add", "conftest.py"], check=True)  # bench/ stays untracked
     else:
-        monkeypatch.setattr(versions, "_git", lambda *args: None)
+        monkeypatch.setattr(runs, "_git", lambda *args: None)
     info = versions.snapshot_suite(tmp_path / "copy", root)
     copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
     # Folders named like results/ or report/ below the top level are suite code or test data.
@@ -562,7 +576,25 @@ def test_ctrl_c_keeps_what_was_saved(session, capsys):
     assert session.reports == []
 
 
-def test_defaults_agree_with_the_report():
-    from bench.report import regression
+def test_a_run_stopped_by_the_timeout_is_reported_as_a_timeout(session, capsys, monkeypatch):
+    def hangs(cmd, cwd, env, log, echo, timeout):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("collected 4 items\n")
+        time.sleep(timeout)  # the timer fires; pytest ends on SIGTERM
+        return -15
 
-    assert versions.DEFAULT_THRESHOLD == regression.DEFAULT_THRESHOLD
+    monkeypatch.setattr(runs, "_stream", hangs)
+    status = session.run("0.30.0", "0.32.4", "--passes", "1", "--timeout", "0.05")
+    assert status == versions.EXIT_INCOMPLETE
+    manifest = json.loads((session.results / versions.MANIFEST_NAME).read_text())
+    assert [r["status"] for r in manifest["runs"]] == ["timeout", "timeout"]
+    assert {"cpu_model", "cpu_count", "memory_bytes", "host"} <= set(manifest["machine"])
+    assert all(r["summary"].startswith("timeout: stopped after --timeout 0.05 s") for r in manifest["runs"])
+
+
+def test_the_report_runs_from_the_snapshot(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(reporting.subprocess, "run", lambda cmd, cwd: calls.append(cwd) or subprocess.CompletedProcess(cmd, 0))
+    (tmp_path / versions.SUITE_DIR / "bench" / "report").mkdir(parents=True)
+    assert reporting.run_report(tmp_path, tmp_path / "report", 0.1, False) == 0
+    assert calls == [tmp_path / versions.SUITE_DIR]

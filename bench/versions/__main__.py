@@ -1,0 +1,7 @@
+"""`python -m bench.versions`: see bench.versions."""
+
+import sys
+
+from bench.versions.cli import main
+
+sys.exit(main())

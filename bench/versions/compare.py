@@ -1,0 +1,174 @@
+"""The paired comparison of releases (the default mode), and its building blocks shared with the self-test and bisect.
+
+Install every release's environment, snapshot the suite, ask a worker for the
+grid's cases, time them interleaved in sessions of fresh pinned workers
+(bench.versions.paired), judge each consecutive pair of releases
+(bench.versions.verdicts), write release-verdicts.json/.csv and print a table.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import platform
+from pathlib import Path
+from typing import Callable
+
+from bench.releases import version_key
+from bench.versions import output, verdicts
+from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_REGRESSION, InstallError
+from bench.versions.environments import EnvCache, ensure_env
+from bench.versions.paired import PairedSettings, Side, run_paired
+from bench.versions.pins import PinSet
+from bench.versions.plan import child_environment
+from bench.versions.targets import Target
+from bench.versions.worker import machine_identity
+from bench.versions.workers import WorkerError, WorkerProcess, worker_command
+
+EXIT_INCONCLUSIVE = 4
+WORKER_LOGS = "workers"
+
+
+def machine_label(identity: dict) -> str:
+    """One readable string that differs whenever the identity does: host, CPU model, cores, memory."""
+    memory = identity.get("memory_bytes")
+    gib = f"{memory / 2**30:.0f} GiB" if memory else "? GiB"
+    return f"{identity.get('host')} | {identity.get('cpu_model')} | {identity.get('cpu_count')} CPUs | {gib}"
+
+
+def same_machine(a: dict, b: dict) -> bool:
+    """Whether two identities may be pooled: every field equal (CPU model, cores and memory included, not only the host)."""
+    keys = ("host", "cpu_model", "cpu_count", "memory_bytes", "system", "python")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def install(targets: list[Target], cache: EnvCache, pins: PinSet, ensure=ensure_env) -> tuple[dict, dict]:
+    """({label: python}, {label: one-line failure}); one printed line per release."""
+    pythons, failures = {}, {}
+    print(f"environments in {cache.root} (a new one downloads MLX and the pinned packages):", flush=True)
+    for target in targets:
+        try:
+            pythons[target.label], done = ensure(target.key, cache, pins, spec=target.spec, version=target.version)
+            print(f"mlx {target.label}: environment {done}", flush=True)
+        except InstallError as error:
+            print(f"mlx {target.label}: could not install ({error})", flush=True)
+            failures[target.label] = str(error)
+    return pythons, failures
+
+
+def worker_factory(suite: Path, logs: Path) -> Callable:
+    """start_worker(side, cpus, session) for real workers: the side's interpreter, running the suite snapshot."""
+
+    def start(side: Side, cpus: list, session: int) -> WorkerProcess:
+        env = child_environment(side.python.parent.parent)
+        log = logs / f"session{session + 1}-mlx-{side.label}.log"
+        return WorkerProcess(side.label, worker_command(side.python), suite, env, cpus, log)
+
+    return start
+
+
+def select_cases(cases: list[dict], patterns: list[str] | None) -> list[dict]:
+    """The cases whose id matches any of the glob patterns (all when there are none)."""
+    if not patterns:
+        return cases
+    return [c for c in cases if any(fnmatch.fnmatchcase(c["case_id"], p) for p in patterns)]
+
+
+def grid_cases(start_worker: Callable, side: Side, sizes: str, devices: list[str] | None, timeout: float | None) -> tuple[list[dict], dict]:
+    """(the grid's cases as the suite snapshot builds them, the worker's hello) from one worker of `side`."""
+    worker = start_worker(side, [], -1)
+    try:
+        hello = worker.request({"cmd": "hello"}, timeout)
+        if devices is None:
+            devices = ["gpu"] if hello.get("gpu") else ["cpu"]
+        answer = worker.request({"cmd": "cases", "sizes": sizes, "devices": devices}, timeout)
+    finally:
+        worker.close()
+    return answer["cases"], hello
+
+
+def judge(measurements: dict, pairs: list[tuple[str, str]], threshold: float, alpha: float, machine: str) -> tuple[list, list]:
+    """(comparisons, rows) for every older/newer pair."""
+    comparisons, rows = [], []
+    for older, newer in pairs:
+        comparison, pair_rows = verdicts.compare_pair(measurements, older, newer, threshold, alpha, machine)
+        comparisons.append(comparison)
+        rows.extend(pair_rows)
+    return comparisons, rows
+
+
+def consecutive_pairs(targets: list[Target]) -> list[tuple[str, str]]:
+    """Each release against the one before it, in version order."""
+    ordered = sorted(targets, key=lambda t: version_key(t.version))
+    return [(a.label, b.label) for a, b in zip(ordered, ordered[1:])]
+
+
+def settings_record(args, settings: PairedSettings, cases: int) -> dict:
+    """The settings saved with the verdicts."""
+    return {
+        "mode": "paired",
+        "sizes": args.sizes,
+        "cases": cases,
+        "case_patterns": args.cases or [],
+        "sessions": settings.sessions,
+        "pairs": settings.pairs,
+        "round_time_s": settings.round_time_s,
+        "cpu_sets": settings.cpu_sets,
+        "threshold": args.threshold,
+        "alpha": args.alpha,
+        "seed": settings.seed,
+        "checks": "every session" if settings.check_every_session else "first session",
+        "case_order": "shuffle" if settings.shuffle_cases else "grid",
+        "python": platform.python_version(),
+    }
+
+
+def measure(args, sides: list[Side], start_worker: Callable, settings: PairedSettings, save_to: Path) -> tuple[dict, dict, list]:
+    """(measurements, machine identity, cases): list the cases, check the machine, run the paired sessions."""
+    cases, hello = grid_cases(start_worker, sides[-1], args.sizes, args.mlx_device, settings.timeout_s)
+    cases = select_cases(cases, args.cases)
+    if not cases:
+        raise WorkerError(f"no case of the grid {args.sizes} matches {' '.join(args.cases or [])}")
+    identity = machine_identity()
+    if not same_machine(identity, hello.get("machine") or {}):
+        raise WorkerError("the workers report another machine than the runner's; timings cannot be pooled")
+    print(f"paired: {len(cases)} cases x {settings.sessions} sessions, up to {settings.pairs} blocks each, "
+          f"CPU sets {settings.cpu_sets}; machine {machine_label(identity)}", flush=True)
+    data = run_paired(
+        sides, cases, settings, start_worker,
+        save=lambda d: output.write_json(save_to, dict(d, machine=identity)),
+        verbose=getattr(args, "verbose", False),
+    )  # fmt: skip
+    data["machine"] = identity
+    output.write_json(save_to, data)
+    return data, identity, cases
+
+
+def exit_status(comparisons: list[dict], rows: list[dict], fail_on_regression: bool) -> int:
+    """0, or with --fail-on-regression: 1 any regression, 4 an inconclusive comparison (no regression)."""
+    if not fail_on_regression:
+        return EXIT_OK
+    if any(r["verdict"] == "regression" and not r["control"] for r in rows):
+        return EXIT_REGRESSION
+    if any(c["status"] != "ok" for c in comparisons):
+        return EXIT_INCONCLUSIVE
+    return EXIT_OK
+
+
+def run_compare(args, targets: list[Target], pythons: dict, failures: dict, start_worker: Callable, settings: PairedSettings) -> int:
+    """Time the installed releases paired, judge consecutive pairs, write and print the verdicts."""
+    ready = [t for t in targets if t.label in pythons]
+    if len(ready) < 2:
+        print("fewer than two releases installed: nothing to compare")
+        return EXIT_INCOMPLETE
+    sides = [Side(t.label, Path(pythons[t.label]), t.version) for t in ready]
+    data, identity, cases = measure(args, sides, start_worker, settings, args.results / output.MEASUREMENTS_JSON)
+    comparisons, rows = judge(data, consecutive_pairs(ready), args.threshold, args.alpha, machine_label(identity))
+    record = settings_record(args, settings, len(cases))
+    record["releases"] = [{"label": t.label, "version": t.version, "spec": t.spec, "sha256": t.sha256} for t in ready]
+    document = output.verdicts_document(identity, record, comparisons, rows)
+    json_path, csv_path = output.write_verdicts(args.results, document)
+    for line in output.verdict_table(comparisons, rows, args.threshold):
+        print(line)
+    print(f"verdicts: {json_path} and {csv_path.name}")
+    status = exit_status(comparisons, rows, args.fail_on_regression)
+    return EXIT_INCOMPLETE if failures and status == EXIT_OK else status

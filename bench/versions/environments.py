@@ -1,0 +1,225 @@
+"""Per-release virtual environments: built once in a cache folder, verified, reused, listed, cleared."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+from bench.releases import version_key
+from bench.versions.common import CACHE_ENV_VAR, MARKER_NAME, InstallError
+from bench.versions.targets import ReleaseError, safe_key
+from bench.versions.pins import PinSet, mlx_spec
+
+
+def default_cache_dir() -> Path:
+    """Where environments live: $MLX_SGD_BENCH_CACHE, else the user's cache folder."""
+    if os.environ.get(CACHE_ENV_VAR):
+        return Path(os.environ[CACHE_ENV_VAR]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "mlx-sgd-bench" / "envs"
+
+
+def env_python(env_dir: Path) -> Path:
+    """The interpreter of a virtual environment."""
+    return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+@dataclass
+class EnvCache:
+    """The folder of per-release environments: mlx-<version>/ each, with a marker when complete."""
+
+    root: Path
+
+    def path(self, release: str) -> Path:
+        """The environment folder of one release (its cache key); ReleaseError for a key that could leave the cache."""
+        path = self.root / f"mlx-{safe_key(release)}"
+        if path.resolve().parent != self.root.resolve():  # belt and braces: never a folder outside the cache
+            raise ReleaseError(f"{release!r} would name a folder outside {self.root}")
+        return path
+
+    def marker(self, release: str) -> dict | None:
+        """The marker of a fully built environment, or None."""
+        try:
+            return json.loads((self.path(release) / MARKER_NAME).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def is_ready(self, release: str, wanted: dict) -> bool:
+        """Whether the environment exists, finished installing, and has exactly the wanted pins."""
+        marker = self.marker(release)
+        if marker is None or not env_python(self.path(release)).exists():
+            return False
+        return all(marker.get(key) == value for key, value in wanted.items())
+
+    def entries(self) -> list[dict]:
+        """One dict per environment folder: release, path, complete or not, size, marker."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in sorted(self.root.glob("mlx-*")):
+            if not path.is_dir():
+                continue
+            release = path.name.removeprefix("mlx-")
+            found.append(
+                {
+                    "release": release,
+                    "path": path,
+                    "complete": self.marker(release) is not None,
+                    "bytes": _folder_bytes(path),
+                    "marker": self.marker(release) or {},
+                }
+            )
+        return sorted(found, key=lambda e: version_key(e["release"]))
+
+    def clear(self, releases: list[str] | None = None) -> list[Path]:
+        """Delete the named environments (all when None); return what was deleted."""
+        targets = [e["path"] for e in self.entries()] if not releases else [self.path(r) for r in releases]
+        removed = []
+        for path in targets:
+            if path.is_dir():
+                shutil.rmtree(path)
+                removed.append(path)
+            log = path.with_name(path.name + ".install.log")
+            if log.exists():
+                log.unlink()
+        return removed
+
+
+def _folder_bytes(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def _call(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[int, str]:
+    """Run a short command, return (exit status, stdout+stderr); the one seam the tests replace."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc.returncode, proc.stdout
+
+
+def _last_error_line(output: str) -> str:
+    """The line of a pip (or Python) failure worth showing: its last ERROR, else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line.removeprefix("ERROR: ") for line in lines if line.startswith("ERROR:")]
+    if errors:
+        return errors[-1]
+    return lines[-1] if lines else "no output"
+
+
+# Runs inside a new environment: what it really imports, not what pip says it installed.
+_VERIFY_SCRIPT = """
+import importlib.metadata as m, json, sys
+import mlx.core
+names = json.loads(sys.argv[1])
+def version(name):
+    try:
+        return m.version(name)
+    except m.PackageNotFoundError:
+        return None
+print(json.dumps({"mlx": mlx.core.__version__, "dists": {n: version(n) for n in names}}))
+"""
+
+
+@contextlib.contextmanager
+def _env_lock(cache: EnvCache, release: str):
+    """Hold an exclusive lock while one release's environment is checked or built.
+
+    Several people share this machine and may start runs at once; two pip
+    processes writing one environment would corrupt it.
+    """
+    cache.root.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # no fcntl (Windows): MLX has no wheels there anyway
+        yield
+        return
+    with open(cache.root / f".mlx-{release}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"mlx {release}: waiting for another process building this environment", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def wanted_marker(release: str, pins: PinSet, spec: str | None = None) -> dict:
+    """The marker fields an environment must match to be reused."""
+    return {
+        "release": release,
+        "spec": spec or mlx_spec(release),
+        "pins": list(pins.pins),
+        "python": platform.python_version(),
+        "platform": f"{sys.platform}-{platform.machine()}",
+    }
+
+
+def ensure_env(release: str, cache: EnvCache, pins: PinSet, spec: str | None = None, version: str | None = None) -> tuple[Path, str]:
+    """The interpreter of a ready environment for `release`, building it if needed; (python, what was done).
+
+    Raises InstallError with a one-line reason. A half-built environment has no
+    marker, so it is rebuilt from scratch, never reused; a failed build is
+    removed so it does not sit in the cache.
+    """
+    wanted = wanted_marker(release, pins, spec)
+    path = cache.path(release)
+    with _env_lock(cache, release):
+        if cache.is_ready(release, wanted):
+            return env_python(path), "ready"
+        done = "built"
+        if path.exists():
+            why = "its pinned packages changed" if cache.marker(release) else "an earlier build did not finish"
+            done = f"rebuilt ({why})"
+            shutil.rmtree(path)
+        log = path.with_name(path.name + ".install.log")
+        start = time.perf_counter()
+        try:
+            _build_env(version or release, path, wanted, log)
+        except InstallError:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+    return env_python(path), f"{done} in {time.perf_counter() - start:.0f} s"
+
+
+def _build_env(release: str, path: Path, wanted: dict, log: Path) -> None:
+    transcript = []
+
+    def step(what: str, cmd: list[str]) -> str:
+        """Run one install step, keep its output in the log, raise InstallError on failure."""
+        rc, output = _call(cmd)
+        transcript.append(f"$ {shlex.join(cmd)}\n{output}")
+        log.write_text("\n".join(transcript))
+        if rc != 0:
+            raise InstallError(f"{what}: {_last_error_line(output)}; log: {log}")
+        return output
+
+    # Fully isolated (no --system-site-packages): nothing from the host can leak in.
+    step("python -m venv failed", [sys.executable, "-m", "venv", str(path)])
+    python = str(env_python(path))
+    # MLX first on the command line; one pip call so the resolver sees MLX and the pins together.
+    step("pip install failed", [python, "-m", "pip", "install", "--no-input", "--progress-bar", "off", wanted["spec"], *wanted["pins"]])
+    names = ["mlx"] + [Requirement(p).name for p in wanted["pins"] if "==" in p]
+    found = json.loads(step("import mlx.core failed", [python, "-c", _VERIFY_SCRIPT, json.dumps(names)]).strip().splitlines()[-1])
+    if Version(found["mlx"]) != Version(release):
+        raise InstallError(f"mlx.core.__version__ is {found['mlx']}, not {release}; log: {log}")
+    wrong = [p for p in wanted["pins"] if "==" in p and found["dists"].get(Requirement(p).name) != p.split("==", 1)[1]]
+    if wrong:
+        raise InstallError(f"pins not honoured ({', '.join(wrong)}); log: {log}")
+    marker = dict(wanted, created=dt.datetime.now().isoformat(timespec="seconds"), mlx_import_version=found["mlx"])
+    (path / MARKER_NAME).write_text(json.dumps(marker, indent=2))
+

@@ -1,0 +1,214 @@
+"""Whole-grid runs (`--mode runs`): pytest under one release, its output logged, its saved file checked."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.version import Version
+
+from bench.versions.common import REPO_ROOT, RUNS_DIR
+from bench.versions.plan import child_environment, pytest_command, save_name
+
+_PYTEST_SUMMARY = re.compile(r"^=+ (.+?) in [0-9.]+s(?: \([^)]*\))? =+$")
+# Never part of the suite copy: top-level folders of results, environments and VCS data...
+_NOT_SUITE = ("results", "report", ".git", ".venv", ".pytest_cache", ".whl")
+# ...and byte code wherever it is. (bench/report/ is the report package: only the top level counts.)
+_NEVER_COPIED = ("__pycache__",)
+
+
+def _outside_suite(relative: Path) -> bool:
+    """Whether a path (relative to the checkout) is not part of the suite."""
+    return relative.parts[0] in _NOT_SUITE or bool(set(relative.parts) & set(_NEVER_COPIED))
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def snapshot_suite(dest: Path, root: Path = REPO_ROOT) -> dict:
+    """Copy the suite as it is now (tracked and untracked, not ignored, files) to `dest`; describe it.
+
+    Every run executes this copy, not the live checkout: a session lasts long
+    enough for someone to edit a benchmark or switch branches half-way, and
+    then the code, not MLX, would differ between passes.
+    """
+    listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    if listed is not None:
+        files = [root / name for name in listed.split("\0") if name]
+    else:  # not a git checkout: everything but the obvious non-suite folders
+        files = [p for p in root.rglob("*") if p.is_file() and not _outside_suite(p.relative_to(root))]
+    copied = 0
+    for path in files:
+        relative = path.relative_to(root)
+        if _outside_suite(relative) or not path.is_file():
+            continue  # results of earlier sessions, or a tracked file deleted in the working tree
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        copied += 1
+    status = _git(root, "status", "--porcelain")
+    return {
+        "source": str(root),
+        "path": str(dest),
+        "files": copied,
+        "commit": (_git(root, "rev-parse", "HEAD") or "").strip() or None,
+        "dirty": bool(status.strip()) if status is not None else None,
+    }
+
+
+@dataclass
+class RunRecord:
+    """What happened to one (pass, release) run."""
+
+    pass_no: int
+    release: str
+    status: str = "pending"  # ok | failed | timeout | skipped | rejected
+    exit_code: int | None = None
+    summary: str = ""
+    files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    log: str = ""
+
+
+def _stream(cmd: list[str], cwd: Path, env: dict, log: Path, echo: bool, timeout: float | None) -> int:
+    """Run a long command, copying its output to `log` (and the terminal with echo); return its status.
+
+    The child gets its own process group, so a timeout or Ctrl-C stops pytest
+    and anything it started, and nothing else.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        out.write(f"$ {shlex.join(cmd)}\n")
+        out.flush()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+        timer = None
+        if timeout:
+            timer = threading.Timer(timeout, _stop_group, args=(proc,))
+            timer.start()
+        try:
+            for line in proc.stdout:
+                out.write(line)
+                if echo:
+                    sys.stdout.write(line)
+            return proc.wait()
+        except BaseException:  # Ctrl-C above all: never leave a benchmark running behind us
+            _stop_group(proc)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+def _stop_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM to the run's process group (pytest ends cleanly on it), SIGKILL if it is still there after `grace_s`."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _saved_files(results: Path, name: str) -> set[Path]:
+    return set(results.glob(f"*/[0-9][0-9][0-9][0-9]_{name}.json"))
+
+
+def _pytest_summary(log: Path) -> str:
+    """pytest's closing line ('12 passed, 2 skipped'), or ''."""
+    try:
+        lines = log.read_text().splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        match = _PYTEST_SUMMARY.match(line.strip())
+        if match:
+            return match.group(1)
+    return ""
+
+
+def _last_line(log: Path, width: int = 160) -> str:
+    """The last non-empty line of a log (a usage error, a crash), shortened to one terminal line."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no output"
+    last = lines[-1] if lines else "no output"
+    return last if len(last) <= width else last[: width - 3] + "..."
+
+
+def run_once(
+    python: Path,
+    release: str,
+    pass_no: int,
+    sizes: str,
+    results: Path,
+    extra: list[str],
+    echo: bool,
+    timeout: float | None,
+    suite: Path = REPO_ROOT,
+) -> RunRecord:
+    """Run the grid once under one release; its saved file is checked to hold that release."""
+    record = RunRecord(pass_no, release)
+    name = save_name(release, pass_no)
+    log = results / "logs" / f"{name}.log"
+    record.log = str(log)
+    storage = results / RUNS_DIR
+    before = _saved_files(storage, name)
+    start = time.perf_counter()
+    env_dir = python.parent.parent
+    record.exit_code = _stream(
+        pytest_command(python, release, pass_no, sizes, storage, extra), suite, child_environment(env_dir), log, echo, timeout
+    )
+    record.seconds = time.perf_counter() - start
+    # Stopped by the timer: SIGTERM, or SIGKILL when it did not end in the grace period.
+    timed_out = bool(timeout) and record.exit_code != 0 and record.seconds >= timeout
+    if timed_out:
+        record.summary = f"timeout: stopped after --timeout {timeout:g} s"
+    else:
+        record.summary = _pytest_summary(log) or _last_line(log)
+    new_files = sorted(_saved_files(storage, name) - before)
+    for path in new_files:
+        recorded = _recorded_mlx_version(path)
+        if recorded is None or Version(recorded) != Version(release):
+            # A file that says it is one release but measured another must never be pooled with it.
+            rejected = path.with_suffix(".json.rejected")
+            path.rename(rejected)
+            record.status = "rejected"
+            record.summary = f"saved results report mlx {recorded}, not {release}; moved to {rejected.name}"
+            return record
+        record.files.append(str(path))
+    if timed_out:
+        record.status = "timeout"
+    elif record.exit_code == 0 and record.files:
+        record.status = "ok"
+    else:
+        record.status = "failed"
+    return record
+
+
+def _recorded_mlx_version(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("machine_info", {}).get("mlx_version")
+    except (OSError, ValueError):
+        return None
+

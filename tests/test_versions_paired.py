@@ -1,0 +1,474 @@
+"""The paired release runner: workers, interleaving, verdicts, self-test, bisect, release names, wheels.
+
+Fake workers and environments throughout (no network, no installs); one test
+drives the real worker in-process on a tiny NumPy case, and one starts a real
+process to check that a worker missing its deadline is stopped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import versions
+from bench.versions import bisect, compare, output, selftest, verdicts
+from bench.versions.paired import PairedSettings, Side, pairs_for, run_paired
+from bench.versions.targets import ReleaseError, mlx_requirement, parse_target, twin
+from bench.versions.worker import serve
+from bench.versions.workers import WorkerError, WorkerProcess, WorkerTimeout, cpu_sets
+
+MACHINE = {"host": "vm", "cpu_model": "Xeon", "cpu_count": 2, "memory_bytes": 2**34, "system": "Linux-x86_64", "python": "CPython 3.11.7"}
+
+
+def fake_cases(n_mlx: int = 20, n_numpy: int = 4) -> list[dict]:
+    """Case entries like a worker's 'cases' answer."""
+    cases = []
+    for i in range(n_numpy):
+        cases.append({"case_id": f"linear-numpy-v{i}-eager-cpu-n1000-d10", "size": {"n_examples": 1000, "n_features": 10},
+                      "case": {"model": "linear", "backend": "numpy", "variant": f"v{i}", "barrier": "eager"}})
+    for i in range(n_mlx):
+        cases.append({"case_id": f"linear-mlx-v{i}-step-cpu-n1000-d10", "size": {"n_examples": 1000, "n_features": 10},
+                      "case": {"model": "linear", "backend": "mlx", "variant": f"v{i}", "barrier": "step"}})
+    return cases
+
+
+class FakeWorker:
+    """Answers like bench.versions.worker with synthetic times: base x release effect x process offset x round noise."""
+
+    def __init__(self, side, cpus, session, world):
+        self.side, self.cpus, self.session, self.world = side, cpus, session, world
+        self.rng = random.Random(hash((side.label, session, world.seed)))
+        self.offsets = {}
+        self.case_id = None
+        self.pid = 1000 + len(world.started)
+        world.started.append((side.label, tuple(cpus), session))
+
+    def request(self, message, timeout=None):
+        self.world.log.append((self.side.label, self.session, message["cmd"], message.get("steps")))
+        cmd = message["cmd"]
+        if cmd == "hello":
+            return {"ok": True, "pid": self.pid, "mlx": self.world.mlx.get(self.side.label, self.side.version),
+                    "gpu": False, "affinity": self.cpus, "machine": self.world.machine, "threads": {}}
+        if cmd == "cases":
+            return {"ok": True, "cases": self.world.cases, "skipped": []}
+        if cmd == "setup":
+            self.case_id = next(c["case_id"] for c in self.world.cases if c["case"] == message["case"])
+            if self.case_id in self.world.fail_setup.get(self.side.label, ()):
+                raise WorkerError("ValueError: this release cannot build the case")
+            self.slow = message.get("slowdown") or 0.0
+            self.offsets.setdefault(self.case_id, math.exp(self.rng.gauss(0, self.world.process_sd)))
+            return {"ok": True, "steps": message["steps"] or 100, "round_s": 0.02, "first_call_s": 0.001, "spin_s": 0}
+        if cmd == "round":
+            if (self.side.label, self.session, self.case_id) in self.world.hang:
+                raise WorkerTimeout("timeout: round took over 600 s; worker stopped")
+            effect = self.world.effects.get(self.side.label, {}).get(self.case_id, 0.0)
+            seconds = 0.02 * (1 + effect) * (1 + self.slow) * self.offsets[self.case_id] * math.exp(self.rng.gauss(0, self.world.round_sd))
+            return {"ok": True, "seconds": seconds}
+        if cmd == "finish":
+            return {"ok": True, "max_rel_error": 1e-7, "barrier_pending_s": 0.0}
+        raise AssertionError(cmd)
+
+    def close(self):
+        self.world.closed += 1
+
+
+class World:
+    """The fake machine: its cases, the true effect of each release, the noise."""
+
+    def __init__(self, cases=None, effects=None, process_sd=0.01, round_sd=0.01, seed=0):
+        self.cases = cases or fake_cases()
+        self.effects = effects or {}
+        self.process_sd, self.round_sd, self.seed = process_sd, round_sd, seed
+        self.machine = dict(MACHINE)
+        self.mlx, self.fail_setup, self.hang = {}, {}, set()
+        self.started, self.log, self.closed = [], [], 0
+
+    def start(self, side, cpus, session):
+        return FakeWorker(side, cpus, session, self)
+
+
+SIDES = [Side("0.30.0", Path("/env/a/bin/python"), "0.30.0"), Side("0.32.4", Path("/env/b/bin/python"), "0.32.4")]
+
+
+def measure(world, sessions=4, pairs=6, sides=SIDES, seed=1):
+    settings = PairedSettings(sessions=sessions, pairs=pairs, cpu_sets=[[0], [1]], seed=seed)
+    return run_paired(sides, world.cases, settings, world.start, progress=lambda line: None)
+
+
+# --------------------------------------------------------------------------- paired runner
+
+
+def test_k_is_calibrated_once_then_fixed_for_every_release_and_session():
+    world = World()
+    measure(world, sessions=3)
+    setups = [(label, session, steps) for label, session, cmd, steps in world.log if cmd == "setup"]
+    first_case = [s for s in setups][: len(SIDES)]
+    assert first_case[0] == ("0.30.0", 0, None)  # the first release's worker calibrates
+    assert all(steps == 100 for _, _, steps in setups[1:] if steps is not None)
+    assert sum(steps is None for _, _, steps in setups) == len(world.cases)  # once per case, never again
+
+
+def test_rounds_alternate_in_random_order_and_sessions_are_fresh_pinned_processes():
+    world = World()
+    data = measure(world, sessions=4)
+    record = data["cases"][world.cases[5]["case_id"]]["sessions"][0]
+    assert all(sorted(order) == ["0.30.0", "0.32.4"] for order in record["orders"])
+    all_orders = [tuple(o) for c in data["cases"].values() for s in c["sessions"] for o in s["orders"]]
+    assert {("0.30.0", "0.32.4"), ("0.32.4", "0.30.0")} <= set(all_orders)
+    # One fresh worker per release per session, both on the session's CPU set, sets taken in turn.
+    assert sorted(world.started) == sorted((label, (cpu,), s) for s, cpu in enumerate([0, 1, 0, 1]) for label in ("0.30.0", "0.32.4"))
+    assert [s["cpus"] for s in data["sessions"]] == [[0], [1], [0], [1]]
+    assert world.closed == 8
+
+
+def test_case_order_is_the_grid_or_shuffled_per_session():
+    world = World()
+    ids = [c["case_id"] for c in world.cases]
+    data = run_paired(SIDES, world.cases, PairedSettings(sessions=3, cpu_sets=[[]]), world.start, progress=lambda line: None)
+    assert [s["case_order"] for s in data["sessions"]] == [ids] * 3
+    settings = PairedSettings(sessions=3, cpu_sets=[[]], shuffle_cases=True)
+    orders = [s["case_order"] for s in run_paired(SIDES, world.cases, settings, World().start, progress=lambda line: None)["sessions"]]
+    assert all(sorted(o) == sorted(ids) for o in orders) and len({tuple(o) for o in orders}) == 3
+    assert versions.parse_args(["0.30.0", "0.32.4", "--case-order", "shuffle"]).case_order == "shuffle"
+
+
+def test_checks_run_after_timing_in_the_first_session():
+    world = World()
+    measure(world, sessions=2)
+    commands = [(session, cmd) for label, session, cmd, _ in world.log if label == "0.32.4"]
+    first = [cmd for session, cmd in commands if session == 0 and cmd in ("round", "finish")]
+    assert first[-1] == "finish" and first.count("finish") == len(world.cases)
+    assert ("finish" in [cmd for session, cmd in commands if session == 1]) is False
+
+
+def test_a_case_one_release_cannot_build_is_reported_not_fatal():
+    world = World()
+    bad = world.cases[6]["case_id"]
+    world.fail_setup = {"0.30.0": {bad}}
+    data = measure(world, sessions=2)
+    assert all("cannot build" in s["errors"]["0.30.0"] for s in data["cases"][bad]["sessions"])
+    _, rows = verdicts.compare_pair(data, "0.30.0", "0.32.4", 0.1)
+    row = next(r for r in rows if r["case_id"] == bad)
+    assert row["verdict"] == "undecided" and "cannot build" in row["reason"]
+
+
+def test_workers_of_another_machine_than_the_runner_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE, cpu_model="AMD EPYC"))
+    assert run_main(tmp_path, ["0.30.0", "0.32.4", "--cpus", "none"], World()) == versions.EXIT_INCOMPLETE
+
+
+def test_a_worker_that_times_out_is_replaced_and_the_case_reported():
+    world = World()
+    stuck = world.cases[3]["case_id"]
+    world.hang = {("0.32.4", 0, stuck)}
+    lines = []
+    data = run_paired(SIDES, world.cases, PairedSettings(sessions=2, cpu_sets=[[0]]), world.start, progress=lines.append)
+    assert data["cases"][stuck]["sessions"][0]["errors"]["0.32.4"].startswith("timeout")
+    assert len(world.started) == 2 * 2 + 1  # one fresh worker replaced the stuck one
+    after = world.cases[4]["case_id"]
+    assert not data["cases"][after]["sessions"][0]["errors"] and len(data["cases"][after]["sessions"][0]["times"]["0.32.4"]) == 6
+    assert any("timeout" in line and stuck in line for line in lines)
+
+
+def test_a_worker_of_another_release_or_machine_is_refused():
+    world = World()
+    world.mlx = {"0.30.0": "0.32.4"}
+    with pytest.raises(WorkerError, match="runs mlx 0.32.4, not 0.30.0"):
+        measure(world, sessions=1)
+    assert not compare.same_machine(MACHINE, dict(MACHINE, cpu_model="AMD EPYC"))
+    assert not compare.same_machine(MACHINE, dict(MACHINE, cpu_count=4))
+    assert not compare.same_machine(MACHINE, dict(MACHINE, memory_bytes=2**35))
+    assert compare.same_machine(MACHINE, dict(MACHINE))
+
+
+def test_long_rounds_get_fewer_pairs_but_never_fewer_than_three():
+    settings = PairedSettings(pairs=6, round_time_s=0.02)
+    assert pairs_for(0.02, settings) == 6
+    assert pairs_for(0.08, settings) == 3
+    assert pairs_for(5.0, settings) == 3
+
+
+def test_cpu_sets():
+    assert cpu_sets("auto", [0, 1]) == [[0], [1]]
+    assert cpu_sets("0,1", [0, 1]) == [[0, 1]]
+    assert cpu_sets("0;1", [0, 1]) == [[0], [1]]
+    assert cpu_sets("none", [0, 1]) == [[]]
+    with pytest.raises(ValueError, match="not usable"):
+        cpu_sets("5", [0, 1])
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def test_holm():
+    assert verdicts.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_a_a_comparison_has_no_regression_and_a_planted_slowdown_is_found():
+    world = World(cases=fake_cases(40, 4), effects={"0.32.4": {"linear-mlx-v3-step-cpu-n1000-d10": 0.30}})
+    data = measure(world)
+    comparison, rows = verdicts.compare_pair(data, "0.30.0", "0.32.4", 0.10)
+    assert comparison["status"] == "ok"
+    flagged = [r["case_id"] for r in rows if r["verdict"] == "regression"]
+    assert flagged == ["linear-mlx-v3-step-cpu-n1000-d10"]
+    planted = next(r for r in rows if r["case_id"] == flagged[0])
+    assert 25 < planted["pct_change"] < 35 and planted["ci_low_pct"] < planted["pct_change"] < planted["ci_high_pct"]
+    assert planted["method"] == "paired" and planted["n_older"] == planted["n_newer"] == 4
+    assert sum(r["verdict"] == "same" for r in rows) >= 35  # 1% noise, 4 sessions: +-10% is easily excluded
+    assert set(output.ROW_FIELDS) <= set(rows[0])
+
+
+def test_process_offsets_are_not_taken_for_changes():
+    """A large lasting offset per process (the round noise small) must not look like a regression."""
+    world = World(cases=fake_cases(40, 4), process_sd=0.06, round_sd=0.005, seed=3)
+    _, rows = verdicts.compare_pair(measure(world, sessions=4), "0.30.0", "0.32.4", 0.10)
+    assert not [r for r in rows if r["verdict"] == "regression"]
+
+
+def test_moved_controls_make_the_comparison_inconclusive():
+    numpy_ids = [c["case_id"] for c in fake_cases() if c["case"]["backend"] == "numpy"]
+    world = World(effects={"0.32.4": {numpy_ids[0]: 0.10}})
+    comparison, rows = verdicts.compare_pair(measure(world), "0.30.0", "0.32.4", 0.10)
+    assert comparison["status"] == "inconclusive" and numpy_ids[0] in comparison["reason"]
+    assert all(r["control"] == (r["backend"] == "numpy") for r in rows)
+
+
+def test_faster_same_and_undecided():
+    world = World(effects={"0.32.4": {"linear-mlx-v1-step-cpu-n1000-d10": -0.3, "linear-mlx-v2-step-cpu-n1000-d10": 0.10}})
+    world.cases[7]  # an untouched case stays 'same'
+    _, rows = verdicts.compare_pair(measure(world), "0.30.0", "0.32.4", 0.10)
+    by_id = {r["case_id"]: r for r in rows}
+    assert by_id["linear-mlx-v1-step-cpu-n1000-d10"]["verdict"] == "faster"
+    assert by_id["linear-mlx-v1-step-cpu-n1000-d10"]["p_faster_adjusted"] < 0.01 < by_id["linear-mlx-v1-step-cpu-n1000-d10"]["p_value_adjusted"]
+    assert by_id["linear-mlx-v5-step-cpu-n1000-d10"]["verdict"] == "same"
+    edge = by_id["linear-mlx-v2-step-cpu-n1000-d10"]  # exactly at the threshold: never 'same'
+    assert edge["verdict"] in ("regression", "undecided") and edge["reason"] or edge["verdict"] == "regression"
+
+
+@pytest.mark.parametrize("sessions", [1, 2])
+def test_fewer_than_three_sessions_are_never_a_regression(sessions):
+    world = World(effects={"0.32.4": {"linear-mlx-v3-step-cpu-n1000-d10": 0.5}})
+    _, rows = verdicts.compare_pair(measure(world, sessions=sessions), "0.30.0", "0.32.4", 0.10)
+    assert {r["verdict"] for r in rows} == {"undecided"}
+    assert all("session" in r["reason"] for r in rows)
+
+
+# --------------------------------------------------------------------------- self-test
+
+
+def self_test_rows(effects, plants, seed=0):
+    world = World(cases=fake_cases(30, 4), effects=effects, seed=seed)
+    sides = [SIDES[0], Side("0.30.0-b", Path("/env/b/bin/python"), "0.30.0", slowdown=plants)]
+    data = measure(world, sides=sides)
+    # The fake applies `slowdown` from the setup request, as the real worker does.
+    return verdicts.compare_pair(data, "0.30.0", "0.30.0-b", 0.10)
+
+
+def test_self_test_passes_and_reports_plants_apart():
+    plants = {"linear-mlx-v1-step-cpu-n1000-d10": 0.30, "linear-mlx-v2-step-cpu-n1000-d10": 0.10}
+    comparison, rows = self_test_rows({}, plants)
+    result = selftest.summarize(comparison, rows, plants, 0.10)
+    assert result["status"] == "pass" and result["false_regressions"] == 0 and result["cases"] == 28
+    assert [p["caught"] for p in result["planted"]][0] is True
+    assert result["planted"][0]["verdict"] == "regression"
+    assert result["min_detectable_pct_median"] < 10 and result["fit_to_gate"]
+    assert selftest.STATUS_EXIT["pass"] == 0
+
+
+@pytest.mark.parametrize(
+    "effects, status",
+    [
+        ({"0.30.0-b": {"linear-mlx-v7-step-cpu-n1000-d10": 0.4}}, "regression"),  # an A/A case moved: false alarm
+        ({"0.30.0-b": {"linear-numpy-v0-eager-cpu-n1000-d10": 0.2}}, "inconclusive"),
+        ({"0.30.0": {"linear-mlx-v1-step-cpu-n1000-d10": 0.3}}, "unfit"),  # the plant cancelled: missed
+    ],
+)
+def test_self_test_statuses(effects, status):
+    plants = {"linear-mlx-v1-step-cpu-n1000-d10": 0.30}
+    comparison, rows = self_test_rows(effects, plants)
+    result = selftest.summarize(comparison, rows, plants, 0.10)
+    assert result["status"] == status
+    assert len(set(selftest.STATUS_EXIT.values())) == 4
+
+
+def test_plants_fall_back_to_cases_the_grid_has():
+    cases = fake_cases(5, 1)
+    plants = selftest.choose_plants(cases, [("missing-case", 0.3), (cases[2]["case_id"], 0.1)])
+    assert plants == {cases[1]["case_id"]: 0.3, cases[2]["case_id"]: 0.1}
+
+
+# --------------------------------------------------------------------------- the real worker, in-process
+
+
+def test_real_worker_times_a_suite_case_and_plants_a_slowdown():
+    requests = [
+        {"cmd": "hello"},
+        {"cmd": "cases", "sizes": "1000x10", "models": ["linear"]},
+        {"cmd": "setup", "case": {"model": "linear", "backend": "numpy", "variant": "analytic", "barrier": "eager"},
+         "size": {"n_examples": 1000, "n_features": 10}, "steps": 5, "round_time_s": 0.001, "slowdown": 0.5},
+        {"cmd": "round"},
+        {"cmd": "finish"},
+        {"cmd": "round"},  # after finish the case is gone: an error answer, not a crash
+        {"cmd": "nonsense"},
+    ]
+    stdin, stdout = io.StringIO("".join(json.dumps(r) + "\n" for r in requests)), io.StringIO()
+    serve(stdin, stdout)
+    hello, cases, setup, round_, finish, late, nonsense = (json.loads(line) for line in stdout.getvalue().splitlines())
+    assert hello["ok"] and set(hello["machine"]) >= {"cpu_model", "cpu_count", "memory_bytes", "host"}
+    assert "linear-numpy-analytic-eager-cpu-n1000-d10" in [c["case_id"] for c in cases["cases"]]
+    assert setup["steps"] == 5 and setup["spin_s"] == pytest.approx(0.5 * setup["round_s"])
+    assert round_["seconds"] >= setup["spin_s"]
+    assert finish["ok"] and finish["max_rel_error"] < 1e-3
+    assert not late["ok"] and "before setup" in late["error"]
+    assert not nonsense["ok"] and "unknown request" in nonsense["error"]
+
+
+def test_a_worker_past_its_deadline_is_stopped_and_reported_as_a_timeout(tmp_path):
+    cmd = [sys.executable, "-c", "import time; time.sleep(60)"]
+    worker = WorkerProcess("0.30.0", cmd, tmp_path, {}, None, tmp_path / "w.log")
+    with pytest.raises(WorkerTimeout, match="timeout"):
+        worker.request({"cmd": "hello"}, timeout=0.5)
+    assert not worker.alive()
+
+
+# --------------------------------------------------------------------------- release names and wheels
+
+
+@pytest.mark.parametrize("name", ["0.30.0/../..", "..", "../0.30.0", "0.30.0/x", "latest", "", "-rf"])
+def test_bad_release_names_are_refused(name):
+    with pytest.raises(ReleaseError):
+        parse_target(name)
+
+
+def test_clear_envs_with_a_path_deletes_nothing_outside_the_cache(tmp_path, monkeypatch, capsys):
+    outer = tmp_path / "outer"
+    (outer / "cache" / "mlx-0.30.0").mkdir(parents=True)
+    (outer / "sibling").mkdir()
+    (outer / "sibling" / "precious.txt").write_text("keep")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        versions.main(["--clear-envs", "0.30.0/../..", "--cache-dir", "outer/cache"])
+    assert stop.value.code == versions.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not an MLX release number" in err
+    assert (outer / "sibling" / "precious.txt").read_text() == "keep" and (outer / "cache" / "mlx-0.30.0").is_dir()
+
+
+def test_clear_envs_takes_derived_environment_names(tmp_path, capsys):
+    (tmp_path / "mlx-0.32.4-b").mkdir()
+    (tmp_path / "mlx-0.32.4").mkdir()
+    assert versions.main(["--clear-envs", "0.32.4-b", "--cache-dir", str(tmp_path)]) == versions.EXIT_OK
+    assert not (tmp_path / "mlx-0.32.4-b").exists() and (tmp_path / "mlx-0.32.4").is_dir()
+    for bad in ("0.32.4-b/..", "../0.32.4", ".", "x/../../y"):
+        with pytest.raises(SystemExit):
+            versions.main(["--clear-envs", bad, "--cache-dir", str(tmp_path)])
+    assert (tmp_path / "mlx-0.32.4").is_dir()
+
+
+def test_cache_paths_never_leave_the_cache(tmp_path):
+    cache = versions.EnvCache(tmp_path / "cache")
+    assert cache.path("0.30.0") == tmp_path / "cache" / "mlx-0.30.0"
+    for key in ("../x", "a/b", ".hidden", "0.30.0/../.."):
+        with pytest.raises(ReleaseError):
+            cache.path(key)
+
+
+def test_a_local_wheel_is_labelled_by_version_and_hash(tmp_path):
+    wheel = tmp_path / "mlx-0.33.0.dev0-cp311-cp311-linux_x86_64.whl"
+    wheel.write_bytes(b"not really a wheel")
+    target = parse_target(str(wheel))
+    assert target.version == "0.33.0.dev0" and target.label.startswith("0.33.0.dev0+") and len(target.sha256) == 64
+    assert target.label.endswith(target.sha256[:12]) and target.spec == f"mlx @ {wheel.resolve().as_uri()}"
+    assert parse_target(str(wheel), "cuda12").spec.startswith("mlx[cuda12] @ file://")
+    other = tmp_path / "numpy-2.0.0-cp311-cp311-linux_x86_64.whl"
+    other.write_bytes(b"x")
+    with pytest.raises(ReleaseError, match="not of MLX"):
+        parse_target(str(other))
+    with pytest.raises(ReleaseError, match="no such wheel"):
+        parse_target(str(tmp_path / "mlx-1.0.0-py3-none-any.whl"))
+
+
+def test_mlx_extras():
+    assert mlx_requirement("0.30.0", None, "linux") == "mlx[cpu]==0.30.0"
+    assert mlx_requirement("0.30.0", None, "darwin") == "mlx==0.30.0"
+    assert mlx_requirement("0.30.0", "cuda13", "linux") == "mlx[cuda13]==0.30.0"
+    assert parse_target("0.30.0", "cuda12").key == "0.30.0-cuda12"
+    assert twin(parse_target("0.32.4"), "b").key == "0.32.4-b" and twin(parse_target("0.32.4"), "b").version == "0.32.4"
+
+
+# --------------------------------------------------------------------------- command line, end to end with fakes
+
+
+def fake_ensure(key, cache, pins, spec=None, version=None):
+    if version == "0.99.0":
+        raise versions.InstallError("pip install failed: no matching distribution")
+    return Path(f"/envs/mlx-{key}/bin/python"), "ready"
+
+
+def run_main(tmp_path, argv, world):
+    args = versions.parse_args([*argv, "--results", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")])
+    from bench.versions import cli
+
+    return cli.paired_main(args, versions.EnvCache(tmp_path / "cache"), versions.PinSet(()), start_worker=world.start, ensure=fake_ensure)
+
+
+def test_paired_comparison_writes_verdicts_and_exits_by_them(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE))
+    world = World(effects={"0.32.4": {"linear-mlx-v3-step-cpu-n1000-d10": 0.3}})
+    status = run_main(tmp_path, ["0.30.0", "0.32.4", "--fail-on-regression", "--cpus", "none"], world)
+    assert status == versions.EXIT_REGRESSION
+    document = json.loads((tmp_path / "results" / output.VERDICTS_JSON).read_text())
+    assert document["kind"] == "mlx-sgd-bench-release-verdicts" and document["schema_version"] == 1
+    assert document["comparisons"] == [{"older": "0.30.0", "newer": "0.32.4", "status": "ok", "reason": ""}]
+    assert document["machine"]["cpu_model"] and document["settings"]["sessions"] == 4
+    assert (tmp_path / "results" / output.VERDICTS_CSV).read_text().startswith("machine,case_id,")
+    assert (tmp_path / "results" / "suite" / "bench" / "versions" / "worker.py").exists()
+    out = capsys.readouterr().out
+    assert "1 regression" in out and "linear-mlx-v3-step-cpu-n1000-d10" in out
+
+
+def test_self_test_end_to_end_writes_self_test_json(tmp_path, monkeypatch):
+    world = World(cases=fake_cases(10, 2))
+    monkeypatch.setattr(selftest, "DEFAULT_PLANTS", (("linear-mlx-v1-step-cpu-n1000-d10", 0.3),))
+    monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE))
+    world.machine = dict(MACHINE)
+    args = versions.parse_args(["--self-test", "0.32.4", "--results", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c"), "--cpus", "none"])
+    from bench.versions import cli
+
+    status = cli.paired_main(args, versions.EnvCache(tmp_path / "c"), versions.PinSet(()), start_worker=world.start, ensure=fake_ensure)
+    document = json.loads((tmp_path / "r" / output.SELF_TEST_JSON).read_text())
+    assert document["kind"] == "mlx-sgd-bench-self-test" and document["release"] == "0.32.4"
+    assert document["status"] in selftest.STATUS_EXIT and status == selftest.STATUS_EXIT[document["status"]]
+    assert {p["case_id"] for p in document["planted"]} == {"linear-mlx-v1-step-cpu-n1000-d10"}
+    assert {"false_regressions", "cases", "noise_pct_median", "min_detectable_pct_median", "fit_to_gate", "summary"} <= set(document)
+
+
+def test_bisect_finds_the_first_regressed_release(tmp_path, monkeypatch):
+    case = "linear-mlx-v3-step-cpu-n1000-d10"
+    slow_from = ["0.31.0", "0.31.1", "0.32.0", "0.32.4"]
+    world = World(effects={r: {case: 0.4} for r in slow_from})
+    monkeypatch.setattr(bisect, "machine_identity", lambda: dict(MACHINE))
+    args = versions.parse_args(["--bisect", case, "0.29.0", "0.32.4", "--results", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c"), "--cpus", "none"])
+    available = ["0.28.0", "0.29.0", "0.29.1", "0.30.0", "0.31.0rc1", "0.31.0", "0.31.1", "0.32.0", "0.32.4", "0.33.0"]
+    status = bisect.run_bisect(args, versions.EnvCache(tmp_path / "c"), versions.PinSet(()), world.start, PairedSettings(sessions=4, cpu_sets=[[]]), fake_ensure, available=available)
+    assert status == versions.EXIT_OK
+    saved = json.loads((tmp_path / "r" / bisect.BISECT_JSON).read_text())
+    assert saved["first_regressed"] == "0.31.0" and saved["candidates"][0] == "0.29.1"
+    assert len(saved["probes"]) <= 4  # binary search, not every release
+
+
+def test_releases_between():
+    assert bisect.releases_between(["0.30.0", "0.31.0rc1", "0.31.0", "0.32.4", "garbage"], "0.30.0", "0.32.4") == ["0.31.0", "0.32.4"]
+
+
+def test_paired_mode_refuses_pytest_arguments_and_a_single_release(tmp_path):
+    with pytest.raises(SystemExit):
+        versions.parse_args(["0.30.0", "0.32.4", "--", "-k", "linear"])
+    with pytest.raises(SystemExit):
+        versions.parse_args(["0.30.0"])
