@@ -86,8 +86,8 @@ def pytest_addoption(parser):
     group.addoption(
         "--cpu-affinity",
         default="auto",
-        help="CPUs for cases that compute on one thread at a time (MLX on the CPU with its bundled BLAS, NumPy "
-        "analytic-1thread): auto (one CPU, the last usable; default), none (wherever the scheduler puts them) "
+        help="CPUs for cases that hand their work between threads one at a time (MLX on the CPU with its bundled "
+        "BLAS): auto (one CPU, the last usable; default), none (wherever the scheduler puts them) "
         "or a CPU list like 1 or 0,1",
     )
     group.addoption(

@@ -4,11 +4,12 @@ On a shared VM, where the scheduler places a process's threads decides much
 of a serial backend's speed: MLX's CPU backend hands every evaluation from the
 Python thread to its stream thread and back, and when the two sit on different
 vCPUs each hand-off pays a cross-CPU wake-up. README, "Getting stable
-numbers", gives the measured size of that effect. A backend that computes on
-one thread at a time (MLX on the CPU with its bundled BLAS, NumPy held to one
-BLAS thread) therefore runs with all its threads on one CPU by default, so
-its figure does not depend on the scheduler's luck; multi-threaded cases keep
-every usable CPU. The choice is saved with each result (``cpu_affinity``).
+numbers", gives the measured size of that effect. A case that hands its work
+between threads one at a time (bench.backends.runs_serially: MLX on the CPU
+with its bundled BLAS) therefore runs with all its threads on one CPU by
+default, so its figure does not depend on the scheduler's luck; every other
+case keeps every usable CPU. The choice is saved with each result
+(``cpu_affinity``).
 
 Linux only (elsewhere nothing is pinned and ``cpu_affinity`` records None).
 os.sched_setaffinity(0, ...) moves only the calling thread, and the threads
