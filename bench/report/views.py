@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bench.releases import version_key
+from bench.report import regression
 from bench.report.filters import latest_runs
 from bench.report.schema import case_labels
 
@@ -304,29 +305,10 @@ THROUGHPUT_FORMATS = {
     "unstable": YES,
 }
 
-# The verdict-row columns (README, "Compare MLX releases") and the older versions.csv names they replace.
-VERDICT_COLUMNS = (
-    "machine",
-    "case_id",
-    "model",
-    "backend",
-    "control",
-    "older",
-    "newer",
-    "pct_change",
-    "ci_low_pct",
-    "ci_high_pct",
-    "p_value",
-    "p_value_adjusted",
-    "verdict",
-    "regression",
-    "min_detectable_pct",
-    "passes_needed",
-    "n_older",
-    "n_newer",
-    "method",
-    "reason",
-)
+# The verdict-row columns (README, "Compare MLX releases"), with the yes/no `regression` flag after the verdict,
+# and the older versions.csv names they replace.
+_VERDICT = regression.VERDICT_COLUMNS.index("verdict") + 1
+VERDICT_COLUMNS = (*regression.VERDICT_COLUMNS[:_VERDICT], "regression", *regression.VERDICT_COLUMNS[_VERDICT:])
 _VERDICT_ALIASES = {
     "case": "case_id",
     "baseline_version": "older",
