@@ -26,7 +26,7 @@ from bench.environment import blas_threads
 from bench.models import BLOG_MODELS
 from bench.memory import mlx_baseline_bytes, peak_memory_bytes
 from bench.overhead import bare_round_seconds
-from bench.passes import Measurement, Schedule, time_rounds
+from bench.passes import Measurement, Schedule, mark_used, time_rounds
 from bench.sizes import BLOG_SIZE
 from reference import load_blog_figures, quality
 
@@ -232,6 +232,7 @@ def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Setting
         times, steps = _time_pass(trainer, case, plan, warmup=False, before_round=before_round)  # warmed up by the plan
     else:
         trainer.run(plan["steps"])  # untimed (the correctness pass): one round, then the checks
+        mark_used(benchmark)
         times, steps = [], plan["steps"]
 
     info = describe(case, problem, steps, settings.lr)
@@ -286,6 +287,7 @@ def run_cold_case(benchmark, case: Case, problem: Problem, settings: Settings) -
             info["cold_step_s"] = statistics.median(times)
         info.update(check_correctness(trainer, case, problem, settings.lr))
     benchmark.extra_info.update(info)
+    mark_used(benchmark)
     if benchmark.enabled:
         # One pass only: each round is already a fresh trainer's first step.
         measurement = Measurement(info["case_id"], benchmark, steps_per_round=1, rounds_per_pass=rounds, time_pass=None)

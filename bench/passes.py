@@ -31,6 +31,11 @@ REMEASURE_SHARE = 0.05  # re-measuring disagreeing cases may add this share of t
 STATS_MODE = "bench.passes"  # marks the pytest-benchmark fixture as used
 
 
+def mark_used(benchmark) -> None:
+    """Tell pytest-benchmark the case used its fixture (it times rounds itself, or, untimed, runs them once)."""
+    benchmark._mode = STATS_MODE  # otherwise: a "fixture was not used" warning per case
+
+
 def time_rounds(run_round: Callable[[], object], rounds: int, before_round: Callable[[], object] | None = None) -> list[float]:
     """Seconds of each of `rounds` calls of run_round; before_round runs untimed before each."""
     times = []
@@ -70,7 +75,7 @@ class Measurement:
     def start(self, times: list[float]) -> None:
         """Record pass 1 and give pytest-benchmark a per-step record of the case (one step = round / K)."""
         self._stats = self.benchmark._make_stats(self.steps_per_round)
-        self.benchmark._mode = STATS_MODE  # used: no "fixture was not used" warning
+        mark_used(self.benchmark)
         self.add_pass(1, times)
 
     def add_pass(self, pass_id: int, times: list[float]) -> None:

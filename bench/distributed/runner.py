@@ -34,7 +34,7 @@ from bench.distributed.hostfile import Hostfile
 from bench.distributed.launcher import LaunchSpec, RankGroup, mlx_launch_command, mpirun_available
 from bench.harness import Settings, calibrate, enqueue
 from bench.pairing import pass_ratio
-from bench.passes import Measurement, Schedule, time_rounds
+from bench.passes import Measurement, Schedule, mark_used, time_rounds
 from bench.sizes import BLOG_SIZE, Size
 from reference import reference_weights
 
@@ -338,6 +338,7 @@ def run_distributed_case(
     benchmark.extra_info.update(info)
     if not timed:
         ranks.close()
+        mark_used(benchmark)
         return
 
     def time_pass() -> list[float]:
