@@ -102,7 +102,7 @@ class Schedule:
 
     passes: int = 3
     measurements: list[Measurement] = field(default_factory=list)
-    timing_s: float = 0.0  # seconds spent in passes so far (pass 1 counted by its tests' duration)
+    timing_s: float = 0.0  # seconds of the session so far (from its start), when the later passes began or ended
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
@@ -142,7 +142,8 @@ class Schedule:
             for measurement in again:
                 if measurement.failure is None:
                     self._time_again(measurement, pass_id)
-            progress(f"pass {pass_id} of {self.passes}: {len(again)} cases in {time.perf_counter() - start:.0f} s")
+            timed = sum(m.failure is None for m in again)
+            progress(f"pass {pass_id} of {self.passes}: {timed} cases in {time.perf_counter() - start:.0f} s")
         self.timing_s = time.perf_counter() - self.started
         self._remeasure(progress)
         self.close_all()
