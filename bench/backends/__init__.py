@@ -47,8 +47,9 @@ def runs_serially(case: Case, mlx_blas: str = "bundled") -> bool:
     MLX's CPU backend runs its kernels one at a time on its stream thread,
     handed over from the Python thread, and its bundled BLAS is single-threaded
     (another BLAS, --mlx-blas, may not be). NumPy computes on the calling
-    thread: pinning it saves no hand-off (and measured 20-40% slower on one
-    given CPU of this VM than where the scheduler put it), so it is left free.
+    thread: pinning it saves no hand-off (and in one trial on this VM, pinned
+    to one given CPU it ran slower than where the scheduler put it), so it is
+    left free.
     """
     return case.backend == "mlx" and case.device == "cpu" and mlx_blas == "bundled"
 

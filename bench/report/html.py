@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.releases import version_key
 from bench.report import views
 from bench.report.html_figures import (
     VERDICT_COLORS,
@@ -451,9 +450,8 @@ def build_page(
 ) -> str:
     """The whole index.html text."""
     release_verdicts, self_tests = release_verdicts or [], self_tests or []
-    dates = frame["run_datetime"].dropna()
-    span = f"; runs from {dates.min():%Y-%m-%d %H:%M} to {dates.max():%Y-%m-%d %H:%M} UTC" if len(dates) else ""
-    versions_seen = ", ".join(sorted(frame["mlx_version"].dropna().unique(), key=version_key))
+    versions_seen, span = views.runs_read(frame)
+    span = f"; {span}" if span else ""
     meta = (
         f"<code>{esc(command)}</code>: {files} result file(s) read, {len(skipped)} skipped; {len(frame):,} rows from "
         f"{frame['machine'].nunique()} machine(s), MLX {esc(versions_seen)}{esc(span)}."

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.releases import version_key
 from bench.report import views
 from bench.report.regression import ALPHA, MIN_RUNS, inconclusive
 from bench.stability import AGREEMENT, MIN_ROUNDS, UNSTABLE_IQR_SHARE
@@ -210,9 +209,8 @@ def build_summary(
 ) -> str:
     """The whole summary.md text."""
     release_verdicts, self_tests = release_verdicts or [], self_tests or []
-    dates = frame["run_datetime"].dropna()
-    span = f", runs from {dates.min():%Y-%m-%d %H:%M} to {dates.max():%Y-%m-%d %H:%M} UTC" if len(dates) else ""
-    versions_seen = ", ".join(sorted(frame["mlx_version"].dropna().unique(), key=version_key))
+    versions_seen, span = views.runs_read(frame)
+    span = f", {span}" if span else ""
     head = (
         "# MLX SGD Bench report\n\n"
         f"`{command}`: {files} result file(s) read, {len(skipped)} skipped; {len(frame):,} rows from "

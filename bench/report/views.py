@@ -526,3 +526,10 @@ REFERENCE_BLAS_NOTE = (
     "calls the reference (netlib) BLAS bundled with the Linux `mlx[cpu]` wheel: "
     "its matrix products are far slower than an optimized BLAS."
 )
+
+
+def runs_read(frame: pd.DataFrame) -> tuple[str, str]:
+    """The MLX versions read (release order) and "runs from ... to ... UTC" ("" without dates), for a report's header."""
+    dates = frame["run_datetime"].dropna()
+    span = f"runs from {dates.min():%Y-%m-%d %H:%M} to {dates.max():%Y-%m-%d %H:%M} UTC" if len(dates) else ""
+    return ", ".join(sorted(frame["mlx_version"].dropna().unique(), key=version_key)), span
