@@ -1,20 +1,20 @@
-"""Checks run after every timed kernel (DESIGN rule 5): right answer, real barrier.
+"""Checks run after every timed kernel (README, "Measurement rules", rule 5): right answer, real barrier.
 
-A fast kernel that computes the wrong thing fails `check_correctness`; an MLX
-round whose barrier was skipped (it timed graph building, not training) fails
+A fast kernel that computes the wrong thing fails `check_correctness`; a
+round whose barrier was skipped (an MLX round that timed graph building, a
+JAX or CUDA round that returned before its device finished) fails
 `check_barrier`.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 
 import numpy as np
 
-from bench import compat
+from bench.backends import get
 from bench.cases import Case
-from bench.datasets import Problem, batch_schedule, mlp_initial_params
+from bench.datasets import Problem, flatten_params
 from reference import reference_weights
 
 CHECK_STEPS = 10
@@ -28,10 +28,12 @@ ERROR_BOUNDS = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 #    still passes check 1; relative to the move it cannot. Seen on this suite's
 #    grid: at most 2e-5 for float32 (MLP weights' own rounding), 1e-14 for float64.
 UPDATE_ERROR_BOUNDS = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-9}
-# MLX's CUDA backend computes float32 matmuls in TF32 by default (MLX_ENABLE_TF32=0
-# turns it off): products keep 10 mantissa bits, so an MLP's update drifts by up to
-# ~1.3% from float32's (seen on an H100). Those cases are checked, and labelled, as
-# "tf32": the bounds still fail any wrong gradient, but not one a few percent off.
+# GPUs may compute float32 matmuls in TF32 (MLX's CUDA backend by default, unless
+# MLX_ENABLE_TF32=0; PyTorch when allow_tf32 is set; JAX's default precision):
+# products keep 10 mantissa bits, so an MLP's update drifts by up to ~1.3% from
+# float32's (seen on an H100). Those cases are checked, and labelled, as "tf32"
+# (Backend.matmul_precision): the bounds still fail any wrong gradient, but not
+# one a few percent off.
 TF32_BOUNDS = (1e-3, 5e-2)  # (weights, update)
 
 # A round is "unbarriered" when finishing its pending work takes more than this
@@ -55,32 +57,26 @@ def relative_error(w: np.ndarray, w_ref: np.ndarray) -> float:
     return float(np.linalg.norm(w - w_ref) / max(np.linalg.norm(w_ref), np.finfo(np.float64).tiny))
 
 
-@functools.lru_cache(maxsize=32)
-def expected_weights(problem: Problem, lr: float, steps: int, batch_size: int | None, hidden: int | None) -> np.ndarray:
-    """The float64 reference's weights (flattened) after `steps` steps of the same schedule."""
-    batches = batch_schedule(problem.model, problem.size, batch_size) if batch_size else None
-    if problem.model == "mlp":
-        from reference.mlp import flatten_params, mlp_reference_params
+def expected_weights(problem: Problem, lr: float, steps: int) -> np.ndarray:
+    """The float64 reference's weights (flattened) after `steps` steps of the problem's own schedule.
 
-        params0 = mlp_initial_params(problem.size, hidden)
-        return flatten_params(mlp_reference_params(problem.X, problem.y, params0, lr, steps, batches))
-    return reference_weights(problem.model, problem.X, problem.y, problem.w0, lr, steps, batches)
+    Kept in the problem's memo, so it lives exactly as long as the problem does.
+    """
+    key = ("expected_weights", lr, steps)
+    if key not in problem.memo:
+        if problem.model == "mlp":
+            from reference.mlp import mlp_reference_params
 
-
-def start_weights(problem: Problem, hidden: int | None) -> np.ndarray:
-    """The shared start point every backend begins from, flattened like Trainer.weights()."""
-    if problem.model == "mlp":
-        from reference.mlp import flatten_params
-
-        return flatten_params(mlp_initial_params(problem.size, hidden))
-    return problem.w0.astype(np.float64)
+            params = mlp_reference_params(problem.X, problem.y, problem.start, lr, steps, problem.batches)
+            problem.memo[key] = flatten_params(params)
+        else:
+            problem.memo[key] = reference_weights(problem.model, problem.X, problem.y, problem.w0, lr, steps, problem.batches)
+    return problem.memo[key]
 
 
 def matmul_precision(case: Case) -> str:
-    """The precision the case's matmuls really run in: its dtype, or "tf32" (MLX on CUDA)."""
-    if case.backend == "mlx" and case.dtype == np.float32 and compat.tf32_matmuls(case.device):
-        return "tf32"
-    return case.dtype.name
+    """The precision the case's matmuls really run in: its dtype, or "tf32" (its backend says)."""
+    return get(case.backend).matmul_precision(case)
 
 
 def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: int = CHECK_STEPS) -> dict:
@@ -88,9 +84,9 @@ def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: i
     trainer.reset()
     trainer.run(steps)
     weights = trainer.weights()
-    expected = expected_weights(problem, lr, steps, case.batch_size, case.hidden)
+    expected = expected_weights(problem, lr, steps)
     error = relative_error(weights, expected)
-    start = start_weights(problem, case.hidden)
+    start = problem.start_vector()
     update_error = relative_error(weights - start, expected - start)
     precision = matmul_precision(case)
     if precision == "tf32":

@@ -1,5 +1,9 @@
 """Runs one case under pytest-benchmark by the measurement rules in the README ("How a case is timed").
 
+Backend-neutral: everything that depends on the library goes through the
+case's Backend (bench.backends.base): its trainer, bare loop, memory probe,
+thread limits and whether its threads are pinned.
+
 Order of work for a case: build the trainer (data conversion, first eval) ->
 time the first call on its own (cold start) -> calibrate K so one round lasts
 long enough to time precisely -> time pass 1: R rounds of K steps, each ending
@@ -18,16 +22,14 @@ from dataclasses import dataclass, field
 
 from bench import models
 from bench.affinity import pinned
-from bench.backends import make_trainer, runs_serially, thread_limits
+from bench.backends import get, make_trainer
 from bench.cases import Case
 from bench.checks import check_barrier, check_correctness, check_settled
-from bench.datasets import Problem
-from bench.environment import blas_threads
+from bench.datasets import Problem, make_problem
 from bench.models import BLOG_MODELS
-from bench.memory import mlx_baseline_bytes, peak_memory_bytes
-from bench.overhead import bare_round_seconds
 from bench.passes import Measurement, Schedule, mark_used, time_rounds
-from bench.sizes import BLOG_SIZE
+from bench.schema import describe
+from bench.sizes import BLOG_SIZE, Size
 from reference import load_blog_figures, quality
 
 # The blog's run: 10,000 steps, or until training accuracy passes 95% (logistic).
@@ -38,6 +40,8 @@ LONG_ROUND_FACTOR = 3
 LONG_ROUND_ROUNDS = 3
 # Steps used by the barrier check when timing is disabled (the CI correctness pass).
 UNTIMED_CHECK_STEPS = 20
+# Steps run under the backend's memory probe, after timing; peaks repeat from the first step on.
+MEMORY_STEPS = 5
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,6 @@ class Settings:
     overhead_check: bool = True  # bare-loop comparison at the blog's size
     blog_rounds: int = 3
     cold_rounds: int = 5
-    mlx_blas: str = "bundled"  # --mlx-blas: whether MLX's CPU cases run serially
     serial_cpus: tuple[int, ...] | None = None  # where serial cases run (--cpu-affinity); None: anywhere
     # Where a case queues its later passes; None times every case in one pass (as a unit test does).
     schedule: Schedule | None = field(default=None, compare=False)
@@ -60,13 +63,13 @@ class Settings:
 
 def case_cpus(case: Case, settings: Settings) -> tuple[int, ...] | None:
     """The CPUs the case's threads run on (None: every usable CPU), by README "Getting stable numbers"."""
-    return settings.serial_cpus if runs_serially(case, settings.mlx_blas) else None
+    return settings.serial_cpus if get(case.backend).runs_serially(case) else None
 
 
 @contextlib.contextmanager
 def case_environment(case: Case, settings: Settings):
-    """Everything a case runs in (calibration, every pass, the checks): its BLAS thread limit and its CPUs."""
-    with thread_limits(case), pinned(case_cpus(case, settings)):
+    """Everything a case runs in (calibration, every pass, the checks): its backend's context and its CPUs."""
+    with get(case.backend).case_context(case), pinned(case_cpus(case, settings)):
         yield
 
 
@@ -93,33 +96,6 @@ def _timed_run(trainer, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def describe(case: Case, problem: Problem, steps_per_round: int, lr: float) -> dict:
-    """The result-schema fields of DESIGN.md that do not depend on timing."""
-    n, d = problem.n_examples, problem.n_features
-    b, h, barrier = case.batch_rows(problem.size), case.hidden or 0, case.barrier
-    return {
-        "case_id": case.case_id(problem.size),
-        "model": case.model,
-        "backend": case.backend,
-        "variant": case.variant,
-        "device": case.device,
-        "dtype": case.dtype.name,
-        "barrier": case.barrier,
-        "n_examples": n,
-        "n_features": d,
-        "batch_size": b,  # examples per step; n_examples for full-batch gradient descent
-        "hidden": case.hidden,
-        "learning_rate": lr,
-        "steps_per_round": steps_per_round,
-        "flops_per_step": models.flops_per_step(case.model, b, d, barrier, hidden=h),
-        "bytes_per_step": models.bytes_per_step(
-            case.model, b, d, case.dtype.itemsize, barrier, hidden=h, gathered=case.batch_size is not None
-        ),
-        "phase": "warm",
-        "scenario": "grid",
-    }
-
-
 def blog_figure(case: Case) -> float | None:
     """The blog's published steps/s for this model and backend, if it reported one."""
     for figure in load_blog_figures()["figures"]:
@@ -135,12 +111,13 @@ def run_case(benchmark, case: Case, problem: Problem, settings: Settings, scenar
     state). Scenario "blog": each round is the blog's whole training run from w0
     (10,000 steps, or until the early-stopping check passes), as it timed it.
     """
-    baseline = mlx_baseline_bytes() if case.backend == "mlx" else 0
+    backend = get(case.backend)
+    baseline = backend.memory_baseline()
     trainer = make_trainer(case, problem, settings.lr)
     with case_environment(case, settings):
         info, measurement = _measure(benchmark, trainer, case, problem, settings, scenario)
-        info["peak_memory_bytes"] = peak_memory_bytes(trainer, case.backend, baseline)
-        info["blas_threads"] = blas_threads(case.backend)
+        info["peak_memory_bytes"] = backend.peak_memory_bytes(trainer, MEMORY_STEPS, baseline)
+        info["blas_threads"] = backend.blas_threads(case)
         info["cpu_affinity"] = case_cpus(case, settings)
     benchmark.extra_info.update(info)
     if measurement is not None:
@@ -192,10 +169,15 @@ def _time_pass(trainer, case: Case, plan: dict, warmup: bool, before_round=None)
     return times, done[-1]
 
 
-def _later_pass(case: Case, problem: Problem, settings: Settings, plan: dict, steps: int):
-    """A function that times one more pass of the case in a freshly built trainer, with pass 1's K."""
+def _later_pass(case: Case, size: Size, settings: Settings, plan: dict, steps: int):
+    """A function that times one more pass of the case in a freshly built trainer, with pass 1's K.
+
+    It keeps the problem's key, not the problem: the arrays are rebuilt (bench.datasets' cache)
+    when the pass comes, so a session does not hold every case's data until its end.
+    """
 
     def time_pass() -> list[float]:
+        problem = make_problem(case.model, size, case.batch_size, case.hidden)
         with case_environment(case, settings):
             trainer = make_trainer(case, problem, settings.lr)
             if not plan["warmup"]:
@@ -226,6 +208,7 @@ def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Setting
         and not case.batch_size
     )
     bare_times = []
+    bare_round_seconds = get(case.backend).bare_round_seconds
     before_round = (lambda: bare_times.append(bare_round_seconds(trainer, plan["steps"]))) if overhead else None
     benchmark.group = f"{case.model}-{problem.size.id}" + ("-blog" if scenario == "blog" else "")
     if timed:
@@ -235,8 +218,8 @@ def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Setting
         mark_used(benchmark)
         times, steps = [], plan["steps"]
 
-    info = describe(case, problem, steps, settings.lr)
-    info.update(layout=trainer.layout, first_step_s=cold_start_s, scenario=scenario)
+    info = describe(case, problem.size, steps, settings.lr, scenario=scenario)
+    info.update(layout=trainer.layout, first_step_s=cold_start_s)
     if scenario == "blog":
         info.update(quality(case.model, problem.X, problem.y, problem.X_test, problem.y_test, trainer.weights()))
         info["blog_steps_per_s"] = blog_figure(case)
@@ -253,7 +236,7 @@ def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Setting
             benchmark=benchmark,
             steps_per_round=steps,
             rounds_per_pass=plan["rounds"],
-            time_pass=_later_pass(case, problem, settings, plan, steps),
+            time_pass=_later_pass(case, problem.size, settings, plan, steps),
         )
         measurement.start(times)
     info["barrier_pending_s"] = check_barrier(trainer, case, steps)
@@ -280,8 +263,8 @@ def run_cold_case(benchmark, case: Case, problem: Problem, settings: Settings) -
         rounds = settings.cold_rounds if benchmark.enabled else 1
         times = time_rounds(lambda: trainers[-1].run(1), rounds, fresh_trainer)
         trainer = trainers[-1]
-        info = describe(case, problem, 1, settings.lr)
-        info.update(phase="cold", scenario="cold", layout=trainer.layout)
+        info = describe(case, problem.size, 1, settings.lr, scenario="cold", phase="cold")
+        info.update(layout=trainer.layout)
         if benchmark.enabled:
             info["first_round_s"] = times[0]
             info["cold_step_s"] = statistics.median(times)

@@ -10,6 +10,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from bench.identity import size_id
+
 
 @dataclass(frozen=True, order=True)
 class Size:
@@ -21,7 +23,7 @@ class Size:
     @property
     def id(self) -> str:
         """Readable case-id fragment, e.g. ``n1000-d100``."""
-        return f"n{self.n_examples}-d{self.n_features}"
+        return size_id(self.n_examples, self.n_features)
 
 
 BLOG_SIZE = Size(1_000, 100)

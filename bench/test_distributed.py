@@ -13,9 +13,11 @@ from dataclasses import asdict
 
 import pytest
 
+from bench.backends import get
 from bench.distributed.launcher import DistributedError
 from bench.distributed.options import dist_settings
 from bench.distributed.runner import DistCase, cases, run_distributed_case, sizes_for, skip_reason
+from bench.session.config import session_config
 from bench.sizes import Size
 
 SCENARIO = "distributed"
@@ -27,10 +29,11 @@ def pytest_generate_tests(metafunc):
         return
     config = metafunc.config
     dist = dist_settings(config)
-    budget = getattr(config, "bench_memory_budget", None)
+    session = session_config(config)
+    budget = session.memory_budget_bytes
     params = []
-    for size in sizes_for(config.getoption("sizes"), config.bench_sizes):
-        for case in cases(config.bench_mlx_devices, dist):
+    for size in sizes_for(session.sizes_option, session.sizes):
+        for case in cases(get("mlx").devices(), dist):
             reason = skip_reason(case, size, dist, budget)
             marks = [pytest.mark.skip(reason=reason)] if reason else []
             params.append(pytest.param(asdict(case), asdict(size), id=case.case_id(size), marks=marks))

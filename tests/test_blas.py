@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import blas
+from bench.backends.mlx import blas
 
 ROOT = Path(__file__).resolve().parents[1]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="--mlx-blas is for Linux")
@@ -60,9 +60,9 @@ def test_openblas_is_what_mlx_then_calls():
     result = run_python(
         """
         import json
-        from bench.blas import select_mlx_blas
+        from bench.backends.mlx.blas import select_mlx_blas
         path = select_mlx_blas("openblas")
-        from bench.environment import mlx_blas
+        from bench.backends.mlx.environment import mlx_blas
         print(json.dumps({"path": path, "mlx_blas": mlx_blas()}))
         """
     )
@@ -78,7 +78,7 @@ def test_without_the_option_mlx_uses_its_bundled_blas():
         """
         import json
         import mlx.core
-        from bench.environment import mlx_blas
+        from bench.backends.mlx.environment import mlx_blas
         print(json.dumps(mlx_blas()))
         """
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import compat
+from bench.backends.mlx import compat
 from bench.stability import pass_figures
 
 ROOT = Path(__file__).resolve().parents[1]

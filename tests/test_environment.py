@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from bench import compat, environment
+from bench import environment
+from bench.backends.mlx import compat
 
 
 def test_collect_is_json_and_has_rule_7_fields():

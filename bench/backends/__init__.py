@@ -1,77 +1,38 @@
-"""Backends: one module per library, each building a Trainer with the same API.
+"""Backends: one package per library, each a Backend (bench.backends.base) registered in bench.backends.registry.
 
-A Trainer owns its copy of one problem and its weights:
-  reset()            back to the shared start point w0 (outside any timer)
-  run(steps, stop_accuracy=None) -> int
-                     `steps` SGD steps ending in the case's barrier; with
-                     stop_accuracy, stop early once the sync check passes it
-                     (the blog's early stopping); returns the steps done
-  settle() -> float  seconds to finish any work the last run left pending
-                     (0 for an eager backend); see bench.harness.check_barrier
-  weights()          the current weights as a float64 NumPy vector
+The rest of the suite reaches a library only through these functions, and
+never branches on a backend's name.
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Protocol
+import functools
+import importlib
 
-import numpy as np
-from threadpoolctl import threadpool_limits
+from bench.backends.base import Backend, BackendOptionError, Trainer
+from bench.backends.registry import BACKENDS
 
-from bench.cases import Case
-from bench.datasets import Problem
-
-
-class Trainer(Protocol):
-    def reset(self) -> None: ...
-    def run(self, steps: int, stop_accuracy: float | None = None) -> int: ...
-    def settle(self) -> float: ...
-    def weights(self) -> np.ndarray: ...
+__all__ = ["Backend", "BackendOptionError", "Trainer", "all_backends", "get", "make_trainer"]
 
 
-def thread_limits(case: Case):
-    """Context a whole case runs in: NumPy's BLAS held to one thread for `analytic-1thread`.
-
-    It depends on the case alone, so the harness enters it once around everything
-    the case runs (calibration, rounds, checks), whichever trainers it builds.
-    """
-    if case.backend == "numpy" and case.variant == "analytic-1thread":
-        return threadpool_limits(limits=1, user_api="blas")
-    return contextlib.nullcontext()
+@functools.cache
+def get(name: str) -> Backend:
+    """The registered backend of a name (its package imported; its library not yet)."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; registered: {', '.join(BACKENDS)}")
+    return importlib.import_module(BACKENDS[name]).BACKEND
 
 
-def runs_serially(case: Case, mlx_blas: str = "bundled") -> bool:
-    """Whether the case hands its work between threads one at a time, so one CPU serves it best (bench.affinity).
-
-    MLX's CPU backend runs its kernels one at a time on its stream thread,
-    handed over from the Python thread, and its bundled BLAS is single-threaded
-    (another BLAS, --mlx-blas, may not be). NumPy computes on the calling
-    thread: pinning it saves no hand-off (and in one trial on this VM, pinned
-    to one given CPU it ran slower than where the scheduler put it), so it is
-    left free.
-    """
-    return case.backend == "mlx" and case.device == "cpu" and mlx_blas == "bundled"
+def all_backends() -> list[Backend]:
+    """Every registered backend, in the registry's order."""
+    return [get(name) for name in BACKENDS]
 
 
-def make_trainer(case: Case, problem: Problem, lr: float) -> Trainer:
-    """Build the trainer for a case; data conversion happens here, before any timer."""
-    if case.model == "mlp":
-        if case.backend == "numpy":
-            from bench.backends.numpy_mlp import NumpyMlpTrainer
-
-            return NumpyMlpTrainer(case, problem, lr)
-        if case.backend == "mlx":
-            from bench.backends.mlx_mlp import MlxMlpTrainer
-
-            return MlxMlpTrainer(case, problem, lr)
-        raise ValueError(f"unknown backend {case.backend!r}")
-    if case.backend == "numpy":
-        from bench.backends.numpy_backend import NumpyTrainer
-
-        return NumpyTrainer(case, problem, lr)
-    if case.backend == "mlx":
-        from bench.backends.mlx_backend import MlxTrainer
-
-        return MlxTrainer(case, problem, lr)
-    raise ValueError(f"unknown backend {case.backend!r}")
+def make_trainer(case, problem, lr: float) -> Trainer:
+    """Build the trainer of a case through its backend; data conversion happens here, before any timer."""
+    if (problem.model, problem.batch_size, problem.hidden) != (case.model, case.batch_size, case.hidden):
+        raise ValueError(
+            f"{case.id}: the problem is {problem.model} with batch size {problem.batch_size} and hidden width "
+            f"{problem.hidden}; make it with make_problem(case.model, size, case.batch_size, case.hidden)"
+        )
+    return get(case.backend).make_trainer(case, problem, lr)

@@ -15,5 +15,5 @@ only starts the ranks and tells them what to do.
   options.py   the pytest plugin: --dist-ranks, --dist-backend, --dist-hostfile, --dist-timeout
 
 Nothing here imports MLX at import time: `--mlx-blas` must choose MLX's BLAS
-first (see bench.blas).
+first (see bench.backends.mlx.blas).
 """

@@ -8,7 +8,7 @@ Options (section "mlx-sgd-bench" of `pytest --help`):
   --dist-timeout SECONDS    the longest a rank may take to start or to answer one command
 
 Without this plugin the distributed benchmark still runs, with the defaults.
-Nothing here imports MLX (see bench.blas).
+Nothing here imports MLX (see bench.backends.mlx.blas).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from bench.distributed.hostfile import HostfileError, read_hostfile
 from bench.distributed.runner import DistSettings
+from bench.session.config import SESSION_CONFIG, session_config
 
 BACKENDS = ("ring", "mpi")
 
@@ -71,7 +72,7 @@ def settings_from_options(
 def pytest_configure(config):
     """Read and check the --dist-* options once; a bad one is a one-line usage error."""
     try:
-        config.bench_distributed = settings_from_options(
+        session_config(config).distributed = settings_from_options(
             config.getoption("dist_ranks"),
             config.getoption("dist_backend"),
             config.getoption("dist_hostfile"),
@@ -92,7 +93,8 @@ def _option(config, name: str, default):
 
 def dist_settings(config) -> DistSettings:
     """This run's distributed settings (the defaults where the plugin is not registered)."""
-    return getattr(config, "bench_distributed", None) or DistSettings(mlx_blas=_option(config, "mlx_blas", "bundled"))
+    found = config.stash.get(SESSION_CONFIG, None)
+    return (found.distributed if found else None) or DistSettings(mlx_blas=_option(config, "mlx_blas", "bundled"))
 
 
 def pytest_terminal_summary(terminalreporter, config):

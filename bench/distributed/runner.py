@@ -1,4 +1,4 @@
-"""One data-parallel benchmark case under pytest-benchmark, by the measurement rules of DESIGN.md.
+"""One data-parallel benchmark case under pytest-benchmark, by the README's measurement rules.
 
 Order of work: start N ranks (each converts its shard to MLX: outside any
 timer) -> time one step on its own (`first_step_s`) -> calibrate K (the
@@ -27,12 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench import models
+from bench import schema
+from bench.cases import Case
 from bench.checks import CHECK_STEPS, ERROR_BOUNDS, CorrectnessError, relative_error
 from bench.datasets import make_problem
 from bench.distributed.hostfile import Hostfile
 from bench.distributed.launcher import LaunchSpec, RankGroup, mlx_launch_command, mpirun_available
 from bench.harness import Settings, calibrate, enqueue
+from bench.identity import case_id, implementation_id
 from bench.pairing import pass_ratio
 from bench.passes import Measurement, Schedule, mark_used, time_rounds
 from bench.sizes import BLOG_SIZE, Size
@@ -79,14 +81,19 @@ class DistCase:
     device: str = "cpu"
     launcher: str = "local"
 
+    def as_case(self) -> Case:
+        """The single-process case whose step every rank runs on its shard."""
+        return Case(self.model, "mlx", VARIANT, BARRIER, self.device)
+
     @property
     def id(self) -> str:
         """pytest id fragment, e.g. ``mlx-data-parallel-step-cpu-ring-2ranks``."""
-        return f"mlx-{VARIANT}-{BARRIER}-{self.device}-{self.backend}-{self.n_ranks}ranks"
+        c = self.as_case()
+        return implementation_id(c.backend, c.variant, c.barrier, c.device, None, None, self.backend, self.n_ranks)
 
     def case_id(self, size: Size) -> str:
-        """Full readable id, e.g. ``linear-mlx-data-parallel-step-cpu-ring-2ranks-n1000-d100``."""
-        return f"{self.model}-{self.id}-{size.id}"
+        """Full readable id (bench.identity), e.g. ``linear-mlx-data-parallel-step-cpu-ring-2ranks-n1000-d100``."""
+        return case_id(self.model, self.id, size.n_examples, size.n_features)
 
     def baseline_key(self, size: Size) -> tuple:
         """What an N = 1 run must share with this one to be its scaling baseline."""
@@ -121,7 +128,7 @@ def estimated_bytes(size: Size, n_ranks: int) -> int:
 
 def skip_reason(case: DistCase, size: Size, dist: DistSettings, memory_budget: int | None) -> str | None:
     """Why a case cannot run here, or None."""
-    from bench import compat as mlx_compat
+    from bench.backends.mlx import compat as mlx_compat
 
     if not mlx_compat.mlx_installed():
         return "mlx is not installed"
@@ -158,31 +165,15 @@ def launch_spec(case: DistCase, size: Size, lr: float, dist: DistSettings, fault
 
 
 def describe(case: DistCase, size: Size, steps_per_round: int, lr: float) -> dict:
-    """The result-schema fields of DESIGN.md (and the distributed ones) that do not depend on timing."""
-    n, d = size.n_examples, size.n_features
-    return {
-        "case_id": case.case_id(size),
-        "model": case.model,
-        "backend": "mlx",
-        "variant": VARIANT,
-        "device": case.device,
-        "dtype": DTYPE.name,
-        "barrier": BARRIER,
-        "n_examples": n,
-        "n_features": d,
-        "batch_size": n,  # full batch, shared by all ranks: n / N examples each
-        "learning_rate": lr,
-        "steps_per_round": steps_per_round,
-        # The model's work per step, all ranks together (the all_sum's N-1 vector adds are negligible).
-        "flops_per_step": models.flops_per_step(case.model, n, d, BARRIER),
-        "bytes_per_step": models.bytes_per_step(case.model, n, d, DTYPE.itemsize, BARRIER),
-        "collective_bytes_per_step": d * DTYPE.itemsize,  # the gradient each rank contributes to all_sum
-        "phase": "warm",
-        "scenario": "distributed",
-        "n_ranks": case.n_ranks,
-        "distributed_backend": case.backend,
-        "launcher": case.launcher,
-    }
+    """The result schema's fields (bench.schema) and the distributed ones that do not depend on timing."""
+    fields = schema.describe(
+        case.as_case(), size, steps_per_round, lr, scenario="distributed", n_ranks=case.n_ranks, distributed_backend=case.backend
+    )
+    # The model's work per step is all ranks' together (the all_sum's N-1 vector adds are negligible);
+    # batch_size is the full batch, shared by all ranks: n / N examples each.
+    fields["collective_bytes_per_step"] = size.n_features * DTYPE.itemsize  # the gradient each rank contributes
+    fields["launcher"] = case.launcher
+    return fields
 
 
 def profile_figures(profiles: list[dict], steps: int) -> dict:
@@ -208,7 +199,6 @@ def check_weights(group: RankGroup, case: DistCase, size: Size, lr: float, steps
     ranks disagree with one another (the all_sum gives every rank the same sum).
     """
     from bench.backends import make_trainer
-    from bench.cases import Case
 
     problem = make_problem(case.model, size)
     group.reset()

@@ -117,7 +117,7 @@ class DataParallelSGD:
     def __init__(self, args: argparse.Namespace, group, all_reduce: bool = True):
         import mlx.core as mx
 
-        from bench import compat
+        from bench.backends.mlx import compat
         from bench.backends.mlx_backend import GRADIENTS
         from bench.datasets import make_problem
         from bench.sizes import Size
@@ -226,11 +226,11 @@ def main(argv=None) -> int:
     channel.send("hello", pid=os.getpid(), rank=rank, host=socket.gethostname())
     try:
         fault.strike("start", rank)
-        if args.mlx_blas != "bundled":  # before MLX is imported (see bench.blas)
-            from bench.blas import select_mlx_blas
+        if args.mlx_blas != "bundled":  # before MLX is imported (see bench.backends.mlx.blas)
+            from bench.backends.mlx.blas import select_mlx_blas
 
             select_mlx_blas(args.mlx_blas)
-        from bench.compat import distributed_init
+        from bench.backends.mlx.compat import distributed_init
 
         if args.ranks == 1:
             # One rank has no peer to reach: a size-1 group, whose all_sum is a copy. mlx.launch

@@ -151,7 +151,7 @@ def machine_columns(info: dict) -> dict:
         if isinstance(info.get("numpy_blas"), list)
         else []
     )
-    numpy_pool = pools[0] if pools else {}  # environment.numpy_blas() lists NumPy's own pool first
+    numpy_pool = pools[0] if pools else {}  # bench.backends.numpy.blas_pools() lists NumPy's own pool first
     settings = _as_dict(info.get("bench_settings"))
     limits = _as_dict(info.get("machine_limits"))
     env = _as_dict(info.get("env"))

@@ -33,6 +33,8 @@ import sys
 import time
 import traceback
 
+# The backends a release comparison times: MLX, and NumPy as the control that must not move.
+COMPARED_BACKENDS = ("numpy", "mlx")
 # Rounds measured at setup to calibrate a planted slowdown's busy-wait.
 _SLOWDOWN_BASE_ROUNDS = 3
 
@@ -74,7 +76,7 @@ class Worker:
 
     def hello(self, request: dict) -> dict:
         """Who this worker is."""
-        from bench import compat
+        from bench.backends.mlx import compat
 
         return {
             "pid": os.getpid(),
@@ -89,7 +91,9 @@ class Worker:
         """The grid's warm cases at the requested sizes, with the suite's own case list and memory rule."""
         from dataclasses import asdict
 
-        from bench.cases import HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK, GridOptions, grid_cases
+        from bench.backends import get
+        from bench.cases import HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK, GridOptions
+        from bench.grid import cases_for, skip_reason
         from bench.sizes import default_memory_budget, estimated_case_bytes, parse_sizes
 
         grid = request["sizes"].strip().lower()
@@ -98,11 +102,15 @@ class Worker:
             mlp_full_batch_work=QUICK_MLP_FULL_BATCH_WORK if grid == "quick" else None,
         )
         devices = tuple(request.get("devices") or ("cpu",))
+        get("mlx").configure({"mlx_blas": "bundled", "mlx_device": ",".join(devices)}.get)
+        backends = tuple(request.get("backends") or COMPARED_BACKENDS)
         budget = default_memory_budget()
         found, skipped = [], []
         for size in parse_sizes(request["sizes"]):
             for model in request.get("models") or ("linear", "logistic", "mlp"):
-                for case in grid_cases(model, devices, size, options):
+                for case in cases_for(model, "grid", size, options):
+                    if case.backend not in backends or skip_reason(case):
+                        continue
                     entry = {"case": asdict(case), "size": asdict(size), "case_id": case.case_id(size)}
                     if estimated_case_bytes(size, case.hidden or 0) > budget:
                         skipped.append(entry["case_id"])
@@ -113,7 +121,7 @@ class Worker:
     def setup(self, request: dict) -> dict:
         """Build the case's trainer, time its first call, then calibrate K or warm up at the given K."""
         from bench import models
-        from bench.backends import make_trainer, thread_limits
+        from bench.backends import get, make_trainer
         from bench.cases import Case
         from bench.datasets import make_problem
         from bench.harness import calibrate
@@ -121,10 +129,10 @@ class Worker:
 
         self._drop()
         self.case = Case(**request["case"])
-        self.problem = make_problem(self.case.model, Size(**request["size"]))
+        self.problem = make_problem(self.case.model, Size(**request["size"]), self.case.batch_size, self.case.hidden)
         self.lr = request.get("lr") or models.LEARNING_RATE
         self.trainer = make_trainer(self.case, self.problem, self.lr)
-        self.limits.enter_context(thread_limits(self.case))
+        self.limits.enter_context(get(self.case.backend).case_context(self.case))
         start = time.perf_counter()
         self.trainer.run(1)
         first_s = time.perf_counter() - start

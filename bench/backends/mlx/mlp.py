@@ -8,7 +8,7 @@ inputs and outputs, as MLX's compilation guide does for training graphs).
 
 MLX is lazy: every run ends in mx.eval(model.parameters(), optimizer.state),
 the barrier MLX's examples use; the `step` barrier does that after every step,
-`round` once after K lazy steps (DESIGN rule 2). All work runs on the case's
+`round` once after K lazy steps (README, "Measurement rules", rule 2). All work runs on the case's
 device through mx.stream.
 """
 
@@ -21,10 +21,9 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 
-from bench import compat
+from bench.backends.mlx import compat
 from bench.cases import Case
-from bench.datasets import MLP_CLASSES, Problem, batch_schedule, mlp_initial_params
-from reference.mlp import flatten_params
+from bench.datasets import MLP_CLASSES, Problem, flatten_params
 
 
 class Mlp(nn.Module):
@@ -98,15 +97,15 @@ class MlxMlpTrainer:
             self.X = mx.array(problem.X)
             self.y = mx.array(problem.y)  # int32 class labels, as cross_entropy takes them
             self.model = Mlp(problem.n_features, case.hidden, MLP_CLASSES)
-            self.params0 = _start_tree(mlp_initial_params(problem.size, case.hidden))
+            self.params0 = _start_tree(problem.start)
             self.optimizer = optim.SGD(learning_rate=lr)
             # Initialise the optimizer's state now, so the first timed step is not special.
             self.optimizer.init(self.model.trainable_parameters())
             # Mini-batch: the shared schedule as one (n_batches, b) array, and one row
             # view per batch made before timing, so a step only gathers.
             self.batch_rows = None
-            if case.batch_size:
-                self.schedule = mx.array(batch_schedule(case.model, problem.size, case.batch_rows(problem.size)))
+            if problem.batches is not None:
+                self.schedule = mx.array(problem.batches)
                 self.batch_rows = [self.schedule[i] for i in range(self.schedule.shape[0])]
                 mx.eval(self.batch_rows)
             mx.eval(self.X, self.y, self.params0)  # conversion stays outside the timer

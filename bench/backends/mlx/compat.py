@@ -8,7 +8,7 @@ only one). Nothing else in the suite should
 test for an MLX attribute.
 
 MLX is imported on first use, not at import time: `--mlx-blas` must load its
-BLAS before MLX's own library is loaded (see bench.blas).
+BLAS before MLX's own library is loaded (see bench.backends.mlx.blas).
 """
 
 from __future__ import annotations

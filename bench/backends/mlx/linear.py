@@ -1,8 +1,9 @@
-"""MLX kernels: autodiff (mx.grad), hand-written gradient, mx.compile, and the blog's code.
+"""MLX linear and logistic regression: autodiff (mx.grad), hand-written gradient, mx.compile, and the blog's code.
 
 MLX is lazy: a step only builds a graph, so every run ends in mx.eval of the
 weights, and the `step` and `sync` barriers force evaluation every step
-(DESIGN rule 2). All work runs on the case's device through mx.stream.
+(README, "Measurement rules", rule 2). All work runs on the case's device
+through mx.stream.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import time
 import mlx.core as mx
 import numpy as np
 
-from bench import compat
+from bench.backends.mlx import compat
 from bench.cases import Case
-from bench.datasets import Problem, batch_schedule
+from bench.datasets import Problem
 
 
 def linear_loss(w, X, y):
@@ -116,10 +117,10 @@ class MlxTrainer:
             mx.eval(self.X, self.y, self.y_bool, self.w0)  # conversion stays outside the timer
             # Mini-batch: one index array per batch of the shared schedule, made before timing.
             self.batch_rows = None
-            if case.batch_size:
-                self.batch_rows = [mx.array(rows) for rows in batch_schedule(case.model, problem.size, case.batch_size)]
+            if problem.batches is not None:
+                self.batch_rows = [mx.array(rows) for rows in problem.batches]
                 mx.eval(self.batch_rows)
-        inv_n = 1 / case.batch_rows(problem.size)
+        inv_n = 1 / problem.batch_rows
         self.step = make_step(case.model, case.variant, lr, inv_n, gather=case.batch_size is not None)
         self.sync_metric = SYNC_METRICS[case.model]
         self.reset()
@@ -174,3 +175,26 @@ class MlxTrainer:
 
     def weights(self) -> np.ndarray:
         return np.array(self.w, dtype=np.float64).reshape(-1)
+
+
+def bare_round_seconds(trainer: MlxTrainer, steps: int) -> float:
+    """One round of the trainer's full-batch kernel as a plain loop, timed with perf_counter (the overhead check)."""
+    X, y, y_bool, w, step = trainer.X, trainer.y, trainer.y_bool, trainer.w, trainer.step
+    with mx.stream(trainer.device):
+        start = time.perf_counter()
+        if trainer.barrier == "step":
+            for _ in range(steps):
+                w = step(w, X, y)
+                mx.eval(w)
+        elif trainer.barrier == "round":
+            for _ in range(steps):
+                w = step(w, X, y)
+            mx.eval(w)
+        else:
+            for _ in range(steps):
+                w = step(w, X, y)
+                trainer.sync_metric(w, X, y, y_bool).item()
+            mx.eval(w)
+        elapsed = time.perf_counter() - start
+    trainer.w = w
+    return elapsed

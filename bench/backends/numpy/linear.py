@@ -1,20 +1,19 @@
-"""NumPy kernels: hand-written gradients, computed eagerly.
+"""NumPy linear and logistic regression: hand-written gradients, computed eagerly.
 
-Variants: `analytic` (float32, 1-D vectors: the default comparison),
-`analytic-1thread` (the same with NumPy's BLAS held to one thread, since MLX's
-CPU element-wise kernels run on one thread) and `seed` (the blog's code
-exactly: float64, and its layouts - column vectors for linear regression, 1-D
-for logistic).
+Variants: `analytic` (float32, 1-D vectors), `analytic-1thread` (the same
+inside a one-thread BLAS limit, see bench.backends.numpy) and `seed` (the
+blog's code exactly: float64, and its layouts - column vectors for linear
+regression, 1-D for logistic).
 """
 
 from __future__ import annotations
 
-
+import time
 
 import numpy as np
 
 from bench.cases import Case
-from bench.datasets import Problem, batch_schedule
+from bench.datasets import Problem
 
 # The blog's NumPy linear example used (d, 1) column vectors; its logistic one 1-D.
 BLOG_COLUMN_LAYOUT = {"linear": True, "logistic": False}
@@ -70,9 +69,9 @@ class NumpyTrainer:
         self.y_bool = self.y > 0.5
         self.w0 = np.asarray(problem.w0, dtype=dtype).reshape(shape)
         self.lr = lr
-        # Mini-batch: the shared seeded schedule; the gather happens inside each step.
-        self.batches = batch_schedule(case.model, problem.size, case.batch_size) if case.batch_size else None
-        self.inv_n = 1 / case.batch_rows(problem.size)
+        # Mini-batch: the problem's shared seeded schedule; the gather happens inside each step.
+        self.batches = problem.batches
+        self.inv_n = 1 / problem.batch_rows
         self.grad = GRADIENTS[case.model]
         self.sync_metric = SYNC_METRICS[case.model] if case.barrier == "sync" else None
         self.layout = "column" if column else "vector"
@@ -116,3 +115,21 @@ class NumpyTrainer:
 
     def weights(self) -> np.ndarray:
         return np.asarray(self.w, dtype=np.float64).reshape(-1)
+
+
+def bare_round_seconds(trainer: NumpyTrainer, steps: int) -> float:
+    """One round of the trainer's full-batch kernel as a plain loop, timed with perf_counter (the overhead check)."""
+    X, y, y_bool, w, lr, inv_n, grad = trainer.X, trainer.y, trainer.y_bool, trainer.w, trainer.lr, trainer.inv_n, trainer.grad
+    metric = trainer.sync_metric
+    with np.errstate(over="ignore"):
+        start = time.perf_counter()
+        if metric is None:
+            for _ in range(steps):
+                w = w - lr * grad(X, y, w, inv_n)
+        else:
+            for _ in range(steps):
+                w = w - lr * grad(X, y, w, inv_n)
+                metric(X, y, y_bool, w)
+        elapsed = time.perf_counter() - start
+    trainer.w = w
+    return elapsed

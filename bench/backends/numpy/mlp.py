@@ -2,7 +2,7 @@
 
 One hidden layer (ReLU), softmax cross-entropy, plain SGD, in float32 and in
 mlx.nn.Linear's (out, in) weight layout so every backend starts from the same
-bytes (bench.datasets.mlp_initial_params). Variants `analytic` and
+bytes (the problem's start weights). Variants `analytic` and
 `analytic-1thread` (NumPy's BLAS held to one thread, as for the linear
 models); barrier `eager`. A mini-batch step gathers its rows (X[rows],
 y[rows]) inside the step, as a training loop does.
@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from bench.cases import Case
-from bench.datasets import Problem, batch_schedule, mlp_initial_params
-from reference.mlp import PARAM_ORDER, flatten_params
+from bench.datasets import Problem, flatten_params
+from reference.mlp import PARAM_ORDER
 
 VARIANTS = ("analytic", "analytic-1thread")
 
@@ -67,13 +67,11 @@ class NumpyMlpTrainer:
         # NumPy would otherwise convert int32 index arrays on every step.
         self.X = np.asarray(problem.X, dtype=np.float32)
         self.y = np.asarray(problem.y, dtype=np.intp)
-        self.params0 = mlp_initial_params(problem.size, case.hidden)
+        self.params0 = problem.start
         self.lr = np.float32(lr)  # a float32 scalar keeps every update in float32
-        # Mini-batch: the shared seeded schedule; the gather happens inside each step.
-        self.batches = None
-        if case.batch_size:
-            self.batches = batch_schedule(case.model, problem.size, case.batch_rows(problem.size))
-        self.rows_index = np.arange(case.batch_rows(problem.size))
+        # Mini-batch: the problem's shared seeded schedule; the gather happens inside each step.
+        self.batches = problem.batches
+        self.rows_index = np.arange(problem.batch_rows)
         self.step = mlp_sgd_step
         self.layout = "nn.Linear (out, in)"
         self.reset()

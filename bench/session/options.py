@@ -1,0 +1,137 @@
+"""pytest plugin: the suite's command-line options (section "mlx-sgd-bench" of `pytest --help`).
+
+  --sizes quick|full|NxD,...   which problem sizes run
+  --passes, --rounds           passes over the grid, timed rounds per case in each pass
+  --round-time                 how long a round should last (K steps are calibrated to it)
+  --hidden 64,256              the MLP's hidden widths
+  --memory-budget-gb           sizes whose arrays would not fit are skipped, not killed
+  --cpu-affinity               where serial cases run (README, "Getting stable numbers")
+and each backend's own (Backend.add_options), e.g. --mlx-device, --mlx-blas,
+--torch-device, --jax-device. A bad value is a one-line usage error (exit 4).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import affinity
+from bench.backends import BackendOptionError, all_backends
+from bench.cases import HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK, GridOptions
+from bench.harness import Settings
+from bench.passes import Schedule
+from bench.session.config import SESSION_CONFIG, SessionConfig
+from bench.sizes import SizeError, default_memory_budget, parse_sizes
+
+TESTS_DIR = Path(__file__).resolve().parents[2] / "tests"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("mlx-sgd-bench")
+    group.addoption("--sizes", default="quick", help="size grid: quick (default), full, or a list like 5000x50,20000x200")
+    group.addoption(
+        "--passes",
+        type=int,
+        default=3,
+        help="passes over the whole grid; each case is timed once per pass, minutes apart, and its figure is "
+        "the median over its passes (default 3)",
+    )
+    group.addoption("--rounds", type=int, default=5, help="timed rounds per case in each pass (default 5)")
+    group.addoption(
+        "--round-time", type=float, default=0.02, help="target seconds per round; K steps are calibrated to it (default 0.02)"
+    )
+    group.addoption(
+        "--hidden",
+        default=None,
+        help="MLP hidden widths, e.g. 64,256 (default: 64,256; with --sizes full: 64,256,1024)",
+    )
+    group.addoption(
+        "--steps-per-round",
+        type=int,
+        default=None,
+        help="fix K for every grid case instead of calibrating it (e.g. to compare runs step for step)",
+    )
+    group.addoption(
+        "--memory-budget-gb",
+        type=float,
+        default=None,
+        help="skip sizes whose arrays would need more than this (default: half the available memory)",
+    )
+    group.addoption(
+        "--blog-rounds", type=int, default=1, help="timed runs of each blog configuration in each pass (default 1)"
+    )
+    group.addoption(
+        "--cpu-affinity",
+        default="auto",
+        help="CPUs for cases that hand their work between threads one at a time (MLX on the CPU with its bundled "
+        "BLAS): auto (one CPU, the last usable; default), none (wherever the scheduler puts them) "
+        "or a CPU list like 1 or 0,1",
+    )
+    group.addoption(
+        "--no-overhead-check",
+        action="store_true",
+        help="skip the bare-loop comparison run for the blog's size",
+    )
+    for backend in all_backends():
+        backend.add_options(group)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Parse every option once into the session's SessionConfig; a bad value is a one-line usage error."""
+    try:
+        # First of all: backends may have to act before their library is imported (MLX's BLAS).
+        for backend in all_backends():
+            backend.configure(config.getoption)
+        sizes = parse_sizes(config.getoption("sizes"))
+        cpus = affinity.parse_cpus(config.getoption("cpu_affinity"))
+    except (BackendOptionError, SizeError, ValueError) as error:
+        raise pytest.UsageError(str(error)) from None
+    if config.getoption("rounds") < 1 or config.getoption("passes") < 1 or config.getoption("round_time") <= 0:
+        raise pytest.UsageError("--rounds and --passes must be at least 1 and --round-time positive")
+    if (config.getoption("steps_per_round") or 1) < 1:
+        raise pytest.UsageError("--steps-per-round must be at least 1")
+    budget_gb = config.getoption("memory_budget_gb")
+    schedule = Schedule(passes=config.getoption("passes"))
+    settings = Settings(
+        rounds=config.getoption("rounds"),
+        round_time_s=config.getoption("round_time"),
+        steps_per_round=config.getoption("steps_per_round"),
+        overhead_check=not config.getoption("no_overhead_check"),
+        blog_rounds=config.getoption("blog_rounds"),
+        passes=config.getoption("passes"),
+        serial_cpus=affinity.serial_cpus(cpus),
+        schedule=schedule,
+    )
+    config.stash[SESSION_CONFIG] = SessionConfig(
+        sizes=sizes,
+        grid=grid_options(config.getoption("sizes"), config.getoption("hidden")),
+        memory_budget_bytes=int(budget_gb * 2**30) if budget_gb is not None else default_memory_budget(),
+        settings=settings,
+        schedule=schedule,
+        sizes_option=config.getoption("sizes"),
+    )
+
+
+def pytest_ignore_collect(collection_path, config):
+    """The main job (--benchmark-only) collects the benchmarks only, not the harness's unit tests."""
+    if config.getoption("benchmark_only") and TESTS_DIR in (collection_path, *collection_path.parents):
+        return True
+    return None
+
+
+def grid_options(sizes: str, hidden: str | None) -> GridOptions:
+    """MLP widths and the quick grid's full-batch MLP limit, from --sizes and --hidden."""
+    grid = sizes.strip().lower()
+    if hidden is None:
+        widths = HIDDEN_SIZES["full" if grid == "full" else "quick"]
+    else:
+        try:
+            widths = tuple(dict.fromkeys(int(w.replace("_", "")) for w in hidden.split(",")))
+        except ValueError:
+            raise pytest.UsageError(f"--hidden: cannot read {hidden!r}; expected widths like 64,256") from None
+        if not widths or min(widths) < 1:
+            raise pytest.UsageError(f"--hidden: {hidden!r}: widths must be positive")
+    # Only the default quick grid limits full-batch MLP work; other grids run what they name.
+    return GridOptions(hidden=widths, mlp_full_batch_work=QUICK_MLP_FULL_BATCH_WORK if grid == "quick" else None)
