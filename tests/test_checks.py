@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from bench.backends import make_trainer
-from bench.backends import numpy_backend
-from bench.backends.mlx_backend import MlxTrainer
+from bench.backends.mlx.linear import MlxTrainer
+from bench.backends.numpy import linear as numpy_linear
 from bench.cases import Case
 from bench.checks import BarrierError, CorrectnessError, check_barrier, check_correctness
 from bench.datasets import make_problem
@@ -26,7 +26,7 @@ def test_correct_kernel_passes_and_reports_its_error():
 @pytest.mark.parametrize(
     "wrong_grad",
     [
-        lambda X, y, w, inv_n: 2 * numpy_backend.linear_grad(X, y, w, inv_n),  # a factor off
+        lambda X, y, w, inv_n: 2 * numpy_linear.linear_grad(X, y, w, inv_n),  # a factor off
         lambda X, y, w, inv_n: np.matmul(X.T, np.matmul(X, w) - y),  # forgot 1/n
         lambda X, y, w, inv_n: 0 * w,  # never moves
         lambda X, y, w, inv_n: w * np.nan,  # blows up
@@ -89,7 +89,7 @@ def test_an_mlp_update_one_percent_off_is_caught():
     # The MLP's weights move ~0.5% in the check's 10 steps: a 1% error of the step
     # hides under the weights' 1e-4 bound; against the update itself it cannot.
     case = Case("mlp", "numpy", "analytic", "eager", batch_size=256, hidden=64)
-    problem = make_problem("mlp", SIZE)
+    problem = make_problem("mlp", SIZE, 256, 64)
     trainer = make_trainer(case, problem, LEARNING_RATE)
     trainer.lr = LEARNING_RATE * 1.01
     with pytest.raises(CorrectnessError, match="their update by") as info:
@@ -99,7 +99,8 @@ def test_an_mlp_update_one_percent_off_is_caught():
 
 
 def test_tf32_cases_are_labelled_and_get_their_own_bound(monkeypatch):
-    from bench import checks, compat
+    from bench import checks
+    from bench.backends.mlx import compat
 
     case = Case("mlp", "mlx", "nn", "step", device="gpu", batch_size=256, hidden=64)
     monkeypatch.setattr(compat, "gpu_backend", lambda: "cuda")

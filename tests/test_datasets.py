@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from bench.datasets import make_problem, n_test_examples, seed_for
+from bench.datasets import PROBLEMS, ProblemCache, make_problem, n_test_examples, seed_for
 from bench.sizes import Size
 
 
 def fresh(model, size):
-    make_problem.cache_clear()
+    PROBLEMS.clear()
     return make_problem(model, size)
 
 
@@ -59,3 +59,45 @@ def test_seed_depends_only_on_model_and_size():
 def test_unknown_model():
     with pytest.raises(ValueError, match="unknown model"):
         make_problem("svm", Size(10, 2))
+
+
+def test_the_cache_keeps_one_model_and_size_at_a_time():
+    cache = ProblemCache()
+    full = cache.get("linear", Size(300, 7))
+    batched = cache.get("linear", Size(300, 7), 32)
+    assert batched.X is full.X  # one copy of the data for every case of a (model, size)
+    assert batched.batches.shape == (300 // 32, 32) and full.batches is None
+    assert cache.get("linear", Size(300, 7)) is full
+    held = cache.nbytes
+    assert full.X.nbytes <= held < 2 * full.X.nbytes
+    other = cache.get("logistic", Size(300, 7))  # another (model, size): the first one's problems go
+    assert cache.get("linear", Size(300, 7)) is not full
+    assert other.X.shape == (300, 7)
+
+
+def test_a_problem_carries_its_start_weights_and_schedule():
+    mlp = make_problem("mlp", Size(300, 7), 32, 16)
+    assert set(mlp.start) == {"W1", "b1", "W2", "b2"} and mlp.start["W1"].shape == (16, 7)
+    assert mlp.batch_rows == 32 and mlp.batches.dtype == np.int32
+    assert not any(a.flags.writeable for a in mlp.start.values())
+    with pytest.raises(ValueError, match="hidden width"):
+        make_problem("mlp", Size(300, 7))
+    with pytest.raises(ValueError, match="no hidden layer"):
+        make_problem("linear", Size(300, 7), hidden=16)
+
+
+def test_the_reference_lives_as_long_as_its_problem():
+    import gc
+    import weakref
+
+    from bench.checks import expected_weights
+
+    cache = ProblemCache()
+    problem = cache.get("linear", Size(300, 7))
+    expected_weights(problem, 0.01, 10)
+    assert len(problem.memo) == 1
+    alive = weakref.ref(problem)
+    cache.clear()
+    del problem
+    gc.collect()
+    assert alive() is None  # nothing else (no lru_cache) keeps a dropped problem alive

@@ -4,28 +4,35 @@ import numpy as np
 import pytest
 
 from bench.backends import make_trainer
-from bench.cases import Case, blog_cases, grid_cases
+from bench.cases import Case
 from bench.checks import ERROR_BOUNDS, relative_error
-from bench.datasets import batch_schedule, make_problem
+from bench.datasets import make_problem
+from bench.grid import cases_for, skip_reason
 from bench.models import LEARNING_RATE
 from bench.sizes import Size
 from reference import reference_weights
 
 SIZE = Size(400, 25)
 STEPS = 30
+# Every installed backend's linear-model cases (the peers' own tests cover them too).
 ALL_CASES = sorted(
-    {c for m in ("linear", "logistic") for c in grid_cases(m, ("cpu",), SIZE) + blog_cases(m, ("cpu",))},
+    {
+        c
+        for m in ("linear", "logistic")
+        for scenario in ("grid", "blog")
+        for c in cases_for(m, scenario, SIZE)
+        if skip_reason(c) is None
+    },
     key=lambda c: (c.model, c.id),
 )
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: f"{c.model}-{c.id}")
 def test_kernel_matches_reference(case):
-    problem = make_problem(case.model, SIZE)
+    problem = make_problem(case.model, SIZE, case.batch_size)
     trainer = make_trainer(case, problem, LEARNING_RATE)
     assert trainer.run(STEPS) == STEPS
-    batches = batch_schedule(case.model, SIZE, case.batch_size) if case.batch_size else None
-    expected = reference_weights(case.model, problem.X, problem.y, problem.w0, LEARNING_RATE, STEPS, batches)
+    expected = reference_weights(case.model, problem.X, problem.y, problem.w0, LEARNING_RATE, STEPS, problem.batches)
     assert relative_error(trainer.weights(), expected) <= ERROR_BOUNDS[case.dtype]
     # The weights really moved: a kernel that never updates would fail above too,
     # but say so plainly.
@@ -34,7 +41,7 @@ def test_kernel_matches_reference(case):
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: f"{c.model}-{c.id}")
 def test_reset_returns_to_the_shared_start(case):
-    problem = make_problem(case.model, SIZE)
+    problem = make_problem(case.model, SIZE, case.batch_size)
     trainer = make_trainer(case, problem, LEARNING_RATE)
     trainer.run(3)
     trainer.reset()
@@ -71,7 +78,7 @@ def test_unknown_variant_and_barrier_are_refused():
 @pytest.mark.parametrize("backend,variant,barrier", [("numpy", "analytic", "eager"), ("mlx", "compiled", "round")])
 def test_mini_batches_follow_the_schedule_across_runs(backend, variant, barrier):
     case = Case("logistic", backend, variant, barrier, batch_size=32)
-    problem = make_problem("logistic", SIZE)
+    problem = make_problem("logistic", SIZE, 32)
     split = make_trainer(case, problem, LEARNING_RATE)
     split.run(7)
     split.run(8)  # continues with batch 7, not batch 0
@@ -79,6 +86,11 @@ def test_mini_batches_follow_the_schedule_across_runs(backend, variant, barrier)
     whole.run(15)
     assert np.allclose(split.weights(), whole.weights(), rtol=0, atol=1e-7)
     # and a full-batch step is a different thing
-    full = make_trainer(Case("logistic", backend, variant, barrier), problem, LEARNING_RATE)
+    full = make_trainer(Case("logistic", backend, variant, barrier), make_problem("logistic", SIZE), LEARNING_RATE)
     full.run(15)
     assert relative_error(full.weights(), whole.weights()) > 1e-3
+
+
+def test_a_problem_made_for_another_shape_is_refused():
+    with pytest.raises(ValueError, match="make_problem"):
+        make_trainer(Case("linear", "numpy", "analytic", "eager", batch_size=32), make_problem("linear", SIZE), LEARNING_RATE)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from bench import machine_limits, roofline
-from bench.backends import make_trainer
+from bench.backends import get, make_trainer
 from bench.cases import Case
 from bench.datasets import make_problem
-from bench.memory import mlx_baseline_bytes, peak_memory_bytes
+from bench.harness import MEMORY_STEPS
 from bench.models import LEARNING_RATE
 from bench.sizes import Size
 from bench.summary import format_summary
@@ -20,17 +20,18 @@ X_BYTES = SIZE.n_examples * SIZE.n_features * 4
 
 @pytest.mark.parametrize("backend,variant,barrier", [("numpy", "analytic", "eager"), ("mlx", "analytic", "step")])
 def test_peak_memory_counts_the_data_and_the_temporaries(backend, variant, barrier):
-    baseline = mlx_baseline_bytes()
+    probe = get(backend)
+    baseline = probe.memory_baseline()
     trainer = make_trainer(Case("linear", backend, variant, barrier), make_problem("linear", SIZE), LEARNING_RATE)
-    peak = peak_memory_bytes(trainer, backend, baseline)
+    peak = probe.peak_memory_bytes(trainer, MEMORY_STEPS, baseline)
     # at least the design matrix, and not wildly more than X plus a few n-vectors
     assert X_BYTES <= peak < 2 * X_BYTES
 
 
 def test_float64_variant_holds_twice_the_bytes():
-    problem = make_problem("linear", SIZE)
-    f32 = peak_memory_bytes(make_trainer(Case("linear", "numpy", "analytic", "eager"), problem, LEARNING_RATE), "numpy")
-    f64 = peak_memory_bytes(make_trainer(Case("linear", "numpy", "seed", "eager"), problem, LEARNING_RATE), "numpy")
+    problem, numpy = make_problem("linear", SIZE), get("numpy")
+    f32 = numpy.peak_memory_bytes(make_trainer(Case("linear", "numpy", "analytic", "eager"), problem, LEARNING_RATE), 5, 0)
+    f64 = numpy.peak_memory_bytes(make_trainer(Case("linear", "numpy", "seed", "eager"), problem, LEARNING_RATE), 5, 0)
     assert f64 == pytest.approx(2 * f32, rel=0.1)
 
 

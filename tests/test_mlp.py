@@ -5,12 +5,11 @@ import mlx.nn as nn
 import numpy as np
 import pytest
 
-from bench.backends import mlx_mlp, thread_limits
-from bench.backends.mlx_mlp import MlxMlpTrainer
-from bench.backends.numpy_mlp import NumpyMlpTrainer
+from bench.backends import get, make_trainer
+from bench.backends.mlx import mlp as mlx_mlp
 from bench.cases import Case
 from bench.checks import ERROR_BOUNDS, check_barrier, relative_error
-from bench.datasets import batch_schedule, make_problem, mlp_initial_params
+from bench.datasets import make_problem, mlp_initial_params
 from bench.models import LEARNING_RATE
 from bench.sizes import Size
 from reference.mlp import (
@@ -36,14 +35,12 @@ def mlp_case(backend, variant, barrier, hidden=16, batch_size=None):
 
 
 def make(case, lr=LEARNING_RATE):
-    trainer_class = NumpyMlpTrainer if case.backend == "numpy" else MlxMlpTrainer
-    return trainer_class(case, make_problem("mlp", SIZE), lr)
+    return make_trainer(case, make_problem("mlp", SIZE, case.batch_size, case.hidden), lr)
 
 
 def expected(hidden, batch_size, steps=STEPS):
-    problem = make_problem("mlp", SIZE)
-    batches = batch_schedule("mlp", SIZE, batch_size) if batch_size else None
-    params = mlp_reference_params(problem.X, problem.y, mlp_initial_params(SIZE, hidden), LEARNING_RATE, steps, batches)
+    problem = make_problem("mlp", SIZE, batch_size, hidden)
+    params = mlp_reference_params(problem.X, problem.y, problem.start, LEARNING_RATE, steps, problem.batches)
     return flatten_params(params)
 
 
@@ -56,8 +53,8 @@ def kernel_id(kernel):
 
 
 def test_reference_gradient_matches_finite_differences():
-    problem = make_problem("mlp", Size(40, 5))
-    params = {k: v.astype(np.float64) for k, v in mlp_initial_params(problem.size, 4).items()}
+    problem = make_problem("mlp", Size(40, 5), hidden=4)
+    params = {k: v.astype(np.float64) for k, v in problem.start.items()}
     grads = mlp_gradients(problem.X, problem.y, params)
     eps = 1e-6
     for name in params:
@@ -72,8 +69,8 @@ def test_reference_gradient_matches_finite_differences():
 
 
 def test_reference_quality_at_the_start_is_chance():
-    problem = make_problem("mlp", SIZE)
-    figures = mlp_quality(problem.X, problem.y, mlp_initial_params(SIZE, 16))
+    problem = make_problem("mlp", SIZE, hidden=16)
+    figures = mlp_quality(problem.X, problem.y, problem.start)
     # Small uniform start weights give nearly uniform softmax: loss near log(10).
     assert abs(figures["train_loss"] - np.log(10)) < 0.3
     assert 0.0 <= figures["train_accuracy"] <= 1.0
@@ -93,7 +90,7 @@ def test_unflatten_inverts_flatten():
 def test_kernel_matches_reference(kernel, batch_size, hidden):
     case = mlp_case(*kernel, hidden=hidden, batch_size=batch_size)
     trainer = make(case)
-    with thread_limits(case):
+    with get(case.backend).case_context(case):
         assert trainer.run(STEPS) == STEPS
     want = expected(hidden, batch_size)
     assert relative_error(trainer.weights(), want) <= BOUND

@@ -118,7 +118,7 @@ class DataParallelSGD:
         import mlx.core as mx
 
         from bench.backends.mlx import compat
-        from bench.backends.mlx_backend import GRADIENTS
+        from bench.backends.mlx.linear import GRADIENTS
         from bench.datasets import make_problem
         from bench.sizes import Size
 

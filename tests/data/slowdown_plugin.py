@@ -8,13 +8,13 @@ time whatever K the run uses and however busy the machine is.
 import os
 import time
 
-from bench.backends import numpy_backend
+from bench.backends.numpy import linear as numpy_linear
 
 _DELAYS = {
     barrier: float(seconds)
     for barrier, _, seconds in (item.partition("=") for item in os.environ.get("PLANTED", "").split(",") if item)
 }
-_run = numpy_backend.NumpyTrainer.run
+_run = numpy_linear.NumpyTrainer.run
 
 
 def _slowed_run(self, steps, stop_accuracy=None):
@@ -23,4 +23,4 @@ def _slowed_run(self, steps, stop_accuracy=None):
     return _run(self, steps, stop_accuracy)
 
 
-numpy_backend.NumpyTrainer.run = _slowed_run
+numpy_linear.NumpyTrainer.run = _slowed_run
