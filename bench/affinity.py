@@ -5,7 +5,7 @@ of a serial backend's speed: MLX's CPU backend hands every evaluation from the
 Python thread to its stream thread and back, and when the two sit on different
 vCPUs each hand-off pays a cross-CPU wake-up. README, "Getting stable
 numbers", gives the measured size of that effect. A case that hands its work
-between threads one at a time (bench.backends.runs_serially: MLX on the CPU
+between threads one at a time (Backend.runs_serially: MLX on the CPU
 with its bundled BLAS) therefore runs with all its threads on one CPU by
 default, so its figure does not depend on the scheduler's luck; every other
 case keeps every usable CPU. The choice is saved with each result

@@ -98,9 +98,11 @@ def default_memory_budget() -> int:
 def estimated_case_bytes(size: Size, hidden: int = 0) -> int:
     """Upper estimate of the memory one case needs at this size, in bytes.
 
-    The design matrix is held as float32 (the shared problem), as float64 (the
-    blog's `seed` variant and the reference solver) and once more by MLX; an MLP
-    adds its n x hidden activations and their gradients (float64 in the reference).
+    The design matrix is held as float32 by the problem cache (bench.datasets:
+    one (model, size) at a time, the case's own), as float64 (the blog's `seed`
+    variant and the reference solver) and once more by the backend under test
+    (MLX, PyTorch and JAX copy it to their own arrays); an MLP adds its
+    n x hidden activations and their gradients (float64 in the reference).
     """
     x_elems = size.n_examples * size.n_features
     act_elems = size.n_examples * hidden
