@@ -22,11 +22,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from bench.schema import SCHEMA_VERSION
 from bench.stability import PASS_TOLERANCE, PassFigures, pass_figures
 
-# Saved results carry this: 2 = pytest-benchmark stats are per step and raw round
-# times live in extra_info["round_times_s"]; files without it hold round times in stats.
-SCHEMA_VERSION = 2
 REMEASURE_SHARE = 0.05  # re-measuring disagreeing cases may add this share of the session's timing
 STATS_MODE = "bench.passes"  # marks the pytest-benchmark fixture as used
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.identity import case_id_of
+
 MODELS = ("linear", "logistic")
 SIZES = ((1_000, 10), (2_000, 20))
 # (backend, variant, barrier, dtype) of each case a synthetic grid run has.
@@ -82,6 +84,8 @@ def benchmark(
         "error_bound": 1e-4,
     }
     info.update(extra)
+    if "case_id" not in extra:  # the one identity, also for mini-batches and hidden widths given in `extra`
+        info["case_id"] = case_id_of(info)
     stats = {
         "min": min(times),
         "max": max(times),
@@ -269,3 +273,72 @@ def run_level(
     level[:, :controls, runs:] += np.log(control_slowdown)
     control = np.arange(cases) < controls
     return level, np.array([OLDER] * runs + [NEWER] * runs, dtype=object), control
+
+
+# --------------------------------------------------------------------------- peer backends
+
+PEER_SIZES = ((1_000, 10), (2_000, 20))
+# (backend, variant, barrier, device, step time relative to NumPy's analytic case) of a run with every backend.
+# Planted: on the CPU PyTorch is 2x MLX's fastest and JAX half of it; on the accelerators (MLX "gpu", PyTorch and
+# JAX "cuda") PyTorch is again 2x MLX's fastest and JAX half of it.
+PEER_CASES = (
+    ("numpy", "analytic", "eager", "cpu", 1.0),
+    ("numpy", "seed", "eager", "cpu", 1.3),  # float64: never anyone's fastest float32 case
+    ("mlx", "compiled", "step", "cpu", 0.8),
+    ("mlx", "autodiff", "step", "cpu", 1.2),
+    ("mlx", "compiled", "round", "gpu", 0.2),
+    ("mlx", "compiled", "step", "gpu", 0.3),
+    ("torch", "compiled", "eager", "cpu", 0.4),
+    ("torch", "autograd", "eager", "cpu", 0.9),
+    ("torch", "compiled", "step", "cuda", 0.1),
+    ("jax", "jit", "step", "cpu", 1.6),
+    ("jax", "fori", "round", "cuda", 0.4),
+)
+PEER_MACHINE = {"torch_version": "2.5.1", "torch_num_threads": 8, "jax_version": "0.4.35", "jaxlib_version": "0.4.35"}
+
+
+def in_passes(entry: dict, pass_medians, per_pass: int = 5, schema_version: int = 3) -> dict:
+    """A benchmark entry re-laid as a passes run: round times and their pass in extra_info, per-step stats."""
+    k = entry["extra_info"]["steps_per_round"]
+    times = [m * (1 + 0.001 * r) for m in pass_medians for r in range(per_pass)]
+    labels = [p + 1 for p in range(len(pass_medians)) for _ in range(per_pass)]
+    steps = np.asarray(times) / k
+    entry["extra_info"].update(
+        schema_version=schema_version, round_times_s=times, round_pass=labels, passes=len(pass_medians)
+    )
+    entry["stats"] = {
+        "min": float(steps.min()), "max": float(steps.max()), "mean": float(steps.mean()),
+        "median": float(np.median(steps)), "q1": float(np.percentile(steps, 25)), "q3": float(np.percentile(steps, 75)),
+        "rounds": len(steps), "iterations": k, "data": steps.tolist(), "ops": float(1 / steps.mean()),
+    }  # fmt: skip
+    return entry
+
+
+def peer_benchmarks(seed=0, passes=3, models=("linear", "mlp"), cases=PEER_CASES, sizes=PEER_SIZES) -> list[dict]:
+    """Every case of `cases` x `sizes` x `models` timed in `passes` passes (schema 3).
+
+    Each pass has a common factor (a busy moment slows every case of it alike) and
+    each case a little noise of its own, so per-pass ratios come out close to the
+    planted ones. The MLP runs at hidden width 64 with mini-batches of 256.
+    """
+    rng = np.random.default_rng(seed)
+    factors = rng.lognormal(0, 0.05, passes)
+    out = []
+    for model in models:
+        shape = {"hidden": 64, "batch_size": 256} if model == "mlp" else {}
+        for n, d in sizes:
+            base = 2e-9 * n * d + 5e-6
+            for backend, variant, barrier, device, relative in cases:
+                k = 100
+                medians = k * base * relative * factors * rng.lognormal(0, 0.002, passes)
+                entry = benchmark(
+                    model, backend, variant, barrier, "float64" if variant == "seed" else "float32", n, d,
+                    device=device, steps_per_round=k, times=medians, **shape,
+                )  # fmt: skip
+                out.append(in_passes(entry, list(medians)))
+    return out
+
+
+def peer_run(seed=0, **run_args) -> dict:
+    """A saved run of every backend (peer_benchmarks), with the peers' versions in machine_info."""
+    return run(peer_benchmarks(seed), **{**PEER_MACHINE, **run_args})

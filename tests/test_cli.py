@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bench.backends.mlx import compat
+from bench.schema import SCHEMA_VERSION
 from bench.stability import pass_figures
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +97,7 @@ def test_benchmark_run_saves_the_schema(tmp_path):
         info = bench["extra_info"]
         # raw round times kept, pass by pass (3 passes of 3 rounds, and maybe one more pass at the end)
         assert len(info["round_times_s"]) == len(info["round_pass"]) in (9, 12)
-        assert info["schema_version"] == 2
+        assert info["schema_version"] == SCHEMA_VERSION
         # pytest-benchmark's own stats describe one step: stock tools read steps/s
         steps = np.asarray(info["round_times_s"]) / info["steps_per_round"]
         assert bench["stats"]["median"] == pytest.approx(np.median(steps))

@@ -9,7 +9,8 @@ import pytest
 
 from bench import affinity
 from bench.pairing import baseline_of, faster_side, pass_ratio
-from bench.passes import SCHEMA_VERSION, Measurement, Schedule, time_rounds
+from bench.passes import Measurement, Schedule, time_rounds
+from bench.schema import SCHEMA_VERSION
 from bench.stability import pass_figures, pass_figures_many
 
 

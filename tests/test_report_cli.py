@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import report_synth as synth
+
 from bench.report import main
 from bench.report.outputs import write_atomic
 from bench.report.regression import VERDICT_COLUMNS
@@ -50,7 +50,7 @@ def test_report_on_saved_results(tmp_path, capsys):
     out = tmp_path / "report"
     assert main([str(RESULTS), "--out", str(out)]) == 0
     names = {p.name for p in out.iterdir()}
-    assert {"throughput.csv", "speedup.csv", "versions.csv", "summary.md"} <= names
+    assert {"throughput.csv", "speedup.csv", "backends.csv", "versions.csv", "summary.md"} <= names
     assert not [n for n in names if n.endswith(".tmp")]
     plots = sorted(out.glob("*.png"))
     assert {p.name.split("-")[0] for p in plots} == {"throughput", "speedup"}  # one MLX version: no versions plot
@@ -75,7 +75,8 @@ def test_report_on_saved_results(tmp_path, capsys):
         assert column in throughput, column
     assert "round_times_s" not in throughput
     speedup = rows(out / "speedup.csv")
-    assert {r["numpy_barrier"] for r in speedup} == {"eager", "sync"} and all(r["faster"] for r in speedup)
+    assert {r["baseline_barrier"] for r in speedup} == {"eager", "sync"} and all(r["faster"] for r in speedup)
+    assert {r["backend"] for r in speedup} == {"mlx"} and {r["baseline_backend"] for r in speedup} == {"numpy"}
     assert header(out / "versions.csv")[: len(VERDICT_COLUMNS)] == VERDICT_COLUMNS
 
     summary = (out / "summary.md").read_text()
@@ -94,7 +95,7 @@ def test_report_on_saved_results(tmp_path, capsys):
 def test_report_is_reproducible(tmp_path):
     main([str(RESULTS), "--out", str(tmp_path / "a"), "--no-plots"])
     main([str(RESULTS), "--out", str(tmp_path / "b"), "--no-plots"])
-    for name in ("throughput.csv", "speedup.csv"):
+    for name in ("throughput.csv", "speedup.csv", "backends.csv"):
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
 
 
@@ -275,7 +276,8 @@ def test_new_fields_get_their_tables(tmp_path):
     for section in ("<h3>Cold start</h3>", "<h3>Harness overhead</h3>", "<h3>Distributed runs</h3>"):
         assert section in page
     assert ">peak memory (MiB)</th>" in page and ">% of roofline</th>" in page
-    assert "mlx-compiled-step-cpu-ring-r2" in page.split("<h3>Distributed runs</h3>")[1]
+    # The one identity (bench.identity), as pytest names the data-parallel case: -ring-2ranks, not -ring-r2.
+    assert "mlx-compiled-step-cpu-ring-2ranks" in page.split("<h3>Distributed runs</h3>")[1]
     table = rows(out / "throughput.csv")
     assert all(r["roofline_fraction"] for r in table) and {r["phase"] for r in table} == {"warm", "cold"}
 

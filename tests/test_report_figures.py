@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 import report_synth as synth
+
 from bench.report.figures import add_figures
 from bench.report.load import load_results
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 import report_synth as synth
+
 from bench.report.load import load_results, read_results
 
 DATA = Path(__file__).parent / "data" / "report"
@@ -77,10 +77,11 @@ def test_sample_run_is_one_row_per_case_with_every_design_field():
 def test_fields_added_later_pass_through_and_default_when_absent():
     frame = load_results([NEW_FIELDS], warn=lambda m: None)
     by_id = frame[frame["phase"] == "warm"].set_index("case_id")
-    assert by_id.loc["mlp-mlx-compiled-step-cpu-n1000-d100", "hidden"] == 64
+    # A file without schema_version: ids recomputed in the one identity (width and batch before the size).
+    assert by_id.loc["mlp-mlx-compiled-step-cpu-h64-n1000-d100", "hidden"] == 64
     assert by_id.loc["linear-mlx-compiled-step-cpu-n1000-d100", "hidden"] == 0  # saved as null
-    assert by_id.loc["linear-mlx-compiled-step-cpu-n1000-d100-b32", "batch_size"] == 32
-    distributed = by_id.loc["linear-mlx-compiled-step-cpu-n100000-d100"]
+    assert by_id.loc["linear-mlx-compiled-step-cpu-b32-n1000-d100", "batch_size"] == 32
+    distributed = by_id.loc["linear-mlx-compiled-step-cpu-ring-2ranks-n100000-d100"]
     assert distributed["n_ranks"] == 2 and distributed["distributed_backend"] == "ring"
     assert distributed["rank_compute_s_per_step"] == "[0.00033,0.00035]"  # lists kept as JSON text
     assert set(frame.loc[frame["scenario"] != "distributed", "n_ranks"]) == {1}
@@ -205,10 +206,24 @@ def test_mlx_blas_is_part_of_a_case_so_openblas_runs_never_pool_with_bundled_one
     from bench.report.schema import CASE_KEYS
 
     assert "mlx_blas" in CASE_KEYS
-    bundled = {"library": "/env-a/mlx_cpu.libs/libblas-bd8a282c.so.3.10.0", "source": "bundled with the mlx wheel (reference BLAS)"}
-    other_env = {"library": "/env-b/mlx_cpu.libs/libblas-bd8a282c.so.3.10.0", "source": "bundled with the mlx wheel (reference BLAS)"}
-    openblas = {"library": "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3", "source": "global scope (--mlx-blas or LD_PRELOAD)"}
-    assert blas_kind(bundled) == blas_kind(other_env) == blas_kind({"library": "Accelerate", "source": "macOS system framework"}) == "default"
+    bundled = {
+        "library": "/env-a/mlx_cpu.libs/libblas-bd8a282c.so.3.10.0",
+        "source": "bundled with the mlx wheel (reference BLAS)",
+    }
+    other_env = {
+        "library": "/env-b/mlx_cpu.libs/libblas-bd8a282c.so.3.10.0",
+        "source": "bundled with the mlx wheel (reference BLAS)",
+    }
+    openblas = {
+        "library": "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3",
+        "source": "global scope (--mlx-blas or LD_PRELOAD)",
+    }
+    assert (
+        blas_kind(bundled)
+        == blas_kind(other_env)
+        == blas_kind({"library": "Accelerate", "source": "macOS system framework"})
+        == "default"
+    )
     assert blas_kind(openblas) == "libblas.so.3"
 
 

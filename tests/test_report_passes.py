@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import pytest
+import report_synth as synth
 
 from bench.report.cli import main
 from bench.report.figures import add_figures
 from bench.report.load import load_results
 from bench.report.speedup import speedup_table
-import report_synth as synth
 
 
 def in_passes(entry: dict, pass_medians, per_pass: int = 5) -> dict:
@@ -62,8 +62,12 @@ def test_per_step_stats_without_raw_times_fall_back_to_stats_as_rounds(tmp_path)
 
 def test_speedup_is_taken_within_each_pass(tmp_path):
     # A burst slows pass 2 of both cases by 40%: within each pass MLX is at half NumPy's speed.
-    numpy = in_passes(synth.benchmark(backend="numpy", variant="analytic", barrier="eager", times=[1] * 5), [0.01, 0.014, 0.01])
-    mlx = in_passes(synth.benchmark(backend="mlx", variant="autodiff", barrier="step", times=[1] * 5), [0.02, 0.028, 0.02])
+    numpy = in_passes(
+        synth.benchmark(backend="numpy", variant="analytic", barrier="eager", times=[1] * 5), [0.01, 0.014, 0.01]
+    )
+    mlx = in_passes(
+        synth.benchmark(backend="mlx", variant="autodiff", barrier="step", times=[1] * 5), [0.02, 0.028, 0.02]
+    )
     save(tmp_path, [numpy, mlx])
     table = speedup_table(add_figures(load_results([tmp_path])))
     row = table.iloc[0]
@@ -78,7 +82,20 @@ def test_export_for_github_action_benchmark(tmp_path):
     save(results, [entry])
     out = tmp_path / "charts" / "bench.json"
     out.parent.mkdir()
-    assert main([str(results), "--out", str(tmp_path / "report"), "--no-plots", "--export", "github-action-benchmark", str(out)]) == 0
+    assert (
+        main(
+            [
+                str(results),
+                "--out",
+                str(tmp_path / "report"),
+                "--no-plots",
+                "--export",
+                "github-action-benchmark",
+                str(out),
+            ]
+        )
+        == 0
+    )
     (chart,) = json.loads(out.read_text())
     assert chart["name"] == entry["extra_info"]["case_id"]
     assert chart["unit"] == "steps/s" and chart["value"] == pytest.approx(100 / 0.0202, rel=3e-3)
@@ -91,5 +108,10 @@ def test_export_refuses_unknown_formats_and_inputs(tmp_path, capsys):
     assert main([str(results), "--out", str(tmp_path / "r"), "--export", "csv", str(tmp_path / "x")]) == 2
     assert "unknown format" in capsys.readouterr().err
     before = path.read_bytes()
-    assert main([str(results), "--out", str(tmp_path / "r"), "--no-plots", "--export", "github-action-benchmark", str(path)]) == 2
+    assert (
+        main(
+            [str(results), "--out", str(tmp_path / "r"), "--no-plots", "--export", "github-action-benchmark", str(path)]
+        )
+        == 2
+    )
     assert "would overwrite" in capsys.readouterr().err and path.read_bytes() == before

@@ -9,8 +9,8 @@ the table the report writes, from saved files.
 import numpy as np
 import pandas as pd
 import pytest
-
 import report_synth as synth
+
 from bench.releases import version_key
 from bench.report.load import load_results
 from bench.report.regression import (

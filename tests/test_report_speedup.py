@@ -1,11 +1,11 @@
-"""MLX against NumPy: the pairing rule, the ratio, its interval and which side is faster."""
+"""Each backend against NumPy: the pairing rule, the ratio, its interval and which side is faster."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 import report_synth as synth
+
 from bench.report.figures import add_figures
 from bench.report.load import load_results
 from bench.report.speedup import speedup_table
@@ -29,10 +29,10 @@ def test_pairing_rule(grid_run):
     table = speedups(grid_run)
     # Every MLX case of the synthetic grid: 2 models x 2 sizes x 4 MLX cases.
     assert len(table) == 16
-    assert set(table["numpy_variant"]) == {"analytic"} and set(table["numpy_dtype"]) == {"float32"}
+    assert set(table["baseline_variant"]) == {"analytic"} and set(table["baseline_dtype"]) == {"float32"}
     sync = table["barrier"] == "sync"
-    assert set(table.loc[sync, "numpy_barrier"]) == {"sync"}
-    assert set(table.loc[~sync, "numpy_barrier"]) == {"eager"}
+    assert set(table.loc[sync, "baseline_barrier"]) == {"sync"}
+    assert set(table.loc[~sync, "baseline_barrier"]) == {"eager"}
 
 
 def test_ratio_is_mlx_over_numpy_steps_per_s_of_the_same_run(grid_run):
@@ -40,9 +40,9 @@ def test_ratio_is_mlx_over_numpy_steps_per_s_of_the_same_run(grid_run):
     table = speedup_table(frame)
     row = table[(table["model"] == "linear") & (table["n_examples"] == 1_000) & (table["barrier"] == "round")].iloc[0]
     steps = frame.set_index("case_id")["steps_per_s"]
-    assert row["mlx_steps_per_s"] == pytest.approx(steps["linear-mlx-autodiff-round-cpu-n1000-d10"])
-    assert row["numpy_steps_per_s"] == pytest.approx(steps["linear-numpy-analytic-eager-cpu-n1000-d10"])
-    assert row["speedup"] == pytest.approx(row["mlx_steps_per_s"] / row["numpy_steps_per_s"])
+    assert row["steps_per_s"] == pytest.approx(steps["linear-mlx-autodiff-round-cpu-n1000-d10"])
+    assert row["baseline_steps_per_s"] == pytest.approx(steps["linear-numpy-analytic-eager-cpu-n1000-d10"])
+    assert row["speedup"] == pytest.approx(row["steps_per_s"] / row["baseline_steps_per_s"])
     # The synthetic MLX round case takes 0.6x NumPy's step time: 1/0.6 faster.
     assert row["speedup_ci_low"] < 1 / 0.6 < row["speedup_ci_high"] and row["faster"] == "mlx"
     slow = table[(table["barrier"] == "step")]
@@ -74,23 +74,23 @@ def test_equal_speed_is_inconclusive(tmp_path):
 def test_blog_cases_pair_with_the_blogs_numpy_code():
     table = speedups(DATA / "results")
     blog = table[table["scenario"] == "blog"].iloc[0]
-    assert (blog["variant"], blog["numpy_variant"], blog["numpy_dtype"], blog["numpy_barrier"]) == (
+    assert (blog["variant"], blog["baseline_variant"], blog["baseline_dtype"], blog["baseline_barrier"]) == (
         "blog",
         "seed",
         "float64",
         "eager",
     )
     grid = table[table["scenario"] == "grid"]
-    assert set(grid["numpy_variant"]) == {"analytic"}
+    assert set(grid["baseline_variant"]) == {"analytic"}
 
 
 def test_batch_size_and_hidden_width_are_part_of_the_pairing():
     table = speedups(DATA / "new_fields").set_index(["model", "batch_size"])
     # Mini-batch MLX against mini-batch NumPy, the MLP against the MLP of the same width.
-    assert table.loc[("linear", 32), "numpy_steps_per_s"] == pytest.approx(1 / 5e-6, rel=0.05)
-    assert table.loc[("linear", 1_000), "numpy_steps_per_s"] == pytest.approx(1 / 40e-6, rel=0.05)
+    assert table.loc[("linear", 32), "baseline_steps_per_s"] == pytest.approx(1 / 5e-6, rel=0.05)
+    assert table.loc[("linear", 1_000), "baseline_steps_per_s"] == pytest.approx(1 / 40e-6, rel=0.05)
     assert table.loc[("mlp", 1_000), "hidden"] == 64 and table.loc[
-        ("mlp", 1_000), "numpy_steps_per_s"
+        ("mlp", 1_000), "baseline_steps_per_s"
     ] == pytest.approx(1 / 300e-6, rel=0.05)
     assert "distributed" not in set(table["scenario"])  # no NumPy baseline there: no row
 

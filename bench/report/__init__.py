@@ -5,9 +5,10 @@
 
 One module per concern:
   load.py        saved JSON -> one tidy table (one row per case per run); bad files skipped
+  schema.py      the result schema (bench.schema) seen from the report, case ids (bench.identity), backend labels
   figures.py     per-row median, IQR, steps/s, samples/s, GFLOP/s, GB/s, roofline, stability
   stats.py       bootstrap intervals, empirical-Bayes noise shrinkage, Holm / Benjamini-Hochberg
-  speedup.py     MLX against NumPy in the same run (speedup.csv)
+  speedup.py     every backend against NumPy (speedup.csv), backend against backend at its fastest (backends.csv)
   regression.py  MLX version against version: run-level verdicts, NumPy controls (versions.csv)
   filters.py     --machine, --model, --latest
   views.py       the tables a reader sees, shared by summary.md and index.html
@@ -27,6 +28,15 @@ from bench.report.cli import main
 from bench.report.figures import add_figures
 from bench.report.load import load_results, read_results
 from bench.report.regression import compare_versions, regressions
-from bench.report.speedup import speedup_table
+from bench.report.speedup import backends_table, speedup_table
 
-__all__ = ["add_figures", "compare_versions", "load_results", "main", "read_results", "regressions", "speedup_table"]
+__all__ = [
+    "add_figures",
+    "backends_table",
+    "compare_versions",
+    "load_results",
+    "main",
+    "read_results",
+    "regressions",
+    "speedup_table",
+]

@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         f"max {change.max():.1f}%; unstable {int(table['unstable_a'].sum())} / {int(table['unstable_b'].sum())}"
     )
     for case, row in table.head(args.show).iterrows():
-        print(f"  {case}: {row['steps_per_s_a']:,.0f} -> {row['steps_per_s_b']:,.0f} steps/s ({row['abs_change_pct']:.1f}%)")
+        print(
+            f"  {case}: {row['steps_per_s_a']:,.0f} -> {row['steps_per_s_b']:,.0f} steps/s ({row['abs_change_pct']:.1f}%)"
+        )
     return 0
 
 

@@ -1,8 +1,9 @@
 """The command line: python -m bench.report [PATH ...] [--out DIR] [filters] [--fail-on-regression].
 
-Reads saved results, writes throughput.csv, speedup.csv, versions.csv,
-summary.md (a digest), index.html (the page to open) and PNG plots into
---out, and prints where they are. Exit status: 0 done; 1 --fail-on-regression
+Reads saved results, writes throughput.csv, speedup.csv (each case against
+its NumPy baseline), backends.csv (backend against backend, fastest case
+against fastest case), versions.csv, summary.md (a digest), index.html (the
+page to open) and PNG plots into --out, and prints where they are. Exit status: 0 done; 1 --fail-on-regression
 and a regression was found; 2 nothing usable to report, or a bad command line,
 or an output that cannot be written; 4 --fail-on-regression, no regression, but
 a comparison was inconclusive (its NumPy controls moved between the releases,
@@ -19,25 +20,25 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.releases import DEFAULT_THRESHOLD, parse_threshold
 from bench.report.export import FORMATS as EXPORT_FORMATS
 from bench.report.export import write_export
 from bench.report.figures import add_figures
-from bench.report.html import build_page
 from bench.report.filters import apply_filters
+from bench.report.html import build_page
 from bench.report.load import read_results, warn_stderr
 from bench.report.markdown import build_summary
 from bench.report.outputs import prepare_out_dir, write_csv, write_text
-from bench.releases import DEFAULT_THRESHOLD, parse_threshold
 from bench.report.regression import compare_versions, inconclusive, regressions
 from bench.report.schema import CASE_KEYS, FIGURE_COLUMNS, RUN_COLUMNS
-from bench.report.speedup import speedup_table
+from bench.report.speedup import backends_table, speedup_table
 from bench.report.stats import CORRECTIONS
 
 DEFAULT_RESULTS = Path("results")
 DEFAULT_OUT = Path("report")
 # 3 is the release runner's "incomplete"; the report keeps it free so the two never disagree.
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 4
-OUTPUT_FILES = ("throughput.csv", "speedup.csv", "versions.csv", "summary.md", "index.html")
+OUTPUT_FILES = ("throughput.csv", "speedup.csv", "backends.csv", "versions.csv", "summary.md", "index.html")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.report",
         description=(
-            "Turn saved benchmark results into comparison CSVs (throughput, MLX/NumPy speedup, MLX versions), "
+            "Turn saved benchmark results into comparison CSVs (throughput, each backend's speedup over NumPy, "
+            "backend against backend, MLX versions), "
             "a Markdown digest, one self-contained HTML page (index.html) and PNG plots. Inputs are only read, never changed."
         ),
         epilog=(
@@ -118,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def throughput_columns(frame: pd.DataFrame) -> list[str]:
     """throughput.csv's column order: run, case, figures, then every other field as saved."""
-    first = [*RUN_COLUMNS, "mlx_version", *CASE_KEYS, "steps_per_round", *FIGURE_COLUMNS]
+    first = [*RUN_COLUMNS, "mlx_version", "case_id", *CASE_KEYS, "backend_version", "steps_per_round", *FIGURE_COLUMNS]
     first = [c for c in first if c in frame]
     return first + [c for c in frame.columns if c not in first]
 
@@ -153,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
     frame = add_figures(frame)
     speedup = speedup_table(frame)
+    backends = backends_table(frame)
     versions = compare_versions(frame, args.threshold, correction=args.correction)
 
     # Outputs never replace something we read (a result passed as PATH into --out, say).
@@ -167,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         written = [
             write_csv(frame[throughput_columns(frame)], out / "throughput.csv"),
             write_csv(speedup, out / "speedup.csv"),
+            write_csv(backends, out / "backends.csv"),
             write_csv(versions, out / "versions.csv"),
         ]
         plots = []
@@ -200,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             outputs=[p.name for p in written],
             release_verdicts=loaded.release_verdicts,
             self_tests=loaded.self_tests,
+            backends=backends,
         )
         written.append(write_text(page, out / "index.html"))
         for kind, path in args.export:

@@ -1,8 +1,10 @@
 """index.html: one self-contained page that opens with the answer, then the details.
 
-Order of the page: per machine and model, MLX against NumPy (and any other
-backend present) across sizes as a coloured table, with one sentence that says
-it; the blog's cases beside the blog's figures; the MLX release verdicts with
+Order of the page: per machine and model, MLX against NumPy across sizes as a
+coloured table, with one sentence that says it (one table and sentence per
+backend when peers of MLX, PyTorch or JAX, are present, and then the backends
+side by side: each one's fastest case per size and MLX's ratio to each peer's);
+the blog's cases beside the blog's figures; the MLX release verdicts with
 their intervals and, where the release runner ran one, its self-test. Then
 every table, sortable and filterable, every plot, and the files. Style and a
 few lines of script are inline: the page needs no network and no build step,
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.releases import version_key
 from bench.report import views
 from bench.report.html_figures import (
     VERDICT_COLORS,
@@ -31,6 +34,7 @@ from bench.report.html_figures import (
 )
 from bench.report.html_tables import esc, html_table
 from bench.report.regression import ALPHA
+from bench.report.schema import backend_label, peers_present
 from bench.stability import AGREEMENT, MIN_ROUNDS, UNSTABLE_IQR_SHARE
 from reference import load_blog_figures
 
@@ -63,7 +67,7 @@ tr.regression td{background:#fde7dc}
 .filters select,.filters input{font-size:.85rem}.count{color:var(--muted)}
 .badge{display:inline-block;padding:0 .4rem;border-radius:.6rem;font-size:.8rem;font-style:normal;white-space:nowrap;border:1px solid transparent}
 .v-regression{background:var(--verm);color:#fff;font-weight:600}.v-slower{background:var(--orange);color:#000}
-.v-faster,.f-mlx{background:var(--blue);color:#fff}.f-numpy{background:#b2182b;color:#fff}
+.v-faster,.f-backend{background:var(--blue);color:#fff}.f-baseline{background:#b2182b;color:#fff}
 .v-same{background:#e8e8e8}.v-undecided,.f-inconclusive{border:1px dashed #555;background:#fff;color:#333}
 .v-unstable{border:1px dashed var(--orange);background:#fff7e0;color:#000}.v-control{background:#e8e8e8}
 table.heatmap td.hm{text-align:center;font-variant-numeric:tabular-nums;min-width:5.2rem;font-weight:600}
@@ -121,36 +125,67 @@ def _p(text: str, cls: str = "") -> str:
     return f'<p class="{cls}">{text}</p>' if cls else f"<p>{text}</p>"
 
 
+def side_by_side_block(side: pd.DataFrame, ratios: list[str]) -> str:
+    """The side-by-side table of one machine: each backend's fastest case per model and size, MLX ÷ each peer."""
+    if side.empty:
+        return ""
+    shown = side.drop(columns=["machine", "mlx_version", "n_examples"])
+    formats = {c: views.COUNT for c in shown.columns if c.endswith(" steps/s")} | {c: views.RATIO for c in ratios}
+    formats |= {"batch_size": views.COUNT, "hidden": views.COUNT}
+    return (
+        "<h4>Backends side by side: the fastest case of each</h4>"
+        + _p(
+            esc(
+                "Per model, size, batch size, hidden width and device class (cpu, or accelerator: MLX gpu, PyTorch "
+                "cuda/mps, JAX cuda), each backend's fastest case (variant-barrier-device) and its steps/s; "
+                "a ratio is MLX's fastest steps/s over the peer's, taken pass by pass, and the column beside it "
+                "names the side its 95% interval favours. Every pair, both ways: backends.csv."
+            )
+        )
+        + html_table(shown, formats, keep=("model", "size"))
+    )
+
+
 def answer_section(frame: pd.DataFrame, speedup: pd.DataFrame) -> str:
-    """Per machine (its newest MLX version) and model: one sentence and the speedup heat map."""
+    """Per machine (its newest MLX version) and model: one sentence and the speedup heat map of each backend
+    compared with NumPy; with peers of MLX present, the backends side by side."""
     cells = views.speedup_cells(speedup)
     grid = cells[cells["scenario"] == "grid"] if len(cells) else cells
-    if grid.empty:
-        return _section(
-            "answer", "MLX against NumPy", _p("No MLX grid case with a NumPy baseline in the same run.", "none")
-        )
+    title = views.answer_title(cells)
+    side, _, ratios = (
+        views.side_by_side(frame) if peers_present(frame["backend"].unique()) else (pd.DataFrame(), [], [])
+    )
+    if grid.empty and side.empty:
+        return _section("answer", title, _p("No MLX grid case with a NumPy baseline in the same run.", "none"))
+    backends = views.compared_backends(grid)
+    label = backend_label(backends[0]) if len(backends) == 1 else None  # None: several, one heat map each
+    # Each machine and MLX version once, from the heat maps' rows and the side-by-side table's alike.
+    runs = pd.concat([grid[["machine", "mlx_version"]], side[["machine", "mlx_version"]] if len(side) else None])
+    runs = runs.drop_duplicates().astype(object)
     parts = []
-    best = views.backends_by_size(frame)
-    for (machine, version), machine_cells in grid.groupby(["machine", "mlx_version"], sort=True):
-        # One colour scale per machine: a slow machine's 40x would wash out another's 1.5x.
-        norm = speedup_norm(machine_cells["speedup"])
-        parts.append(f"<h3>{esc(machine)} — MLX {esc(version)}</h3>")
+    for machine, version in sorted(runs.itertuples(index=False), key=lambda r: (str(r[0]), version_key(r[1]))):
+        machine_cells = grid[views.same_run(grid, machine, version)]
+        parts.append(f"<h3>{esc(machine)} — {esc(views.mlx_text(version))}</h3>")
         if machine in views.reference_blas_machines(frame):
             parts.append(_p(f"MLX here {esc(views.REFERENCE_BLAS_NOTE.replace('`', ''))}", "answer"))
-        parts.append(heatmap_legend(norm))
-        for model, model_cells in machine_cells.groupby("model", sort=True):
-            parts.append(
-                f'<div class="model"><h4>{esc(model)}</h4><p class="answer">{esc(views.headline_sentence(model_cells))}.</p>'
-                f"{speedup_heatmap(model_cells, norm)}</div>"
-            )
-        others = best[(best["machine"] == machine)] if len(best) else best
-        if len(others) and others["backend"].nunique() > 2:  # peers beside MLX and NumPy: their best steps/s too
-            table = others.pivot_table(index=["model", "size"], columns="backend", values="steps_per_s", aggfunc="max")
-            parts.append(
-                "<h4>Fastest case of each backend (steps/s)</h4>"
-                + html_table(table.reset_index(), {c: views.COUNT for c in table.columns})
-            )
-    return _section("answer", "MLX against NumPy", "".join(parts))
+        if len(machine_cells):
+            # One colour scale per machine: a slow machine's 40x would wash out another's 1.5x.
+            norm = speedup_norm(machine_cells["speedup"])
+            parts.append(heatmap_legend(norm, label))
+            for model, model_cells in machine_cells.groupby("model", sort=True):
+                inner = []
+                for backend in backends:
+                    mine = model_cells[model_cells["backend"] == backend]
+                    if mine.empty:
+                        continue
+                    heading = "" if len(backends) == 1 else f"<h5>{esc(backend_label(backend))} ÷ NumPy</h5>"
+                    inner.append(
+                        f'{heading}<p class="answer">{esc(views.headline_sentence(mine))}.</p>{speedup_heatmap(mine, norm)}'
+                    )
+                parts.append(f'<div class="model"><h4>{esc(model)}</h4>{"".join(inner)}</div>')
+        if len(side):
+            parts.append(side_by_side_block(side[views.same_run(side, machine, version)], ratios))
+    return _section("answer", title, "".join(parts))
 
 
 def blog_section(frame: pd.DataFrame) -> str:
@@ -340,21 +375,39 @@ def releases_section(versions: pd.DataFrame, release_verdicts: list[dict], thres
 
 
 def details_section(
-    frame: pd.DataFrame, speedup: pd.DataFrame, versions: pd.DataFrame, release_verdicts: list[dict], threshold: float
+    frame: pd.DataFrame,
+    speedup: pd.DataFrame,
+    versions: pd.DataFrame,
+    release_verdicts: list[dict],
+    threshold: float,
+    backends: pd.DataFrame | None = None,
 ) -> str:
     """Every table, sortable and filterable."""
     warm = frame[frame["phase"] == "warm"]
+    title = views.answer_title(views.speedup_cells(speedup))
     rule = (
         f"no majority of passes within {AGREEMENT:.0%} of the median, rounds' IQR above {UNSTABLE_IQR_SHARE:.0%} "
         f"of the median, or fewer than {MIN_ROUNDS} rounds"
     )
     blocks = [
         (
-            "MLX against NumPy, every case",
-            "speedup = MLX steps/s ÷ NumPy steps/s in the same run; `too close` when the "
+            f"{title}, every case",
+            "speedup = the case's steps/s ÷ its NumPy baseline's in the same run; `too close` when the "
             "95% interval (across passes; a bootstrap of the rounds for runs saved before passes) includes 1. Newest run per machine and MLX version (every run: speedup.csv).",
             html_table(views.speedup_detail(speedup), views.DETAIL_FORMATS, "speedup"),
         ),
+    ]
+    if backends is not None and peers_present(frame["backend"].unique()):
+        blocks.append(
+            (
+                "Backend against backend, every pair",
+                "Each backend's fastest case against each other backend's at the same model, size, batch size, hidden "
+                "width, dtype and device class; ratio = the first backend's steps/s ÷ the other's, taken pass by pass. "
+                "Newest run per machine and MLX version (every run: backends.csv).",
+                html_table(views.backends_detail(backends), views.DETAIL_FORMATS, "backends"),
+            )
+        )
+    blocks += [
         (
             "Throughput",
             f"Warm rounds, newest run per machine and MLX version (every run: throughput.csv). K = steps per "
@@ -411,7 +464,8 @@ def plots_section(plots: list[Path]) -> str:
         return _section("plots", "Plots", _p("No plots (run without <code>--no-plots</code> to draw them).", "none"))
     captions = {
         "throughput": "steps/s against problem size, newest MLX version",
-        "speedup": "MLX ÷ NumPy steps/s over (n_examples, n_features)",
+        "speedup": "a backend's steps/s ÷ NumPy's over (n_examples, n_features)",
+        "backends": "the fastest case of each backend by problem size",
         "versions": "steps/s by MLX version (median; bars: IQR over runs)",
     }
     figures = [embedded_png(p, captions.get(p.name.split("-")[0], p.stem)) for p in plots]
@@ -447,8 +501,9 @@ def build_page(
     outputs: list[str],
     release_verdicts: list[dict] | None = None,
     self_tests: list[dict] | None = None,
+    backends: pd.DataFrame | None = None,
 ) -> str:
-    """The whole index.html text."""
+    """The whole index.html text; `backends` is backends.csv's table (its every-pair table shows when peers ran)."""
     release_verdicts, self_tests = release_verdicts or [], self_tests or []
     versions_seen, span = views.runs_read(frame)
     span = f"; {span}" if span else ""
@@ -459,7 +514,7 @@ def build_page(
     nav = "".join(
         f'<a href="#{i}">{t}</a>'
         for i, t in (
-            ("answer", "MLX vs NumPy"),
+            ("answer", views.answer_title(views.speedup_cells(speedup)).replace(" against ", " vs ")),
             ("blog", "Blog"),
             ("releases", "Releases"),
             ("details", "Details"),
@@ -474,7 +529,7 @@ def build_page(
         answer_section(frame, speedup),
         blog_section(frame),
         releases_section(versions, release_verdicts, threshold),
-        details_section(frame, speedup, versions, release_verdicts, threshold),
+        details_section(frame, speedup, versions, release_verdicts, threshold, backends),
         plots_section(plots),
         files_section(outputs, skipped),
     ]

@@ -4,9 +4,9 @@ SVG, and the report's PNG plots embedded as base64 data.
 The headline pictures are drawn as HTML and SVG, not as images, so that they
 cost a few kilobytes, stay sharp at any zoom, can be read by a screen reader
 and exist even with ``--no-plots``. Colours come from matplotlib's RdBu
-diverging map (red: NumPy faster, blue: MLX faster), which readers with red-green
-colour blindness tell apart; every cell also carries its number, and cells too
-close to call carry a "≈".
+diverging map (red: NumPy faster, blue: the backend compared with it faster,
+MLX or any other), which readers with red-green colour blindness tell apart;
+every cell also carries its number, and cells too close to call carry a "≈".
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from matplotlib import colormaps
 from matplotlib.colors import LogNorm, to_hex
 
 from bench.report.html_tables import esc
+from bench.report.schema import BASELINE_BACKEND, backend_label
 
 DIVERGING = colormaps["RdBu"]
 # Okabe-Ito colours of the verdicts, as the page's CSS uses them.
@@ -57,7 +58,8 @@ def speedup_norm(values: pd.Series) -> LogNorm:
 
 
 def speedup_heatmap(cells: pd.DataFrame, norm: LogNorm) -> str:
-    """MLX case (rows) by problem size (columns): MLX steps/s ÷ NumPy steps/s, coloured, for one machine and model."""
+    """One backend's cases (rows) by problem size (columns): its steps/s ÷ NumPy's, coloured, for one machine and
+    model."""
     sizes = _size_order(cells["size"])
     cases = sorted(cells["case"].unique())
     lookup = {(r.case, r.size): r for r in cells.itertuples(index=False)}
@@ -77,27 +79,31 @@ def speedup_heatmap(cells: pd.DataFrame, norm: LogNorm) -> str:
                 if np.isfinite(row.speedup_ci_low)
                 else ""
             )
-            title = f"{case} at {size}: {row.speedup:.3g}× ({row.mlx_steps_per_s:,.0f} vs {row.numpy_steps_per_s:,.0f} steps/s{interval})"
+            title = f"{case} at {size}: {row.speedup:.3g}× ({row.steps_per_s:,.0f} vs {row.baseline_steps_per_s:,.0f} steps/s{interval})"
             tds.append(
                 f'<td class="hm{" hm-close" if close else ""}" style="background:{to_hex(rgba)};color:{_text_color(rgba)}" '
                 f'title="{esc(title)}" data-v="{row.speedup:.6g}">{"≈" if close else ""}{row.speedup:.2g}×</td>'
             )
         rows.append(f'<tr><th class="hm-case">{esc(case)}</th>{"".join(tds)}</tr>')
+    label = " / ".join(backend_label(b) for b in dict.fromkeys(cells["backend"])) if "backend" in cells else "MLX"
     return (
-        '<table class="heatmap"><thead><tr><th>MLX case \\ size (examples×features)</th>'
+        f'<table class="heatmap"><thead><tr><th>{esc(label)} case \\ size (examples×features)</th>'
         f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
-def heatmap_legend(norm: LogNorm) -> str:
-    """The colour scale of the heat maps, with its meaning in words."""
+def heatmap_legend(norm: LogNorm, label: str | None = "MLX") -> str:
+    """The colour scale of the heat maps, with its meaning in words; `label` names the backend compared with
+    NumPy (None: several, each in its own heat map)."""
     stops = ", ".join(to_hex(DIVERGING(x)) for x in np.linspace(0, 1, 9))
+    baseline = backend_label(BASELINE_BACKEND)
+    side, subject = (label, f"{label} steps/s") if label else ("the backend", "each backend's steps/s")
     return (
-        '<div class="legend"><span>NumPy faster · '
+        f'<div class="legend"><span>{esc(baseline)} faster · '
         f"{norm.vmin:.2g}×</span>"
         f'<span class="scale" style="background:linear-gradient(to right, {stops})"></span>'
-        f"<span>{norm.vmax:.2g}× · MLX faster</span>"
-        '<span class="legend-note">speedup = MLX steps/s ÷ NumPy steps/s in the same run; '
+        f"<span>{norm.vmax:.2g}× · {esc(side)} faster</span>"
+        f'<span class="legend-note">speedup = {esc(subject)} ÷ {esc(baseline)} steps/s in the same run; '
         "≈ and a dashed border: the 95% interval includes 1 (too close to call). Hover a cell for its figures.</span></div>"
     )
 

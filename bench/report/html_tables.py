@@ -11,11 +11,12 @@ free-text box; the script is in html.py.
 from __future__ import annotations
 
 import html
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from bench.report.schema import BASELINE_BACKEND, backend_label
 from bench.report.views import HEADERS
 
 # Columns offered as drop-down filters, when a table has them and they hold few values.
@@ -27,7 +28,7 @@ MAX_FILTER_VALUES = 80
 # Tables shorter than this get no filter bar: a reader takes them in at a glance.
 MIN_FILTER_ROWS = 10
 # Never folded into the "every row" line: what names a row, and the marks a reader scans for.
-NEVER_FOLD = ("case", "case_id", "verdict", "faster")
+NEVER_FOLD = ("case", "case_id", "verdict", "faster")  # and every "<ratio> faster" column
 # Folded only when no row is flagged: a table of unstable rows keeps its badges.
 FLAGS = ("unstable", "regression")
 
@@ -60,9 +61,13 @@ def _badge_cell(column: str, value) -> str | None:
     text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
     if column == "verdict" and text:
         return f'<td><span class="badge v-{esc(text)}">{esc(text)}</span></td>'
-    if column == "faster" and text:
-        label = {"mlx": "MLX", "numpy": "NumPy", "inconclusive": "too close"}.get(text, text)
-        return f'<td data-v-text="{esc(text)}"><span class="badge f-{esc(text)}">{esc(label)}</span></td>'
+    if column == "faster" or column.endswith(" faster"):  # a backend's name, or "inconclusive"
+        if not text:
+            return "<td></td>"
+        label = "too close" if text == "inconclusive" else backend_label(text)
+        # Red for the baseline, blue for whichever backend beat it (any name), dashed for too close to call.
+        kind = "inconclusive" if text == "inconclusive" else "baseline" if text == BASELINE_BACKEND else "backend"
+        return f'<td data-v-text="{esc(text)}"><span class="badge f-{esc(kind)}">{esc(label)}</span></td>'
     if column in ("unstable", "regression", "control"):
         if text.lower() != "true":
             return "<td></td>"
@@ -77,7 +82,7 @@ def row_marks(frame: pd.DataFrame) -> list[str]:
     checks = {
         "unstable": lambda f: f["unstable"].astype(str).str.lower() == "true" if "unstable" in f else None,
         "undecided": lambda f: (f["verdict"].astype(str) == "undecided") if "verdict" in f else None,
-        "regression": lambda f: ((f["regression"].astype(str).str.lower() == "true") if "regression" in f else None),
+        "regression": lambda f: (f["regression"].astype(str).str.lower() == "true") if "regression" in f else None,
     }
     for name, check in checks.items():
         flags = check(frame)
@@ -117,7 +122,7 @@ def fold_constant_columns(frame: pd.DataFrame, formats: dict, keep: tuple = ()) 
         return frame, ""
     folded, notes = [], []
     for column in frame.columns:
-        if column in keep or column in NEVER_FOLD:
+        if column in keep or column in NEVER_FOLD or str(column).endswith(" faster"):
             continue
         values = frame[column]
         if column in FLAGS and (values.astype(str).str.lower() == "true").any():

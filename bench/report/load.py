@@ -16,24 +16,39 @@ fields of the README's "Results files" flattened from ``machine_info``, and the
 raw round times (``round_times_s``, a NumPy array, or None when the run did not
 save them) with the pass of each round (``round_pass``).
 
-Two layouts are read. Since ``schema_version`` 2 the saved pytest-benchmark
-``stats`` are per step (so stock tools read steps/s) and the raw round times
-sit in ``extra_info["round_times_s"]`` with ``round_pass``; files without a
-``schema_version`` hold round times in ``stats.data``, all from one pass.
+Three schema versions are read (bench.schema). Since ``schema_version`` 2 the
+saved pytest-benchmark ``stats`` are per step (so stock tools read steps/s) and
+the raw round times sit in ``extra_info["round_times_s"]`` with
+``round_pass``; files without a ``schema_version`` hold round times in
+``stats.data``, all from one pass. From version 3 the saved ``case_id`` is the
+one identity of bench.identity and is kept; older files spelled some ids
+otherwise (``-b256-h64``, ``-r2``, MLP ids without their width), so their
+``case_id`` is recomputed from the fields: every row's id is the pytest id a
+run of today's suite gives that case. Peer backends' machine_info fields
+(``torch_version``, ``jax_version``...) become columns where a run has them.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
-from bench.report.schema import CASE_KEYS, IDENTITY_DEFAULTS, RAW_TIMES, REQUIRED_EXTRA_INFO, ROUND_PASS
+from bench.report.schema import (
+    CASE_KEYS,
+    IDENTITY_DEFAULTS,
+    PEER_MACHINE_COLUMNS,
+    RAW_TIMES,
+    REQUIRED_EXTRA_INFO,
+    ROUND_PASS,
+    backend_versions,
+    case_ids,
+)
 
 # Whole-number fields: sizes, K, and the numeric parts of a case's identity.
 _INTEGER_KEYS = ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks")
@@ -138,12 +153,15 @@ def machine_identity(node: str, folder: str, columns: dict) -> str:
     if columns.get("cpu_count"):
         parts.append(f"{columns['cpu_count']} CPUs")
     if columns.get("memory_gib"):
-        parts.append(f"{columns['memory_gib']:.0f} GiB" if columns["memory_gib"] >= 1 else f"{columns['memory_gib']} GiB")
+        parts.append(
+            f"{columns['memory_gib']:.0f} GiB" if columns["memory_gib"] >= 1 else f"{columns['memory_gib']} GiB"
+        )
     return f"{node}/{folder}" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def machine_columns(info: dict) -> dict:
-    """The environment of DESIGN rule 7 from a machine_info dict, one flat column per field."""
+    """The environment of DESIGN rule 7 from a machine_info dict, one flat column per field (the peers' fields,
+    schema.PEER_MACHINE_COLUMNS, only where recorded)."""
     info = _as_dict(info)
     mlx_blas = _as_dict(info.get("mlx_blas"))
     pools = (
@@ -157,7 +175,9 @@ def machine_columns(info: dict) -> dict:
     env = _as_dict(info.get("env"))
     libraries = info.get("loaded_blas_libraries")
     numpy_blas = " ".join(str(numpy_pool[k]) for k in ("internal_api", "version") if numpy_pool.get(k))
-    return {
+    # Peers' fields only where the run recorded them: a run without PyTorch gets no empty torch columns.
+    peers = {key: _scalar(info[key]) for key in PEER_MACHINE_COLUMNS if info.get(key) is not None}
+    columns = {
         "mlx_version": _scalar(info.get("mlx_version")),
         "numpy_version": _scalar(info.get("numpy_version")),
         "python_version": _scalar(info.get("python_version")),
@@ -184,6 +204,7 @@ def machine_columns(info: dict) -> dict:
         "memory_bandwidth_gb_s": _scalar(limits.get("memory_bandwidth_gb_s")),
         "peak_gflops_f32": _scalar(limits.get("peak_gflops_f32")),
     }
+    return columns | peers
 
 
 def _is_ours(info) -> bool:
@@ -356,6 +377,9 @@ def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
     for key in (k for k in CASE_KEYS if k not in _INTEGER_KEYS):  # the rest of a case's identity is text
         frame[key] = frame[key].astype(str)
     frame["run_datetime"] = pd.to_datetime(frame["run_datetime"], utc=True, errors="coerce", format="ISO8601")
+    # Once the fields are complete: the one identity (saved from schema 3 on, computed for older files).
+    frame["case_id"] = case_ids(frame, trust_unversioned=False)
+    frame["backend_version"] = backend_versions(frame)
     return frame
 
 
@@ -388,8 +412,8 @@ def read_results(paths: Iterable[str | Path], warn: Callable[[str], None] = warn
         if kind and not bad_record:
             records[kind].append({**doc, "path": str(path)})
             continue
-        file_rows, why, total = ([], why or bad_record, 0) if why or bad_record else benchmark_rows(
-            doc, path, results_folder(path, roots)
+        file_rows, why, total = (
+            ([], why or bad_record, 0) if why or bad_record else benchmark_rows(doc, path, results_folder(path, roots))
         )
         if why:
             warn(f"skipping {path}: {why}")

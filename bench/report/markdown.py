@@ -6,6 +6,14 @@ runner's self-test, regressions, MLX against NumPy per machine, model and size
 figures, verdict counts per pair of MLX releases, distributed runs when there
 are any, the machines, and how many rows were too noisy to trust. Every table row of the full report is in
 index.html and every run in the CSVs; the digest says where.
+
+When peers of MLX are in the results (PyTorch, JAX, any backend besides NumPy
+and MLX), every backend is compared with NumPy in the same section ("Backends
+against NumPy", a backend column in its table), and "Backends side by side"
+follows: per machine and model, one row per size, batch size, hidden width and
+device class, each backend's fastest case (steps/s and which case) and MLX's
+ratio to each peer's fastest (backends.csv). With only NumPy and MLX the
+digest is what it always was.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import pandas as pd
 
 from bench.report import views
 from bench.report.regression import ALPHA, MIN_RUNS, inconclusive
+from bench.report.schema import FOCUS_BACKEND, backend_label, peers_present
 from bench.stability import AGREEMENT, MIN_ROUNDS, UNSTABLE_IQR_SHARE
 from reference import load_blog_figures
 
@@ -95,23 +104,99 @@ def section_regressions(versions: pd.DataFrame, release_verdicts: list[dict], th
 
 
 def section_answer(speedup: pd.DataFrame) -> str:
-    """MLX against NumPy per machine, model and size: how many MLX cases win, the best and the worst."""
+    """Each backend against NumPy per machine, model and size: how many of its cases win, the best and the worst."""
     cells = views.speedup_cells(speedup)
+    title = views.answer_title(cells)
     if cells.empty:
-        return "## MLX against NumPy\n\n_(no MLX case with a NumPy baseline in the same run)_\n"
+        return f"## {title}\n\n_(no MLX case with a NumPy baseline in the same run)_\n"
+    backends = views.compared_backends(cells)
     lines = []
     for (machine, version, model), part in cells[cells["scenario"] == "grid"].groupby(
-        ["machine", "mlx_version", "model"], sort=True
+        ["machine", "mlx_version", "model"], sort=True, dropna=False
     ):
-        lines.append(f"- `{machine}` MLX {version}, **{model}**: {views.headline_sentence(part)}.")
+        for backend in backends:
+            mine = part[part["backend"] == backend]
+            if len(mine):
+                lines.append(f"- `{machine}` {views.mlx_text(version)}, **{model}**: {views.headline_sentence(mine)}.")
     by_size = views.headline_by_size(cells[cells["scenario"] != "blog"])
+    if len(backends) == 1:
+        label = backend_label(backends[0])
+        ratio = f"speedup = {label} steps/s ÷ NumPy steps/s in the same run (> 1: {label} faster)"
+    else:
+        ratio = "speedup = a backend's steps/s ÷ NumPy steps/s in the same run (> 1: that backend faster)"
     return (
-        "## MLX against NumPy\n\nspeedup = MLX steps/s ÷ NumPy steps/s in the same run (> 1: MLX faster), "
+        f"## {title}\n\n{ratio}, "
         "newest run of each machine's newest MLX version; a side is faster only when the 95% interval across passes "
         "excludes 1. Every case: index.html and speedup.csv.\n\n"
         + "\n".join(lines)
         + f"\n\n{table(by_size, views.DETAIL_FORMATS)}\n"
     )
+
+
+def side_by_side_text(table_rows: pd.DataFrame, backends: list[str], ratios: list[str]) -> tuple[pd.DataFrame, str]:
+    """The side-by-side rows of one machine and model as Markdown cells ("steps/s (case)" per backend, ratios with
+    a "≈" where the 95% interval includes 1), and what every row shares ("batch 256, hidden 64"), said once."""
+    shown = pd.DataFrame(index=table_rows.index)
+    shown["size"] = table_rows["size"]
+    batch = [
+        "full" if int(b) >= int(n) else f"{int(b):,}"
+        for b, n in zip(table_rows["batch_size"], table_rows["n_examples"])
+    ]
+    places = {
+        "batch_size": batch,
+        "hidden": table_rows["hidden"].map(views.COUNT),
+        "device_class": table_rows["device_class"].astype(str),
+        "dtype": table_rows["dtype"].astype(str),
+    }
+    shared = []
+    for column, values in places.items():
+        values = pd.Series(values, index=table_rows.index)
+        if values.nunique() > 1:
+            shown[column] = values
+        elif not (column == "hidden" and values.iloc[0] == "0") and not (
+            column == "batch_size" and values.iloc[0] == "full"
+        ):
+            # One value in every row: said once above the table (full batch and no hidden layer go without saying).
+            shared.append(f"{views.HEADERS.get(column, column)} {values.iloc[0]}")
+    for backend in backends:
+        label = backend_label(backend)
+        if f"{label} steps/s" not in table_rows:
+            continue
+        steps, case = table_rows[f"{label} steps/s"], table_rows[f"{label} case"]
+        shown[label] = ["" if pd.isna(v) else f"{views.COUNT(v)} ({c})" for v, c in zip(steps, case)]
+    for column in ratios:
+        close = table_rows[f"{column} faster"] == "inconclusive"
+        shown[column] = [
+            "" if pd.isna(v) else f"{'≈' if c else ''}{views.RATIO(v)}×" for v, c in zip(table_rows[column], close)
+        ]
+    return shown, ", ".join(shared)
+
+
+def section_backends(frame: pd.DataFrame) -> str:
+    """Backends side by side (only when peers of MLX are present): each backend's fastest case per size."""
+    if not peers_present(frame["backend"].unique()):
+        return ""
+    rows, backends, ratios = views.side_by_side(frame)
+    if rows.empty:
+        return ""
+    focus = backend_label(FOCUS_BACKEND)
+    parts = [
+        "## Backends side by side\n\nEach backend's fastest case (steps/s, and which: variant-barrier-device) in the "
+        "newest grid run of each machine's newest MLX version, one row per size, batch size, hidden width and device "
+        "class (`cpu`, or `accelerator`: MLX `gpu`, PyTorch `cuda`/`mps`, JAX `cuda`). "
+        + (
+            f"{focus} ÷ a peer is {focus}'s fastest steps/s over the peer's, taken pass by pass (≈: the 95% interval "
+            "includes 1). "
+            if ratios
+            else ""
+        )
+        + "Every pair of backends, both ways: backends.csv.\n"
+    ]
+    for (machine, version, model), part in rows.groupby(["machine", "mlx_version", "model"], sort=True, dropna=False):
+        shown, shared = side_by_side_text(part, backends, ratios)
+        heading = f"`{machine}` {views.mlx_text(version)}, {model}" + (f" ({shared})" if shared else "")
+        parts.append(f"### {heading}\n\n{table(shown)}\n")
+    return "\n".join(parts)
 
 
 def section_blog(frame: pd.DataFrame) -> str:
@@ -186,7 +271,8 @@ def section_files(plots: list[Path], skipped: list[tuple[str, str]]) -> str:
         "## Files\n\n"
         "- [index.html](index.html): the full report, every table sortable and filterable, plots inline\n"
         "- [throughput.csv](throughput.csv): one row per case per run\n"
-        "- [speedup.csv](speedup.csv): MLX ÷ NumPy per case and run, with 95% intervals\n"
+        "- [speedup.csv](speedup.csv): each case ÷ its NumPy baseline per run, with 95% intervals\n"
+        "- [backends.csv](backends.csv): backend against backend, fastest case against fastest case, per run and size\n"
         "- [versions.csv](versions.csv): every MLX release comparison\n"
         f"- plots: {plot_names}\n\n"
         f"### Skipped input files ({len(skipped)})\n\n{skip_list}{_more(MAX_SKIPPED, len(skipped), 'the warnings printed by the report')}\n"
@@ -222,6 +308,7 @@ def build_summary(
         section_self_test(self_tests),
         section_regressions(versions, release_verdicts, threshold, correction),
         section_answer(speedup),
+        section_backends(frame),
         section_blog(frame),
         section_versions(versions),
         section_distributed(frame),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, IO
+from typing import IO
 
 import pandas as pd
 
@@ -46,7 +47,9 @@ def write_atomic(path: Path, write: Callable[[IO], None], binary: bool = False) 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Plain CSV with a header row; raw-time arrays are left out (they stay in the JSON)."""
-    frame = frame.drop(columns=[c for c in frame.columns if any(c == o or c.startswith(f"{o}_") for o in OBJECT_COLUMNS)])
+    frame = frame.drop(
+        columns=[c for c in frame.columns if any(c == o or c.startswith(f"{o}_") for o in OBJECT_COLUMNS)]
+    )
     return write_atomic(path, lambda handle: frame.to_csv(handle, index=False, lineterminator="\n"))
 
 

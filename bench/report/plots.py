@@ -1,9 +1,13 @@
-"""PNG plots: steps/s against problem size, the MLX/NumPy speedup heatmap, steps/s by MLX version.
+"""PNG plots: steps/s against problem size, speedup heatmaps against NumPy, backends side by side, MLX versions.
 
 Drawn with matplotlib's Agg canvas on standalone Figure objects (no pyplot):
 no display is needed and no global figure state builds up over many plots.
-One file per machine and model; each plot shows the newest MLX version of its
-machine, and the median over that version's runs where there are several.
+One file per machine and model (and, for the speedup heatmaps, per backend
+compared with NumPy: speedup-<model>-<backend>-<machine>.png); each plot shows
+the newest MLX version of its machine, and the median over that version's runs
+where there are several. When peers of MLX are present, backends-<model>-...
+shows the fastest case of each backend by size, one panel per batch size and
+hidden width, cpu and accelerator apart.
 """
 
 from __future__ import annotations
@@ -17,22 +21,44 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter
 
-from bench.report.outputs import write_figure
 from bench.releases import version_key
+from bench.report.outputs import write_figure
 from bench.report.regression import regressions
-from bench.report.schema import case_labels
+from bench.report.schema import (
+    BASELINE_BACKEND,
+    backend_label,
+    backend_order,
+    case_labels,
+    peers_present,
+)
+from bench.report.speedup import fastest_cases
 
 # Colour-blind-safe colours: Okabe and Ito's eight, then Paul Tol's muted scheme for
 # further families; line style (barrier) and marker (device) tell lines apart as well.
 PALETTE = (
-    "#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#332288",
-    "#44AA99", "#999933", "#882255", "#CC6677", "#88CCEE", "#AA4499", "#DDCC77", "#F0E442",
+    "#000000",
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#332288",
+    "#44AA99",
+    "#999933",
+    "#882255",
+    "#CC6677",
+    "#88CCEE",
+    "#AA4499",
+    "#DDCC77",
+    "#F0E442",
 )  # fmt: skip  (pale yellows last: faint as lines on white)
 REGRESSION_COLOR = "#D55E00"  # vermillion: visible to every kind of colour vision
 _BARRIER_STYLE = {"eager": "-", "step": "-", "round": "--", "sync": ":"}
-_DEVICE_MARKER = {"cpu": "o", "gpu": "D"}
+_DEVICE_MARKER = {"cpu": "o", "gpu": "D", "cuda": "^", "mps": "v"}
+_CLASS_STYLE = {"cpu": "-", "accelerator": "--"}
 _PANEL_COLUMNS = 3
 
 
@@ -124,13 +150,14 @@ def plot_throughput(frame: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def plot_speedup_heatmaps(speedup: pd.DataFrame, out: Path) -> list[Path]:
-    """MLX/NumPy steps/s over (n_examples, n_features), one panel per MLX case, per machine and model."""
+    """A backend's steps/s ÷ NumPy's over (n_examples, n_features), one panel per case of that backend, per
+    machine, model and backend (every backend with a NumPy baseline)."""
     grid = speedup[speedup["scenario"] == "grid"]
     written = []
-    for (machine, model, blas), part in grid.groupby(["machine", "model", "mlx_blas"], sort=True):
+    for (machine, model, blas, backend), part in grid.groupby(["machine", "model", "mlx_blas", "backend"], sort=True):
         part = newest_version_rows(part).copy()
-        part["backend"] = "mlx"
         part["label"] = case_labels(part)
+        label_of_backend, baseline = backend_label(backend), backend_label(BASELINE_BACKEND)
         panels = sorted(part["label"].unique())
         # One colour scale for every panel, symmetric around 1 on a log axis.
         reach = float(np.nanmax(np.abs(np.log10(part["speedup"].clip(lower=1e-6))))) if len(part) else 1.0
@@ -164,15 +191,92 @@ def plot_speedup_heatmaps(speedup: pd.DataFrame, out: Path) -> list[Path]:
             axes.set_xlabel("n_features")
             axes.set_ylabel("n_examples")
             axes.set_title(
-                f"{label.removeprefix('mlx-')}\nvs NumPy {case['numpy_variant'].iloc[0]} {case['numpy_barrier'].iloc[0]}",
+                f"{label.removeprefix(f'{backend}-')}\nvs {baseline} {case['baseline_variant'].iloc[0]} "
+                f"{case['baseline_barrier'].iloc[0]}",
                 fontsize=9,
             )
-        bar = figure.colorbar(image, ax=figure.axes, label="speedup: MLX steps/s ÷ NumPy steps/s (>1: MLX faster)")
+        bar = figure.colorbar(
+            image,
+            ax=figure.axes,
+            label=f"speedup: {label_of_backend} steps/s ÷ {baseline} steps/s (>1: {label_of_backend} faster)",
+        )
         ticks = [t for t in (0.001, 0.01, 0.1, 0.5, 1, 2, 10, 100, 1000) if norm.vmin <= t <= norm.vmax]
         bar.set_ticks(ticks, labels=[f"{t:g}×" for t in ticks])
         bar.minorticks_off()
-        figure.suptitle(f"{model}: MLX / NumPy speedup — {machine}, MLX {part['mlx_version'].iloc[0]}")
-        written.append(write_figure(figure, out / f"speedup-{model}-{slug(machine)}{_blas_suffix(blas)}.png"))
+        figure.suptitle(
+            f"{model}: {label_of_backend} / {baseline} speedup — {machine}, MLX {part['mlx_version'].iloc[0]}"
+        )
+        name = f"speedup-{model}-{slug(backend)}-{slug(machine)}{_blas_suffix(blas)}.png"
+        written.append(write_figure(figure, out / name))
+    return written
+
+
+def _shape_label(n_examples: int, batch_size: int, hidden: int) -> str:
+    """A panel's shape: ``full batch``, ``batch 256``, with ``hidden 64`` for the MLP."""
+    batch = "full batch" if int(batch_size) >= int(n_examples) else f"batch {int(batch_size):,}"
+    return batch + (f", hidden {int(hidden):,}" if int(hidden) else "")
+
+
+def plot_backends(frame: pd.DataFrame, out: Path) -> list[Path]:
+    """The fastest case of each backend by problem size, one panel per batch size and hidden width, per machine
+    and model (only when peers of MLX are present: otherwise the throughput plot already shows both backends)."""
+    grid = frame[(frame["phase"] == "warm") & (frame["scenario"] == "grid")]
+    if grid.empty or not peers_present(grid["backend"].unique()):
+        return []
+    written = []
+    for (machine, model, blas), part in grid.groupby(["machine", "model", "mlx_blas"], sort=True):
+        best = fastest_cases(newest_version_rows(part))
+        if best.empty:
+            continue
+        best["shape"] = [
+            _shape_label(n, b, h) for n, b, h in zip(best["n_examples"], best["batch_size"], best["hidden"])
+        ]
+        sizes = sorted(set(zip(best["n_examples"], best["n_features"])), key=lambda s: (s[0] * s[1], s[0]))
+        position = {size: i for i, size in enumerate(sizes)}
+        best["position"] = [position[s] for s in zip(best["n_examples"], best["n_features"])]
+        # One colour per backend, the same in every panel and file (the palette's order, black for NumPy).
+        colors = {b: PALETTE[i % len(PALETTE)] for i, b in enumerate(backend_order(grid["backend"]))}
+        shapes = sorted(best["shape"].unique(), key=lambda s: (s.startswith("batch"), s))
+        columns = min(_PANEL_COLUMNS, len(shapes))
+        rows = -(-len(shapes) // columns)
+        figure = _figure(max(5 * columns + 2.5, 10), 4 * rows + 0.8)  # wide enough for its title
+        handles = {}
+        for index, shape in enumerate(shapes):
+            axes = figure.add_subplot(rows, columns, index + 1)
+            mine = best[best["shape"] == shape]
+            for (backend, kind), line in mine.groupby(["backend", "device_class"], sort=False):
+                points = line.groupby("position")["steps_per_s"].median().reset_index()
+                label = f"{backend_label(backend)} ({kind})"
+                (drawn,) = axes.plot(
+                    points["position"],
+                    points["steps_per_s"],
+                    color=colors[backend],
+                    linestyle=_CLASS_STYLE.get(kind, "-."),
+                    marker="o" if kind == "cpu" else "D",
+                    label=label,
+                )
+                handles.setdefault(label, (list(colors).index(backend), kind != "cpu", drawn))
+            axes.set_yscale("log")
+            _plain_log_axis(axes.yaxis)
+            axes.set_xticks(range(len(sizes)), [f"{n:,}×{d:,}" for n, d in sizes], fontsize=8, rotation=30)
+            axes.set_xlim(-0.5, len(sizes) - 0.5)
+            axes.set_xlabel("problem size: n_examples × n_features")
+            axes.set_ylabel("steps/s of the fastest case (log scale)")
+            axes.set_title(shape, fontsize=9)
+            axes.grid(True, which="major", alpha=0.3)
+        order = sorted(handles, key=lambda h: handles[h][:2])  # backends in the suite's order, cpu first
+        figure.legend(
+            [handles[h][2] for h in order],
+            order,
+            loc="outside right center",
+            fontsize=8,
+            title="backend (device class)",
+        )
+        figure.suptitle(
+            f"{model}: fastest case of each backend by size — {machine}, MLX {part['mlx_version'].iloc[0]}"
+            + ("" if blas == "default" else f", MLX BLAS {blas}")
+        )
+        written.append(write_figure(figure, out / f"backends-{model}-{slug(machine)}{_blas_suffix(blas)}.png"))
     return written
 
 
@@ -255,4 +359,9 @@ def _mark_regressions(axes, rows: pd.DataFrame, flagged: pd.DataFrame, position:
 
 def write_plots(frame: pd.DataFrame, speedup: pd.DataFrame, versions: pd.DataFrame, out: Path) -> list[Path]:
     """Every plot the data allows; returns the files written."""
-    return plot_throughput(frame, out) + plot_speedup_heatmaps(speedup, out) + plot_versions(frame, versions, out)
+    return (
+        plot_throughput(frame, out)
+        + plot_speedup_heatmaps(speedup, out)
+        + plot_backends(frame, out)
+        + plot_versions(frame, versions, out)
+    )

@@ -42,9 +42,9 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from bench.releases import DEFAULT_THRESHOLD, version_key
+from bench.releases import COMPARED_BACKENDS, DEFAULT_THRESHOLD, version_key
 from bench.report.figures import add_figures
-from bench.report.schema import CASE_KEYS, case_labels
+from bench.report.schema import BASELINE_BACKEND, CASE_KEYS, case_ids
 from bench.report.stats import adjust_p, fit_noise_prior, shrink_variances
 
 ALPHA = 0.01  # family-wise error of the regression verdicts (Holm over the MLX cases)
@@ -378,18 +378,15 @@ def _machine_arrays(warm: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.nd
     table = warm.groupby([*_CASE, "source_file"], dropna=False)["_log_step"].median().unstack("source_file")
     runs = warm.drop_duplicates("source_file").set_index("source_file")["mlx_version"]
     cases = table.index.to_frame(index=False)
-    ids = warm.groupby(_CASE, dropna=False, sort=False)["case_id"].first() if "case_id" in warm else None
-    labels = case_labels(cases, with_size=True)
-    if ids is not None:
-        found = ids.reindex(table.index).to_numpy(dtype=object)
-        labels = [
-            str(found[i]) if isinstance(found[i], str) and found[i] else f"{cases['model'][i]}-{labels[i]}"
-            for i in range(len(cases))
-        ]
-    else:
-        labels = [f"{model}-{label}" for model, label in zip(cases["model"], labels)]
-    cases["case_id"] = labels
-    cases["case"] = case_labels(cases, with_size=True)
+    # The loader's case_id (the saved one from schema 3 on, else bench.identity's), computed where a frame lacks it.
+    ids = case_ids(cases).to_numpy(dtype=object)
+    if "case_id" in warm:
+        found = (
+            warm.groupby(_CASE, dropna=False, sort=False)["case_id"].first().reindex(table.index).to_numpy(dtype=object)
+        )
+        ids = [f if isinstance(f, str) and f else computed for f, computed in zip(found, ids)]
+    cases["case_id"] = list(ids)
+    cases["case"] = [str(i).removeprefix(f"{m}-") for i, m in zip(cases["case_id"], cases["model"])]
     return cases, table.to_numpy(dtype=float), runs.reindex(table.columns).to_numpy(dtype=object)
 
 
@@ -407,7 +404,8 @@ def compare_versions(
         return empty
     if "median_step_s" not in frame:
         frame = add_figures(frame)
-    warm = frame[(frame["phase"] == "warm") & frame["mlx_version"].notna()].copy()
+    # MLX's cases and NumPy's controls only (bench.releases.COMPARED_BACKENDS).
+    warm = frame[(frame["phase"] == "warm") & frame["mlx_version"].notna() & frame["backend"].isin(COMPARED_BACKENDS)].copy()
     warm = warm[np.isfinite(warm["median_step_s"]) & (warm["median_step_s"] > 0)]
     warm["mlx_version"] = warm["mlx_version"].astype(str)
     warm["_log_step"] = np.log(warm["median_step_s"].astype(float))
@@ -417,7 +415,7 @@ def compare_versions(
         if part["mlx_version"].nunique() < 2:
             continue
         cases, log_times, run_versions = _machine_arrays(part)
-        tests, pairs = pair_tests(log_times, run_versions, (cases["backend"] == "numpy").to_numpy())
+        tests, pairs = pair_tests(log_times, run_versions, (cases["backend"] == BASELINE_BACKEND).to_numpy())
         if tests.empty:
             continue
         tests["machine"] = machine

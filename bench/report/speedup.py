@@ -1,16 +1,35 @@
-"""MLX against NumPy in the same run: steps/s ratio, its 95% interval, which side is faster.
+"""Backends against each other in the same run: steps/s ratios, their 95% intervals, which side is faster.
 
-The pairing rule is bench.pairing's (the terminal summary uses the same), and
-is written into every row as ``numpy_variant``, ``numpy_dtype`` and
-``numpy_barrier``: float32 ``analytic`` NumPy (the blog's float64 ``seed``
-code in the blog scenario), ``sync`` against ``sync`` cases, else ``eager``.
+Two tables, two CSVs, because they answer two questions:
 
-speedup > 1 means MLX is faster. Cases timed in several passes are compared
-within each pass (the two were timed next to each other) and the per-pass
-ratios summarised: the median, with a 95% t-interval across passes. Runs saved
-before passes existed fall back to a percentile bootstrap of the ratio of
-median per-step times from the raw round times of both cases. ``faster`` names
-a side only when the interval excludes 1.
+speedup.csv (``speedup_table``): every warm case of every backend other than
+NumPy (MLX, PyTorch, JAX... whatever the data holds) against its NumPy
+baseline, by bench.pairing's rule (the terminal summary uses the same):
+float32 ``analytic`` NumPy (the blog's float64 ``seed`` code in the blog
+scenario), ``sync`` against ``sync`` cases, else ``eager``; same run, model,
+scenario, size, batch size, hidden width and ranks. One row per case and run;
+the pairing is written into it (``baseline_backend``, ``baseline_variant``,
+``baseline_dtype``, ``baseline_barrier``, ``baseline_case_id``).
+``speedup`` = the case's steps/s ÷ the baseline's (> 1: the case is faster).
+
+backends.csv (``backends_table``): backend against backend, each at its best.
+For every ordered pair of backends A != B in one run, at each model,
+scenario, size, batch size, hidden width, ranks, dtype and device class
+(``cpu``, or ``accelerator`` for any other device, so that MLX's ``gpu`` meets
+PyTorch's ``cuda``), A's fastest case (by steps/s, over its variants and
+barriers) against B's fastest; ``ratio`` = A's steps/s ÷ B's. Both orders are
+rows (B against A is the reciprocal), so that ``backend == "mlx"`` selects all
+of MLX's comparisons. The dtype is part of the group: a float64 case is never
+the fastest against float32 ones.
+
+The ratio's interval is the same in both tables. Cases timed in several passes
+are compared within each pass (the suite times all backends' cases of a size
+next to each other in every pass) and the per-pass ratios summarised: the
+median, with a 95% t-interval across passes (bench.pairing.pass_ratio). Runs
+saved before passes existed fall back to a percentile bootstrap of the ratio
+of median per-step times from the raw round times of both cases. ``faster``
+names the faster backend only when the interval excludes 1, else
+``inconclusive``.
 """
 
 from __future__ import annotations
@@ -18,9 +37,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.pairing import CONFIDENCE, baseline_of, faster_side, pass_ratio
+from bench.pairing import BASELINE_BACKEND, CONFIDENCE, baseline_of, faster_side, pass_ratio
 from bench.report.figures import step_times
-from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS
+from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS, backend_order, backend_versions, device_class
 from bench.report.stats import ratio_ci
 from bench.stability import pass_figures
 
@@ -29,121 +48,210 @@ MIN_CI_ROUNDS = 3
 
 # Columns a matched pair must share: the same run, and the case's identity except what
 # tells the two implementations apart (the baseline's variant, dtype and barrier are
-# matched separately; NumPy runs on the CPU whatever MLX's device).
+# matched separately; NumPy runs on the CPU whatever the other backend's device).
 _SAME = ("source_file", *(k for k in CASE_KEYS if k not in ("backend", "variant", "dtype", "barrier", "device")))
-_COLUMNS = (
-    "machine",
-    "run_datetime",
-    "mlx_version",
-    "mlx_blas",
-    "scenario",
-    "model",
-    "n_examples",
-    "n_features",
-    "batch_size",
-    "hidden",
-    "n_ranks",
-    "distributed_backend",
-    "dtype",
-    "device",
+# What each side of a pair brings: its name, its figures, and what its ratio is computed from.
+_SIDE = ("case_id", "backend", "backend_version", "variant", "dtype", "barrier", "device", "steps_per_s", "n_rounds")
+_RAW = ("steps_per_round", RAW_TIMES, ROUND_PASS)
+_RUN = ("machine", "run_datetime", "mlx_version", "mlx_blas")
+_SIZE = ("scenario", "model", "n_examples", "n_features", "batch_size", "hidden", "n_ranks", "distributed_backend")
+_TAIL = ("ci_method", "faster", "passes")
+
+SPEEDUP_COLUMNS = (
+    *_RUN,
+    *_SIZE,
+    "case_id",
+    "backend",
+    "backend_version",
     "variant",
+    "dtype",
     "barrier",
-    "numpy_variant",
-    "numpy_dtype",
-    "numpy_barrier",
-    "mlx_steps_per_s",
-    "numpy_steps_per_s",
+    "device",
+    "baseline_case_id",
+    "baseline_backend",
+    "baseline_backend_version",
+    "baseline_variant",
+    "baseline_dtype",
+    "baseline_barrier",
+    "steps_per_s",
+    "baseline_steps_per_s",
     "speedup",
     "speedup_ci_low",
     "speedup_ci_high",
-    "ci_method",
-    "faster",
-    "passes",
-    "mlx_rounds",
-    "numpy_rounds",
+    *_TAIL,
+    "rounds",
+    "baseline_rounds",
+    "source_file",
+)
+
+# A backend's best at one size: the groups its fastest case is chosen in (and compared in).
+FASTEST_GROUP = ("source_file", *(k for k in _SAME if k != "source_file" and k != "phase"), "dtype", "device_class")
+
+BACKENDS_COLUMNS = (
+    *_RUN,
+    *_SIZE,
+    "dtype",
+    "device_class",
+    "backend",
+    "backend_version",
+    "case_id",
+    "variant",
+    "barrier",
+    "device",
+    "steps_per_s",
+    "other_backend",
+    "other_backend_version",
+    "other_case_id",
+    "other_variant",
+    "other_barrier",
+    "other_device",
+    "other_steps_per_s",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    *_TAIL,
+    "rounds",
+    "other_rounds",
     "source_file",
 )
 
 
-def baseline_keys(mlx: pd.DataFrame) -> pd.DataFrame:
-    """The NumPy (variant, dtype, barrier) each MLX row is compared with, as three columns."""
-    chosen = [baseline_of(scenario, barrier) for scenario, barrier in zip(mlx["scenario"], mlx["barrier"])]
-    return pd.DataFrame(chosen, columns=["numpy_variant", "numpy_dtype", "numpy_barrier"], index=mlx.index)
+def baseline_keys(cases: pd.DataFrame) -> pd.DataFrame:
+    """The NumPy (variant, dtype, barrier) each row is compared with, as three columns."""
+    chosen = [baseline_of(scenario, barrier) for scenario, barrier in zip(cases["scenario"], cases["barrier"])]
+    return pd.DataFrame(chosen, columns=["baseline_variant", "baseline_dtype", "baseline_barrier"], index=cases.index)
 
 
-def pair_with_numpy(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(pairs, unmatched): warm MLX rows joined with their NumPy baseline; MLX rows without one."""
-    warm = frame[frame["phase"] == "warm"]
-    mlx = warm[warm["backend"] == "mlx"]
-    mlx = pd.concat([mlx, baseline_keys(mlx)], axis=1)
-    numpy = warm[warm["backend"] == "numpy"].rename(
-        columns={"variant": "numpy_variant", "dtype": "numpy_dtype", "barrier": "numpy_barrier"}
+def _side(frame: pd.DataFrame, prefix: str, keys: list[str]) -> pd.DataFrame:
+    """One side of a pair: the merge keys as they are, its own columns renamed with `prefix` (n_rounds: rounds)."""
+    own = [c for c in (*_SIDE, *_RAW) if c in frame and c not in keys]
+    side = frame[[*keys, *own]].rename(columns={c: f"{prefix}{c}" for c in own})
+    return side.rename(columns={f"{prefix}n_rounds": f"{prefix}rounds"})
+
+
+def pair_with_baseline(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pairs, unmatched): warm rows of every non-NumPy backend joined with their NumPy baseline; rows without one."""
+    warm = _with_backend_version(frame[frame["phase"] == "warm"])
+    cases = warm[warm["backend"] != BASELINE_BACKEND]
+    cases = pd.concat([cases, baseline_keys(cases)], axis=1)
+    keys = [*_SAME, "baseline_variant", "baseline_dtype", "baseline_barrier"]
+    baseline = warm[warm["backend"] == BASELINE_BACKEND].rename(
+        columns={"variant": "baseline_variant", "dtype": "baseline_dtype", "barrier": "baseline_barrier"}
     )
-    keys = list(_SAME) + ["numpy_variant", "numpy_dtype", "numpy_barrier"]
-    numpy = numpy.drop_duplicates(keys)[keys + ["steps_per_s", "n_rounds", "steps_per_round", RAW_TIMES, ROUND_PASS]]
-    pairs = mlx.merge(numpy, on=keys, how="left", suffixes=("", "_numpy"), indicator=True)
+    baseline = _side(baseline.drop_duplicates(keys), "baseline_", keys)
+    pairs = cases.merge(baseline, on=keys, how="left", indicator=True)
     matched = pairs["_merge"] == "both"
     return pairs[matched].drop(columns="_merge"), pairs[~matched].drop(columns="_merge")
 
 
 def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per warm MLX case and run: MLX/NumPy steps/s with its 95% interval (see module doc)."""
-    pairs, _ = pair_with_numpy(frame)
+    """speedup.csv: one row per warm non-NumPy case and run, its steps/s ÷ its NumPy baseline's (see module doc)."""
+    pairs, _ = pair_with_baseline(frame)
     if pairs.empty:
-        return pd.DataFrame(columns=list(_COLUMNS))
-    out = pairs.rename(columns={"steps_per_s": "mlx_steps_per_s", "n_rounds": "mlx_rounds"})
-    out["numpy_steps_per_s"] = out["steps_per_s_numpy"]
-    out["numpy_rounds"] = out["n_rounds_numpy"]
-    out["speedup"] = out["mlx_steps_per_s"] / out["numpy_steps_per_s"]
+        return pd.DataFrame(columns=list(SPEEDUP_COLUMNS))
+    out = pairs.rename(columns={"n_rounds": "rounds"})
+    ratio, low, high, passes, method = _ratios(out, "baseline_")
+    out["speedup"], out["speedup_ci_low"], out["speedup_ci_high"] = ratio, low, high
+    out["passes"], out["ci_method"] = passes, method
+    out["faster"] = [
+        faster_side(lo, hi, a, b) for lo, hi, a, b in zip(low, high, out["backend"], out["baseline_backend"])
+    ]
+    return _whole_rounds(out[list(SPEEDUP_COLUMNS)].reset_index(drop=True))
 
-    low, high = np.full(len(out), np.nan), np.full(len(out), np.nan)
-    passes = np.zeros(len(out), dtype=int)
-    method = np.full(len(out), "none: no raw rounds", dtype=object)
-    # Timed in passes: the ratio pass by pass (steps/s ratio = NumPy's step time over MLX's).
-    for i, row in enumerate(out.itertuples(index=False)):
-        numpy_steps, mlx_steps = _pass_steps(row, "_numpy"), _pass_steps(row, "")
-        ratio = pass_ratio(numpy_steps, mlx_steps) if numpy_steps and mlx_steps else None
-        if ratio is not None and ratio.passes >= 2:
-            out.iloc[i, out.columns.get_loc("speedup")] = ratio.ratio
-            low[i], high[i], passes[i] = ratio.low, ratio.high, ratio.passes
+
+def fastest_cases(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each backend's fastest warm case (by steps/s) per run, model, scenario, size, batch, hidden, ranks, dtype
+    and device class; with a ``device_class`` column."""
+    warm = frame[(frame["phase"] == "warm") & np.isfinite(pd.to_numeric(frame["steps_per_s"], errors="coerce"))]
+    if warm.empty:
+        return warm.assign(device_class=pd.Series(dtype=object))
+    warm = _with_backend_version(warm).reset_index(drop=True)
+    warm["device_class"] = warm["device"].map(device_class)
+    best = warm.groupby([*FASTEST_GROUP, "backend"], sort=False, dropna=False)["steps_per_s"].idxmax()
+    return warm.loc[best.to_numpy()].reset_index(drop=True)
+
+
+def backends_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """backends.csv: every ordered pair of backends of a run, fastest case against fastest case (see module doc)."""
+    best = fastest_cases(frame)
+    if best.empty or best["backend"].nunique() < 2:
+        return pd.DataFrame(columns=list(BACKENDS_COLUMNS))
+    others = _side(best, "other_", list(FASTEST_GROUP))
+    pairs = best.merge(others, on=list(FASTEST_GROUP))
+    pairs = pairs[pairs["backend"] != pairs["other_backend"]].rename(columns={"n_rounds": "rounds"})
+    if pairs.empty:
+        return pd.DataFrame(columns=list(BACKENDS_COLUMNS))
+    order = {name: i for i, name in enumerate(backend_order(best["backend"]))}
+    pairs = pairs.assign(_a=pairs["backend"].map(order), _b=pairs["other_backend"].map(order))
+    pairs = pairs.sort_values(["source_file", *_SIZE, "dtype", "device_class", "_a", "_b"], kind="stable")
+    pairs = pairs.reset_index(drop=True)
+    ratio, low, high, passes, method = _ratios(pairs, "other_")
+    pairs["ratio"], pairs["ratio_ci_low"], pairs["ratio_ci_high"] = ratio, low, high
+    pairs["passes"], pairs["ci_method"] = passes, method
+    pairs["faster"] = [
+        faster_side(lo, hi, a, b) for lo, hi, a, b in zip(low, high, pairs["backend"], pairs["other_backend"])
+    ]
+    return _whole_rounds(pairs[list(BACKENDS_COLUMNS)])
+
+
+def _whole_rounds(table: pd.DataFrame) -> pd.DataFrame:
+    """Round counts as whole numbers (a merge leaves them float): ``5``, not ``5.0``, in the CSVs."""
+    for column in (c for c in table.columns if c.endswith("rounds")):
+        table[column] = pd.to_numeric(table[column], errors="coerce").round().astype("Int64")
+    return table
+
+
+def _with_backend_version(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its ``backend_version`` column (the loader adds it; frames built otherwise get it here)."""
+    return frame if "backend_version" in frame else frame.assign(backend_version=backend_versions(frame))
+
+
+def _ratios(pairs: pd.DataFrame, prefix: str):
+    """(ratio, low, high, passes, ci method) of each pair: the plain side's steps/s ÷ the `prefix` side's."""
+    ratio = (pairs["steps_per_s"] / pairs[f"{prefix}steps_per_s"]).to_numpy(dtype=float, copy=True)
+    low, high = np.full(len(pairs), np.nan), np.full(len(pairs), np.nan)
+    passes = np.zeros(len(pairs), dtype=int)
+    method = np.full(len(pairs), "none: no raw rounds", dtype=object)
+    # Timed in passes: the ratio pass by pass (steps/s ratio = the other side's step time over this side's).
+    for i, row in enumerate(pairs.itertuples(index=False)):
+        theirs, ours = _pass_steps(row, prefix), _pass_steps(row, "")
+        found = pass_ratio(theirs, ours) if theirs and ours else None
+        if found is not None and found.passes >= 2:
+            ratio[i], low[i], high[i], passes[i] = found.ratio, found.low, found.high, found.passes
             method[i] = f"t {CONFIDENCE:.0%} across passes, per-pass ratios of median step times"
-    _bootstrap_single_pass(out, passes, low, high, method)
-    out["speedup_ci_low"], out["speedup_ci_high"] = low, high
-    out["passes"] = passes
-    out["ci_method"] = method
-    out["faster"] = [faster_side(lo, hi, "mlx") for lo, hi in zip(low, high)]
-    return out[list(_COLUMNS)].reset_index(drop=True)
+    _bootstrap_single_pass(pairs, prefix, passes, low, high, method)
+    return ratio, low, high, passes, method
 
 
-def _pass_steps(row, suffix: str) -> dict[int, float] | None:
+def _pass_steps(row, prefix: str) -> dict[int, float] | None:
     """Median per-step time of each pass of one side of a pair, or None without pass labels."""
-    times, labels = getattr(row, f"{RAW_TIMES}{suffix}"), getattr(row, f"{ROUND_PASS}{suffix}")
+    times, labels = getattr(row, f"{prefix}{RAW_TIMES}"), getattr(row, f"{prefix}{ROUND_PASS}")
     if times is None or labels is None:
         return None
     figures = pass_figures(times, labels)
-    k = getattr(row, f"steps_per_round{suffix}")
+    k = getattr(row, f"{prefix}steps_per_round")
     return {int(p): m / k for p, m in zip(figures.pass_ids, figures.pass_medians)}
 
 
-def _bootstrap_single_pass(out: pd.DataFrame, passes: np.ndarray, low: np.ndarray, high: np.ndarray, method) -> None:
+def _bootstrap_single_pass(pairs: pd.DataFrame, prefix: str, passes, low, high, method) -> None:
     """Pairs without two common passes (runs saved before passes existed): bootstrap the rounds of each side."""
-    mlx_steps = step_times(out)
-    numpy_steps = step_times(out, f"{RAW_TIMES}_numpy", "steps_per_round_numpy")
+    ours = step_times(pairs)
+    theirs = step_times(pairs, f"{prefix}{RAW_TIMES}", f"{prefix}steps_per_round")
     usable = np.array(
         [
             p < 2 and m is not None and n is not None and min(len(m), len(n)) >= MIN_CI_ROUNDS
-            for p, m, n in zip(passes, mlx_steps, numpy_steps)
+            for p, m, n in zip(passes, ours, theirs)
         ],
         dtype=bool,
     )
     if not usable.any():
         return
-    # steps/s ratio = median NumPy step time / median MLX step time.
+    # steps/s ratio = the other side's median step time / this side's.
     low[usable], high[usable] = ratio_ci(
-        [n for n, ok in zip(numpy_steps, usable) if ok], [m for m, ok in zip(mlx_steps, usable) if ok]
+        [n for n, ok in zip(theirs, usable) if ok], [m for m, ok in zip(ours, usable) if ok]
     )
     passes[usable] = 1
     method[usable] = f"bootstrap {CONFIDENCE:.0%} percentile, median step times (one pass)"
-    method[(passes < 2) & ~usable & np.array([m is not None for m in mlx_steps])] = (
+    method[(passes < 2) & ~usable & np.array([m is not None for m in ours], dtype=bool)] = (
         f"none: fewer than {MIN_CI_ROUNDS} raw rounds"
     )

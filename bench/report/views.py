@@ -1,16 +1,19 @@
 """The report's tables as DataFrames, shared by summary.md and index.html.
 
 Each function turns the report's computed tables (throughput rows, speedup.csv,
-versions.csv, release-verdict files) into the frame a reader sees: chosen
-columns in reading order, raw numbers (so that a page can sort them) and the
-formatter of each column (so that every output shows them alike). Long tables
-keep the newest run per machine and MLX version; the CSVs hold every run.
+backends.csv, versions.csv, release-verdict files) into the frame a reader
+sees: chosen columns in reading order, raw numbers (so that a page can sort
+them) and the formatter of each column (so that every output shows them
+alike). Long tables keep the newest run per machine and MLX version; the CSVs
+hold every run. Backends are names in the data: every backend with a NumPy
+baseline gets its speedup rows, and when peers of MLX (PyTorch, JAX...) are
+present, ``side_by_side`` puts each backend's fastest case next to the others'.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -18,7 +21,16 @@ import pandas as pd
 from bench.releases import version_key
 from bench.report import regression
 from bench.report.filters import latest_runs
-from bench.report.schema import case_labels
+from bench.report.schema import (
+    BACKEND_LABELS,
+    BASELINE_BACKEND,
+    FOCUS_BACKEND,
+    PEER_MACHINE_COLUMNS,
+    backend_label,
+    backend_order,
+    case_labels,
+)
+from bench.report.speedup import backends_table, fastest_cases
 
 
 def fmt(spec: str) -> Callable:
@@ -62,9 +74,13 @@ HEADERS = {
     "arithmetic_intensity": "intensity (flop/byte)",
     "roofline_pct": "% of roofline",
     "bandwidth_pct": "% of bandwidth",
-    "mlx_steps_per_s": "MLX steps/s",
-    "numpy_steps_per_s": "NumPy steps/s",
-    "speedup": "speedup (×, >1: MLX faster)",
+    "baseline_steps_per_s": f"{backend_label(BASELINE_BACKEND)} steps/s",
+    "other_steps_per_s": "against: steps/s",
+    "other_case_id": "against: case_id",
+    "ratio": "ratio (×, >1: backend faster)",
+    "speedup": f"speedup (×, >1: faster than {backend_label(BASELINE_BACKEND)})",
+    "device_class": "device class",
+    "batch_size": "batch",
     "pct_change_median_time": "median time change (%)",
     "pct_change": "change (%, + slower)",
     "ci_low_pct": "95% CI low (%)",
@@ -119,68 +135,163 @@ def newest_version(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(keep) if keep else frame
 
 
+def _without_backend(cases, backends) -> list[str]:
+    """Case labels without their leading backend name (the table or heading says it)."""
+    return [str(c).removeprefix(f"{b}-") for c, b in zip(cases, backends)]
+
+
 def speedup_cells(speedup: pd.DataFrame) -> pd.DataFrame:
     """The headline's data: newest run of each machine's newest MLX version, grid and blog scenarios, one row
-    per MLX case and size with its speedup and which side the interval favours."""
+    per non-NumPy case and size with its speedup and which side the interval favours."""
     if speedup.empty:
         return speedup.assign(case=[], size=[])
     usable = speedup[np.isfinite(pd.to_numeric(speedup["speedup"], errors="coerce"))]
     if usable.empty:
         return usable.assign(case=[], size=[])
-    shown = with_case(latest_runs(newest_version(usable)).assign(backend="mlx"))
-    shown["case"] = [c.removeprefix("mlx-") for c in shown["case"]]
+    shown = with_case(latest_runs(newest_version(usable)))
+    shown["case"] = _without_backend(shown["case"], shown["backend"])
     return shown
 
 
+def compared_backends(cells: pd.DataFrame) -> list[str]:
+    """The backends of speedup rows, in the suite's order."""
+    return backend_order(cells["backend"]) if len(cells) and "backend" in cells else []
+
+
+def answer_title(cells: pd.DataFrame) -> str:
+    """The headline's title: "MLX against NumPy" with one backend compared (or none), else "Backends against NumPy"."""
+    backends = compared_backends(cells) or [FOCUS_BACKEND]
+    subject = backend_label(backends[0]) if len(backends) == 1 else "Backends"
+    return f"{subject} against {backend_label(BASELINE_BACKEND)}"
+
+
 def headline_sentence(cells: pd.DataFrame) -> str:
-    """One line: how many MLX cases beat NumPy, the best and the worst, for one machine and model."""
+    """One line: how many cases of one backend beat NumPy, the best and the worst, for one machine and model."""
     if cells.empty:
-        return "no MLX case with a NumPy baseline in the same run"
+        return (
+            f"no {backend_label(FOCUS_BACKEND)} case with a {backend_label(BASELINE_BACKEND)} baseline in the same run"
+        )
+    backend = compared_backends(cells)[0]
     counts = cells["faster"].value_counts()
     best = cells.loc[cells["speedup"].idxmax()]
     worst = cells.loc[cells["speedup"].idxmin()]
     return (
-        f"MLX faster in {counts.get('mlx', 0)} of {len(cells)} (case, size) pairs, NumPy faster in "
-        f"{counts.get('numpy', 0)}, too close to call in {counts.get('inconclusive', 0)}; "
+        f"{backend_label(backend)} faster in {counts.get(backend, 0)} of {len(cells)} (case, size) pairs, "
+        f"{backend_label(BASELINE_BACKEND)} faster in {counts.get(BASELINE_BACKEND, 0)}, too close to call in "
+        f"{counts.get('inconclusive', 0)}; "
         f"best {best['speedup']:.3g}× ({best['case']} at {best['size']}), "
         f"worst {worst['speedup']:.3g}× ({worst['case']} at {worst['size']})"
     )
 
 
 def headline_by_size(cells: pd.DataFrame) -> pd.DataFrame:
-    """Per machine, model and size: the best and worst MLX case against NumPy, and the count MLX wins."""
+    """Per machine, model, size (and backend, when several): the best and worst case against NumPy, and the
+    count that beat it. With one backend its name is in the headers ("best MLX case"), as it always was."""
+    backends = compared_backends(cells)
+    several = len(backends) > 1
+    one = f"{backend_label(backends[0])} " if len(backends) == 1 else ""  # "best MLX case"; "best case" when several
     rows = []
-    for (machine, version, model, scenario, size), part in cells.groupby(
-        ["machine", "mlx_version", "model", "scenario", "size"], sort=False
+    # dropna=False: a run on a machine without MLX has no MLX version, and its rows still count.
+    for (machine, version, model, scenario, size, backend), part in cells.groupby(
+        ["machine", "mlx_version", "model", "scenario", "size", "backend"], sort=False, dropna=False
     ):
         best, worst = part.loc[part["speedup"].idxmax()], part.loc[part["speedup"].idxmin()]
-        rows.append(
-            {
-                "machine": machine,
-                "MLX": version,
-                "model": model,
-                "scenario": scenario,
-                "size": size,
-                "MLX faster (cases)": f"{int((part['faster'] == 'mlx').sum())} of {len(part)}",
-                "best MLX case": best["case"],
-                "best ×": best["speedup"],
-                "worst MLX case": worst["case"],
-                "worst ×": worst["speedup"],
-            }
+        row = {"machine": machine, "MLX": version, "model": model, "scenario": scenario, "size": size}
+        if several:
+            row["backend"] = backend_label(backend)
+        row[f"{one}faster (cases)" if one else f"faster than {backend_label(BASELINE_BACKEND)} (cases)"] = (
+            f"{int((part['faster'] == backend).sum())} of {len(part)}"
         )
-    return pd.DataFrame(rows)
+        row[f"best {one}case"] = best["case"]
+        row["best ×"] = best["speedup"]
+        row[f"worst {one}case"] = worst["case"]
+        row["worst ×"] = worst["speedup"]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if several and rows:  # within each size, the backends in the suite's order
+        rank = {backend_label(b): i for i, b in enumerate(backends)}
+        group = frame.groupby(["machine", "MLX", "model", "scenario", "size"], sort=False, dropna=False).ngroup()
+        frame = frame.assign(_g=group, _b=frame["backend"].map(rank)).sort_values(["_g", "_b"], kind="stable")
+        frame = frame.drop(columns=["_g", "_b"]).reset_index(drop=True)
+    return frame
 
 
-def backends_by_size(frame: pd.DataFrame) -> pd.DataFrame:
-    """Best steps/s of each backend (MLX, NumPy and any peer present) per machine, model and size."""
+def mlx_text(version) -> str:
+    """``MLX 0.30.0`` for a heading, ``no MLX`` for a run that recorded no MLX version (a machine without it)."""
+    return "no MLX" if version is None or (isinstance(version, float) and np.isnan(version)) else f"MLX {version}"
+
+
+def same_run(frame: pd.DataFrame, machine, version) -> pd.Series:
+    """Which rows are of this machine and MLX version (no version matches no version)."""
+    versions = frame["mlx_version"]
+    mine = versions.isna() if mlx_text(version) == "no MLX" else versions == version
+    return (frame["machine"] == machine) & mine
+
+
+def _grid_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Warm grid rows of the newest run per machine and its newest MLX version."""
     warm = frame[(frame["phase"] == "warm") & (frame["scenario"] == "grid")]
-    if warm.empty:
-        return pd.DataFrame()
-    warm = with_case(latest_runs(newest_version(warm)))
-    best = warm.loc[
-        warm.groupby(["machine", "mlx_version", "model", "size", "backend"], sort=False)["steps_per_s"].idxmax()
-    ]
-    return best[["machine", "mlx_version", "model", "size", "backend", "case", "steps_per_s", "unstable"]]
+    return latest_runs(newest_version(warm)) if len(warm) else warm
+
+
+# The columns that place a row of the side-by-side table (what its backends' fastest cases share).
+SIDE_KEYS = ("machine", "mlx_version", "model", "size", "batch_size", "hidden", "device_class", "dtype")
+
+
+def side_by_side(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Backends side by side: (table, backends, ratio columns).
+
+    One row per machine, model, size, batch size, hidden width, device class
+    (cpu or accelerator) and dtype of the newest grid run (with its n_examples,
+    which says whether the batch is full); per backend present, ``<Label>
+    steps/s`` and ``<Label> case`` (its fastest case there: variant, barrier and
+    device), then ``MLX ÷ <peer>`` and ``MLX ÷ <peer> faster`` (the side the 95%
+    interval favours) for each peer, from backends_table. Rows where only one
+    backend ran are left out: there is nothing beside it.
+    """
+    runs = _grid_runs(frame)
+    if runs.empty:
+        return pd.DataFrame(), [], []
+    best = fastest_cases(runs)
+    backends = backend_order(best["backend"])
+    if len(backends) < 2:
+        return pd.DataFrame(), backends, []
+    best = best.assign(
+        size=size_text(best["n_examples"], best["n_features"]),
+        shown=best["variant"] + "-" + best["barrier"] + "-" + best["device"],
+        _order=best["n_examples"] * best["n_features"],
+    )
+    keys = list(SIDE_KEYS)
+    best = best.drop_duplicates([*keys, "backend"])  # one run per machine and version: one case per key
+    wide = best.set_index([*keys, "backend"])[["steps_per_s", "shown"]].unstack("backend")
+    table = wide.index.to_frame(index=False)
+    for backend in backends:
+        label = backend_label(backend)
+        if ("steps_per_s", backend) in wide:
+            table[f"{label} steps/s"] = wide[("steps_per_s", backend)].to_numpy(dtype=float)
+            table[f"{label} case"] = wide[("shown", backend)].to_numpy(dtype=object)
+    present = table[[f"{backend_label(b)} steps/s" for b in backends]].notna().sum(axis=1)
+    ratios = []
+    peers = [b for b in backends if b not in (FOCUS_BACKEND, BASELINE_BACKEND)]
+    if FOCUS_BACKEND in backends and peers:
+        pairs = backends_table(runs)
+        pairs = pairs[(pairs["backend"] == FOCUS_BACKEND) & pairs["other_backend"].isin(peers)]
+        pairs = pairs.assign(size=size_text(pairs["n_examples"], pairs["n_features"]))
+        for peer in peers:
+            mine = pairs[pairs["other_backend"] == peer].drop_duplicates(keys)
+            column = f"{backend_label(FOCUS_BACKEND)} ÷ {backend_label(peer)}"
+            found = table[keys].merge(mine[[*keys, "ratio", "faster"]], on=keys, how="left")
+            table[column] = found["ratio"].to_numpy(dtype=float)
+            table[f"{column} faster"] = found["faster"].to_numpy(dtype=object)
+            ratios.append(column)
+    order = best.drop_duplicates(["size"]).set_index("size")[["_order", "n_examples"]]  # n_examples: batch "full"
+    table = table.join(order, on="size").assign(_cpu_last=table["device_class"] != "cpu")
+    table = table.sort_values(
+        ["machine", "mlx_version", "model", "_order", "n_examples", "batch_size", "hidden", "_cpu_last", "dtype"],
+        kind="stable",
+    )
+    table = table[present.reindex(table.index) >= 2].drop(columns=["_order", "_cpu_last"])
+    return table.reset_index(drop=True), backends, ratios
 
 
 def blog_rows(frame: pd.DataFrame, published: dict) -> pd.DataFrame:
@@ -230,11 +341,11 @@ def blog_ratios(blog: pd.DataFrame, published: dict) -> pd.DataFrame:
 
 
 def speedup_detail(speedup: pd.DataFrame) -> pd.DataFrame:
-    """Every MLX case against NumPy, newest run per machine and MLX version."""
+    """Every non-NumPy case against NumPy, newest run per machine and MLX version."""
     if speedup.empty:
         return pd.DataFrame()
-    shown = with_case(latest_runs(speedup).assign(backend="mlx"))
-    shown["vs NumPy"] = shown["numpy_variant"] + " " + shown["numpy_dtype"] + " " + shown["numpy_barrier"]
+    shown = with_case(latest_runs(speedup))
+    shown["vs NumPy"] = shown["baseline_variant"] + " " + shown["baseline_dtype"] + " " + shown["baseline_barrier"]
     columns = [
         "machine",
         "mlx_version",
@@ -242,17 +353,38 @@ def speedup_detail(speedup: pd.DataFrame) -> pd.DataFrame:
         "model",
         "size",
         "case",
+        "backend",
         "variant",
         "device",
         "vs NumPy",
-        "mlx_steps_per_s",
-        "numpy_steps_per_s",
+        "steps_per_s",
+        "baseline_steps_per_s",
         "speedup",
         "speedup_ci_low",
         "speedup_ci_high",
         "faster",
+        "case_id",
     ]
     return shown[columns].rename(columns={"speedup_ci_low": "95% CI low (×)", "speedup_ci_high": "95% CI high (×)"})
+
+
+def backends_detail(backends: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of backends (backends.csv), fastest case against fastest case, newest run per machine and MLX
+    version."""
+    if backends is None or backends.empty:
+        return pd.DataFrame()
+    shown = latest_runs(backends).copy()
+    shown["size"] = size_text(shown["n_examples"], shown["n_features"])
+    shown["backend"] = shown["backend"].map(backend_label)
+    shown["other_backend"] = shown["other_backend"].map(backend_label)
+    columns = [
+        "machine", "mlx_version", "scenario", "model", "size", "batch_size", "hidden", "dtype", "device_class",
+        "backend", "case_id", "steps_per_s", "other_backend", "other_case_id", "other_steps_per_s",
+        "ratio", "ratio_ci_low", "ratio_ci_high", "faster",
+    ]  # fmt: skip
+    return shown[columns].rename(
+        columns={"ratio_ci_low": "95% CI low (×)", "ratio_ci_high": "95% CI high (×)", "other_backend": "against"}
+    )
 
 
 def throughput_detail(warm: pd.DataFrame) -> pd.DataFrame:
@@ -343,7 +475,7 @@ def verdict_rows(versions: pd.DataFrame) -> pd.DataFrame:
         rows = rows[rows["against"].astype(str) == "previous"]
     rows = rows.rename(columns={k: v for k, v in _VERDICT_ALIASES.items() if v not in rows})
     if "control" not in rows and "backend" in rows:
-        rows["control"] = rows["backend"] == "numpy"
+        rows["control"] = rows["backend"] == BASELINE_BACKEND
     if "regression" not in rows and "verdict" in rows:
         rows["regression"] = rows["verdict"] == "regression"
     for column in ("pct_change", "ci_low_pct", "ci_high_pct", "p_value", "p_value_adjusted", "min_detectable_pct"):
@@ -373,9 +505,8 @@ def verdict_counts(rows: pd.DataFrame) -> pd.DataFrame:
     if rows.empty or "verdict" not in rows:
         return pd.DataFrame()
     keys = [k for k in ("machine", "older", "newer") if k in rows]
-    rows = rows.assign(
-        regressions=is_regression(rows), side=np.where(rows.get("control", False) == True, "NumPy (control)", "MLX")
-    )  # noqa: E712
+    control = rows.get("control", False) == True  # noqa: E712  (elementwise, on a column)
+    rows = rows.assign(regressions=is_regression(rows), side=np.where(control, "NumPy (control)", "MLX"))
     counts = rows.groupby([*keys, "side", "verdict"]).size().unstack(fill_value=0)
     if "regression" not in counts:  # older frames: regressions are "slower" rows with the flag set
         counts["regression"] = rows.groupby([*keys, "side"])["regressions"].sum()
@@ -447,9 +578,10 @@ DETAIL_FORMATS = {
     "scaling_efficiency": FIXED2,
     "compute_s_per_step": fmt("{:.3g}"),
     "collective_s_per_step": fmt("{:.3g}"),
-    "mlx_steps_per_s": COUNT,
-    "numpy_steps_per_s": COUNT,
+    "baseline_steps_per_s": COUNT,
+    "other_steps_per_s": COUNT,
     "speedup": RATIO,
+    "ratio": RATIO,
     "95% CI low (×)": RATIO,
     "95% CI high (×)": RATIO,
     "steps/s here": COUNT,
@@ -500,6 +632,12 @@ def machines(frame: pd.DataFrame) -> pd.DataFrame:
         "numpy_blas": "NumPy BLAS",
         "numpy_blas_threads": "BLAS threads",
         "numpy_version": "NumPy",
+        # The peers' versions, where a run recorded them.
+        **{
+            column: backend_label(column.removesuffix("_version"))
+            for column in PEER_MACHINE_COLUMNS
+            if column.endswith("_version") and column.removesuffix("_version") in BACKEND_LABELS
+        },
         "env": "env",
     }
     present = {k: v for k, v in columns.items() if k in frame}

@@ -33,8 +33,6 @@ import sys
 import time
 import traceback
 
-# The backends a release comparison times: MLX, and NumPy as the control that must not move.
-COMPARED_BACKENDS = ("numpy", "mlx")
 # Rounds measured at setup to calibrate a planted slowdown's busy-wait.
 _SLOWDOWN_BASE_ROUNDS = 3
 
@@ -94,6 +92,7 @@ class Worker:
         from bench.backends import get
         from bench.cases import HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK, GridOptions
         from bench.grid import cases_for, skip_reason
+        from bench.releases import COMPARED_BACKENDS
         from bench.sizes import default_memory_budget, estimated_case_bytes, parse_sizes
 
         grid = request["sizes"].strip().lower()
