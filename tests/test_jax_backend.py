@@ -214,7 +214,7 @@ def test_a_new_k_or_a_fresh_trainer_does_not_compile_again(variant, barrier, bat
     trainer.run(1)  # the first call compiles (the harness times it alone: first_step_s)
     traced, compiled = len(TRACES), jitted._cache_size()
     assert traced == 1
-    for k in (2, 7, 100, 3):  # calibration's Ks, then the rounds' K
+    for k in (2, 7, 100, np.int64(3)):  # calibration's Ks, then the rounds' K (of whatever int type)
         trainer.run(k)
     fresh = CountingTrainer(case, make_problem("linear", SIZE, batch), LEARNING_RATE)  # a later pass's trainer
     fresh.run(5)

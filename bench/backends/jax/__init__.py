@@ -207,7 +207,7 @@ def _backends_started() -> bool:
 
 def match_numpy_threads() -> None:
     """Give XLA's CPU pool NumPy's BLAS thread count (PJRT_NPROC), unless the user set one or the client exists."""
-    if any(os.environ.get(v) for v in THREAD_VARIABLES) or _backends_started():
+    if importlib.util.find_spec("jax") is None or any(os.environ.get(v) for v in THREAD_VARIABLES) or _backends_started():
         return
     from bench.backends.numpy import blas_pools
 

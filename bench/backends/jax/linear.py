@@ -95,7 +95,11 @@ def block_vector(w):
 
 
 class JaxTrainer:
-    """SGD in JAX for one case and problem: the linear models here, the MLP in a subclass (bench.backends.jax.mlp)."""
+    """SGD in JAX for one case and problem: the linear models here, the MLP in a subclass (bench.backends.jax.mlp).
+
+    stop_accuracy is accepted for the Trainer API and ignored: JAX runs no
+    early-stopping (sync) case, so run() always does every step it is asked for.
+    """
 
     layout = "vector"
     # Waits for the weights: one array's own method here, jax.block_until_ready for a pytree.
@@ -147,7 +151,8 @@ class JaxTrainer:
             return self._run_batches(steps)
         params, X, y, block = self.params, self.X, self.y, self.block
         if self.round is not None:
-            params = self.round(params, steps, X, y)
+            # A Python int: every K is the same weakly typed int32 argument, one executable for all.
+            params = self.round(params, int(steps), X, y)
         else:
             step = self.step
             for _ in range(steps):
@@ -161,7 +166,7 @@ class JaxTrainer:
     def _run_batches(self, steps: int) -> int:
         params, t, X, y, schedule, block = self.params, self.position, self.X, self.y, self.schedule, self.block
         if self.round is not None:
-            params, t = self.round(params, t, steps, X, y, schedule)
+            params, t = self.round(params, t, int(steps), X, y, schedule)
         else:
             step = self.step
             for _ in range(steps):
@@ -186,7 +191,7 @@ class JaxTrainer:
         data = (self.X, self.y) + ((self.schedule,) if self.batched else ())
         counter = (self.position,) if self.batched else ()
         if self.round is not None:
-            return self.round.lower(self.params, *counter, steps, *data).compile()
+            return self.round.lower(self.params, *counter, int(steps), *data).compile()
         return self.step.lower(self.params, *counter, *data).compile()
 
 
@@ -221,7 +226,7 @@ def bare_round_seconds(trainer: JaxTrainer, steps: int) -> float:
     if trainer.round is not None:
         fused = trainer.round
         start = time.perf_counter()
-        params = fused(params, steps, X, y)
+        params = fused(params, int(steps), X, y)
         block(params)
         elapsed = time.perf_counter() - start
     else:
