@@ -72,6 +72,10 @@ class GridOptions:
 
     hidden: tuple[int, ...] = HIDDEN_SIZES["quick"]
     mlp_full_batch_work: int | None = QUICK_MLP_FULL_BATCH_WORK  # None: no limit
+    # The default quick grid (`--sizes quick`): a backend may keep its costliest variants
+    # (those that compile every shape for seconds) to a few sizes there, so the main job
+    # stays within minutes; any other grid runs every variant everywhere.
+    quick: bool = True
 
 
 def linear_batches(size: Size) -> list[int]:

@@ -70,7 +70,9 @@ def expected_weights(problem: Problem, lr: float, steps: int) -> np.ndarray:
             params = mlp_reference_params(problem.X, problem.y, problem.start, lr, steps, problem.batches)
             problem.memo[key] = flatten_params(params)
         else:
-            problem.memo[key] = reference_weights(problem.model, problem.X, problem.y, problem.w0, lr, steps, problem.batches)
+            problem.memo[key] = reference_weights(
+                problem.model, problem.X, problem.y, problem.w0, lr, steps, problem.batches
+            )
     return problem.memo[key]
 
 

@@ -14,7 +14,6 @@ import platform
 import re
 import sys
 
-
 # Variables that change what a benchmark measures; recorded when set.
 PERF_ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -73,7 +72,9 @@ def memory_total_bytes() -> int | None:
         try:
             import subprocess
 
-            return int(subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, check=True).stdout)
+            return int(
+                subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, check=True).stdout
+            )
         except (OSError, ValueError, subprocess.CalledProcessError):
             pass
     return None

@@ -14,7 +14,7 @@ appears only for mini-batches (fewer rows than the problem has).
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def size_id(n_examples: int, n_features: int) -> str:

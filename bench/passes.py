@@ -19,8 +19,8 @@ and the raw round times with their pass labels go into ``extra_info``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from bench.schema import SCHEMA_VERSION
 from bench.stability import PASS_TOLERANCE, PassFigures, pass_figures
@@ -34,7 +34,9 @@ def mark_used(benchmark) -> None:
     benchmark._mode = STATS_MODE  # otherwise: a "fixture was not used" warning per case
 
 
-def time_rounds(run_round: Callable[[], object], rounds: int, before_round: Callable[[], object] | None = None) -> list[float]:
+def time_rounds(
+    run_round: Callable[[], object], rounds: int, before_round: Callable[[], object] | None = None
+) -> list[float]:
     """Seconds of each of `rounds` calls of run_round; before_round runs untimed before each."""
     times = []
     for _ in range(rounds):
@@ -62,7 +64,7 @@ class Measurement:
     steps_per_round: int
     rounds_per_pass: int
     time_pass: Callable[[], list[float]] | None  # None: the case is timed in one pass only
-    finish: Callable[["Measurement", "Schedule"], dict] | None = None
+    finish: Callable[[Measurement, Schedule], dict] | None = None
     close: Callable[[], object] | None = None  # releases what time_pass keeps (a group of ranks)
     round_times: list[float] = field(default_factory=list)
     round_pass: list[int] = field(default_factory=list)
@@ -148,11 +150,7 @@ class Schedule:
 
     def _remeasure(self, progress: Callable[[str], None]) -> None:
         """Time each case whose passes disagree once more, while the time allows."""
-        flagged = [
-            m
-            for m in self.measurements
-            if m.time_pass is not None and m.failure is None and m.figures.disagree
-        ]
+        flagged = [m for m in self.measurements if m.time_pass is not None and m.failure is None and m.figures.disagree]
         if not flagged:
             return
         budget = REMEASURE_SHARE * self.timing_s

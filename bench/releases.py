@@ -35,6 +35,7 @@ def parse_threshold(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be between 0 and 100%: {text!r}{hint}")
     return fraction
 
+
 # The backends a release comparison judges: MLX, whose releases are compared, and NumPy,
 # the control that must not move. Peers (PyTorch, JAX) are left out: their own versions
 # change on their own schedule, and a comparison of MLX releases must not blame MLX for them.

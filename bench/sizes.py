@@ -38,6 +38,11 @@ QUICK = (
     Size(100_000, 100),
 )
 
+# The quick grid's sizes for backends that trim it (Backend.quick_sizes: the peers, whose
+# compiles and first calls make each case cost seconds): the blog's size, a memory-bound
+# and a compute-heavy one. `--sizes quick` then stays within minutes with them installed.
+QUICK_PEERS = (BLOG_SIZE, Size(10_000, 100), Size(10_000, 1_000))
+
 # Larger problems for a long run on a big machine.
 FULL = QUICK + (
     Size(1_000, 1_000),

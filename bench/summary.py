@@ -58,7 +58,7 @@ def summary_frame(benchmarks, limits: dict | None = None) -> pd.DataFrame:
             ratio = pass_ratio(base, _pass_step_times(info)) if base else None
         rows.append(
             {
-                "group": f'{info["model"]}-n{info["n_examples"]}-d{info["n_features"]}',
+                "group": f"{info['model']}-n{info['n_examples']}-d{info['n_features']}",
                 "scenario": info.get("scenario", "grid"),
                 # case_id without its model prefix and size suffix: the group says those
                 "case": info["case_id"].removeprefix(info["model"] + "-").rsplit("-n", 1)[0],
@@ -89,7 +89,7 @@ def format_summary(benchmarks, limits: dict | None = None, notes: list[str] = ()
     """The table as text, grouped by model and size, with what the session's passes found."""
     frame = summary_frame(benchmarks, limits)
     lines = []
-    for (group, scenario), part in (frame.groupby(["group", "scenario"], sort=False) if not frame.empty else []):
+    for (group, scenario), part in frame.groupby(["group", "scenario"], sort=False) if not frame.empty else []:
         lines.append(group + SCENARIO_TITLES.get(scenario, ""))
         part = part.drop(columns=["group", "scenario"]).dropna(axis=1, how="all")
         table = part.to_string(

@@ -62,12 +62,12 @@ def main_scale(argv=None) -> None:
             results = Path(tmp) / "results"
             make_history(args.sample, results, count)
             frame = []
-            load_s = timed(lambda: frame.append(load_results([results])))
+            load_s = timed(lambda results=results, frame=frame: frame.append(load_results([results])))
             line = f"{count:>5} files, {len(frame[0]):>6,} rows: load_results {load_s:6.2f} s ({1e3 * load_s / count:.2f} ms/file)"
             if args.full:
-                quiet = lambda: main([str(results), "--out", str(Path(tmp) / "report"), "--no-plots"])  # noqa: E731
+                quiet = lambda results=results: main([str(results), "--out", str(Path(tmp) / "report"), "--no-plots"])  # noqa: E731
                 line += f"; report --no-plots {timed(quiet):6.2f} s"
-                line += f"; report with plots {timed(lambda: main([str(results), '--out', str(Path(tmp) / 'report')])):6.2f} s"
+                line += f"; report with plots {timed(lambda results=results: main([str(results), '--out', str(Path(tmp) / 'report')])):6.2f} s"
                 page = Path(tmp) / "report" / "index.html"
                 line += f"; index.html {page.stat().st_size / 1e6:.2f} MB"
             print(line, flush=True)

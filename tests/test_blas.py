@@ -15,7 +15,9 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="--
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_bundled_needs_nothing():
@@ -55,7 +57,9 @@ def test_pytest_option_fails_with_one_line():
 
 
 @linux_only
-@pytest.mark.skipif(blas.find_openblas() is None, reason=f"no system OpenBLAS ({blas.INSTALL_HINT}; .ci/run installs it)")
+@pytest.mark.skipif(
+    blas.find_openblas() is None, reason=f"no system OpenBLAS ({blas.INSTALL_HINT}; .ci/run installs it)"
+)
 def test_openblas_is_what_mlx_then_calls():
     result = run_python(
         """

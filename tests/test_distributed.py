@@ -104,7 +104,7 @@ def test_hostfile_in_mlx_launch_format_is_read(tmp_path):
         ('[{"ips": ["10.0.0.1"]}]', 'has no "ssh" host name'),
         ('[{"ssh": "m1", "ips": ["10.0.0.300"]}]', "'10.0.0.300' is not an IP address"),
         ('[{"ssh": "m1", "ips": "10.0.0.1"}]', '"ips" must be a list'),
-        ('[{"ssh": "m1", "ips": ["10.0.0.1"]}, {"ssh": "m2"}]', "host 1 (rank 1) (m2) lists no \"ips\""),
+        ('[{"ssh": "m1", "ips": ["10.0.0.1"]}, {"ssh": "m2"}]', 'host 1 (rank 1) (m2) lists no "ips"'),
         ('["127.0.0.1:5000", "127.0.0.1:5001"]', "this is a ring MLX_HOSTFILE"),
         ('{"hosts": [{"ssh": "m1", "ips": []}], "envs": "A=1"}', '"envs" must be a list'),
     ],
@@ -238,7 +238,11 @@ def test_a_taken_port_is_avoided_by_starting_again():
     "fault, during, says",
     [
         ("crash:1", "run", f"rank 1 (pid {{pid}}) exited with status {INJECTED_CRASH_STATUS} during 'run 5 steps'"),
-        ("crash-at-start:0", "start", f"exited with status {INJECTED_CRASH_STATUS} during 'start (2 ranks, ring backend)'"),
+        (
+            "crash-at-start:0",
+            "start",
+            f"exited with status {INJECTED_CRASH_STATUS} during 'start (2 ranks, ring backend)'",
+        ),
     ],
 )
 def test_a_crashing_rank_ends_the_run_at_once(fault, during, says):
@@ -312,7 +316,9 @@ def test_a_failing_case_does_not_lose_the_other_results(tmp_path):
     assert "1 failed, 1 passed" in out
     failure = [line for line in out.splitlines() if "exited with status" in line]
     assert len(failure) >= 1 and "linear-mlx-data-parallel-step-cpu-ring-2ranks-n400-d25: rank 1" in failure[0]
-    saved = [b["extra_info"] for f in tmp_path.glob("results/*/*.json") for b in json.loads(f.read_text())["benchmarks"]]
+    saved = [
+        b["extra_info"] for f in tmp_path.glob("results/*/*.json") for b in json.loads(f.read_text())["benchmarks"]
+    ]
     assert list(tmp_path.glob("mlx-sgd-dist-*/rank-1-1.log"))  # the logs the failure line points to
     assert [(i["n_ranks"], i["scenario"]) for i in saved] == [(1, "distributed")]
 
@@ -335,7 +341,13 @@ def fake_result(steps_per_s: float, n_ranks: int, compute_s: float, collective_s
     )
     name = f"test_distributed[{info['case_id']}]"
     stats = {"median": round_s, "q1": round_s * 0.99, "q3": round_s * 1.01, "rounds": 5, "data": [round_s] * 5}
-    return {"name": name, "fullname": f"bench/test_distributed.py::{name}", "params": {}, "stats": stats, "extra_info": info}
+    return {
+        "name": name,
+        "fullname": f"bench/test_distributed.py::{name}",
+        "params": {},
+        "stats": stats,
+        "extra_info": info,
+    }
 
 
 def write_machine(root: Path, machine: str, benchmarks: list[dict]) -> Path:

@@ -32,7 +32,9 @@ def test_blas_libraries_are_read_from_the_process():
     info = environment.collect()
     assert info["loaded_blas_libraries"], "no BLAS library found mapped into the process"
     assert info["numpy_blas"] and info["numpy_blas"][0]["num_threads"] >= 1
-    assert info["mlx_blas"]["library"] in info["loaded_blas_libraries"] or info["mlx_blas"]["source"].startswith("global")
+    assert info["mlx_blas"]["library"] in info["loaded_blas_libraries"] or info["mlx_blas"]["source"].startswith(
+        "global"
+    )
 
 
 def test_compat_answers_without_raising():

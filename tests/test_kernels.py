@@ -93,4 +93,6 @@ def test_mini_batches_follow_the_schedule_across_runs(backend, variant, barrier)
 
 def test_a_problem_made_for_another_shape_is_refused():
     with pytest.raises(ValueError, match="make_problem"):
-        make_trainer(Case("linear", "numpy", "analytic", "eager", batch_size=32), make_problem("linear", SIZE), LEARNING_RATE)
+        make_trainer(
+            Case("linear", "numpy", "analytic", "eager", batch_size=32), make_problem("linear", SIZE), LEARNING_RATE
+        )

@@ -30,7 +30,9 @@ def test_peak_memory_counts_the_data_and_the_temporaries(backend, variant, barri
 
 def test_float64_variant_holds_twice_the_bytes():
     problem, numpy = make_problem("linear", SIZE), get("numpy")
-    f32 = numpy.peak_memory_bytes(make_trainer(Case("linear", "numpy", "analytic", "eager"), problem, LEARNING_RATE), 5, 0)
+    f32 = numpy.peak_memory_bytes(
+        make_trainer(Case("linear", "numpy", "analytic", "eager"), problem, LEARNING_RATE), 5, 0
+    )
     f64 = numpy.peak_memory_bytes(make_trainer(Case("linear", "numpy", "seed", "eager"), problem, LEARNING_RATE), 5, 0)
     assert f64 == pytest.approx(2 * f32, rel=0.1)
 

@@ -157,9 +157,11 @@ def test_remeasuring_stops_at_its_time_budget():
     schedule = Schedule(passes=2)
     cases = []
     for name in "abc":
+
         def slow_pass(name=name):
             time.sleep(0.02)
             return [0.05] * 5
+
         m = measurement(name, [[0.02] * 5, [0.04] * 5, None])
         m.time_pass = slow_pass
         schedule.add(m)
@@ -215,6 +217,8 @@ def test_pinning_comparison_runs_both_ways():
     from bench.pinning import compare
     from bench.sizes import Size
 
-    figures = compare(Case("linear", "numpy", "analytic", "eager"), Size(200, 5), affinity.serial_cpus("auto"), pairs=2, rounds=2)
+    figures = compare(
+        Case("linear", "numpy", "analytic", "eager"), Size(200, 5), affinity.serial_cpus("auto"), pairs=2, rounds=2
+    )
     assert len(figures["pinned"]) == len(figures["free"]) == 2
     assert all(f > 0 for f in figures["pinned"] + figures["free"])

@@ -29,7 +29,15 @@ def bench_run(storage: Path, plant: str, steps_per_round: int, *extra: str) -> s
     env = {**os.environ, "PYTHONPATH": path, "PLANTED": plant}
     # Run beside the storage: pytest-benchmark names a compared file relative to the working directory.
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "slowdown_plugin", str(ROOT / "bench" / "test_linear.py"), "--benchmark-only"]
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "slowdown_plugin",
+            str(ROOT / "bench" / "test_linear.py"),
+            "--benchmark-only",
+        ]
         + ["--sizes", "600x8", "--passes", "2", "--rounds", "3", "--steps-per-round", str(steps_per_round)]
         + ["--memory-budget-gb", "0.5", "-k", SELECT, f"--benchmark-storage=file://{storage}", *extra],
         cwd=storage.parent,
@@ -53,7 +61,9 @@ def two_runs(tmp_path_factory):
 
 def medians_ms(table: str, name: str) -> list[float]:
     """The median column of every row of pytest-benchmark's table that names `name`, in milliseconds."""
-    return [float(m.group(1).replace(",", "")) for m in re.finditer(rf"{re.escape(name)}\]\s+\(\S+\)\s+([\d,.]+)", table)]
+    return [
+        float(m.group(1).replace(",", "")) for m in re.finditer(rf"{re.escape(name)}\]\s+\(\S+\)\s+([\d,.]+)", table)
+    ]
 
 
 def test_saved_stats_are_per_step_whatever_k(two_runs):
@@ -85,12 +95,21 @@ def test_stock_compare_shows_the_real_per_step_change(two_runs):
 def test_compare_fail_catches_the_slowed_case_only(two_runs):
     first = sorted(two_runs.rglob("*.json"))[0].name[:4]
     slower = bench_run(
-        two_runs, "eager=0.004,sync=0.008", 4, f"--benchmark-compare={first}", "--benchmark-compare-fail=median:25%",
-        "--benchmark-autosave", "--benchmark-save=ignored",
+        two_runs,
+        "eager=0.004,sync=0.008",
+        4,
+        f"--benchmark-compare={first}",
+        "--benchmark-compare-fail=median:25%",
+        "--benchmark-autosave",
+        "--benchmark-save=ignored",
     )
     assert slower.returncode != 0
     assert SLOWED in slower.stdout + slower.stderr and "Performance has regressed" in slower.stdout + slower.stderr
-    regressed = [line for line in (slower.stdout + slower.stderr).splitlines() if "median" in line and "regress" not in line.lower()]
+    regressed = [
+        line
+        for line in (slower.stdout + slower.stderr).splitlines()
+        if "median" in line and "regress" not in line.lower()
+    ]
     assert not any(STEADY in line for line in regressed), regressed
     unchanged = bench_run(
         two_runs, "eager=0.004,sync=0.004", 3, f"--benchmark-compare={first}", "--benchmark-compare-fail=median:25%"

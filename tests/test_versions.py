@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from bench import versions
-from bench.versions import environments, reporting, runs
-from bench.versions import EnvCache, InstallError, PinSet
+from bench.versions import EnvCache, InstallError, PinSet, environments, reporting, runs
 
 PINS = PinSet(("numpy==2.0.0", "pytest==8.0.0"))
 
@@ -30,7 +29,21 @@ PINS = PinSet(("numpy==2.0.0", "pytest==8.0.0"))
 
 def test_pytest_arguments_after_double_dash_pass_through():
     args = versions.parse_args(
-        ["0.30.0", "0.32.4", "--mode", "runs", "--sizes", "2000x20", "--passes", "1", "--", "-k", "linear and not blog", "--rounds", "5"]
+        [
+            "0.30.0",
+            "0.32.4",
+            "--mode",
+            "runs",
+            "--sizes",
+            "2000x20",
+            "--passes",
+            "1",
+            "--",
+            "-k",
+            "linear and not blog",
+            "--rounds",
+            "5",
+        ]
     )
     assert args.releases == ["0.30.0", "0.32.4"]
     assert args.sizes == "2000x20" and args.passes == 1
@@ -202,7 +215,9 @@ def test_pins_of_this_checkout_cover_requirements_txt():
     assert f"numpy=={numpy.__version__}" in pins.pins
 
 
-@pytest.mark.parametrize("name, mlx", [("mlx", True), ("mlx-cpu", True), ("MLX_Metal", True), ("mlx-cuda-12", True), ("mlxtend", False)])
+@pytest.mark.parametrize(
+    "name, mlx", [("mlx", True), ("mlx-cpu", True), ("MLX_Metal", True), ("mlx-cuda-12", True), ("mlxtend", False)]
+)
 def test_mlx_distributions(name, mlx):
     assert versions.is_mlx_distribution(name) is mlx
 
@@ -380,7 +395,9 @@ def session(tmp_path, monkeypatch):
         ours = ["--cache-dir", str(tmp_path / "envs"), "--results", str(tmp_path / "results"), "--sizes", "2000x20"]
         return versions.main([*ours, "--mode", "runs", *argv])
 
-    session.csv = "machine,case_id,backend,control,older,newer,against,pct_change,p_value_adjusted,verdict,comparison_status\n"
+    session.csv = (
+        "machine,case_id,backend,control,older,newer,against,pct_change,p_value_adjusted,verdict,comparison_status\n"
+    )
     session.report_status = 0
     session.runner, session.reports, session.results, session.tmp = runner, reports, tmp_path / "results", tmp_path
     session.run = run
@@ -450,8 +467,12 @@ def test_results_that_measured_the_wrong_mlx_are_set_aside(session, capsys):
 
 
 def test_regression_fails_the_command_only_when_asked(session, capsys):
-    session.csv += "box/Linux,linear-mlx-compiled-step-cpu-n2000-d20,mlx,False,0.30.0,0.32.4,previous,25.0,0.001,regression,ok\n"
-    session.csv += "box/Linux,linear-mlx-analytic-step-cpu-n2000-d20,mlx,False,0.30.0,0.32.4,previous,-2.0,0.6,same,ok\n"
+    session.csv += (
+        "box/Linux,linear-mlx-compiled-step-cpu-n2000-d20,mlx,False,0.30.0,0.32.4,previous,25.0,0.001,regression,ok\n"
+    )
+    session.csv += (
+        "box/Linux,linear-mlx-analytic-step-cpu-n2000-d20,mlx,False,0.30.0,0.32.4,previous,-2.0,0.6,same,ok\n"
+    )
     assert session.run("0.30.0", "0.32.4", "--passes", "1") == versions.EXIT_OK
     assert session.run("0.30.0", "0.32.4", "--passes", "1", "--fail-on-regression", "--threshold", "5%") == 1
     assert session.reports[-1][1:] == (pytest.approx(0.05), True)
@@ -462,7 +483,9 @@ def test_regression_fails_the_command_only_when_asked(session, capsys):
 
 def test_numpy_controls_that_moved_are_flagged_as_noise(session, capsys):
     session.csv = "case_id,backend,control,older,newer,against,verdict,comparison_status\n"
-    session.csv += "linear-numpy-analytic-eager-cpu-n2000-d20,numpy,True,0.30.0,0.32.4,previous,regression,inconclusive\n"
+    session.csv += (
+        "linear-numpy-analytic-eager-cpu-n2000-d20,numpy,True,0.30.0,0.32.4,previous,regression,inconclusive\n"
+    )
     session.csv += "linear-mlx-compiled-step-cpu-n2000-d20,mlx,False,0.30.0,0.32.4,previous,regression,inconclusive\n"
     assert session.run("0.30.0", "0.32.4", "--passes", "1") == versions.EXIT_OK
     out = capsys.readouterr().out
@@ -487,7 +510,9 @@ def test_verdict_table_counts_each_pair_once_regressions_first():
 
 def test_verdicts_list_regressions_first(tmp_path):
     csv = tmp_path / "versions.csv"
-    csv.write_text("case_id,verdict,control\na,same,False\nb,faster,False\nc,regression,False\nd,regression,True\ne,regression,False\n")
+    csv.write_text(
+        "case_id,verdict,control\na,same,False\nb,faster,False\nc,regression,False\nd,regression,True\ne,regression,False\n"
+    )
     assert [row["case_id"] for row in reporting.read_verdicts(csv)] == ["c", "e", "a", "b", "d"]
     assert reporting.read_verdicts(tmp_path / "missing.csv") == []
 
@@ -594,7 +619,9 @@ def test_a_run_stopped_by_the_timeout_is_reported_as_a_timeout(session, capsys, 
 
 def test_the_report_runs_from_the_snapshot(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(reporting.subprocess, "run", lambda cmd, cwd: calls.append(cwd) or subprocess.CompletedProcess(cmd, 0))
+    monkeypatch.setattr(
+        reporting.subprocess, "run", lambda cmd, cwd: calls.append(cwd) or subprocess.CompletedProcess(cmd, 0)
+    )
     (tmp_path / versions.SUITE_DIR / "bench" / "report").mkdir(parents=True)
     assert reporting.run_report(tmp_path, tmp_path / "report", 0.1, False) == 0
     assert calls == [tmp_path / versions.SUITE_DIR]

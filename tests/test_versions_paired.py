@@ -23,18 +23,35 @@ from bench.versions.targets import ReleaseError, mlx_requirement, parse_target, 
 from bench.versions.worker import serve
 from bench.versions.workers import WorkerError, WorkerProcess, WorkerTimeout, cpu_sets
 
-MACHINE = {"host": "vm", "cpu_model": "Xeon", "cpu_count": 2, "memory_bytes": 2**34, "system": "Linux-x86_64", "python": "CPython 3.11.7"}
+MACHINE = {
+    "host": "vm",
+    "cpu_model": "Xeon",
+    "cpu_count": 2,
+    "memory_bytes": 2**34,
+    "system": "Linux-x86_64",
+    "python": "CPython 3.11.7",
+}
 
 
 def fake_cases(n_mlx: int = 20, n_numpy: int = 4) -> list[dict]:
     """Case entries like a worker's 'cases' answer."""
     cases = []
     for i in range(n_numpy):
-        cases.append({"case_id": f"linear-numpy-v{i}-eager-cpu-n1000-d10", "size": {"n_examples": 1000, "n_features": 10},
-                      "case": {"model": "linear", "backend": "numpy", "variant": f"v{i}", "barrier": "eager"}})
+        cases.append(
+            {
+                "case_id": f"linear-numpy-v{i}-eager-cpu-n1000-d10",
+                "size": {"n_examples": 1000, "n_features": 10},
+                "case": {"model": "linear", "backend": "numpy", "variant": f"v{i}", "barrier": "eager"},
+            }
+        )
     for i in range(n_mlx):
-        cases.append({"case_id": f"linear-mlx-v{i}-step-cpu-n1000-d10", "size": {"n_examples": 1000, "n_features": 10},
-                      "case": {"model": "linear", "backend": "mlx", "variant": f"v{i}", "barrier": "step"}})
+        cases.append(
+            {
+                "case_id": f"linear-mlx-v{i}-step-cpu-n1000-d10",
+                "size": {"n_examples": 1000, "n_features": 10},
+                "case": {"model": "linear", "backend": "mlx", "variant": f"v{i}", "barrier": "step"},
+            }
+        )
     return cases
 
 
@@ -53,8 +70,15 @@ class FakeWorker:
         self.world.log.append((self.side.label, self.session, message["cmd"], message.get("steps")))
         cmd = message["cmd"]
         if cmd == "hello":
-            return {"ok": True, "pid": self.pid, "mlx": self.world.mlx.get(self.side.label, self.side.version),
-                    "gpu": False, "affinity": self.cpus, "machine": self.world.machine, "threads": {}}
+            return {
+                "ok": True,
+                "pid": self.pid,
+                "mlx": self.world.mlx.get(self.side.label, self.side.version),
+                "gpu": False,
+                "affinity": self.cpus,
+                "machine": self.world.machine,
+                "threads": {},
+            }
         if cmd == "cases":
             return {"ok": True, "cases": self.world.cases, "skipped": []}
         if cmd == "setup":
@@ -68,7 +92,13 @@ class FakeWorker:
             if (self.side.label, self.session, self.case_id) in self.world.hang:
                 raise WorkerTimeout("timeout: round took over 600 s; worker stopped")
             effect = self.world.effects.get(self.side.label, {}).get(self.case_id, 0.0)
-            seconds = 0.02 * (1 + effect) * (1 + self.slow) * self.offsets[self.case_id] * math.exp(self.rng.gauss(0, self.world.round_sd))
+            seconds = (
+                0.02
+                * (1 + effect)
+                * (1 + self.slow)
+                * self.offsets[self.case_id]
+                * math.exp(self.rng.gauss(0, self.world.round_sd))
+            )
             return {"ok": True, "seconds": seconds}
         if cmd == "finish":
             return {"ok": True, "max_rel_error": 1e-7, "barrier_pending_s": 0.0}
@@ -122,7 +152,9 @@ def test_rounds_alternate_in_random_order_and_sessions_are_fresh_pinned_processe
     all_orders = [tuple(o) for c in data["cases"].values() for s in c["sessions"] for o in s["orders"]]
     assert {("0.30.0", "0.32.4"), ("0.32.4", "0.30.0")} <= set(all_orders)
     # One fresh worker per release per session, both on the session's CPU set, sets taken in turn.
-    assert sorted(world.started) == sorted((label, (cpu,), s) for s, cpu in enumerate([0, 1, 0, 1]) for label in ("0.30.0", "0.32.4"))
+    assert sorted(world.started) == sorted(
+        (label, (cpu,), s) for s, cpu in enumerate([0, 1, 0, 1]) for label in ("0.30.0", "0.32.4")
+    )
     assert [s["cpus"] for s in data["sessions"]] == [[0], [1], [0], [1]]
     assert world.closed == 8
 
@@ -130,10 +162,15 @@ def test_rounds_alternate_in_random_order_and_sessions_are_fresh_pinned_processe
 def test_case_order_is_the_grid_or_shuffled_per_session():
     world = World()
     ids = [c["case_id"] for c in world.cases]
-    data = run_paired(SIDES, world.cases, PairedSettings(sessions=3, cpu_sets=[[]]), world.start, progress=lambda line: None)
+    data = run_paired(
+        SIDES, world.cases, PairedSettings(sessions=3, cpu_sets=[[]]), world.start, progress=lambda line: None
+    )
     assert [s["case_order"] for s in data["sessions"]] == [ids] * 3
     settings = PairedSettings(sessions=3, cpu_sets=[[]], shuffle_cases=True)
-    orders = [s["case_order"] for s in run_paired(SIDES, world.cases, settings, World().start, progress=lambda line: None)["sessions"]]
+    orders = [
+        s["case_order"]
+        for s in run_paired(SIDES, world.cases, settings, World().start, progress=lambda line: None)["sessions"]
+    ]
     assert all(sorted(o) == sorted(ids) for o in orders) and len({tuple(o) for o in orders}) == 3
     assert versions.parse_args(["0.30.0", "0.32.4", "--case-order", "shuffle"]).case_order == "shuffle"
 
@@ -168,11 +205,16 @@ def test_a_worker_that_times_out_is_replaced_and_the_case_reported():
     stuck = world.cases[3]["case_id"]
     world.hang = {("0.32.4", 0, stuck)}
     lines = []
-    data = run_paired(SIDES, world.cases, PairedSettings(sessions=2, cpu_sets=[[0]]), world.start, progress=lines.append)
+    data = run_paired(
+        SIDES, world.cases, PairedSettings(sessions=2, cpu_sets=[[0]]), world.start, progress=lines.append
+    )
     assert data["cases"][stuck]["sessions"][0]["errors"]["0.32.4"].startswith("timeout")
     assert len(world.started) == 2 * 2 + 1  # one fresh worker replaced the stuck one
     after = world.cases[4]["case_id"]
-    assert not data["cases"][after]["sessions"][0]["errors"] and len(data["cases"][after]["sessions"][0]["times"]["0.32.4"]) == 6
+    assert (
+        not data["cases"][after]["sessions"][0]["errors"]
+        and len(data["cases"][after]["sessions"][0]["times"]["0.32.4"]) == 6
+    )
     assert any("timeout" in line and stuck in line for line in lines)
 
 
@@ -240,12 +282,18 @@ def test_moved_controls_make_the_comparison_inconclusive():
 
 
 def test_faster_same_and_undecided():
-    world = World(effects={"0.32.4": {"linear-mlx-v1-step-cpu-n1000-d10": -0.3, "linear-mlx-v2-step-cpu-n1000-d10": 0.10}})
+    world = World(
+        effects={"0.32.4": {"linear-mlx-v1-step-cpu-n1000-d10": -0.3, "linear-mlx-v2-step-cpu-n1000-d10": 0.10}}
+    )
     world.cases[7]  # an untouched case stays 'same'
     _, rows = verdicts.compare_pair(measure(world), "0.30.0", "0.32.4", 0.10)
     by_id = {r["case_id"]: r for r in rows}
     assert by_id["linear-mlx-v1-step-cpu-n1000-d10"]["verdict"] == "faster"
-    assert by_id["linear-mlx-v1-step-cpu-n1000-d10"]["p_faster_adjusted"] < 0.01 < by_id["linear-mlx-v1-step-cpu-n1000-d10"]["p_value_adjusted"]
+    assert (
+        by_id["linear-mlx-v1-step-cpu-n1000-d10"]["p_faster_adjusted"]
+        < 0.01
+        < by_id["linear-mlx-v1-step-cpu-n1000-d10"]["p_value_adjusted"]
+    )
     assert by_id["linear-mlx-v5-step-cpu-n1000-d10"]["verdict"] == "same"
     edge = by_id["linear-mlx-v2-step-cpu-n1000-d10"]  # exactly at the threshold: never 'same'
     assert edge["verdict"] in ("regression", "undecided") and edge["reason"] or edge["verdict"] == "regression"
@@ -310,8 +358,14 @@ def test_real_worker_times_a_suite_case_and_plants_a_slowdown():
     requests = [
         {"cmd": "hello"},
         {"cmd": "cases", "sizes": "1000x10", "models": ["linear"]},
-        {"cmd": "setup", "case": {"model": "linear", "backend": "numpy", "variant": "analytic", "barrier": "eager"},
-         "size": {"n_examples": 1000, "n_features": 10}, "steps": 5, "round_time_s": 0.001, "slowdown": 0.5},
+        {
+            "cmd": "setup",
+            "case": {"model": "linear", "backend": "numpy", "variant": "analytic", "barrier": "eager"},
+            "size": {"n_examples": 1000, "n_features": 10},
+            "steps": 5,
+            "round_time_s": 0.001,
+            "slowdown": 0.5,
+        },
         {"cmd": "round"},
         {"cmd": "finish"},
         {"cmd": "round"},  # after finish the case is gone: an error answer, not a crash
@@ -415,7 +469,9 @@ def run_main(tmp_path, argv, world):
     args = versions.parse_args([*argv, "--results", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")])
     from bench.versions import cli
 
-    return cli.paired_main(args, versions.EnvCache(tmp_path / "cache"), versions.PinSet(()), start_worker=world.start, ensure=fake_ensure)
+    return cli.paired_main(
+        args, versions.EnvCache(tmp_path / "cache"), versions.PinSet(()), start_worker=world.start, ensure=fake_ensure
+    )
 
 
 def test_paired_comparison_writes_verdicts_and_exits_by_them(tmp_path, capsys, monkeypatch):
@@ -438,15 +494,35 @@ def test_self_test_end_to_end_writes_self_test_json(tmp_path, monkeypatch):
     monkeypatch.setattr(selftest, "DEFAULT_PLANTS", (("linear-mlx-v1-step-cpu-n1000-d10", 0.3),))
     monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE))
     world.machine = dict(MACHINE)
-    args = versions.parse_args(["--self-test", "0.32.4", "--results", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c"), "--cpus", "none"])
+    args = versions.parse_args(
+        [
+            "--self-test",
+            "0.32.4",
+            "--results",
+            str(tmp_path / "r"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--cpus",
+            "none",
+        ]
+    )
     from bench.versions import cli
 
-    status = cli.paired_main(args, versions.EnvCache(tmp_path / "c"), versions.PinSet(()), start_worker=world.start, ensure=fake_ensure)
+    status = cli.paired_main(
+        args, versions.EnvCache(tmp_path / "c"), versions.PinSet(()), start_worker=world.start, ensure=fake_ensure
+    )
     document = json.loads((tmp_path / "r" / output.SELF_TEST_JSON).read_text())
     assert document["kind"] == "mlx-sgd-bench-self-test" and document["release"] == "0.32.4"
     assert document["status"] in selftest.STATUS_EXIT and status == selftest.STATUS_EXIT[document["status"]]
     assert {p["case_id"] for p in document["planted"]} == {"linear-mlx-v1-step-cpu-n1000-d10"}
-    assert {"false_regressions", "cases", "noise_pct_median", "min_detectable_pct_median", "fit_to_gate", "summary"} <= set(document)
+    assert {
+        "false_regressions",
+        "cases",
+        "noise_pct_median",
+        "min_detectable_pct_median",
+        "fit_to_gate",
+        "summary",
+    } <= set(document)
 
 
 def test_bisect_finds_the_first_regressed_release(tmp_path, monkeypatch):
@@ -454,9 +530,30 @@ def test_bisect_finds_the_first_regressed_release(tmp_path, monkeypatch):
     slow_from = ["0.31.0", "0.31.1", "0.32.0", "0.32.4"]
     world = World(effects={r: {case: 0.4} for r in slow_from})
     monkeypatch.setattr(bisect, "machine_identity", lambda: dict(MACHINE))
-    args = versions.parse_args(["--bisect", case, "0.29.0", "0.32.4", "--results", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c"), "--cpus", "none"])
+    args = versions.parse_args(
+        [
+            "--bisect",
+            case,
+            "0.29.0",
+            "0.32.4",
+            "--results",
+            str(tmp_path / "r"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--cpus",
+            "none",
+        ]
+    )
     available = ["0.28.0", "0.29.0", "0.29.1", "0.30.0", "0.31.0rc1", "0.31.0", "0.31.1", "0.32.0", "0.32.4", "0.33.0"]
-    status = bisect.run_bisect(args, versions.EnvCache(tmp_path / "c"), versions.PinSet(()), world.start, PairedSettings(sessions=4, cpu_sets=[[]]), fake_ensure, available=available)
+    status = bisect.run_bisect(
+        args,
+        versions.EnvCache(tmp_path / "c"),
+        versions.PinSet(()),
+        world.start,
+        PairedSettings(sessions=4, cpu_sets=[[]]),
+        fake_ensure,
+        available=available,
+    )
     assert status == versions.EXIT_OK
     saved = json.loads((tmp_path / "r" / bisect.BISECT_JSON).read_text())
     assert saved["first_regressed"] == "0.31.0" and saved["candidates"][0] == "0.29.1"
@@ -464,7 +561,10 @@ def test_bisect_finds_the_first_regressed_release(tmp_path, monkeypatch):
 
 
 def test_releases_between():
-    assert bisect.releases_between(["0.30.0", "0.31.0rc1", "0.31.0", "0.32.4", "garbage"], "0.30.0", "0.32.4") == ["0.31.0", "0.32.4"]
+    assert bisect.releases_between(["0.30.0", "0.31.0rc1", "0.31.0", "0.32.4", "garbage"], "0.30.0", "0.32.4") == [
+        "0.31.0",
+        "0.32.4",
+    ]
 
 
 def test_paired_mode_refuses_pytest_arguments_and_a_single_release(tmp_path):

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-from typing import Callable, ClassVar, Protocol
+from collections.abc import Callable
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -64,6 +65,8 @@ class Backend:
     package: ClassVar[str]  # the module whose absence skips every case of the backend
     install_hint: ClassVar[str]  # what to run to get it, said in the skip reason
     description: ClassVar[str] = ""  # one line for the README's case table and --help
+    # The sizes of the default quick grid this backend runs (None: every one); the others run everywhere.
+    quick_sizes: ClassVar[tuple[Size, ...] | None] = None
 
     # ---- availability and cases -------------------------------------------------------------
     def missing(self) -> str | None:
@@ -139,5 +142,7 @@ def device_choice(value: str | None, known: tuple[str, ...], option: str, defaul
     chosen = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
     unknown = [d for d in chosen if d not in known]
     if not chosen or unknown:
-        raise BackendOptionError(f"{option}: {value!r}: expected one of {', '.join(known)}, a comma list of them, or all")
+        raise BackendOptionError(
+            f"{option}: {value!r}: expected one of {', '.join(known)}, a comma list of them, or all"
+        )
     return chosen

@@ -125,7 +125,9 @@ def parse_hostfile(text: str, source: str = "hostfile", require_ips: bool = True
     for number, entry in enumerate(data):
         where = f"{source}: host {number} (rank {number})"
         if not isinstance(entry, dict):
-            raise HostfileError(f'{where} must be an object like {{"ssh": "host1", "ips": ["10.0.0.1"]}}, got {_kind(entry)}')
+            raise HostfileError(
+                f'{where} must be an object like {{"ssh": "host1", "ips": ["10.0.0.1"]}}, got {_kind(entry)}'
+            )
         ssh = entry.get("ssh")
         if not isinstance(ssh, str) or not ssh.strip():
             raise HostfileError(f'{where} has no "ssh" host name')

@@ -39,7 +39,15 @@ from pathlib import Path
 import numpy as np
 
 from bench.distributed import protocol
-from bench.distributed.hostfile import LOOPBACK, Hostfile, PORT_RANGE, PortError, control_address, free_ports, ring_hostfile
+from bench.distributed.hostfile import (
+    LOOPBACK,
+    PORT_RANGE,
+    Hostfile,
+    PortError,
+    control_address,
+    free_ports,
+    ring_hostfile,
+)
 
 WORKER_MODULE = "bench.distributed.worker"
 
@@ -57,6 +65,8 @@ def mlx_launch_command() -> list[str] | None:
 def mpirun_available() -> bool:
     """Whether an `mpirun` is on PATH (mlx.launch --backend mpi needs it)."""
     return shutil.which("mpirun") is not None
+
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUIT_GRACE_S = 2.0  # a healthy rank exits this fast after "quit"
 TERM_GRACE_S = 1.0  # then SIGTERM, and SIGKILL for whoever ignores it
@@ -397,7 +407,9 @@ class RankGroup:
                     raise AddressInUse(f"{r.name}: {message.get('message', '')}")
                 if self.spec.launcher == "local":  # a dead peer makes the others' all_sum fail too: name it
                     self._check_processes(what, grace_s=0.5, besides=r.pid)
-                raise DistributedError(f"{r.name} failed during {what!r}: {message.get('message', '')}{self._logs_hint()}")
+                raise DistributedError(
+                    f"{r.name} failed during {what!r}: {message.get('message', '')}{self._logs_hint()}"
+                )
             messages.append(message)
         return messages
 
@@ -428,7 +440,9 @@ class RankGroup:
                 return DistributedError(f"{r.name} {how} during {what!r}{_last_output(process.log)}{self._logs_hint()}")
         # Started by mlx.launch, whose log interleaves every rank's output.
         tail = _last_output(self._processes[0].log, "mlx.launch's") if self._processes else ""
-        return DistributedError(f"{r.name} ended (closed its control connection) during {what!r}{tail}{self._logs_hint()}")
+        return DistributedError(
+            f"{r.name} ended (closed its control connection) during {what!r}{tail}{self._logs_hint()}"
+        )
 
     def _logs_hint(self) -> str:
         return f" (logs: {self.log_dir})" if self.keep_logs_on_failure and self.log_dir else ""

@@ -48,7 +48,9 @@ def parse_ranks(value: str) -> tuple[int, ...]:
     except ValueError:
         ranks = []
     if not ranks or ranks[0] < 1:
-        raise ValueError(f"--dist-ranks: expected a comma-separated list of positive rank counts like 1,2, got {value!r}")
+        raise ValueError(
+            f"--dist-ranks: expected a comma-separated list of positive rank counts like 1,2, got {value!r}"
+        )
     return tuple(ranks)
 
 
@@ -106,5 +108,7 @@ def pytest_terminal_summary(terminalreporter, config):
         return
     frame = scaling_frame([b.extra_info for b in session.benchmarks if not b.has_error])
     if not frame.empty:
-        terminalreporter.section("data-parallel SGD (efficiency: speedup / N against N = 1; comm: all_sum share of a step)")
+        terminalreporter.section(
+            "data-parallel SGD (efficiency: speedup / N against N = 1; comm: all_sum share of a step)"
+        )
         terminalreporter.write_line(format_table(frame))

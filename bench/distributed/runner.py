@@ -167,7 +167,13 @@ def launch_spec(case: DistCase, size: Size, lr: float, dist: DistSettings, fault
 def describe(case: DistCase, size: Size, steps_per_round: int, lr: float) -> dict:
     """The result schema's fields (bench.schema) and the distributed ones that do not depend on timing."""
     fields = schema.describe(
-        case.as_case(), size, steps_per_round, lr, scenario="distributed", n_ranks=case.n_ranks, distributed_backend=case.backend
+        case.as_case(),
+        size,
+        steps_per_round,
+        lr,
+        scenario="distributed",
+        n_ranks=case.n_ranks,
+        distributed_backend=case.backend,
     )
     # The model's work per step is all ranks' together (the all_sum's N-1 vector adds are negligible);
     # batch_size is the full batch, shared by all ranks: n / N examples each.
@@ -212,7 +218,11 @@ def check_weights(group: RankGroup, case: DistCase, size: Size, lr: float, steps
     divergence = max(relative_error(w, rank_weights[0]) for w in rank_weights)
     single_diff = max(relative_error(w, single_weights) for w in rank_weights)
     bound = ERROR_BOUNDS[DTYPE]
-    compared = (("the float64 reference", max(errors)), ("a single-process MLX run", single_diff), ("rank 0", divergence))
+    compared = (
+        ("the float64 reference", max(errors)),
+        ("a single-process MLX run", single_diff),
+        ("rank 0", divergence),
+    )
     for label, value in compared:
         if not value <= bound:  # also catches NaN
             raise CorrectnessError(

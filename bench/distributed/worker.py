@@ -51,7 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
     parser.add_argument("--mlx-blas", default="bundled", help="as pytest's --mlx-blas")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to reach the parent")
-    parser.add_argument("--inject-fault", default=None, help="tests only: KIND:RANK, KIND one of " + ", ".join(FAULT_KINDS))
+    parser.add_argument(
+        "--inject-fault", default=None, help="tests only: KIND:RANK, KIND one of " + ", ".join(FAULT_KINDS)
+    )
     return parser.parse_args(argv)
 
 
@@ -245,7 +247,13 @@ def main(argv=None) -> int:
         rank = group.rank()
         trainer = DataParallelSGD(args, group, all_reduce=not fault.hits("no-allreduce", rank))
         channel.send(
-            "ready", rank=rank, size=group.size(), init_s=init_s, start=trainer.start, stop=trainer.stop, backend=args.backend
+            "ready",
+            rank=rank,
+            size=group.size(),
+            init_s=init_s,
+            start=trainer.start,
+            stop=trainer.stop,
+            backend=args.backend,
         )
         serve(channel, trainer, fault, rank)
     except Exception as error:  # tell the parent in one line; the traceback goes to this rank's log

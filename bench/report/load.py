@@ -42,7 +42,7 @@ import pandas as pd
 from bench.report.schema import (
     CASE_KEYS,
     IDENTITY_DEFAULTS,
-    PEER_MACHINE_COLUMNS,
+    BACKEND_FIELD_PREFIXES,
     RAW_TIMES,
     REQUIRED_EXTRA_INFO,
     ROUND_PASS,
@@ -161,7 +161,7 @@ def machine_identity(node: str, folder: str, columns: dict) -> str:
 
 def machine_columns(info: dict) -> dict:
     """The environment of DESIGN rule 7 from a machine_info dict, one flat column per field (the peers' fields,
-    schema.PEER_MACHINE_COLUMNS, only where recorded)."""
+    every backend's fields, schema.BACKEND_FIELD_PREFIXES, where recorded)."""
     info = _as_dict(info)
     mlx_blas = _as_dict(info.get("mlx_blas"))
     pools = (
@@ -176,7 +176,12 @@ def machine_columns(info: dict) -> dict:
     libraries = info.get("loaded_blas_libraries")
     numpy_blas = " ".join(str(numpy_pool[k]) for k in ("internal_api", "version") if numpy_pool.get(k))
     # Peers' fields only where the run recorded them: a run without PyTorch gets no empty torch columns.
-    peers = {key: _scalar(info[key]) for key in PEER_MACHINE_COLUMNS if info.get(key) is not None}
+    # Every backend's own fields (torch_version, jax_cpu_threads, ...), where a run recorded them.
+    peers = {
+        key: _scalar(value)
+        for key, value in info.items()
+        if key.startswith(BACKEND_FIELD_PREFIXES) and key not in columns and value is not None
+    }
     columns = {
         "mlx_version": _scalar(info.get("mlx_version")),
         "numpy_version": _scalar(info.get("numpy_version")),

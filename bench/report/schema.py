@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bench.backends import all_backends
+from bench.backends.registry import BACKENDS
+
 from bench.identity import case_id_of, size_id
 from bench.pairing import BASELINE_BACKEND
 from bench.schema import CASE_KEYS, IDENTITY_DEFAULTS, REQUIRED_FIELDS  # noqa: F401  (re-exported: the report reads them here)
@@ -55,19 +58,10 @@ MACHINE_COLUMNS = (
     "peak_gflops_f32",
 )
 
-# machine_info fields of the peer backends (each prefixed with its name, bench.backends), one column each
-# where a run recorded them: their versions and what sets their speed.
-PEER_MACHINE_COLUMNS = (
-    "torch_version",
-    "torch_num_threads",
-    "torch_cuda_version",
-    "torch_mps_available",
-    "jax_version",
-    "jaxlib_version",
-    "jax_backend",
-    "jax_cpu_threads",
-    "jax_devices",
-)
+# machine_info fields of every registered backend are prefixed with its name
+# (Backend.machine_info): the loader keeps each one it finds as a column, so a new
+# backend's version and threads reach the report without a line here.
+BACKEND_FIELD_PREFIXES = tuple(f"{name}_" for name in BACKENDS)
 
 # Figures the report computes for every row (bench.report.figures).
 FIGURE_COLUMNS = (
@@ -163,7 +157,8 @@ def case_ids(frame: pd.DataFrame, trust_unversioned: bool = True) -> pd.Series:
 
 
 # How a reader sees the backends the suite knows; any other name is shown as it is.
-BACKEND_LABELS = {"numpy": "NumPy", "mlx": "MLX", "torch": "PyTorch", "jax": "JAX"}
+# How a reader sees each registered backend (Backend.label), in the registry's order.
+BACKEND_LABELS = {backend.name: backend.label for backend in all_backends()}
 # The backend the suite is about (the baseline, BASELINE_BACKEND, is bench.pairing's).
 FOCUS_BACKEND = "mlx"
 # Devices that are not the host CPU meet as one class: MLX's "gpu" is PyTorch's "cuda" or "mps", JAX's "cuda".

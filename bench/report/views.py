@@ -25,7 +25,6 @@ from bench.report.schema import (
     BACKEND_LABELS,
     BASELINE_BACKEND,
     FOCUS_BACKEND,
-    PEER_MACHINE_COLUMNS,
     backend_label,
     backend_order,
     case_labels,
@@ -632,12 +631,8 @@ def machines(frame: pd.DataFrame) -> pd.DataFrame:
         "numpy_blas": "NumPy BLAS",
         "numpy_blas_threads": "BLAS threads",
         "numpy_version": "NumPy",
-        # The peers' versions, where a run recorded them.
-        **{
-            column: backend_label(column.removesuffix("_version"))
-            for column in PEER_MACHINE_COLUMNS
-            if column.endswith("_version") and column.removesuffix("_version") in BACKEND_LABELS
-        },
+        # Every backend's version, where a run recorded it (MLX's and NumPy's keep their places above).
+        **{f"{name}_version": backend_label(name) for name in BACKEND_LABELS},
         "env": "env",
     }
     present = {k: v for k, v in columns.items() if k in frame}

@@ -29,7 +29,9 @@ TESTS_DIR = Path(__file__).resolve().parents[2] / "tests"
 
 def pytest_addoption(parser):
     group = parser.getgroup("mlx-sgd-bench")
-    group.addoption("--sizes", default="quick", help="size grid: quick (default), full, or a list like 5000x50,20000x200")
+    group.addoption(
+        "--sizes", default="quick", help="size grid: quick (default), full, or a list like 5000x50,20000x200"
+    )
     group.addoption(
         "--passes",
         type=int,
@@ -39,7 +41,10 @@ def pytest_addoption(parser):
     )
     group.addoption("--rounds", type=int, default=5, help="timed rounds per case in each pass (default 5)")
     group.addoption(
-        "--round-time", type=float, default=0.02, help="target seconds per round; K steps are calibrated to it (default 0.02)"
+        "--round-time",
+        type=float,
+        default=0.02,
+        help="target seconds per round; K steps are calibrated to it (default 0.02)",
     )
     group.addoption(
         "--hidden",
@@ -134,4 +139,5 @@ def grid_options(sizes: str, hidden: str | None) -> GridOptions:
         if not widths or min(widths) < 1:
             raise pytest.UsageError(f"--hidden: {hidden!r}: widths must be positive")
     # Only the default quick grid limits full-batch MLP work; other grids run what they name.
-    return GridOptions(hidden=widths, mlp_full_batch_work=QUICK_MLP_FULL_BATCH_WORK if grid == "quick" else None)
+    quick = grid == "quick"
+    return GridOptions(hidden=widths, mlp_full_batch_work=QUICK_MLP_FULL_BATCH_WORK if quick else None, quick=quick)

@@ -90,8 +90,24 @@ def pytest_runtest_makereport(item, call):
         benchmark.has_error = True
 
 
+def skip_lines(reports) -> list[str]:
+    """One line per distinct reason a case was skipped (a missing library, device or memory), with its count."""
+    counts: dict[str, int] = {}
+    for report in reports:
+        longrepr = getattr(report, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        counts[reason] = counts.get(reason, 0) + 1
+    return [f"{count:4d} cases: {reason}" for reason, count in sorted(counts.items(), key=lambda item: -item[1])]
+
+
 def pytest_terminal_summary(terminalreporter, config):
-    """Throughput per case, ratios to NumPy pass by pass, and what the later passes found."""
+    """Throughput per case, ratios to NumPy pass by pass, what the later passes found, and what did not run."""
+    skipped = skip_lines(terminalreporter.stats.get("skipped", []))
+    if skipped:
+        terminalreporter.section("not run here")
+        for line in skipped:
+            terminalreporter.write_line(line)
     session = getattr(config, "_benchmarksession", None)
     state = session_config(config)
     failures = state.schedule.failures()

@@ -35,9 +35,8 @@ the self-test); 5 self-test: the planted 30% slowdown was missed.
 
 from __future__ import annotations
 
-
-from bench.versions.cli import build_parser, main, parse_args, split_argv
 from bench.releases import DEFAULT_THRESHOLD
+from bench.versions.cli import build_parser, main, parse_args, split_argv
 from bench.versions.common import (
     CACHE_ENV_VAR,
     DEFAULT_PASSES,

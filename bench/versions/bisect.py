@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from packaging.version import InvalidVersion, Version
 
@@ -66,13 +66,22 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
     case_id, old, new = args.bisect
     candidates = releases_between(published_releases() if available is None else available, old, new)
     if not candidates or candidates[-1] != str(Version(new)):
-        print(f"python -m bench.versions: error: {new} is not a published release after {old} (found: {', '.join(candidates) or 'none'})", file=sys.stderr)
+        print(
+            f"python -m bench.versions: error: {new} is not a published release after {old} (found: {', '.join(candidates) or 'none'})",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     base = parse_target(old, args.mlx_extra)
     pythons, failures = install([base], cache, pins, ensure=ensure)
     if failures:
         return EXIT_INCOMPLETE
-    cases, _ = grid_cases(start_worker, Side(base.label, Path(pythons[base.label]), base.version), args.sizes, args.mlx_device, settings.timeout_s)
+    cases, _ = grid_cases(
+        start_worker,
+        Side(base.label, Path(pythons[base.label]), base.version),
+        args.sizes,
+        args.mlx_device,
+        settings.timeout_s,
+    )
     chosen = control_patterns(case_id, cases)
     if not chosen:
         print(f"python -m bench.versions: error: {case_id} is not a case of the grid {args.sizes}", file=sys.stderr)
@@ -90,18 +99,35 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
         if failed:
             probes[release] = {"release": release, "verdict": "not installed", "reason": failed[target.label]}
             return None
-        sides = [Side(base.label, Path(pythons[base.label]), base.version), Side(target.label, Path(found[target.label]), target.version)]
+        sides = [
+            Side(base.label, Path(pythons[base.label]), base.version),
+            Side(target.label, Path(found[target.label]), target.version),
+        ]
         data = run_paired(sides, chosen, settings, start_worker, verbose=False)
-        comparisons, rows = judge(data, [(base.label, target.label)], args.threshold, args.alpha, machine_label(identity))
+        comparisons, rows = judge(
+            data, [(base.label, target.label)], args.threshold, args.alpha, machine_label(identity)
+        )
         row = next(r for r in rows if r["case_id"] == case_id)
-        probes[release] = {"release": release, "status": comparisons[0]["status"], **{k: row[k] for k in ("verdict", "pct_change", "ci_low_pct", "ci_high_pct", "p_value_adjusted", "reason")}}
-        print(f"bisect: {old} -> {release}: {row['pct_change']:+.1f}% [{row['ci_low_pct']:+.1f}, {row['ci_high_pct']:+.1f}], "
-              f"{row['verdict']}" + ("" if comparisons[0]["status"] == "ok" else f" ({comparisons[0]['status']}: {comparisons[0]['reason']})"), flush=True)
+        probes[release] = {
+            "release": release,
+            "status": comparisons[0]["status"],
+            **{k: row[k] for k in ("verdict", "pct_change", "ci_low_pct", "ci_high_pct", "p_value_adjusted", "reason")},
+        }
+        print(
+            f"bisect: {old} -> {release}: {row['pct_change']:+.1f}% [{row['ci_low_pct']:+.1f}, {row['ci_high_pct']:+.1f}], "
+            f"{row['verdict']}"
+            + (
+                "" if comparisons[0]["status"] == "ok" else f" ({comparisons[0]['status']}: {comparisons[0]['reason']})"
+            ),
+            flush=True,
+        )
         if comparisons[0]["status"] != "ok":
             return None
         return row["verdict"] == "regression"
 
-    print(f"bisect: {case_id} between {old} and {new}: {len(candidates)} releases ({', '.join(candidates)})", flush=True)
+    print(
+        f"bisect: {case_id} between {old} and {new}: {len(candidates)} releases ({', '.join(candidates)})", flush=True
+    )
     low, high = 0, len(candidates) - 1  # invariant: the first regressed release, if any, is in candidates[low..high]
     first = None
     answer = regressed(candidates[high])

@@ -16,12 +16,12 @@ from packaging.version import InvalidVersion, Version
 from bench.releases import DEFAULT_THRESHOLD, parse_threshold
 from bench.versions import reporting, verdicts
 from bench.versions.common import (
-    EXIT_USAGE,
     CACHE_ENV_VAR,
     DEFAULT_PASSES,
     EXIT_INCOMPLETE,
     EXIT_OK,
     EXIT_REGRESSION,
+    EXIT_USAGE,
     MANIFEST_NAME,
     ORDERS,
     REPO_ROOT,
@@ -31,9 +31,9 @@ from bench.versions.common import (
     InstallError,
 )
 from bench.versions.environments import EnvCache, default_cache_dir, ensure_env, env_python, wanted_marker
+from bench.versions.paired import DEFAULT_PAIRS, DEFAULT_ROUND_TIME_S, DEFAULT_SESSIONS, PairedSettings
 from bench.versions.pins import PinSet, mlx_spec, pin_set
 from bench.versions.plan import pytest_command, run_order
-from bench.versions.paired import DEFAULT_PAIRS, DEFAULT_ROUND_TIME_S, DEFAULT_SESSIONS, PairedSettings
 from bench.versions.runs import RunRecord, run_once, snapshot_suite
 from bench.versions.targets import MLX_EXTRAS, ReleaseError, check_env_name, parse_target, twin
 from bench.versions.worker import machine_identity
@@ -65,33 +65,83 @@ def build_parser() -> argparse.ArgumentParser:
         "5 self-test: the planted 30% slowdown was missed (unfit). "
         "--mode runs: arguments after -- go to every pytest run.",
     )
-    parser.add_argument("releases", nargs="*", metavar="RELEASE", help="MLX releases (0.29.4 0.31.1 0.32.4) or MLX .whl files")
-    parser.add_argument("--mode", choices=("paired", "runs"), default="paired",
-                        help="paired (default): interleaved rounds in worker processes; runs: the whole grid per release under pytest, --passes times")
-    parser.add_argument("--self-test", metavar="RELEASE", help="A/A test of the gate on this machine, with planted slowdowns")
-    parser.add_argument("--bisect", nargs=3, metavar=("CASE", "OLD", "NEW"),
-                        help="first published release after OLD, up to NEW, where CASE regressed against OLD")
-    parser.add_argument("--sessions", type=_positive_int, default=DEFAULT_SESSIONS,
-                        help=f"paired: sessions of fresh worker processes, the unit of the verdict (default {DEFAULT_SESSIONS})")
-    parser.add_argument("--pairs", type=_positive_int, default=DEFAULT_PAIRS,
-                        help=f"paired: blocks of rounds (every release once) per case and session (default {DEFAULT_PAIRS}; fewer for long rounds)")
-    parser.add_argument("--round-time", type=float, default=DEFAULT_ROUND_TIME_S,
-                        help=f"paired: target seconds per round, K calibrated once to it (default {DEFAULT_ROUND_TIME_S})")
-    parser.add_argument("--cpus", default="auto",
-                        help="paired: CPUs the workers are pinned to: auto (default: one CPU, a different one each session in turn), none, "
-                        "or sets like 0 / 0,1 / '0;1' (';' separates sets taken in turn)")
-    parser.add_argument("--cases", action="append", metavar="GLOB",
-                        help="paired: only case ids matching this glob, e.g. 'linear-*-b32-n1000-d10' (repeatable)")
-    parser.add_argument("--alpha", type=float, default=verdicts.DEFAULT_ALPHA,
-                        help="paired: family-wise error rate of Holm's correction over the MLX cases (default 0.01)")
-    parser.add_argument("--mlx-extra", choices=MLX_EXTRAS, help="the MLX extra to install: cpu (Linux default), cuda12 or cuda13")
-    parser.add_argument("--mlx-device", choices=("cpu", "gpu", "all"), help="paired: where MLX cases run (default: the GPU if MLX has one)")
-    parser.add_argument("--case-order", choices=("grid", "shuffle"), default="grid",
-                        help="paired: cases in grid order in every session (default), or shuffled anew per session, so what a "
-                        "case inherits from the case before it in a worker process varies between sessions")
-    parser.add_argument("--check-every-session", action="store_true",
-                        help="paired: run the correctness checks in every session's workers (default: the first session's)")
-    parser.add_argument("--sizes", default="quick", help="size grid for every run: quick (default), full, or 5000x50,...")
+    parser.add_argument(
+        "releases", nargs="*", metavar="RELEASE", help="MLX releases (0.29.4 0.31.1 0.32.4) or MLX .whl files"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("paired", "runs"),
+        default="paired",
+        help="paired (default): interleaved rounds in worker processes; runs: the whole grid per release under pytest, --passes times",
+    )
+    parser.add_argument(
+        "--self-test", metavar="RELEASE", help="A/A test of the gate on this machine, with planted slowdowns"
+    )
+    parser.add_argument(
+        "--bisect",
+        nargs=3,
+        metavar=("CASE", "OLD", "NEW"),
+        help="first published release after OLD, up to NEW, where CASE regressed against OLD",
+    )
+    parser.add_argument(
+        "--sessions",
+        type=_positive_int,
+        default=DEFAULT_SESSIONS,
+        help=f"paired: sessions of fresh worker processes, the unit of the verdict (default {DEFAULT_SESSIONS})",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=_positive_int,
+        default=DEFAULT_PAIRS,
+        help=f"paired: blocks of rounds (every release once) per case and session (default {DEFAULT_PAIRS}; fewer for long rounds)",
+    )
+    parser.add_argument(
+        "--round-time",
+        type=float,
+        default=DEFAULT_ROUND_TIME_S,
+        help=f"paired: target seconds per round, K calibrated once to it (default {DEFAULT_ROUND_TIME_S})",
+    )
+    parser.add_argument(
+        "--cpus",
+        default="auto",
+        help="paired: CPUs the workers are pinned to: auto (default: one CPU, a different one each session in turn), none, "
+        "or sets like 0 / 0,1 / '0;1' (';' separates sets taken in turn)",
+    )
+    parser.add_argument(
+        "--cases",
+        action="append",
+        metavar="GLOB",
+        help="paired: only case ids matching this glob, e.g. 'linear-*-b32-n1000-d10' (repeatable)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=verdicts.DEFAULT_ALPHA,
+        help="paired: family-wise error rate of Holm's correction over the MLX cases (default 0.01)",
+    )
+    parser.add_argument(
+        "--mlx-extra", choices=MLX_EXTRAS, help="the MLX extra to install: cpu (Linux default), cuda12 or cuda13"
+    )
+    parser.add_argument(
+        "--mlx-device",
+        choices=("cpu", "gpu", "all"),
+        help="paired: where MLX cases run (default: the GPU if MLX has one)",
+    )
+    parser.add_argument(
+        "--case-order",
+        choices=("grid", "shuffle"),
+        default="grid",
+        help="paired: cases in grid order in every session (default), or shuffled anew per session, so what a "
+        "case inherits from the case before it in a worker process varies between sessions",
+    )
+    parser.add_argument(
+        "--check-every-session",
+        action="store_true",
+        help="paired: run the correctness checks in every session's workers (default: the first session's)",
+    )
+    parser.add_argument(
+        "--sizes", default="quick", help="size grid for every run: quick (default), full, or 5000x50,..."
+    )
     parser.add_argument(
         "--passes",
         type=_positive_int,
@@ -119,12 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help=f"folder of the per-release environments (default ${CACHE_ENV_VAR}, else ~/.cache/mlx-sgd-bench/envs)",
     )
-    parser.add_argument("--timeout", type=float, help="seconds one pytest run may take before it is stopped (default none)")
-    parser.add_argument("--dry-run", action="store_true", help="print the environments and the order of runs; run nothing")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show pytest's output as it runs (it is always logged)")
+    parser.add_argument(
+        "--timeout", type=float, help="seconds one pytest run may take before it is stopped (default none)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the environments and the order of runs; run nothing"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show pytest's output as it runs (it is always logged)"
+    )
     parser.add_argument("--list-envs", action="store_true", help="list the cached environments and exit")
     parser.add_argument(
-        "--clear-envs", action="store_true", help="delete cached environments (only the RELEASEs named, if any) and exit"
+        "--clear-envs",
+        action="store_true",
+        help="delete cached environments (only the RELEASEs named, if any) and exit",
     )
     return parser
 
@@ -149,7 +207,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("arguments after -- go to pytest, which runs only with --mode runs (paired mode: --cases GLOB)")
     if not args.releases and not (args.list_envs or args.clear_envs or args.self_test or args.bisect):
         parser.error("name at least one MLX release, e.g. 0.29.4 0.31.1 0.32.4")
-    if args.mode == "paired" and not (args.list_envs or args.clear_envs or args.self_test or args.bisect) and len(args.releases) < 2:
+    if (
+        args.mode == "paired"
+        and not (args.list_envs or args.clear_envs or args.self_test or args.bisect)
+        and len(args.releases) < 2
+    ):
         parser.error("paired mode compares releases: name at least two (or use --self-test RELEASE)")
     if not 0 < args.alpha < 1 or args.round_time <= 0:
         parser.error("--alpha must be between 0 and 1 and --round-time positive")
@@ -235,11 +297,15 @@ class Manifest:
 
 def print_plan(args, cache: EnvCache, pins: PinSet, order: list[tuple[int, str]]) -> None:
     """What a run would do: environments, pins and the order of runs."""
-    print(f"plan: {len(args.releases)} releases x {args.passes} passes = {len(order)} runs, sizes {args.sizes}, order {args.order}")
+    print(
+        f"plan: {len(args.releases)} releases x {args.passes} passes = {len(order)} runs, sizes {args.sizes}, order {args.order}"
+    )
     print(f"environments in {cache.root}:")
     for release in args.releases:
         state = "ready" if cache.is_ready(release, wanted_marker(release, pins)) else "to build"
-        print(f"  mlx {release}: {cache.path(release)} ({state}), installs {mlx_spec(release)} + {len(pins.pins)} pinned packages")
+        print(
+            f"  mlx {release}: {cache.path(release)} ({state}), installs {mlx_spec(release)} + {len(pins.pins)} pinned packages"
+        )
     print(f"suite: a copy of {REPO_ROOT} in {args.results / SUITE_DIR}, where every run executes")
     print(f"pinned: {' '.join(pins.pins)}")
     for note in pins.notes:
@@ -248,7 +314,9 @@ def print_plan(args, cache: EnvCache, pins: PinSet, order: list[tuple[int, str]]
         storage = args.results / RUNS_DIR
         cmd = pytest_command(env_python(cache.path(release)), release, pass_no, args.sizes, storage, args.pytest_args)
         print(f"  [{index}/{len(order)}] pass {pass_no} mlx {release}: {shlex.join(cmd)}")
-    print(f"then: {shlex.join(reporting.report_command(args.results, args.out, args.threshold, args.fail_on_regression))}")
+    print(
+        f"then: {shlex.join(reporting.report_command(args.results, args.out, args.threshold, args.fail_on_regression))}"
+    )
 
 
 def _valid_release(release: str) -> str | None:
@@ -260,7 +328,9 @@ def _valid_release(release: str) -> str | None:
     return None
 
 
-def install_all(releases: list[str], cache: EnvCache, pins: PinSet, manifest: Manifest, extra: str | None = None) -> dict[str, Path]:
+def install_all(
+    releases: list[str], cache: EnvCache, pins: PinSet, manifest: Manifest, extra: str | None = None
+) -> dict[str, Path]:
     """Every release's interpreter, building environments as needed; one line per release, whatever happens."""
     pythons: dict[str, Path] = {}
     print(f"environments in {cache.root} (a new one downloads MLX and the pinned packages):", flush=True)
@@ -279,7 +349,9 @@ def install_all(releases: list[str], cache: EnvCache, pins: PinSet, manifest: Ma
     return pythons
 
 
-def run_all(args: argparse.Namespace, order: list[tuple[int, str]], pythons: dict[str, Path], manifest: Manifest) -> None:
+def run_all(
+    args: argparse.Namespace, order: list[tuple[int, str]], pythons: dict[str, Path], manifest: Manifest
+) -> None:
     """Run the grid in `order`; a failing run is one line and the loop goes on."""
     for index, (pass_no, release) in enumerate(order, 1):
         label = f"[{index}/{len(order)}] pass {pass_no} mlx {release}"
@@ -307,7 +379,10 @@ def run_all(args: argparse.Namespace, order: list[tuple[int, str]], pythons: dic
 
 def compare(args: argparse.Namespace, manifest: Manifest) -> tuple[int, bool]:
     """Run the report's version comparison; (report exit status, whether any case regressed)."""
-    print(f"report: {shlex.join(reporting.report_command(args.results, args.out, args.threshold, args.fail_on_regression))}", flush=True)
+    print(
+        f"report: {shlex.join(reporting.report_command(args.results, args.out, args.threshold, args.fail_on_regression))}",
+        flush=True,
+    )
     csv_path = args.out / "versions.csv"
     csv_path.unlink(missing_ok=True)  # a stale table from an earlier report must not pass for this one's
     status = reporting.run_report(args.results, args.out, args.threshold, args.fail_on_regression)
@@ -393,7 +468,6 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_INCOMPLETE if incomplete else EXIT_OK
 
 
-
 def paired_settings(args) -> PairedSettings:
     """The paired runner's settings from the command line."""
     return PairedSettings(
@@ -418,12 +492,16 @@ def paired_main(args, cache: EnvCache, pins: PinSet, start_worker=None, ensure=N
         targets.append(twin(targets[0], "b"))
     settings = paired_settings(args)
     if args.dry_run:
-        print(f"plan: paired, {', '.join(t.label for t in targets)}; {settings.sessions} sessions x up to {settings.pairs} "
-              f"blocks per case, sizes {args.sizes}, CPU sets {settings.cpu_sets}; environments in {cache.root}")
+        print(
+            f"plan: paired, {', '.join(t.label for t in targets)}; {settings.sessions} sessions x up to {settings.pairs} "
+            f"blocks per case, sizes {args.sizes}, CPU sets {settings.cpu_sets}; environments in {cache.root}"
+        )
         return EXIT_OK
     args.results.mkdir(parents=True, exist_ok=True)
     suite = snapshot_suite(args.results / SUITE_DIR)
-    print(f"results: {args.results} (suite snapshot: {suite['files']} files at {suite['commit'] or '?'}{', dirty' if suite['dirty'] else ''})")
+    print(
+        f"results: {args.results} (suite snapshot: {suite['files']} files at {suite['commit'] or '?'}{', dirty' if suite['dirty'] else ''})"
+    )
     start_worker = start_worker or compare.worker_factory(args.results / SUITE_DIR, args.results / compare.WORKER_LOGS)
     try:
         if args.bisect:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import fnmatch
 import platform
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from bench.releases import version_key
 from bench.versions import output, verdicts
@@ -73,7 +73,9 @@ def select_cases(cases: list[dict], patterns: list[str] | None) -> list[dict]:
     return [c for c in cases if any(fnmatch.fnmatchcase(c["case_id"], p) for p in patterns)]
 
 
-def grid_cases(start_worker: Callable, side: Side, sizes: str, devices: list[str] | None, timeout: float | None) -> tuple[list[dict], dict]:
+def grid_cases(
+    start_worker: Callable, side: Side, sizes: str, devices: list[str] | None, timeout: float | None
+) -> tuple[list[dict], dict]:
     """(the grid's cases as the suite snapshot builds them, the worker's hello) from one worker of `side`."""
     worker = start_worker(side, [], -1)
     try:
@@ -86,7 +88,9 @@ def grid_cases(start_worker: Callable, side: Side, sizes: str, devices: list[str
     return answer["cases"], hello
 
 
-def judge(measurements: dict, pairs: list[tuple[str, str]], threshold: float, alpha: float, machine: str) -> tuple[list, list]:
+def judge(
+    measurements: dict, pairs: list[tuple[str, str]], threshold: float, alpha: float, machine: str
+) -> tuple[list, list]:
     """(comparisons, rows) for every older/newer pair."""
     comparisons, rows = [], []
     for older, newer in pairs:
@@ -122,7 +126,9 @@ def settings_record(args, settings: PairedSettings, cases: int) -> dict:
     }
 
 
-def measure(args, sides: list[Side], start_worker: Callable, settings: PairedSettings, save_to: Path) -> tuple[dict, dict, list]:
+def measure(
+    args, sides: list[Side], start_worker: Callable, settings: PairedSettings, save_to: Path
+) -> tuple[dict, dict, list]:
     """(measurements, machine identity, cases): list the cases, check the machine, run the paired sessions."""
     cases, hello = grid_cases(start_worker, sides[-1], args.sizes, args.mlx_device, settings.timeout_s)
     cases = select_cases(cases, args.cases)
@@ -131,8 +137,11 @@ def measure(args, sides: list[Side], start_worker: Callable, settings: PairedSet
     identity = machine_identity()
     if not same_machine(identity, hello.get("machine") or {}):
         raise WorkerError("the workers report another machine than the runner's; timings cannot be pooled")
-    print(f"paired: {len(cases)} cases x {settings.sessions} sessions, up to {settings.pairs} blocks each, "
-          f"CPU sets {settings.cpu_sets}; machine {machine_label(identity)}", flush=True)
+    print(
+        f"paired: {len(cases)} cases x {settings.sessions} sessions, up to {settings.pairs} blocks each, "
+        f"CPU sets {settings.cpu_sets}; machine {machine_label(identity)}",
+        flush=True,
+    )
     data = run_paired(
         sides, cases, settings, start_worker,
         save=lambda d: output.write_json(save_to, dict(d, machine=identity)),
@@ -154,7 +163,9 @@ def exit_status(comparisons: list[dict], rows: list[dict], fail_on_regression: b
     return EXIT_OK
 
 
-def run_compare(args, targets: list[Target], pythons: dict, failures: dict, start_worker: Callable, settings: PairedSettings) -> int:
+def run_compare(
+    args, targets: list[Target], pythons: dict, failures: dict, start_worker: Callable, settings: PairedSettings
+) -> int:
     """Time the installed releases paired, judge consecutive pairs, write and print the verdicts."""
     ready = [t for t in targets if t.label in pythons]
     if len(ready) < 2:

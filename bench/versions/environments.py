@@ -20,8 +20,8 @@ from packaging.version import Version
 
 from bench.releases import version_key
 from bench.versions.common import CACHE_ENV_VAR, MARKER_NAME, InstallError
-from bench.versions.targets import ReleaseError, safe_key
 from bench.versions.pins import PinSet, mlx_spec
+from bench.versions.targets import ReleaseError, safe_key
 
 
 def default_cache_dir() -> Path:
@@ -169,7 +169,9 @@ def wanted_marker(release: str, pins: PinSet, spec: str | None = None) -> dict:
     }
 
 
-def ensure_env(release: str, cache: EnvCache, pins: PinSet, spec: str | None = None, version: str | None = None) -> tuple[Path, str]:
+def ensure_env(
+    release: str, cache: EnvCache, pins: PinSet, spec: str | None = None, version: str | None = None
+) -> tuple[Path, str]:
     """The interpreter of a ready environment for `release`, building it if needed; (python, what was done).
 
     Raises InstallError with a one-line reason. A half-built environment has no
@@ -212,9 +214,14 @@ def _build_env(release: str, path: Path, wanted: dict, log: Path) -> None:
     step("python -m venv failed", [sys.executable, "-m", "venv", str(path)])
     python = str(env_python(path))
     # MLX first on the command line; one pip call so the resolver sees MLX and the pins together.
-    step("pip install failed", [python, "-m", "pip", "install", "--no-input", "--progress-bar", "off", wanted["spec"], *wanted["pins"]])
+    step(
+        "pip install failed",
+        [python, "-m", "pip", "install", "--no-input", "--progress-bar", "off", wanted["spec"], *wanted["pins"]],
+    )
     names = ["mlx"] + [Requirement(p).name for p in wanted["pins"] if "==" in p]
-    found = json.loads(step("import mlx.core failed", [python, "-c", _VERIFY_SCRIPT, json.dumps(names)]).strip().splitlines()[-1])
+    found = json.loads(
+        step("import mlx.core failed", [python, "-c", _VERIFY_SCRIPT, json.dumps(names)]).strip().splitlines()[-1]
+    )
     if Version(found["mlx"]) != Version(release):
         raise InstallError(f"mlx.core.__version__ is {found['mlx']}, not {release}; log: {log}")
     wrong = [p for p in wanted["pins"] if "==" in p and found["dists"].get(Requirement(p).name) != p.split("==", 1)[1]]
@@ -222,4 +229,3 @@ def _build_env(release: str, path: Path, wanted: dict, log: Path) -> None:
         raise InstallError(f"pins not honoured ({', '.join(wrong)}); log: {log}")
     marker = dict(wanted, created=dt.datetime.now().isoformat(timespec="seconds"), mlx_import_version=found["mlx"])
     (path / MARKER_NAME).write_text(json.dumps(marker, indent=2))
-

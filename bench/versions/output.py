@@ -61,7 +61,7 @@ def write_json(path: Path, data: dict) -> None:
 
 def now() -> str:
     """The current time, ISO 8601 with the UTC offset."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def verdicts_document(machine: dict, settings: dict, comparisons: list[dict], rows: list[dict]) -> dict:
@@ -85,7 +85,9 @@ def write_verdicts(folder: Path, document: dict) -> tuple[Path, Path]:
     writer = csv.DictWriter(buffer, fieldnames=ROW_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for row in document["rows"]:
-        writer.writerow({k: ("" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v) for k, v in row.items()})
+        writer.writerow(
+            {k: ("" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v) for k, v in row.items()}
+        )
     write_atomic(csv_path, buffer.getvalue())
     return json_path, csv_path
 
@@ -119,7 +121,10 @@ def verdict_table(comparisons: list[dict], rows: list[dict], threshold: float, l
             f"  MLX cases: {counts['regression']} regression, {counts['faster']} faster, {counts['same']} same, "
             f"{counts['undecided']} undecided (threshold {threshold:.0%}); NumPy controls: {len(controls)}, {moved} not 'same'"
         )
-        shown = sorted((r for r in mine if r["verdict"] != "same"), key=lambda r: (r["verdict"] != "regression", -abs(r["pct_change"] or 0)))
+        shown = sorted(
+            (r for r in mine if r["verdict"] != "same"),
+            key=lambda r: (r["verdict"] != "regression", -abs(r["pct_change"] or 0)),
+        )
         if shown:
             lines.append(f"  {'case':<58} {'change':>8} {'95% interval':>18} {'p adj':>9} {'noise':>6}  verdict")
         for row in shown[:limit]:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from bench.versions.workers import WorkerError, WorkerTimeout
 
@@ -106,7 +106,9 @@ def run_paired(
                 record["seconds"] = time.perf_counter() - case_start
                 if verbose:
                     blocks = len(record["orders"])
-                    progress(f"  [{index + 1}/{len(cases)}] {entry['case_id']}: K {data['cases'][entry['case_id']]['steps']}, {blocks} blocks, {record['seconds']:.1f} s")
+                    progress(
+                        f"  [{index + 1}/{len(cases)}] {entry['case_id']}: K {data['cases'][entry['case_id']]['steps']}, {blocks} blocks, {record['seconds']:.1f} s"
+                    )
                 problems += bool(record.get("errors"))
                 for label, error in record.get("errors", {}).items():
                     progress(f"  session {session + 1}: {entry['case_id']} mlx {label}: {error}")
@@ -120,7 +122,8 @@ def run_paired(
         data["sessions"][-1]["seconds"] = time.perf_counter() - started
         progress(
             f"session {session + 1}/{settings.sessions} (CPUs {','.join(map(str, cpus)) or 'any'}): "
-            f"{len(cases)} cases in {time.perf_counter() - started:.0f} s" + (f", {problems} with errors" if problems else "")
+            f"{len(cases)} cases in {time.perf_counter() - started:.0f} s"
+            + (f", {problems} with errors" if problems else "")
         )
         if save:
             save(data)
@@ -209,7 +212,9 @@ def _finish(workers, labels, record, settings, check: bool) -> None:
         try:
             if check:
                 answer = workers[label].request({"cmd": "finish"}, settings.timeout_s)
-                record.setdefault("checks", {})[label] = {k: answer.get(k) for k in ("max_rel_error", "barrier_pending_s")}
+                record.setdefault("checks", {})[label] = {
+                    k: answer.get(k) for k in ("max_rel_error", "barrier_pending_s")
+                }
         except WorkerTimeout as error:
             record["errors"][label] = str(error)
         except WorkerError as error:

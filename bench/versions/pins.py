@@ -88,7 +88,9 @@ def pin_set(
             if top_level:
                 spec = f"{name}{req.specifier}"
                 pins[name] = spec
-                notes.append(f"{name} is not installed in {sys.executable}: every environment installs {spec!r}, unpinned")
+                notes.append(
+                    f"{name} is not installed in {sys.executable}: every environment installs {spec!r}, unpinned"
+                )
             continue  # a missing optional dependency: pip resolves it if anything needs it
         pins[name] = f"{name}=={version}"
         for dep_text in requires_of(name):
@@ -106,4 +108,3 @@ def mlx_spec(release: str, system: str | None = None) -> str:
     system = system or sys.platform
     # Linux wheels need the [cpu] extra for a CPU backend (it pulls mlx-cpu of the same version).
     return f"mlx[cpu]=={release}" if system.startswith("linux") else f"mlx=={release}"
-

@@ -62,4 +62,3 @@ def child_environment(env_dir: Path) -> dict:
     env["PATH"] = f"{env_python(env_dir).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONNOUSERSITE"] = "1"
     return env
-

@@ -14,7 +14,16 @@ from bench.versions.common import REPO_ROOT, RUNS_DIR, SUITE_DIR
 def report_command(results: Path, out: Path, threshold: float, fail_on_regression: bool) -> list[str]:
     """The report's version comparison over the runs of one results folder."""
     # Only runs/: the manifest, logs and the report's own files are not results.
-    cmd = [sys.executable, "-m", "bench.report", str(results / RUNS_DIR), "--out", str(out), "--threshold", f"{threshold:g}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.report",
+        str(results / RUNS_DIR),
+        "--out",
+        str(out),
+        "--threshold",
+        f"{threshold:g}",
+    ]
     return cmd + (["--fail-on-regression"] if fail_on_regression else [])
 
 

@@ -177,7 +177,12 @@ def run_once(
     start = time.perf_counter()
     env_dir = python.parent.parent
     record.exit_code = _stream(
-        pytest_command(python, release, pass_no, sizes, storage, extra), suite, child_environment(env_dir), log, echo, timeout
+        pytest_command(python, release, pass_no, sizes, storage, extra),
+        suite,
+        child_environment(env_dir),
+        log,
+        echo,
+        timeout,
     )
     record.seconds = time.perf_counter() - start
     # Stopped by the timer: SIGTERM, or SIGKILL when it did not end in the grace period.
@@ -211,4 +216,3 @@ def _recorded_mlx_version(path: Path) -> str | None:
         return json.loads(path.read_text()).get("machine_info", {}).get("mlx_version")
     except (OSError, ValueError):
         return None
-

@@ -54,13 +54,27 @@ def summarize(comparison: dict, rows: list[dict], plants: dict[str, float], thre
     planted = []
     for case_id, slowdown in plants.items():
         row = next(r for r in rows if r["case_id"] == case_id)
-        caught = row["verdict"] == "regression" or (row["p_value_adjusted"] is not None and row["p_value_adjusted"] < 0.01 and row["pct_change"] > 0)
-        planted.append({"case_id": case_id, "slowdown_pct": slowdown * 100, "pct_change": row["pct_change"], "verdict": row["verdict"], "caught": bool(caught)})
+        caught = row["verdict"] == "regression" or (
+            row["p_value_adjusted"] is not None and row["p_value_adjusted"] < 0.01 and row["pct_change"] > 0
+        )
+        planted.append(
+            {
+                "case_id": case_id,
+                "slowdown_pct": slowdown * 100,
+                "pct_change": row["pct_change"],
+                "verdict": row["verdict"],
+                "caught": bool(caught),
+            }
+        )
     aa = [r for r in rows if not r["control"] and r["case_id"] not in plants]
     false_regressions = [r for r in aa if r["verdict"] == "regression"]
     false_faster = [r for r in aa if r["verdict"] == "faster"]
     noise = [r["noise_pct"] for r in aa if r["noise_pct"] is not None and np.isfinite(r["noise_pct"])]
-    detectable = [r["min_detectable_pct"] for r in aa if r["min_detectable_pct"] is not None and np.isfinite(r["min_detectable_pct"])]
+    detectable = [
+        r["min_detectable_pct"]
+        for r in aa
+        if r["min_detectable_pct"] is not None and np.isfinite(r["min_detectable_pct"])
+    ]
     largest = max(planted, key=lambda p: p["slowdown_pct"]) if planted else None
     if false_regressions:
         status = "regression"
@@ -73,7 +87,9 @@ def summarize(comparison: dict, rows: list[dict], plants: dict[str, float], thre
     noise_median = statistics.median(noise) if noise else float("nan")
     detectable_median = statistics.median(detectable) if detectable else float("nan")
     fit = status == "pass" and detectable_median <= threshold * 100
-    caught = ", ".join(f"{p['slowdown_pct']:.0f}% {'caught' if p['caught'] else 'missed'} ({p['pct_change']:+.1f}%)" for p in planted)
+    caught = ", ".join(
+        f"{p['slowdown_pct']:.0f}% {'caught' if p['caught'] else 'missed'} ({p['pct_change']:+.1f}%)" for p in planted
+    )
     summary = (
         f"{status}: {len(false_regressions)} false regressions in {len(aa)} A/A cases; planted {caught}; "
         f"noise {noise_median:.1f}% (median), smallest detectable change {detectable_median:.1f}% (median); "
@@ -95,7 +111,9 @@ def summarize(comparison: dict, rows: list[dict], plants: dict[str, float], thre
     }
 
 
-def run_self_test(args, target: Target, twin: Target, pythons: dict, start_worker, settings: PairedSettings, wanted_plants=None) -> int:
+def run_self_test(
+    args, target: Target, twin: Target, pythons: dict, start_worker, settings: PairedSettings, wanted_plants=None
+) -> int:
     """Time the A/A pair with the plants in B, judge it, write self-test.json and release-verdicts.json; its exit status."""
     probe = [Side(target.label, Path(pythons[target.label]), target.version)]
     # The plants depend on the case list, which the suite's snapshot gives: list first, then plant.
@@ -107,7 +125,9 @@ def run_self_test(args, target: Target, twin: Target, pythons: dict, start_worke
         Side(target.label, Path(pythons[target.label]), target.version),
         Side(twin.label, Path(pythons[twin.label]), twin.version, slowdown=plants),
     ]
-    print("self-test: planted in " + twin.label + ": " + ", ".join(f"{c} +{s:.0%}" for c, s in plants.items()), flush=True)
+    print(
+        "self-test: planted in " + twin.label + ": " + ", ".join(f"{c} +{s:.0%}" for c, s in plants.items()), flush=True
+    )
     data, identity, cases = measure(args, sides, start_worker, settings, args.results / output.MEASUREMENTS_JSON)
     comparisons, rows = judge(data, [(target.label, twin.label)], args.threshold, args.alpha, machine_label(identity))
     result = summarize(comparisons[0], rows, plants, args.threshold)
@@ -132,17 +152,30 @@ def run_self_test(args, target: Target, twin: Target, pythons: dict, start_worke
 def print_report(result: dict, rows: list[dict], plants: dict) -> None:
     """The self-test's findings, A/A and planted apart."""
     aa = [r for r in rows if not r["control"] and r["case_id"] not in plants]
-    print(f"A/A (same release, no plant): {len(aa)} MLX cases, {result['false_regressions']} false regressions, "
-          f"{result['false_faster']} false 'faster'" + (f": {', '.join(result['false_regression_cases'])}" if result["false_regression_cases"] else ""))
+    print(
+        f"A/A (same release, no plant): {len(aa)} MLX cases, {result['false_regressions']} false regressions, "
+        f"{result['false_faster']} false 'faster'"
+        + (f": {', '.join(result['false_regression_cases'])}" if result["false_regression_cases"] else "")
+    )
     controls = [r for r in rows if r["control"]]
-    print(f"NumPy controls: {len(controls)}, {sum(r['verdict'] != 'same' for r in controls)} not 'same'; comparison {result['comparison']['status']}"
-          + (f" ({result['comparison']['reason']})" if result["comparison"]["reason"] else ""))
+    print(
+        f"NumPy controls: {len(controls)}, {sum(r['verdict'] != 'same' for r in controls)} not 'same'; comparison {result['comparison']['status']}"
+        + (f" ({result['comparison']['reason']})" if result["comparison"]["reason"] else "")
+    )
     for plant in result["planted"]:
-        print(f"planted +{plant['slowdown_pct']:.0f}% in {plant['case_id']}: measured {plant['pct_change']:+.1f}%, "
-              f"verdict {plant['verdict']}, {'caught' if plant['caught'] else 'MISSED'}")
-    print(f"per-case noise (sd of the session changes): median {result['noise_pct_median']:.2f}%, 90th percentile {result['noise_pct_p90']:.2f}%")
-    noisiest = sorted((r for r in aa if r["noise_pct"] is not None and np.isfinite(r["noise_pct"])), key=lambda r: -r["noise_pct"])[:5]
+        print(
+            f"planted +{plant['slowdown_pct']:.0f}% in {plant['case_id']}: measured {plant['pct_change']:+.1f}%, "
+            f"verdict {plant['verdict']}, {'caught' if plant['caught'] else 'MISSED'}"
+        )
+    print(
+        f"per-case noise (sd of the session changes): median {result['noise_pct_median']:.2f}%, 90th percentile {result['noise_pct_p90']:.2f}%"
+    )
+    noisiest = sorted(
+        (r for r in aa if r["noise_pct"] is not None and np.isfinite(r["noise_pct"])), key=lambda r: -r["noise_pct"]
+    )[:5]
     for row in noisiest:
-        print(f"  noisiest: {row['case_id']} {row['noise_pct']:.1f}% (smallest detectable {row['min_detectable_pct']:.1f}%)")
+        print(
+            f"  noisiest: {row['case_id']} {row['noise_pct']:.1f}% (smallest detectable {row['min_detectable_pct']:.1f}%)"
+        )
     print(f"smallest detectable change: median {result['min_detectable_pct_median']:.1f}% over the A/A cases")
     print(f"self-test: {result['summary']}")

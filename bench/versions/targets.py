@@ -102,7 +102,9 @@ def parse_target(text: str, extra: str | None = None, system: str | None = None)
         sha = file_sha256(path)
         label = f"{version}+{sha[:12]}"
         requirement = f"{name}[{extra}] @ {path.resolve().as_uri()}" if extra else f"{name} @ {path.resolve().as_uri()}"
-        return Target(label, str(version), requirement, safe_key(f"wheel-{version}-{sha[:12]}"), str(path.resolve()), sha)
+        return Target(
+            label, str(version), requirement, safe_key(f"wheel-{version}-{sha[:12]}"), str(path.resolve()), sha
+        )
     version = check_release_name(text)
     key = version if extra in (None, "cpu") else f"{version}-{extra}"
     return Target(version, version, mlx_requirement(version, extra, system), safe_key(key))
@@ -110,4 +112,11 @@ def parse_target(text: str, extra: str | None = None, system: str | None = None)
 
 def twin(target: Target, suffix: str) -> Target:
     """The same release in a second environment under another label (the self-test's A/A)."""
-    return Target(f"{target.label}-{suffix}", target.version, target.spec, safe_key(f"{target.key}-{suffix}"), target.wheel, target.sha256)
+    return Target(
+        f"{target.label}-{suffix}",
+        target.version,
+        target.spec,
+        safe_key(f"{target.key}-{suffix}"),
+        target.wheel,
+        target.sha256,
+    )

@@ -90,11 +90,17 @@ def case_statistics(changes: list[float], prior_var: float) -> dict:
     return {"n": n, "mean": mean, "sd": sd, "se": math.sqrt(var / n), "df": df}
 
 
-def compare_pair(measurements: dict, older: str, newer: str, threshold: float, alpha: float = DEFAULT_ALPHA, machine: str = "") -> tuple[dict, list[dict]]:
+def compare_pair(
+    measurements: dict, older: str, newer: str, threshold: float, alpha: float = DEFAULT_ALPHA, machine: str = ""
+) -> tuple[dict, list[dict]]:
     """(comparison, verdict rows) of one older/newer pair from a paired run's measurements."""
     cases = measurements["cases"]
     changes = {cid: session_changes(c["sessions"], older, newer) for cid, c in cases.items()}
-    variances = [float(np.var(v, ddof=1)) for cid, v in changes.items() if len(v) > 1 and cases[cid]["case"]["backend"] != "numpy"]
+    variances = [
+        float(np.var(v, ddof=1))
+        for cid, v in changes.items()
+        if len(v) > 1 and cases[cid]["case"]["backend"] != "numpy"
+    ]
     prior_var = float(np.median(variances)) if variances else 0.0
     rows = []
     for cid, case in cases.items():
@@ -158,7 +164,9 @@ def compare_pair(measurements: dict, older: str, newer: str, threshold: float, a
             row["passes_needed"] = sessions_needed(st["sd"], threshold, per_test, prior_var)
             row["verdict"], row["reason"] = _verdict(row, threshold, alpha)
 
-    moved = [r for r in rows if r["control"] and r["p_value_adjusted"] < alpha and abs(r["pct_change"]) > 50 * threshold]
+    moved = [
+        r for r in rows if r["control"] and r["p_value_adjusted"] < alpha and abs(r["pct_change"]) > 50 * threshold
+    ]
     comparison = {"older": older, "newer": newer, "status": "ok", "reason": ""}
     if moved:
         names = ", ".join(f"{r['case_id']} {r['pct_change']:+.1f}%" for r in moved[:3])

@@ -84,7 +84,9 @@ class WorkerProcess:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not self._selector.select(wait):
                 self.kill()
-                raise WorkerTimeout(f"timeout: {message.get('cmd')} took over {timeout:g} s; worker {self.label} stopped")
+                raise WorkerTimeout(
+                    f"timeout: {message.get('cmd')} took over {timeout:g} s; worker {self.label} stopped"
+                )
             line = self.proc.stdout.readline()
             if not line:
                 self.proc.wait()

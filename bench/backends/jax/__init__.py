@@ -30,11 +30,10 @@ import functools
 import importlib.util
 import os
 import sys
-import time
 
 from bench.backends.base import Backend, device_choice
 from bench.cases import Case, GridOptions, cold_mlp_shape, linear_batches, mlp_shapes
-from bench.sizes import Size
+from bench.sizes import BLOG_SIZE, QUICK_PEERS, Size
 
 DEVICES = ("cpu", "cuda")
 # variant -> barrier: a barrier every step, or one per round of K steps in one call
@@ -51,6 +50,7 @@ class JaxBackend(Backend):
     label = "JAX"
     package = "jax"
     install_hint = "pip install -r requirements-peers.txt"
+    quick_sizes = QUICK_PEERS
     description = "jax.jit of jax.grad steps, one per call or K in a lax.fori_loop"
 
     def __init__(self) -> None:
@@ -66,12 +66,14 @@ class JaxBackend(Backend):
         if device == "cuda":
             if gpu_available():
                 return None
-            return f"JAX sees no CUDA GPU on this machine (platforms: {', '.join(platforms())}; jax[cuda12] brings CUDA)"
+            return f"JAX sees no CUDA GPU on this machine (its platforms: {', '.join(platforms())}; see jax[cuda12])"
         return super().unavailable(device)
 
     def cases(self, model: str, scenario: str, size: Size, grid: GridOptions) -> list[Case]:
         if scenario == "blog":
             return []  # the blog timed NumPy and MLX only
+        if scenario == "cold" and grid.quick and size != BLOG_SIZE:
+            return []  # the quick grid times first calls at the blog's size only
         devices = self.devices()
         if model == "mlp":
             if scenario == "cold":
@@ -150,7 +152,7 @@ class JaxBackend(Backend):
         precision = jax.config.jax_default_matmul_precision
         return {
             "jax_version": jax.__version__,
-            "jax_jaxlib_version": jaxlib.__version__,
+            "jaxlib_version": jaxlib.__version__,  # the name the report reads (bench.report.schema)
             "jax_backend": jax.default_backend(),
             "jax_devices": [f"{d.platform}:{d.id} {d.device_kind}" for d in devices],
             "jax_cpu_threads": cpu_threads(),
@@ -207,8 +209,10 @@ def _backends_started() -> bool:
 
 def match_numpy_threads() -> None:
     """Give XLA's CPU pool NumPy's BLAS thread count (PJRT_NPROC), unless the user set one or the client exists."""
-    if importlib.util.find_spec("jax") is None or any(os.environ.get(v) for v in THREAD_VARIABLES) or _backends_started():
-        return
+    if any(os.environ.get(v) for v in THREAD_VARIABLES):
+        return  # the user's choice
+    if importlib.util.find_spec("jax") is None or _backends_started():
+        return  # nothing to size, or too late: the pool exists
     from bench.backends.numpy import blas_pools
 
     pools = blas_pools()

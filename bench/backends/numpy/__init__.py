@@ -117,7 +117,16 @@ def blas_pools() -> list[dict]:
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
-    keep = ("user_api", "internal_api", "prefix", "filepath", "version", "num_threads", "threading_layer", "architecture")
+    keep = (
+        "user_api",
+        "internal_api",
+        "prefix",
+        "filepath",
+        "version",
+        "num_threads",
+        "threading_layer",
+        "architecture",
+    )
     pools = [{k: p.get(k) for k in keep if k in p} for p in threadpool_info()]
     numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
     # NumPy's own pool (in numpy.libs or scipy_openblas) first: that is the one its matmul uses.

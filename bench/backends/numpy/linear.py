@@ -119,7 +119,15 @@ class NumpyTrainer:
 
 def bare_round_seconds(trainer: NumpyTrainer, steps: int) -> float:
     """One round of the trainer's full-batch kernel as a plain loop, timed with perf_counter (the overhead check)."""
-    X, y, y_bool, w, lr, inv_n, grad = trainer.X, trainer.y, trainer.y_bool, trainer.w, trainer.lr, trainer.inv_n, trainer.grad
+    X, y, y_bool, w, lr, inv_n, grad = (
+        trainer.X,
+        trainer.y,
+        trainer.y_bool,
+        trainer.w,
+        trainer.lr,
+        trainer.inv_n,
+        trainer.grad,
+    )
     metric = trainer.sync_metric
     with np.errstate(over="ignore"):
         start = time.perf_counter()

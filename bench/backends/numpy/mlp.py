@@ -10,7 +10,6 @@ y[rows]) inside the step, as a training loop does.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from bench.cases import Case
