@@ -23,7 +23,7 @@ from bench.cases import Case, GridOptions, mlp_shapes  # noqa: E402
 from bench.checks import BarrierError, CorrectnessError, check_barrier, check_correctness  # noqa: E402
 from bench.datasets import make_problem  # noqa: E402
 from bench.models import LEARNING_RATE  # noqa: E402
-from bench.sizes import Size  # noqa: E402
+from bench.sizes import BLOG_SIZE, Size  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = Size(200, 8)
@@ -269,7 +269,8 @@ def configured(value):
 def test_grid_cases_per_size():
     backend = configured("cpu")
     size = Size(1_000, 100)
-    ids = [c.case_id(size) for c in backend.cases("linear", "grid", size, GridOptions())]
+    full = GridOptions(quick=False)
+    ids = [c.case_id(size) for c in backend.cases("linear", "grid", size, full)]
     assert ids == [
         "linear-torch-analytic-eager-cpu-n1000-d100",
         "linear-torch-autograd-eager-cpu-n1000-d100",
@@ -279,15 +280,27 @@ def test_grid_cases_per_size():
         "linear-torch-autograd-eager-cpu-b256-n1000-d100",
         "linear-torch-compiled-eager-cpu-b256-n1000-d100",
     ]
-    mlp = backend.cases("mlp", "grid", size, GridOptions())
+    mlp = backend.cases("mlp", "grid", size, full)
     assert [(c.hidden, c.batch_size, c.variant) for c in mlp] == [
-        (h, b, v) for h, b in mlp_shapes(size, GridOptions()) for v in ("nn", "compiled")
+        (h, b, v) for h, b in mlp_shapes(size, full) for v in ("nn", "compiled")
     ]
     assert {c.barrier for c in mlp} == {"eager"}
-    assert [c.variant for c in backend.cases("logistic", "cold", size, GridOptions())] == ["autograd", "compiled"]
-    cold_mlp = backend.cases("mlp", "cold", size, GridOptions())
+    assert [c.variant for c in backend.cases("logistic", "cold", size, full)] == ["autograd", "compiled"]
+    cold_mlp = backend.cases("mlp", "cold", size, full)
     assert [(c.variant, c.hidden, c.batch_size) for c in cold_mlp] == [("nn", 64, 256), ("compiled", 64, 256)]
-    assert backend.cases("linear", "blog", size, GridOptions()) == []
+    assert backend.cases("linear", "blog", size, full) == []
+
+
+def test_the_quick_grid_compiles_at_the_blogs_size_only():
+    backend, quick = configured("cpu"), GridOptions()
+    blog = [c.case_id(BLOG_SIZE) for c in backend.cases("linear", "grid", BLOG_SIZE, quick) if c.variant == "compiled"]
+    assert blog == ["linear-torch-compiled-eager-cpu-n1000-d100", "linear-torch-compiled-eager-cpu-b256-n1000-d100"]
+    mlp = [(c.hidden, c.batch_size) for c in backend.cases("mlp", "grid", BLOG_SIZE, quick) if c.variant == "compiled"]
+    assert mlp == [(64, 256), (64, None)]
+    other = Size(10_000, 100)
+    assert not [c for c in backend.cases("linear", "grid", other, quick) if c.variant == "compiled"]
+    assert backend.cases("linear", "cold", other, quick) == []  # first calls at the blog's size only
+    assert [c for c in backend.cases("linear", "grid", other, quick) if c.variant == "autograd" and c.batch_size]
 
 
 def test_gpu_devices_run_step_and_round_barriers():

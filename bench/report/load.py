@@ -176,12 +176,6 @@ def machine_columns(info: dict) -> dict:
     libraries = info.get("loaded_blas_libraries")
     numpy_blas = " ".join(str(numpy_pool[k]) for k in ("internal_api", "version") if numpy_pool.get(k))
     # Peers' fields only where the run recorded them: a run without PyTorch gets no empty torch columns.
-    # Every backend's own fields (torch_version, jax_cpu_threads, ...), where a run recorded them.
-    peers = {
-        key: _scalar(value)
-        for key, value in info.items()
-        if key.startswith(BACKEND_FIELD_PREFIXES) and key not in columns and value is not None
-    }
     columns = {
         "mlx_version": _scalar(info.get("mlx_version")),
         "numpy_version": _scalar(info.get("numpy_version")),
@@ -208,6 +202,12 @@ def machine_columns(info: dict) -> dict:
         "bench_round_time_s": _scalar(settings.get("round_time_s")),
         "memory_bandwidth_gb_s": _scalar(limits.get("memory_bandwidth_gb_s")),
         "peak_gflops_f32": _scalar(limits.get("peak_gflops_f32")),
+    }
+    # Every backend's own fields (torch_version, jax_cpu_threads, ...), where a run recorded them.
+    peers = {
+        key: _scalar(value)
+        for key, value in info.items()
+        if key.startswith(BACKEND_FIELD_PREFIXES) and key not in columns and value is not None
     }
     return columns | peers
 
