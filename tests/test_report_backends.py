@@ -303,3 +303,12 @@ def test_page_with_peers_in_a_real_browser(peers, tmp_path):
     assert found["sorted_table"] == "backends" and found["sort_column"].startswith("steps/s")
     assert found["ascending"] == sorted(found["ascending"]) and len(found["ascending"]) > 10
     assert found["filter_shown"] and set(found["filter_shown"]) == {found["filter_value"]}
+
+
+def test_a_saved_field_named_like_a_side_does_not_break_the_pairing(frame):
+    # The data-parallel rows save their own `baseline_steps_per_s`; pairs must still be built.
+    before = speedup_table(frame)
+    clashing = frame.assign(baseline_steps_per_s=np.nan, other_steps_per_s=np.nan)
+    after = speedup_table(clashing)
+    assert np.allclose(after["speedup"], before["speedup"]) and len(after) == len(before)
+    assert len(backends_table(clashing)) == len(backends_table(frame))

@@ -139,6 +139,9 @@ def pair_with_baseline(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
         columns={"variant": "baseline_variant", "dtype": "baseline_dtype", "barrier": "baseline_barrier"}
     )
     baseline = _side(baseline.drop_duplicates(keys), "baseline_", keys)
+    # A saved field may already carry a side's name (the data-parallel rows' own baseline_steps_per_s):
+    # the pair's columns win.
+    cases = cases.drop(columns=[c for c in baseline.columns if c in cases and c not in keys])
     pairs = cases.merge(baseline, on=keys, how="left", indicator=True)
     matched = pairs["_merge"] == "both"
     return pairs[matched].drop(columns="_merge"), pairs[~matched].drop(columns="_merge")
@@ -177,6 +180,7 @@ def backends_table(frame: pd.DataFrame) -> pd.DataFrame:
     if best.empty or best["backend"].nunique() < 2:
         return pd.DataFrame(columns=list(BACKENDS_COLUMNS))
     others = _side(best, "other_", list(FASTEST_GROUP))
+    best = best.drop(columns=[c for c in others.columns if c in best and c not in FASTEST_GROUP])
     pairs = best.merge(others, on=list(FASTEST_GROUP))
     pairs = pairs[pairs["backend"] != pairs["other_backend"]].rename(columns={"n_rounds": "rounds"})
     if pairs.empty:
