@@ -67,6 +67,10 @@ class Backend:
     description: ClassVar[str] = ""  # one line for the README's case table and --help
     # The sizes of the default quick grid this backend runs (None: every one); the others run everywhere.
     quick_sizes: ClassVar[tuple[Size, ...] | None] = None
+    # Where its kernels live, imported on first use: model -> "module:TrainerClass" ("*": every other
+    # model), and "module:function" of its bare loop.
+    trainers: ClassVar[dict[str, str]] = {}
+    bare_loop: ClassVar[str] = ""
 
     # ---- availability and cases -------------------------------------------------------------
     def missing(self) -> str | None:
@@ -88,13 +92,22 @@ class Backend:
         return []
 
     # ---- training ---------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Once-per-process set-up before the first trainer is built (e.g. thread counts); nothing by default."""
+
     def make_trainer(self, case: Case, problem: Problem, lr: float) -> Trainer:
         """Build the trainer of a case; data conversion and the first evaluation happen here, untimed."""
-        raise NotImplementedError(f"{self.name} has no trainer")
+        self.prepare()
+        path = self.trainers.get(case.model) or self.trainers.get("*")
+        if path is None:
+            raise ValueError(f"{self.name} has no trainer for the {case.model} model")
+        return _imported(path)(case, problem, lr)
 
     def bare_round_seconds(self, trainer: Trainer, steps: int) -> float:
         """Seconds of one round of `steps` steps of the trainer's kernel, written as the plain loop a user would write."""
-        raise NotImplementedError(f"{self.name} has no bare loop")
+        if not self.bare_loop:
+            raise NotImplementedError(f"{self.name} has no bare loop")
+        return _imported(self.bare_loop)(trainer, steps)
 
     def case_context(self, case: Case) -> contextlib.AbstractContextManager:
         """What a whole case runs inside (calibration, every pass, the checks), e.g. a BLAS thread limit."""
@@ -131,6 +144,12 @@ class Backend:
 
     def configure(self, getoption: Callable[[str], object]) -> None:
         """Read the backend's options at session start; raise BackendOptionError on a bad value."""
+
+
+def _imported(path: str):
+    """The object a "package.module:name" path names, importing its module."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def device_choice(value: str | None, known: tuple[str, ...], option: str, default: tuple[str, ...]) -> tuple[str, ...]:

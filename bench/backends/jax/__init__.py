@@ -50,8 +50,13 @@ class JaxBackend(Backend):
     label = "JAX"
     package = "jax"
     install_hint = "pip install -r requirements-peers.txt"
+    trainers = {"mlp": "bench.backends.jax.mlp:JaxMlpTrainer", "*": "bench.backends.jax.linear:JaxTrainer"}
+    bare_loop = "bench.backends.jax.linear:bare_round_seconds"
     quick_sizes = QUICK_PEERS
     description = "jax.jit of jax.grad steps, one per call or K in a lax.fori_loop"
+
+    def prepare(self) -> None:
+        match_numpy_threads()  # before anything starts XLA's CPU client
 
     def __init__(self) -> None:
         self._devices: tuple[str, ...] | None = None  # None: the default, found on first use
@@ -93,21 +98,6 @@ class JaxBackend(Backend):
         return cases
 
     # ---- training ------------------------------------------------------------------------------
-    def make_trainer(self, case, problem, lr):
-        match_numpy_threads()  # before anything below starts XLA's CPU client
-        if case.model == "mlp":
-            from bench.backends.jax.mlp import JaxMlpTrainer
-
-            return JaxMlpTrainer(case, problem, lr)
-        from bench.backends.jax.linear import JaxTrainer
-
-        return JaxTrainer(case, problem, lr)
-
-    def bare_round_seconds(self, trainer, steps: int) -> float:
-        from bench.backends.jax.linear import bare_round_seconds
-
-        return bare_round_seconds(trainer, steps)
-
     # ---- what is recorded ----------------------------------------------------------------------
     def memory_baseline(self) -> int:
         """Bytes in use on JAX's GPUs now (their allocators keep counts); 0 on the CPU, whose probe counts buffers."""

@@ -27,6 +27,8 @@ class MlxBackend(Backend):
     label = "MLX"
     package = "mlx"
     install_hint = "pip install -r requirements.txt"
+    trainers = {"mlp": "bench.backends.mlx.mlp:MlxMlpTrainer", "*": "bench.backends.mlx.linear:MlxTrainer"}
+    bare_loop = "bench.backends.mlx.linear:bare_round_seconds"
     description = "mx.grad, hand-written, mx.compile; mlx.nn with mlx.optimizers"
 
     def __init__(self) -> None:
@@ -79,20 +81,6 @@ class MlxBackend(Backend):
                     Case(model, "mlx", "compiled", "round", d, batch),
                 ]
         return cases
-
-    def make_trainer(self, case, problem, lr):
-        if case.model == "mlp":
-            from bench.backends.mlx.mlp import MlxMlpTrainer
-
-            return MlxMlpTrainer(case, problem, lr)
-        from bench.backends.mlx.linear import MlxTrainer
-
-        return MlxTrainer(case, problem, lr)
-
-    def bare_round_seconds(self, trainer, steps: int) -> float:
-        from bench.backends.mlx.linear import bare_round_seconds
-
-        return bare_round_seconds(trainer, steps)
 
     def runs_serially(self, case: Case) -> bool:
         """MLX's CPU backend runs its kernels one at a time on its stream thread, handed over from the Python thread.

@@ -25,6 +25,8 @@ class NumpyBackend(Backend):
     label = "NumPy"
     package = "numpy"
     install_hint = "pip install -r requirements.txt"
+    trainers = {"mlp": "bench.backends.numpy.mlp:NumpyMlpTrainer", "*": "bench.backends.numpy.linear:NumpyTrainer"}
+    bare_loop = "bench.backends.numpy.linear:bare_round_seconds"
     description = "hand-written gradients, eager; the baseline"
 
     def cases(self, model: str, scenario: str, size: Size, grid: GridOptions) -> list[Case]:
@@ -43,20 +45,6 @@ class NumpyBackend(Backend):
             Case(model, "numpy", "analytic", "sync"),
         ]
         return cases + [Case(model, "numpy", "analytic", "eager", batch_size=b) for b in linear_batches(size)]
-
-    def make_trainer(self, case, problem, lr):
-        if case.model == "mlp":
-            from bench.backends.numpy.mlp import NumpyMlpTrainer
-
-            return NumpyMlpTrainer(case, problem, lr)
-        from bench.backends.numpy.linear import NumpyTrainer
-
-        return NumpyTrainer(case, problem, lr)
-
-    def bare_round_seconds(self, trainer, steps: int) -> float:
-        from bench.backends.numpy.linear import bare_round_seconds
-
-        return bare_round_seconds(trainer, steps)
 
     def case_context(self, case: Case):
         if case.variant == "analytic-1thread":

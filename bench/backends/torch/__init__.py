@@ -125,8 +125,13 @@ class TorchBackend(Backend):
     label = "PyTorch"
     package = "torch"
     install_hint = "pip install -r requirements-peers.txt"
+    trainers = {"mlp": "bench.backends.torch.mlp:TorchMlpTrainer", "*": "bench.backends.torch.linear:TorchTrainer"}
+    bare_loop = "bench.backends.torch.linear:bare_round_seconds"
     quick_sizes = QUICK_PEERS
     description = "hand-written, torch.autograd, torch.compile; torch.nn with torch.optim.SGD"
+
+    def prepare(self) -> None:
+        setup()  # torch's threads as many as NumPy's BLAS has
 
     def __init__(self) -> None:
         self._devices: tuple[str, ...] | None = None
@@ -168,21 +173,6 @@ class TorchBackend(Backend):
             if variant != "compiled" or compiles_in(grid, size, batch, hidden)
             for barrier in barriers_on(device)
         ]
-
-    def make_trainer(self, case, problem, lr):
-        setup()
-        if case.model == "mlp":
-            from bench.backends.torch.mlp import TorchMlpTrainer
-
-            return TorchMlpTrainer(case, problem, lr)
-        from bench.backends.torch.linear import TorchTrainer
-
-        return TorchTrainer(case, problem, lr)
-
-    def bare_round_seconds(self, trainer, steps: int) -> float:
-        from bench.backends.torch.linear import bare_round_seconds
-
-        return bare_round_seconds(trainer, steps)
 
     def memory_baseline(self) -> int:
         """Bytes torch's allocator holds on the accelerators now (0 on the CPU, whose probe counts from zero)."""
