@@ -232,15 +232,18 @@ def test_more_shapes_than_dynamos_default_limit_all_stay_compiled():
 
 
 @pytest.mark.slow
-def test_reaching_the_recompile_limit_is_an_error_not_a_silent_fallback(monkeypatch):
+def test_reaching_the_recompile_limit_is_an_error_not_a_silent_fallback():
     def double(x):
         return 2 * x
 
     step = torch_linear.compiled(double)  # the suite's settings, on a function of its own
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
-    step(torch.ones(2))
-    with pytest.raises(Exception, match="recompile limit|recompile_limit"):
-        step(torch.ones(3))
+    # torch's own patch(), not pytest's monkeypatch: undoing a monkeypatch on dynamo's config
+    # module deletes the setting for the rest of the process.
+    with torch._dynamo.config.patch(recompile_limit=1):
+        step(torch.ones(2))
+        with pytest.raises(Exception, match="recompile limit|recompile_limit"):
+            step(torch.ones(3))
+    assert torch._dynamo.config.recompile_limit >= 8
 
 
 # ---- memory ------------------------------------------------------------------------------------
