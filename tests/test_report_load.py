@@ -17,8 +17,8 @@ RESULTS = DATA / "results"
 SAMPLE = RESULTS / "Linux-CPython-3.11-64bit" / "0001_7b7a985_20261127_151607.json"
 NEW_FIELDS = DATA / "new_fields"
 
-# DESIGN.md's result schema: what every row must carry.
-DESIGN_EXTRA_INFO = (
+# The result schema (README, "Results files"), written out on its own: what every row must carry.
+SCHEMA_EXTRA_INFO = (
     "model",
     "backend",
     "variant",
@@ -34,7 +34,7 @@ DESIGN_EXTRA_INFO = (
     "max_rel_error",
     "error_bound",
 )
-DESIGN_MACHINE_INFO = (
+SCHEMA_MACHINE_INFO = (
     "mlx_version",
     "numpy_version",
     "python_version",
@@ -63,7 +63,7 @@ def test_sample_run_is_one_row_per_case_with_every_design_field():
     frame = loaded.frame
     assert warnings == [] and loaded.skipped == []
     assert len(frame) == 10 and frame["case_id"].is_unique
-    for column in DESIGN_EXTRA_INFO + DESIGN_MACHINE_INFO + ("run_datetime", "machine", "source_file"):
+    for column in SCHEMA_EXTRA_INFO + SCHEMA_MACHINE_INFO + ("run_datetime", "machine", "source_file"):
         assert column in frame, column
     assert set(frame["machine"]) == {"vm/Linux-CPython-3.11-64bit (AMD EPYC, 2 CPUs)"}  # node + results subfolder + CPU
     assert frame["run_datetime"].iloc[0] == pd.Timestamp("2026-11-27T15:16:51.485345Z")

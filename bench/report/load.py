@@ -160,7 +160,7 @@ def machine_identity(node: str, folder: str, columns: dict) -> str:
 
 
 def machine_columns(info: dict) -> dict:
-    """The environment of DESIGN rule 7 from a machine_info dict, one flat column per field (the peers' fields,
+    """The environment of rule 7 (README, "Measurement rules") from a machine_info dict, one flat column per field (the peers' fields,
     every backend's fields, schema.BACKEND_FIELD_PREFIXES, where recorded)."""
     info = _as_dict(info)
     mlx_blas = _as_dict(info.get("mlx_blas"))
