@@ -9,8 +9,10 @@ outside bench/backends/ branches on a backend's name:
 
   which cases it runs       cases(model, scenario, size, grid)
   where they can run        devices(), unavailable(device)
-  its trainer per model     make_trainer(case, problem, lr) -> Trainer
-  its bare loop             bare_round_seconds(trainer, steps)   (the harness-overhead check)
+  its trainer per model     trainers = {"mlp": "pkg.mlp:Class", "*": ...}, prepare()
+                            (make_trainer(case, problem, lr) -> Trainer builds one)
+  its bare loop             bare_loop = "pkg.module:function" (bare_round_seconds, the overhead check)
+  where the quick grid runs quick_sizes (None: every size)
   its peak-memory probe     memory_baseline(), peak_memory_bytes(trainer, steps, baseline)
   what it records           machine_info(), blas_threads(case), matmul_precision(case)
   what a case runs inside   case_context(case), runs_serially(case)
