@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from bench import models
 from bench.affinity import pinned
@@ -41,7 +41,7 @@ LONG_ROUND_ROUNDS = 3
 # Steps used by the barrier check when timing is disabled (the CI correctness pass).
 UNTIMED_CHECK_STEPS = 20
 # Steps run under the backend's memory probe, after timing; peaks repeat from the first step on.
-MEMORY_STEPS = 5
+MEMORY_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,9 @@ def case_cpus(case: Case, settings: Settings) -> tuple[int, ...] | None:
 
 
 @contextlib.contextmanager
-def case_environment(case: Case, settings: Settings):
+def case_environment(case: Case, cpus: tuple[int, ...] | None):
     """Everything a case runs in (calibration, every pass, the checks): its backend's context and its CPUs."""
-    with get(case.backend).case_context(case), pinned(case_cpus(case, settings)):
+    with get(case.backend).case_context(case), pinned(cpus):
         yield
 
 
@@ -114,7 +114,7 @@ def run_case(benchmark, case: Case, problem: Problem, settings: Settings, scenar
     backend = get(case.backend)
     baseline = backend.memory_baseline()
     trainer = make_trainer(case, problem, settings.lr)
-    with case_environment(case, settings):
+    with case_environment(case, case_cpus(case, settings)):
         info, measurement = _measure(benchmark, trainer, case, problem, settings, scenario)
         info["peak_memory_bytes"] = backend.peak_memory_bytes(trainer, MEMORY_STEPS, baseline)
         info["blas_threads"] = backend.blas_threads(case)
@@ -169,26 +169,42 @@ def _time_pass(trainer, case: Case, plan: dict, warmup: bool, before_round=None)
     return times, done[-1]
 
 
-def _later_pass(case: Case, size: Size, settings: Settings, plan: dict, steps: int):
-    """A function that times one more pass of the case in a freshly built trainer, with pass 1's K.
+def later_pass_job(case: Case, size: Size, settings: Settings, plan: dict, steps: int) -> dict:
+    """What one more pass of the case needs, as JSON: a pass worker (bench.pass_worker) runs it in another process.
 
-    It keeps the problem's key, not the problem: the arrays are rebuilt (bench.datasets' cache)
-    when the pass comes, so a session does not hold every case's data until its end.
+    It names the problem (model, size, batch, width), not its arrays: the data are
+    rebuilt (bench.datasets' cache) when the pass comes, so a session does not
+    hold every case's data until its end, and each pass draws them afresh.
     """
+    cpus = case_cpus(case, settings)
+    return {
+        "case": asdict(case),
+        "size": asdict(size),
+        "lr": settings.lr,
+        "cpus": list(cpus) if cpus is not None else None,
+        "plan": dict(plan),
+        "steps": steps,
+    }
 
-    def time_pass() -> list[float]:
-        problem = make_problem(case.model, size, case.batch_size, case.hidden)
-        with case_environment(case, settings):
-            trainer = make_trainer(case, problem, settings.lr)
-            if not plan["warmup"]:
-                trainer.run(1)  # first-call costs (tracing, compilation) stay out of the pass
-            times, done = _time_pass(trainer, case, plan, warmup=plan["warmup"])  # the warm-up pays them otherwise
-            if done != steps:
-                raise AssertionError(f"{case.id}: a later pass did {done} steps per round, pass 1 did {steps}")
-            check_settled(trainer, case, done, times[-1])
-        return times
 
-    return time_pass
+def time_later_pass(job: dict) -> list[float]:
+    """Time one more pass of a case (a later_pass_job) in a freshly built trainer, with pass 1's K.
+
+    Runs in this process or in a pass worker alike; raises AssertionError when
+    a check fails.
+    """
+    case, size, plan, steps = Case(**job["case"]), Size(**job["size"]), job["plan"], job["steps"]
+    cpus = tuple(job["cpus"]) if job["cpus"] is not None else None
+    problem = make_problem(case.model, size, case.batch_size, case.hidden)
+    with case_environment(case, cpus):
+        trainer = make_trainer(case, problem, job["lr"])
+        if not plan["warmup"]:
+            trainer.run(1)  # first-call costs (tracing, compilation) stay out of the pass
+        times, done = _time_pass(trainer, case, plan, warmup=plan["warmup"])  # the warm-up pays them otherwise
+        if done != steps:
+            raise AssertionError(f"{case.id}: a later pass did {done} steps per round, pass 1 did {steps}")
+        check_settled(trainer, case, done, times[-1])
+    return times
 
 
 def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Settings, scenario: str):
@@ -213,10 +229,14 @@ def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Setting
     benchmark.group = f"{case.model}-{problem.size.id}" + ("-blog" if scenario == "blog" else "")
     if timed:
         times, steps = _time_pass(trainer, case, plan, warmup=False, before_round=before_round)  # warmed up by the plan
+        # The barrier of the rounds just timed, checked before anything else touches the trainer
+        # (check_barrier's own run only where the last round left work pending).
+        barrier_pending_s = check_settled(trainer, case, steps, times[-1])
     else:
         trainer.run(plan["steps"])  # untimed (the correctness pass): one round, then the checks
         mark_used(benchmark)
         times, steps = [], plan["steps"]
+        barrier_pending_s = check_barrier(trainer, case, steps)
 
     info = describe(case, problem.size, steps, settings.lr, scenario=scenario)
     info.update(layout=trainer.layout, first_step_s=cold_start_s)
@@ -231,15 +251,17 @@ def _measure(benchmark, trainer, case: Case, problem: Problem, settings: Setting
         info["harness_overhead_ratio"] = statistics.median(times) / statistics.median(bare_times)
     measurement = None
     if timed:
+        job = later_pass_job(case, problem.size, settings, plan, steps)
         measurement = Measurement(
             case_id=info["case_id"],
             benchmark=benchmark,
             steps_per_round=steps,
             rounds_per_pass=plan["rounds"],
-            time_pass=_later_pass(case, problem.size, settings, plan, steps),
+            time_pass=lambda: time_later_pass(job),
+            job=job,
         )
         measurement.start(times)
-    info["barrier_pending_s"] = check_barrier(trainer, case, steps)
+    info["barrier_pending_s"] = barrier_pending_s
     info.update(check_correctness(trainer, case, problem, settings.lr))
     return info, measurement
 
@@ -259,7 +281,7 @@ def run_cold_case(benchmark, case: Case, problem: Problem, settings: Settings) -
         trainers.append(make_trainer(case, problem, settings.lr))
 
     benchmark.group = f"{case.model}-{problem.size.id}-cold"
-    with case_environment(case, settings):
+    with case_environment(case, case_cpus(case, settings)):
         rounds = settings.cold_rounds if benchmark.enabled else 1
         times = time_rounds(lambda: trainers[-1].run(1), rounds, fresh_trainer)
         trainer = trainers[-1]

@@ -7,7 +7,10 @@ order: pass 1 runs inside the case's own test (calibrating K, checking the
 barrier and correctness, as ever); once every test has run, passes 2..P time
 each case again with the same K, in the same order, so minutes separate a
 case's passes while the cases compared with each other (MLX and NumPy at one
-size, N ranks and 1 rank) stay next to each other in every pass.
+size, N ranks and 1 rank) stay next to each other in every pass. Each later
+pass runs in a new worker process (bench.pass_worker), so a case's passes are
+taken in different processes and a process's own luck is outvoted too; only
+the data-parallel cases, whose ranks stay up between passes, keep theirs here.
 
 A case whose passes disagree (bench.stability) is timed once more at the end
 of the session, while the time spent on that stays within REMEASURE_SHARE of
@@ -18,10 +21,12 @@ and the raw round times with their pass labels go into ``extra_info``.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench.pass_worker import PassWorker
 from bench.schema import SCHEMA_VERSION
 from bench.stability import PASS_TOLERANCE, PassFigures, pass_figures
 
@@ -66,6 +71,10 @@ class Measurement:
     time_pass: Callable[[], list[float]] | None  # None: the case is timed in one pass only
     finish: Callable[[Measurement, Schedule], dict] | None = None
     close: Callable[[], object] | None = None  # releases what time_pass keeps (a group of ranks)
+    # The same pass as JSON (bench.harness.later_pass_job), for a pass worker in another process;
+    # None: time_pass runs in this process (a data-parallel case, whose ranks stay up between passes).
+    job: dict | None = None
+    pass_pids: dict[int, int] = field(default_factory=dict)  # the process that took each pass
     round_times: list[float] = field(default_factory=list)
     round_pass: list[int] = field(default_factory=list)
     failure: str | None = None
@@ -76,10 +85,11 @@ class Measurement:
         """Record pass 1 and give pytest-benchmark a per-step record of the case (one step = round / K)."""
         self._stats = self.benchmark._make_stats(self.steps_per_round)
         mark_used(self.benchmark)
-        self.add_pass(1, times)
+        self.add_pass(1, times, os.getpid())
 
-    def add_pass(self, pass_id: int, times: list[float]) -> None:
-        """Append one pass's round times."""
+    def add_pass(self, pass_id: int, times: list[float], pid: int) -> None:
+        """Append one pass's round times, taken in process `pid`."""
+        self.pass_pids[pass_id] = pid
         for seconds in times:
             self.round_times.append(seconds)
             self.round_pass.append(pass_id)
@@ -90,21 +100,59 @@ class Measurement:
         """The case's figures from every pass so far."""
         return pass_figures(self.round_times, self.round_pass)
 
+    @property
+    def pass_cost_s(self) -> float:
+        """About how long one more pass takes: its rounds and a warm-up round."""
+        return (self.rounds_per_pass + 1) * self.figures.median
+
     def pass_step_times(self) -> dict[int, float]:
         """Median per-step time of each pass, by pass."""
         figures = self.figures
         return {int(p): m / self.steps_per_round for p, m in zip(figures.pass_ids, figures.pass_medians)}
 
 
+class PassProcesses:
+    """The worker process of the pass under way (bench.pass_worker): started for its first case, again if it dies.
+
+    ``options`` are the backends' command-line options, as the session parsed
+    them, so a worker configures every backend as the session did.
+    """
+
+    def __init__(self, options: dict):
+        self.options = options
+        self.current: PassWorker | None = None
+        self.started: list[int] = []  # pids of the workers of this pass
+
+    def worker(self) -> PassWorker:
+        """The pass's live worker, started now if there is none."""
+        if self.current is None or not self.current.alive:
+            self.close()
+            self.current = PassWorker(self.options)
+            self.started.append(self.current.pid)
+        return self.current
+
+    def close(self) -> None:
+        """End the pass's worker."""
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+
 @dataclass
 class Schedule:
-    """Every case measured in this session, in the order their tests ran."""
+    """Every case measured in this session, in the order their tests ran.
+
+    ``worker_options`` set: each later pass runs in a new worker process
+    (bench.pass_worker), given these backend options; None: every pass runs in
+    this process.
+    """
 
     passes: int = 3
     measurements: list[Measurement] = field(default_factory=list)
     timing_s: float = 0.0  # seconds of the session so far (from its start), when the later passes began or ended
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    worker_options: dict | None = None
 
     def add(self, measurement: Measurement) -> None:
         """Register a case whose pass 1 is done."""
@@ -124,12 +172,38 @@ class Schedule:
                 close, measurement.close = measurement.close, None
                 close()
 
-    def _time_again(self, measurement: Measurement, pass_id: int) -> None:
+    def _time_again(self, measurement: Measurement, pass_id: int, processes: PassProcesses | None) -> None:
         try:
-            measurement.add_pass(pass_id, measurement.time_pass())
+            if processes is not None and measurement.job is not None:
+                worker = processes.worker()
+                times, pid = worker.time(measurement.job, measurement.pass_cost_s), worker.pid
+            else:
+                times, pid = measurement.time_pass(), os.getpid()
+            measurement.add_pass(pass_id, times, pid)
         except Exception as error:  # noqa: BLE001 - any failure of a check drops the case, with its reason
             measurement.failure = f"pass {pass_id}: {error}"
             measurement.benchmark.has_error = True  # a case that fails a check is not saved
+
+    def _one_pass(self, measurements: list[Measurement], pass_id: int, budget_s: float | None = None):
+        """Time each measurement once more, in order, in one new worker process (or here).
+
+        With a budget, a case whose pass would take the pass past it is skipped.
+        Returns the measurements timed and the pids of the pass's workers.
+        """
+        processes = PassProcesses(self.worker_options) if self.worker_options is not None else None
+        start, timed = time.perf_counter(), []
+        try:
+            for measurement in measurements:
+                if measurement.failure is not None:
+                    continue
+                if budget_s is not None and time.perf_counter() - start + measurement.pass_cost_s > budget_s:
+                    continue
+                self._time_again(measurement, pass_id, processes)
+                timed.append(measurement)
+        finally:
+            if processes is not None:
+                processes.close()
+        return timed, (processes.started if processes is not None else [])
 
     def run_later_passes(self, progress: Callable[[str], None] = lambda line: None, should_stop=lambda: False) -> None:
         """Passes 2..P over every case that can be timed again, in the order of pass 1."""
@@ -139,11 +213,10 @@ class Schedule:
             if not again or should_stop():
                 return
             start = time.perf_counter()
-            for measurement in again:
-                if measurement.failure is None:
-                    self._time_again(measurement, pass_id)
+            _, pids = self._one_pass(again, pass_id)
             timed = sum(m.failure is None for m in again)
-            progress(f"pass {pass_id} of {self.passes}: {timed} cases in {time.perf_counter() - start:.0f} s")
+            where = f" (worker pid {', '.join(map(str, pids))})" if pids else ""
+            progress(f"pass {pass_id} of {self.passes}: {timed} cases in {time.perf_counter() - start:.0f} s{where}")
         self.timing_s = time.perf_counter() - self.started
         self._remeasure(progress)
         self.close_all()
@@ -153,16 +226,10 @@ class Schedule:
         flagged = [m for m in self.measurements if m.time_pass is not None and m.failure is None and m.figures.disagree]
         if not flagged:
             return
-        budget = REMEASURE_SHARE * self.timing_s
-        start, done = time.perf_counter(), []
-        for measurement in flagged:
-            # a pass costs its rounds and a warm-up round; skip what would overrun the budget
-            cost = (measurement.rounds_per_pass + 1) * measurement.figures.median
-            if time.perf_counter() - start + cost > budget:
-                continue
-            self._time_again(measurement, self.passes + 1)
+        start = time.perf_counter()
+        done, _ = self._one_pass(flagged, self.passes + 1, budget_s=REMEASURE_SHARE * self.timing_s)
+        for measurement in done:
             measurement.remeasured = measurement.failure is None
-            done.append(measurement)
         settled = sum(1 for m in done if m.failure is None and not m.figures.unstable)
         note = (
             f"{len(flagged)} case(s) whose passes disagreed (more than {PASS_TOLERANCE:.0%} apart) after {self.passes} "
@@ -171,7 +238,7 @@ class Schedule:
         if len(done) < len(flagged):
             note += f"; {len(flagged) - len(done)} left as they were (re-measuring is held to {REMEASURE_SHARE:.0%} of the session)"
         self.notes.append(note)
-        progress(note)
+        progress(note + f" ({time.perf_counter() - start:.0f} s)")
 
     def finalize(self) -> None:
         """Write each surviving case's figures from all its passes into its extra_info."""
@@ -188,6 +255,7 @@ class Schedule:
                 round_times_s=list(measurement.round_times),
                 round_pass=list(measurement.round_pass),
                 passes=figures.passes,
+                pass_pids=[measurement.pass_pids.get(int(p)) for p in figures.pass_ids],
                 rounds_per_pass=measurement.rounds_per_pass,
                 pass_steps_per_s=[k / m for m in figures.pass_medians],
                 pass_spread=figures.pass_spread,

@@ -39,6 +39,8 @@ def bench_run(storage: Path, plant: str, steps_per_round: int, *extra: str) -> s
             "--benchmark-only",
         ]
         + ["--sizes", "600x8", "--passes", "2", "--rounds", "3", "--steps-per-round", str(steps_per_round)]
+        # The planted sleep patches this pytest process only, so its later passes stay in it too.
+        + ["--pass-process", "same"]
         + ["--memory-budget-gb", "0.5", "-k", SELECT, f"--benchmark-storage=file://{storage}", *extra],
         cwd=storage.parent,
         env=env,

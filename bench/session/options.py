@@ -2,6 +2,7 @@
 
   --sizes quick|full|NxD,...   which problem sizes run
   --passes, --rounds           passes over the grid, timed rounds per case in each pass
+  --pass-process new|same      later passes each in a new worker process (default) or in this one
   --round-time                 how long a round should last (K steps are calibrated to it)
   --hidden 64,256              the MLP's hidden widths
   --memory-budget-gb           sizes whose arrays would not fit are skipped, not killed
@@ -25,6 +26,7 @@ from bench.session.config import SESSION_CONFIG, SessionConfig
 from bench.sizes import SizeError, default_memory_budget, parse_sizes
 
 TESTS_DIR = Path(__file__).resolve().parents[2] / "tests"
+PASS_PROCESS_CHOICES = ("new", "same")
 
 
 def pytest_addoption(parser):
@@ -38,6 +40,13 @@ def pytest_addoption(parser):
         default=3,
         help="passes over the whole grid; each case is timed once per pass, minutes apart, and its figure is "
         "the median over its passes (default 3)",
+    )
+    group.addoption(
+        "--pass-process",
+        choices=PASS_PROCESS_CHOICES,
+        default="new",
+        help="where passes 2..P run: new (each pass in a new worker process, so a case's figure rests on "
+        "several processes; default) or same (in this pytest process)",
     )
     group.addoption("--rounds", type=int, default=5, help="timed rounds per case in each pass (default 5)")
     group.addoption(
@@ -98,7 +107,10 @@ def pytest_configure(config):
     if (config.getoption("steps_per_round") or 1) < 1:
         raise pytest.UsageError("--steps-per-round must be at least 1")
     budget_gb = config.getoption("memory_budget_gb")
-    schedule = Schedule(passes=config.getoption("passes"))
+    schedule = Schedule(
+        passes=config.getoption("passes"),
+        worker_options=backend_options(config) if config.getoption("pass_process") == "new" else None,
+    )
     settings = Settings(
         rounds=config.getoption("rounds"),
         round_time_s=config.getoption("round_time"),
@@ -117,6 +129,12 @@ def pytest_configure(config):
         schedule=schedule,
         sizes_option=config.getoption("sizes"),
     )
+
+
+def backend_options(config) -> dict:
+    """Every backend's own options as parsed (named <backend>_...), for a pass worker to configure itself by."""
+    prefixes = tuple(f"{backend.name}_" for backend in all_backends())
+    return {name: value for name, value in vars(config.option).items() if name.startswith(prefixes)}
 
 
 def pytest_ignore_collect(collection_path, config):
