@@ -14,8 +14,9 @@ The session (parent) side is PassWorker; the worker is this module run as
 reading one JSON request per line on stdin and answering one JSON line each:
 
   {"cmd": "configure", "options": {...}}   each backend's command-line options, as the session parsed them
-  {"cmd": "pass", "job": {...}}            one pass of one case (bench.harness.later_pass_job)
-                                           -> {"ok": true, "times": [seconds per round], "pid": ...}
+  {"cmd": "pass", "job": {...}}            the machine's probe (bench.steadiness), then one pass of one
+                                           case (bench.harness.later_pass_job)
+                                           -> {"ok": true, "times": [seconds per round], "probe_s", "pid"}
   {"cmd": "quit"}
 
 A failed request answers {"ok": false, "error": one line}. The worker's own
@@ -62,10 +63,11 @@ class PassWorker:
         self.pid = self.process.pid
         self._request({"cmd": "configure", "options": options}, START_TIMEOUT_S)
 
-    def time(self, job: dict, expected_s: float) -> list[float]:
-        """Round times of one pass of `job`; raises WorkerError with the worker's one-line reason."""
+    def time(self, job: dict, expected_s: float) -> tuple[list[float], float]:
+        """Round times of one pass of `job`, and the probe before it; raises WorkerError with a one-line reason."""
         timeout = PASS_TIMEOUT_FLOOR_S + PASS_TIMEOUT_FACTOR * expected_s
-        return self._request({"cmd": "pass", "job": job}, timeout)["times"]
+        answer = self._request({"cmd": "pass", "job": job}, timeout)
+        return answer["times"], answer["probe_s"]
 
     @property
     def alive(self) -> bool:
@@ -133,6 +135,7 @@ def serve(stdin, stdout) -> None:
     """Answer requests until 'quit' or the end of stdin."""
     from bench.backends import all_backends
     from bench.harness import time_later_pass
+    from bench.steadiness import probe_seconds
 
     for line in stdin:
         if not line.strip():
@@ -148,7 +151,8 @@ def serve(stdin, stdout) -> None:
                     backend.configure(options.get)
                 answer = {"ok": True, "pid": os.getpid()}
             elif cmd == "pass":
-                answer = {"ok": True, "times": time_later_pass(request["job"]), "pid": os.getpid()}
+                probe_s = probe_seconds()  # outside the case's thread limits and pinning, as in the session
+                answer = {"ok": True, "times": time_later_pass(request["job"]), "probe_s": probe_s, "pid": os.getpid()}
             else:
                 raise ValueError(f"unknown request {cmd!r}")
         except Exception as error:  # noqa: BLE001 - every failure goes back to the session as one line

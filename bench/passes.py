@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from bench.pass_worker import PassWorker
 from bench.schema import SCHEMA_VERSION
 from bench.stability import PASS_TOLERANCE, PassFigures, pass_figures
+from bench.steadiness import describe as describe_steadiness
+from bench.steadiness import probe_seconds
+from bench.steadiness import summary as steadiness_summary
 
 REMEASURE_SHARE = 0.05  # re-measuring disagreeing cases may add this share of the session's timing
 STATS_MODE = "bench.passes"  # marks the pytest-benchmark fixture as used
@@ -75,21 +78,26 @@ class Measurement:
     # None: time_pass runs in this process (a data-parallel case, whose ranks stay up between passes).
     job: dict | None = None
     pass_pids: dict[int, int] = field(default_factory=dict)  # the process that took each pass
+    pass_probe_s: dict[int, float] = field(
+        default_factory=dict
+    )  # the machine's probe before each pass (bench.steadiness)
     round_times: list[float] = field(default_factory=list)
     round_pass: list[int] = field(default_factory=list)
     failure: str | None = None
     remeasured: bool = False
     _stats: object = None
 
-    def start(self, times: list[float]) -> None:
+    def start(self, times: list[float], probe_s: float | None = None) -> None:
         """Record pass 1 and give pytest-benchmark a per-step record of the case (one step = round / K)."""
         self._stats = self.benchmark._make_stats(self.steps_per_round)
         mark_used(self.benchmark)
-        self.add_pass(1, times, os.getpid())
+        self.add_pass(1, times, os.getpid(), probe_s)
 
-    def add_pass(self, pass_id: int, times: list[float], pid: int) -> None:
-        """Append one pass's round times, taken in process `pid`."""
+    def add_pass(self, pass_id: int, times: list[float], pid: int, probe_s: float | None = None) -> None:
+        """Append one pass's round times, taken in process `pid` right after a probe of `probe_s` seconds."""
         self.pass_pids[pass_id] = pid
+        if probe_s is not None:
+            self.pass_probe_s[pass_id] = probe_s
         for seconds in times:
             self.round_times.append(seconds)
             self.round_pass.append(pass_id)
@@ -176,10 +184,12 @@ class Schedule:
         try:
             if processes is not None and measurement.job is not None:
                 worker = processes.worker()
-                times, pid = worker.time(measurement.job, measurement.pass_cost_s), worker.pid
+                times, probe_s = worker.time(measurement.job, measurement.pass_cost_s)
+                pid = worker.pid
             else:
+                probe_s = probe_seconds()
                 times, pid = measurement.time_pass(), os.getpid()
-            measurement.add_pass(pass_id, times, pid)
+            measurement.add_pass(pass_id, times, pid, probe_s)
         except Exception as error:  # noqa: BLE001 - any failure of a check drops the case, with its reason
             measurement.failure = f"pass {pass_id}: {error}"
             measurement.benchmark.has_error = True  # a case that fails a check is not saved
@@ -220,6 +230,14 @@ class Schedule:
         self.timing_s = time.perf_counter() - self.started
         self._remeasure(progress)
         self.close_all()
+        steadiness = self.steadiness()
+        if steadiness is not None:
+            self.notes.append(describe_steadiness(steadiness))
+            progress(self.notes[-1])
+
+    def steadiness(self) -> dict | None:
+        """The machine's probe over every pass of the session (bench.steadiness), or None without probes."""
+        return steadiness_summary([s for m in self.measurements for s in m.pass_probe_s.values()])
 
     def _remeasure(self, progress: Callable[[str], None]) -> None:
         """Time each case whose passes disagree once more, while the time allows."""
@@ -256,6 +274,7 @@ class Schedule:
                 round_pass=list(measurement.round_pass),
                 passes=figures.passes,
                 pass_pids=[measurement.pass_pids.get(int(p)) for p in figures.pass_ids],
+                pass_probe_s=[measurement.pass_probe_s.get(int(p)) for p in figures.pass_ids],
                 rounds_per_pass=measurement.rounds_per_pass,
                 pass_steps_per_s=[k / m for m in figures.pass_medians],
                 pass_spread=figures.pass_spread,

@@ -41,8 +41,8 @@ class FakeBenchmark:
 def test_a_worker_times_a_pass_in_another_process_like_this_one():
     with PassWorker(OPTIONS) as worker:
         assert worker.pid != os.getpid()
-        times = worker.time(job(), expected_s=0.01)
-    assert len(times) == 3 and all(t > 0 for t in times)
+        times, probe_s = worker.time(job(), expected_s=0.01)
+    assert len(times) == 3 and all(t > 0 for t in times) and probe_s > 0
     assert len(time_later_pass(job())) == 3  # the same job, run here
 
 
@@ -50,7 +50,7 @@ def test_a_check_failing_in_the_worker_comes_back_as_one_line():
     with PassWorker(OPTIONS) as worker:
         with pytest.raises(WorkerError, match="a later pass did 4 steps per round, pass 1 did 9"):
             worker.time(job(expected_steps=9), expected_s=0.01)
-        assert len(worker.time(job(), expected_s=0.01)) == 3  # and it goes on serving
+        assert len(worker.time(job(), expected_s=0.01)[0]) == 3  # and it goes on serving
 
 
 def test_a_bad_option_fails_the_worker_start_with_its_reason():
@@ -96,6 +96,13 @@ def test_each_later_pass_runs_in_a_new_worker_process():
     assert pids[0] == os.getpid() and os.getpid() not in pids[1:3] and pids[1] != pids[2]
     assert here.benchmark.extra_info["pass_pids"][:3] == [os.getpid()] * 3
     assert schedule.failures() == []
+    # the machine's probe was timed before each later pass, in whichever process took it
+    for m in (portable, here):
+        probes = m.benchmark.extra_info["pass_probe_s"]
+        assert probes[0] is None and all(p > 0 for p in probes[1:3])
+    steadiness = schedule.steadiness()
+    assert steadiness["probes"] >= 4 and steadiness["p10_s"] <= steadiness["median_s"] <= steadiness["p90_s"]
+    assert any(note.startswith("machine steadiness:") for note in schedule.notes)
 
 
 def test_a_failure_in_a_worker_drops_that_case_only():

@@ -222,3 +222,14 @@ def test_pinning_comparison_runs_both_ways():
     )
     assert len(figures["pinned"]) == len(figures["free"]) == 2
     assert all(f > 0 for f in figures["pinned"] + figures["free"])
+
+
+def test_machine_steadiness_summarises_the_probes():
+    from bench.steadiness import describe, probe_seconds, summary
+
+    assert summary([]) is None
+    steady = summary([0.001] * 9 + [0.002])
+    assert steady["median_s"] == pytest.approx(0.001) and steady["probes"] == 10
+    assert steady["spread"] == pytest.approx((steady["p90_s"] - steady["p10_s"]) / 0.001)
+    assert "moved by" in describe(steady)
+    assert 0 < probe_seconds() < 1

@@ -26,6 +26,7 @@ def test_agreement_of_two_runs(tmp_path, capsys):
     assert "3 cases in both runs" in out
     assert "median 2.0%" in out and "max 9.1%" in out
     assert out.splitlines()[1].strip().startswith("linear-mlx-autodiff-step-cpu-n1000-d10")
+    assert "stable in both runs: 3 cases, median 2.0%" in out
 
 
 def test_agreement_refuses_unusable_input(tmp_path, capsys):
@@ -33,3 +34,16 @@ def test_agreement_refuses_unusable_input(tmp_path, capsys):
     good = save(tmp_path / "a.json", {("numpy", "analytic", "eager"): [0.02] * 5})
     assert agreement.main([str(tmp_path / "bad.json"), good]) == 2
     assert "no usable results" in capsys.readouterr().err
+
+
+def test_agreement_shows_how_far_the_machine_itself_moved(tmp_path, capsys):
+    paths = []
+    for name, median in (("a", 0.0015), ("b", 0.00165)):
+        path = tmp_path / f"{name}.json"
+        save(path, {("numpy", "analytic", "eager"): [0.02] * 5})
+        data = json.loads(path.read_text())
+        data["machine_info"]["machine_steadiness"] = {"median_s": median, "spread": 0.2}
+        path.write_text(json.dumps(data))
+        paths.append(str(path))
+    assert agreement.main(paths) == 0
+    assert "median 1.50 -> 1.65 ms (+10.0%), moving by 20% / 20% within each run" in capsys.readouterr().out

@@ -4,13 +4,15 @@ Two back-to-back runs of one command on one machine should give the same
 figures; how far they differ is the noise a reader must allow for. Prints,
 over the cases both runs hold (warm cases whose round lasts at least
 MIN_ROUND_S, since shorter rounds are dominated by timer and call overhead),
-the median and 90th percentile of the absolute change in steps/s, and the
-cases that moved most. Exit status: 0, or 2 when the files cannot be compared.
+the median and 90th percentile of the absolute change in steps/s, the
+cases that moved most, the same figures over the cases that neither run
+flags unstable, and how far the machine's own probe (bench.steadiness) moved. Exit status: 0, or 2 when the files cannot be compared.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import numpy as np
@@ -63,7 +65,32 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {case}: {row['steps_per_s_a']:,.0f} -> {row['steps_per_s_b']:,.0f} steps/s ({row['abs_change_pct']:.1f}%)"
         )
+    # Does the unstable flag tell a reader which figures to doubt? Then the figures
+    # it leaves unflagged in both runs agree better than the rest.
+    stable = table.loc[~table["unstable_a"] & ~table["unstable_b"], "abs_change_pct"].to_numpy()
+    if len(stable):
+        print(
+            f"stable in both runs: {len(stable)} cases, median {np.median(stable):.1f}%, "
+            f"90th percentile {np.percentile(stable, 90):.1f}%"
+        )
+    machine = [steadiness_of(path) for path in (args.first, args.second)]
+    if all(machine):
+        first, second = machine
+        print(
+            f"the machine itself (bench.steadiness probe): median {first['median_s'] * 1e3:.2f} -> "
+            f"{second['median_s'] * 1e3:.2f} ms ({100 * (second['median_s'] / first['median_s'] - 1):+.1f}%), "
+            f"moving by {first['spread']:.0%} / {second['spread']:.0%} within each run"
+        )
     return 0
+
+
+def steadiness_of(path: str) -> dict | None:
+    """A run's machine_info["machine_steadiness"] (saved since the probe exists), or None."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return (json.load(handle).get("machine_info") or {}).get("machine_steadiness")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 if __name__ == "__main__":

@@ -48,7 +48,13 @@ def pytest_addoption(parser):
         help="where passes 2..P run: new (each pass in a new worker process, so a case's figure rests on "
         "several processes; default) or same (in this pytest process)",
     )
-    group.addoption("--rounds", type=int, default=5, help="timed rounds per case in each pass (default 5)")
+    group.addoption(
+        "--rounds",
+        type=int,
+        default=3,
+        help="timed rounds per case in each pass (default 3: rounds of one pass share its moment's luck, "
+        "so the session's time goes to passes rather than to rounds)",
+    )
     group.addoption(
         "--round-time",
         type=float,

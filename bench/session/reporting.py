@@ -60,6 +60,9 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info.update(environment.collect())
     if state.machine_limits:
         machine_info["machine_limits"] = state.machine_limits
+    steadiness = state.schedule.steadiness()
+    if steadiness is not None:
+        machine_info["machine_steadiness"] = steadiness
     machine_info["bench_settings"] = {
         "sizes": [s.id for s in state.sizes],
         "rounds": state.settings.rounds,
