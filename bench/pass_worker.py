@@ -11,7 +11,8 @@ The session (parent) side is PassWorker; the worker is this module run as
 
     python -m bench.pass_worker          (cwd: the directory holding `bench`)
 
-reading one JSON request per line on stdin and answering one JSON line each:
+reading one JSON request per line on stdin and answering one JSON line each
+(bench.json_lines):
 
   {"cmd": "configure", "options": {...}}   each backend's command-line options, as the session parsed them
   {"cmd": "pass", "job": {...}}            the machine's probe (bench.steadiness), then one pass of one
@@ -132,33 +133,23 @@ def _one_line(error: BaseException) -> str:
 
 
 def serve(stdin, stdout) -> None:
-    """Answer requests until 'quit' or the end of stdin."""
+    """Answer requests until 'quit' or the end of stdin (bench.json_lines)."""
+    from bench import json_lines
     from bench.backends import all_backends
     from bench.harness import time_later_pass
     from bench.steadiness import probe_seconds
 
-    for line in stdin:
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-            cmd = request.get("cmd")
-            if cmd == "quit":
-                break
-            if cmd == "configure":
-                options = request["options"]
-                for backend in all_backends():  # as the session did: MLX's BLAS before MLX is imported
-                    backend.configure(options.get)
-                answer = {"ok": True, "pid": os.getpid()}
-            elif cmd == "pass":
-                probe_s = probe_seconds()  # outside the case's thread limits and pinning, as in the session
-                answer = {"ok": True, "times": time_later_pass(request["job"]), "probe_s": probe_s, "pid": os.getpid()}
-            else:
-                raise ValueError(f"unknown request {cmd!r}")
-        except Exception as error:  # noqa: BLE001 - every failure goes back to the session as one line
-            answer = {"ok": False, "error": _one_line(error)}
-        stdout.write(json.dumps(answer) + "\n")
-        stdout.flush()
+    def configure(request: dict) -> dict:
+        options = request["options"]
+        for backend in all_backends():  # as the session did: MLX's BLAS before MLX is imported
+            backend.configure(options.get)
+        return {"pid": os.getpid()}
+
+    def one_pass(request: dict) -> dict:
+        probe_s = probe_seconds()  # outside the case's thread limits and pinning, as in the session
+        return {"times": time_later_pass(request["job"]), "probe_s": probe_s, "pid": os.getpid()}
+
+    json_lines.serve({"configure": configure, "pass": one_pass}, stdin, stdout, describe_error=_one_line)
 
 
 def main() -> None:

@@ -25,13 +25,11 @@ Every answer has "ok"; a failed request answers {"ok": false, "error": one line}
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import statistics
 import sys
 import time
-import traceback
 
 # Rounds measured at setup to calibrate a planted slowdown's busy-wait.
 _SLOWDOWN_BASE_ROUNDS = 3
@@ -184,26 +182,12 @@ class Worker:
 
 
 def serve(stdin=None, stdout=None) -> None:
-    """Answer requests until 'quit' or the end of stdin."""
-    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    """Answer requests until 'quit' or the end of stdin (bench.json_lines)."""
+    from bench import json_lines
+
     worker = Worker()
-    for line in stdin:
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-            cmd = request.get("cmd")
-            if cmd == "quit":
-                break
-            handler = getattr(worker, cmd, None) if cmd in ("hello", "cases", "setup", "round", "finish") else None
-            if handler is None:
-                raise ValueError(f"unknown request {cmd!r}")
-            answer = {"ok": True, **handler(request)}
-        except Exception as error:  # one case failing must not end the worker: say why, go on
-            traceback.print_exc(file=sys.stderr)
-            answer = {"ok": False, "error": f"{type(error).__name__}: {error}".splitlines()[0]}
-        stdout.write(json.dumps(answer) + "\n")
-        stdout.flush()
+    handlers = {cmd: getattr(worker, cmd) for cmd in ("hello", "cases", "setup", "round", "finish")}
+    json_lines.serve(handlers, stdin or sys.stdin, stdout or sys.stdout)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,46 @@
+"""The workers' protocol: one JSON request per line on stdin, one JSON answer line for each.
+
+Both of the suite's worker processes speak it: the release runner's timing
+worker (bench.versions.worker) and the pass worker (bench.pass_worker). A
+request names its command in "cmd"; "quit" (or the end of stdin) ends the
+worker. Every answer has "ok"; a failed request answers {"ok": false,
+"error": one line} and the worker goes on, with the traceback on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+
+
+def type_and_message(error: BaseException) -> str:
+    """The error's type and the first line of its message."""
+    return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+def serve(
+    handlers: dict[str, Callable[[dict], dict]],
+    stdin,
+    stdout,
+    describe_error: Callable[[BaseException], str] = type_and_message,
+) -> None:
+    """Answer each request with {"ok": true, **handlers[cmd](request)} until 'quit' or the end of stdin."""
+    for line in stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            cmd = request.get("cmd")
+            if cmd == "quit":
+                break
+            handler = handlers.get(cmd)
+            if handler is None:
+                raise ValueError(f"unknown request {cmd!r}")
+            answer = {"ok": True, **handler(request)}
+        except Exception as error:  # noqa: BLE001 - one request failing must not end the worker: say why, go on
+            traceback.print_exc(file=sys.stderr)
+            answer = {"ok": False, "error": describe_error(error)}
+        stdout.write(json.dumps(answer) + "\n")
+        stdout.flush()
