@@ -120,11 +120,12 @@ def run_case(benchmark, case: Case, problem: Problem, settings: Settings, scenar
     probe_s = probe_seconds() if benchmark.enabled else None  # the machine's speed now, outside the case's limits
     baseline = backend.memory_baseline()
     trainer = make_trainer(case, problem, settings.lr)
-    with case_environment(case, case_cpus(case, settings)):
+    cpus = case_cpus(case, settings)
+    with case_environment(case, cpus):
         info, measurement = _measure(benchmark, trainer, case, problem, settings, scenario, probe_s)
         info["peak_memory_bytes"] = backend.peak_memory_bytes(trainer, MEMORY_STEPS, baseline)
         info["blas_threads"] = backend.blas_threads(case)
-        info["cpu_affinity"] = case_cpus(case, settings)
+        info["cpu_affinity"] = cpus
     benchmark.extra_info.update(info)
     if measurement is not None:
         enqueue(measurement, settings)
