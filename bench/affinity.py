@@ -80,3 +80,32 @@ def pinned(cpus: tuple[int, ...] | None):
         yield
     finally:
         _set_all_threads(before)
+
+
+def cpu_sets(spec: str | None, available: list[int] | None = None) -> list[list[int]]:
+    """The CPU sets sessions are pinned to, in turn: 'auto' (each usable CPU alone, in turn), 'none', or '0' / '0,1' / '0;1'.
+
+    A ';' separates sets that sessions take in turn; ',' or '-' lists the CPUs of one set.
+    """
+    if available is None:
+        available = list(usable_cpus()) if hasattr(os, "sched_getaffinity") else []
+    text = (spec or "auto").strip().lower()
+    if text == "none" or not available:
+        return [[]]
+    if text == "auto":
+        return [[cpu] for cpu in available]
+    sets = []
+    for part in text.split(";"):
+        cpus: list[int] = []
+        for piece in part.split(","):
+            piece = piece.strip()
+            if "-" in piece:
+                low, high = (int(x) for x in piece.split("-", 1))
+                cpus.extend(range(low, high + 1))
+            elif piece:
+                cpus.append(int(piece))
+        missing = sorted(set(cpus) - set(available))
+        if not cpus or missing:
+            raise ValueError(f"--cpus {spec!r}: CPUs {missing or '(none)'} are not usable here (usable: {available})")
+        sets.append(sorted(set(cpus)))
+    return sets

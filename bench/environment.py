@@ -131,3 +131,15 @@ def collect() -> dict:
         if backend.missing() is None:
             info.update(backend.machine_info())  # flat fields prefixed with the backend's name
     return info
+
+
+def machine_identity() -> dict:
+    """What makes two timings comparable: host, CPU model, core count, memory, OS, Python build."""
+    return {
+        "host": platform.node(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "memory_bytes": memory_total_bytes(),
+        "system": f"{platform.system()}-{platform.machine()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+    }

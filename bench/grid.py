@@ -39,3 +39,40 @@ def skip_reason(case: Case) -> str | None:
 
     backend = get(case.backend)
     return backend.missing() or backend.unavailable(case.device)
+
+
+def grid_case_entries(
+    sizes: str, devices: tuple[str, ...] | None, backends: tuple[str, ...], models: tuple[str, ...] | None = None
+) -> tuple[list[dict], list[str]]:
+    """The warm grid's cases at `sizes` as JSON entries (case, size, case_id), and the ids over the memory budget.
+
+    What the release runner times: the suite's own case list and memory rule,
+    as the environment it runs in builds them. devices None: MLX's default.
+    """
+    from dataclasses import asdict
+
+    from bench.backends import get
+    from bench.cases import HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK
+    from bench.sizes import default_memory_budget, estimated_case_bytes, parse_sizes
+
+    grid = sizes.strip().lower()
+    options = GridOptions(
+        hidden=HIDDEN_SIZES.get(grid, HIDDEN_SIZES["quick"]),
+        mlp_full_batch_work=QUICK_MLP_FULL_BATCH_WORK if grid == "quick" else None,
+    )
+    mlx = get("mlx")
+    device_text = ",".join(devices) if devices else ",".join(mlx.devices())
+    mlx.configure({"mlx_blas": "bundled", "mlx_device": device_text}.get)
+    budget = default_memory_budget()
+    found, skipped = [], []
+    for size in parse_sizes(sizes):
+        for model in models or ("linear", "logistic", "mlp"):
+            for case in cases_for(model, "grid", size, options):
+                if case.backend not in backends or skip_reason(case):
+                    continue
+                entry = {"case": asdict(case), "size": asdict(size), "case_id": case.case_id(size)}
+                if estimated_case_bytes(size, case.hidden or 0) > budget:
+                    skipped.append(entry["case_id"])
+                else:
+                    found.append(entry)
+    return found, skipped

@@ -1,8 +1,9 @@
 """Which case another is compared with, and their ratio pass by pass.
 
-One pairing rule for the terminal summary and the report (README, "MLX against
-NumPy"): each warm case of another backend is compared with the NumPy case of
-the same run, model, scenario, size, batch size and hidden width that is
+One pairing rule for the terminal summary and the report (README, "Reports:
+comparing saved runs", speedup.csv): each warm case of another backend is
+compared with the NumPy case of the same run, model, scenario, size, batch
+size and hidden width that is
 
 - float32 ``analytic``, the suite's default comparison; in the blog scenario,
   which has no such case, the blog's own NumPy code (float64 ``seed``);

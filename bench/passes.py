@@ -3,14 +3,17 @@
 A busy neighbour can slow a whole case by 40% for a second while its rounds
 agree with each other, so rounds taken in one burst are not independent
 evidence. The session therefore times every case in passes, in pass-major
-order: pass 1 runs inside the case's own test (calibrating K, checking the
-barrier and correctness, as ever); once every test has run, passes 2..P time
-each case again with the same K, in the same order, so minutes separate a
-case's passes while the cases compared with each other (MLX and NumPy at one
-size, N ranks and 1 rank) stay next to each other in every pass. Each later
-pass runs in a new worker process (bench.pass_worker), so a case's passes are
-taken in different processes and a process's own luck is outvoted too; only
-the data-parallel cases, whose ranks stay up between passes, keep theirs here.
+order: pass 1 runs when the case's own test runs (calibrating K, checking the
+barrier and correctness, measuring memory); once every test has run, passes
+2..P time each case again with the same K, in the same order, so minutes
+separate a case's passes while the cases compared with each other (MLX and
+NumPy at one size, N ranks and 1 rank) stay next to each other in every pass.
+
+Every pass of a grid, blog or cold case, the first included, is a job
+(bench.engine.jobs) that a worker process runs under the engine's isolation
+policy (bench.engine.isolation): a fresh, backend-pure worker per group of
+cases, checked for leftover state before every case. Only the data-parallel
+cases, whose ranks are processes of their own, are timed from here.
 
 A case whose passes disagree (bench.stability) is timed once more at the end
 of the session, while the time spent on that stays within REMEASURE_SHARE of
@@ -26,43 +29,34 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.pass_worker import PassWorker
+from bench.engine.client import START_TIMEOUT_S, WorkerClient
+from bench.engine.isolation import WorkerPool
+from bench.engine.jobs import Job, PassResult
+from bench.engine.runner import run_pass
 from bench.schema import SCHEMA_VERSION
-from bench.stability import PASS_TOLERANCE, PassFigures, pass_figures
+from bench.session.benchmark_adapter import per_step_stats
+from bench.stability import PASS_TOLERANCE, PassFigures, pass_figures, steps_per_s_interval
 from bench.steadiness import describe as describe_steadiness
 from bench.steadiness import probe_seconds
 from bench.steadiness import summary as steadiness_summary
 
 REMEASURE_SHARE = 0.05  # re-measuring disagreeing cases may add this share of the session's timing
-STATS_MODE = "bench.passes"  # marks the pytest-benchmark fixture as used
-
-
-def mark_used(benchmark) -> None:
-    """Tell pytest-benchmark the case used its fixture (it times rounds itself, or, untimed, runs them once)."""
-    benchmark._mode = STATS_MODE  # otherwise: a "fixture was not used" warning per case
-
-
-def time_rounds(
-    run_round: Callable[[], object], rounds: int, before_round: Callable[[], object] | None = None
-) -> list[float]:
-    """Seconds of each of `rounds` calls of run_round; before_round runs untimed before each."""
-    times = []
-    for _ in range(rounds):
-        if before_round is not None:
-            before_round()
-        start = time.perf_counter()
-        run_round()
-        times.append(time.perf_counter() - start)
-    return times
+# How long a pass of one case may take before its worker counts as hung: generous against a
+# busy machine, short against a deadlock. A first pass (calibration, the blog's 10,000-step
+# runs, the checks) has no earlier figure to scale from.
+FIRST_PASS_TIMEOUT_S = 900.0
+PASS_TIMEOUT_FLOOR_S = 120.0
+PASS_TIMEOUT_FACTOR = 20
 
 
 @dataclass
 class Measurement:
     """One case's timed rounds across the session, and how to time it again.
 
-    ``time_pass`` builds what the case needs (untimed), warms it up, times one
-    pass of ``rounds_per_pass`` rounds of K steps and checks the barrier; it
-    raises AssertionError (or the case's own error) when a check fails.
+    ``job`` is the case's later-pass job (bench.engine.jobs.Job), run in a
+    worker (or here, with ``--pass-process same``); ``time_pass`` instead times
+    one more pass in this process (a data-parallel case, whose ranks stay up
+    between passes); neither: the case is timed in one pass only (cold start).
     ``finish`` adds the case's own figures to extra_info once every pass is in;
     ``close`` releases what the case kept between passes.
     """
@@ -71,27 +65,27 @@ class Measurement:
     benchmark: object  # the pytest-benchmark fixture of the case's test
     steps_per_round: int
     rounds_per_pass: int
-    time_pass: Callable[[], list[float]] | None  # None: the case is timed in one pass only
+    job: Job | None = None
+    time_pass: Callable[[], list[float]] | None = None
     finish: Callable[[Measurement, Schedule], dict] | None = None
     close: Callable[[], object] | None = None  # releases what time_pass keeps (a group of ranks)
-    # The same pass as JSON (bench.harness.later_pass_job), for a pass worker in another process;
-    # None: time_pass runs in this process (a data-parallel case, whose ranks stay up between passes).
-    job: dict | None = None
     pass_pids: dict[int, int] = field(default_factory=dict)  # the process that took each pass
-    pass_probe_s: dict[int, float] = field(
-        default_factory=dict
-    )  # the machine's probe before each pass (bench.steadiness)
+    pass_probe_s: dict[int, float] = field(default_factory=dict)  # the machine's probe before each pass
     round_times: list[float] = field(default_factory=list)
     round_pass: list[int] = field(default_factory=list)
     failure: str | None = None
     remeasured: bool = False
     _stats: object = None
 
-    def start(self, times: list[float], probe_s: float | None = None) -> None:
+    @property
+    def repeatable(self) -> bool:
+        """Whether the case can be timed in later passes."""
+        return self.job is not None or self.time_pass is not None
+
+    def start(self, times: list[float], probe_s: float | None = None, pid: int | None = None) -> None:
         """Record pass 1 and give pytest-benchmark a per-step record of the case (one step = round / K)."""
-        self._stats = self.benchmark._make_stats(self.steps_per_round)
-        mark_used(self.benchmark)
-        self.add_pass(1, times, os.getpid(), probe_s)
+        self._stats = per_step_stats(self.benchmark, self.steps_per_round)
+        self.add_pass(1, times, pid or os.getpid(), probe_s)
 
     def add_pass(self, pass_id: int, times: list[float], pid: int, probe_s: float | None = None) -> None:
         """Append one pass's round times, taken in process `pid` right after a probe of `probe_s` seconds."""
@@ -119,40 +113,13 @@ class Measurement:
         return {int(p): m / self.steps_per_round for p, m in zip(figures.pass_ids, figures.pass_medians)}
 
 
-class PassProcesses:
-    """The worker process of the pass under way (bench.pass_worker): started for its first case, again if it dies.
-
-    ``options`` are the backends' command-line options, as the session parsed
-    them, so a worker configures every backend as the session did.
-    """
-
-    def __init__(self, options: dict):
-        self.options = options
-        self.current: PassWorker | None = None
-        self.started: list[int] = []  # pids of the workers of this pass
-
-    def worker(self) -> PassWorker:
-        """The pass's live worker, started now if there is none."""
-        if self.current is None or not self.current.alive:
-            self.close()
-            self.current = PassWorker(self.options)
-            self.started.append(self.current.pid)
-        return self.current
-
-    def close(self) -> None:
-        """End the pass's worker."""
-        if self.current is not None:
-            self.current.close()
-            self.current = None
-
-
 @dataclass
 class Schedule:
-    """Every case measured in this session, in the order their tests ran.
+    """Every case measured in this session, in the order their tests ran, and the workers that time them.
 
-    ``worker_options`` set: each later pass runs in a new worker process
-    (bench.pass_worker), given these backend options; None: every pass runs in
-    this process.
+    ``worker_options`` set: every pass of a job runs in a worker process under
+    the isolation policy, each worker configured with these backend options
+    (as the session parsed them); None: every job runs in this process.
     """
 
     passes: int = 3
@@ -161,6 +128,9 @@ class Schedule:
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     worker_options: dict | None = None
+    pool: WorkerPool | None = field(default=None, repr=False)
+    # Where the session's time went (seconds): worker starts, timed passes, re-measure (bench.session.reporting).
+    time_spent: dict[str, float] = field(default_factory=dict)
 
     def add(self, measurement: Measurement) -> None:
         """Register a case whose pass 1 is done."""
@@ -173,67 +143,119 @@ class Schedule:
                 return measurement
         return None
 
+    def run_job(self, job: Job, timeout_s: float = FIRST_PASS_TIMEOUT_S) -> PassResult:
+        """One pass of a job: in its group's worker (the isolation policy), or here without worker options."""
+        if self.worker_options is None:
+            return run_pass(job)
+        if self.pool is None:
+            self.pool = WorkerPool(self._start_worker)
+        return self.pool.run(job, timeout_s)
+
+    def _start_worker(self, job: Job) -> WorkerClient:
+        """A new worker for the job's group, configured with the session's options for the group's backend only."""
+        start = time.perf_counter()
+        worker = WorkerClient(label="pass worker")
+        try:
+            worker.request(
+                {"cmd": "configure", "options": self.worker_options, "backends": [job.case.backend]}, START_TIMEOUT_S
+            )
+        except BaseException:
+            worker.close()
+            raise
+        self.time_spent["worker starts"] = self.time_spent.get("worker starts", 0.0) + time.perf_counter() - start
+        return worker
+
+    def close_workers(self) -> None:
+        """End the live worker: the next job starts a fresh one (every pass begins in new processes)."""
+        if self.pool is not None:
+            self.pool.close()
+
     def close_all(self) -> None:
-        """Release what every case kept for its later passes (safe to call more than once)."""
+        """Release what every case kept for its later passes, and the workers (safe to call more than once)."""
+        self.close_workers()
         for measurement in self.measurements:
             if measurement.close is not None:
                 close, measurement.close = measurement.close, None
                 close()
 
-    def _time_again(self, measurement: Measurement, pass_id: int, processes: PassProcesses | None) -> None:
+    def _time_again(self, measurement: Measurement, pass_id: int) -> None:
         try:
-            if processes is not None and measurement.job is not None:
-                worker = processes.worker()
-                times, probe_s = worker.time(measurement.job, measurement.pass_cost_s)
-                pid = worker.pid
+            if measurement.job is not None:
+                timeout = PASS_TIMEOUT_FLOOR_S + PASS_TIMEOUT_FACTOR * measurement.pass_cost_s
+                result = self.run_job(measurement.job, timeout)
+                measurement.add_pass(pass_id, result.round_times_s, result.pid, result.probe_s)
             else:
                 probe_s = probe_seconds()
-                times, pid = measurement.time_pass(), os.getpid()
-            measurement.add_pass(pass_id, times, pid, probe_s)
+                measurement.add_pass(pass_id, measurement.time_pass(), os.getpid(), probe_s)
         except Exception as error:  # noqa: BLE001 - any failure of a check drops the case, with its reason
             measurement.failure = f"pass {pass_id}: {error}"
             measurement.benchmark.has_error = True  # a case that fails a check is not saved
 
-    def _one_pass(self, measurements: list[Measurement], pass_id: int, budget_s: float | None = None):
-        """Time each measurement once more, in order, in one new worker process (or here).
+    def _one_pass(
+        self,
+        measurements: list[Measurement],
+        pass_id: int,
+        budget_s: float | None = None,
+    ):
+        """Time each measurement once more, in order, each group in a new worker (or here).
 
         With a budget, a case whose pass would take the pass past it is skipped.
         Returns the measurements timed and the pids of the pass's workers.
         """
-        processes = PassProcesses(self.worker_options) if self.worker_options is not None else None
+        self.close_workers()  # a pass starts in new processes
+        before = len(self.pool.started) if self.pool is not None else 0
         start, timed = time.perf_counter(), []
+        todo = [m for m in measurements if m.failure is None]
         try:
-            for measurement in measurements:
-                if measurement.failure is not None:
-                    continue
+            for measurement in todo:
                 if budget_s is not None and time.perf_counter() - start + measurement.pass_cost_s > budget_s:
                     continue
-                self._time_again(measurement, pass_id, processes)
+                self._time_again(measurement, pass_id)
                 timed.append(measurement)
         finally:
-            if processes is not None:
-                processes.close()
-        return timed, (processes.started if processes is not None else [])
+            self.close_workers()
+        pids = self.pool.started[before:] if self.pool is not None else []
+        return timed, pids
 
     def run_later_passes(self, progress: Callable[[str], None] = lambda line: None, should_stop=lambda: False) -> None:
         """Passes 2..P over every case that can be timed again, in the order of pass 1."""
+        self.close_workers()
         self.timing_s = time.perf_counter() - self.started
-        again = [m for m in self.measurements if m.time_pass is not None]
+        self.time_spent["pass 1"] = self.timing_s
+        again = [m for m in self.measurements if m.repeatable]
         for pass_id in range(2, self.passes + 1):
             if not again or should_stop():
                 return
             start = time.perf_counter()
             _, pids = self._one_pass(again, pass_id)
             timed = sum(m.failure is None for m in again)
-            where = f" (worker pid {', '.join(map(str, pids))})" if pids else ""
+            self.time_spent[f"pass {pass_id}"] = time.perf_counter() - start
+            where = f" in {len(pids)} worker processes" if pids else ""
             progress(f"pass {pass_id} of {self.passes}: {timed} cases in {time.perf_counter() - start:.0f} s{where}")
         self.timing_s = time.perf_counter() - self.started
         self._remeasure(progress)
         self.close_all()
+        if self.pool is not None and self.pool.replaced:
+            self.notes.append(
+                f"{len(self.pool.replaced)} worker(s) replaced before a case for leftover state: "
+                + "; ".join(self.pool.replaced[:3])
+            )
+            progress(self.notes[-1])
         steadiness = self.steadiness()
         if steadiness is not None:
             self.notes.append(describe_steadiness(steadiness))
             progress(self.notes[-1])
+        self.notes.append(self.time_breakdown())
+
+    def time_breakdown(self) -> str:
+        """One line: where the session's timing went (each pass, worker starts within them, the re-measure)."""
+        spent = dict(self.time_spent)
+        starts = spent.pop("worker starts", 0.0)
+        parts = [f"{name} {seconds:.0f} s" for name, seconds in spent.items()]
+        return f"time: {', '.join(parts)}; {starts:.0f} s of it starting {self._started_workers()} worker processes"
+
+    def _started_workers(self) -> int:
+        return len(self.pool.started) if self.pool is not None else 0
 
     def steadiness(self) -> dict | None:
         """The machine's probe over every pass of the session (bench.steadiness), or None without probes."""
@@ -241,11 +263,12 @@ class Schedule:
 
     def _remeasure(self, progress: Callable[[str], None]) -> None:
         """Time each case whose passes disagree once more, while the time allows."""
-        flagged = [m for m in self.measurements if m.time_pass is not None and m.failure is None and m.figures.disagree]
+        flagged = [m for m in self.measurements if m.repeatable and m.failure is None and m.figures.disagree]
         if not flagged:
             return
         start = time.perf_counter()
         done, _ = self._one_pass(flagged, self.passes + 1, budget_s=REMEASURE_SHARE * self.timing_s)
+        self.time_spent["re-measure"] = time.perf_counter() - start
         for measurement in done:
             measurement.remeasured = measurement.failure is None
         settled = sum(1 for m in done if m.failure is None and not m.figures.unstable)
@@ -282,6 +305,9 @@ class Schedule:
                 unstable=figures.unstable,
             )
             info.update(throughput(info, figures.median))
+            interval = steps_per_s_interval(k, figures.pass_medians)
+            if interval is not None:
+                info["steps_per_s_ci_low"], info["steps_per_s_ci_high"] = interval
             if measurement.finish is not None:
                 info.update(measurement.finish(measurement, self))
 

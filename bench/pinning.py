@@ -17,9 +17,9 @@ from bench import affinity
 from bench.backends import make_trainer
 from bench.cases import Case
 from bench.datasets import make_problem
-from bench.harness import calibrate
+from bench.engine.defaults import ROUND_TIME_S
+from bench.engine.timing import calibrate, time_rounds
 from bench.models import LEARNING_RATE
-from bench.passes import time_rounds
 from bench.sizes import Size
 
 CASES = (
@@ -35,7 +35,7 @@ def compare(case: Case, size: Size, cpus: tuple[int, ...], pairs: int, rounds: i
     """steps/s of each pinned and free stretch of `rounds` rounds, alternating, in one trainer."""
     trainer = make_trainer(case, make_problem(case.model, size), LEARNING_RATE)
     trainer.run(1)
-    steps = calibrate(trainer, 0.02)
+    steps = calibrate(trainer.run, ROUND_TIME_S)
     figures = {"pinned": [], "free": []}
     for pair in range(pairs):
         for mode in ("pinned", "free") if pair % 2 == 0 else ("free", "pinned"):

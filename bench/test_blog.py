@@ -11,5 +11,5 @@ SCENARIO = "blog"
 MODELS = ("linear", "logistic")
 
 
-def test_blog(benchmark, case, problem, settings):
-    run_case(benchmark, case, problem, settings, scenario="blog")
+def test_blog(benchmark, case, size, settings):
+    run_case(benchmark, case, size, settings, scenario="blog")

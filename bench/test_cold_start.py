@@ -1,10 +1,10 @@
 """Cold start: the first step of a new trainer (tracing, mx.compile, page faults), saved as phase "cold" rows."""
 
-from bench.harness import run_cold_case
+from bench.harness import run_case
 
 SCENARIO = "cold"
 MODELS = ("linear", "logistic", "mlp")
 
 
-def test_cold_start(benchmark, case, problem, settings):
-    run_cold_case(benchmark, case, problem, settings)
+def test_cold_start(benchmark, case, size, settings):
+    run_case(benchmark, case, size, settings, scenario="cold")

@@ -5,5 +5,5 @@ from bench.harness import run_case
 MODEL = "linear"
 
 
-def test_linear(benchmark, case, problem, settings):
-    run_case(benchmark, case, problem, settings)
+def test_linear(benchmark, case, size, settings):
+    run_case(benchmark, case, size, settings)

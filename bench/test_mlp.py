@@ -11,5 +11,5 @@ from bench.harness import run_case
 MODEL = "mlp"
 
 
-def test_mlp(benchmark, case, problem, settings):
-    run_case(benchmark, case, problem, settings)
+def test_mlp(benchmark, case, size, settings):
+    run_case(benchmark, case, size, settings)

@@ -9,7 +9,7 @@ from bench import machine_limits, roofline
 from bench.backends import get, make_trainer
 from bench.cases import Case
 from bench.datasets import make_problem
-from bench.harness import MEMORY_STEPS
+from bench.engine.defaults import MEMORY_STEPS
 from bench.models import LEARNING_RATE
 from bench.sizes import Size
 from bench.summary import format_summary

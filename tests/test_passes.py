@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from bench import affinity
+from bench.engine.timing import time_rounds
 from bench.pairing import baseline_of, faster_side, pass_ratio
-from bench.passes import Measurement, Schedule, time_rounds
+from bench.passes import Measurement, Schedule
 from bench.schema import SCHEMA_VERSION
 from bench.stability import pass_figures, pass_figures_many
 

@@ -231,7 +231,7 @@ def test_mlx_spec_per_os():
 
 
 class FakeInstaller:
-    """Stands in for `python -m venv`, pip and the import check; releases in `missing` do not exist."""
+    """Stands in for `python -m venv`, pip (or `uv pip`) and the import check; releases in `missing` do not exist."""
 
     def __init__(self, missing=(), imports_as=None):
         self.missing = set(missing)
@@ -245,7 +245,7 @@ class FakeInstaller:
             python.parent.mkdir(parents=True)
             python.write_text("#!fake\n")
             return 0, ""
-        if cmd[1:4] == ["-m", "pip", "install"]:
+        if cmd[1:4] == ["-m", "pip", "install"] or cmd[1:3] == ["pip", "install"]:  # pip, or uv where installed
             spec = next(a for a in cmd if a.startswith("mlx"))
             release = spec.split("==")[1]
             if release in self.missing:
@@ -272,6 +272,7 @@ def test_env_is_built_once_then_reused(tmp_path, monkeypatch):
     assert marker["pins"] == list(PINS.pins) and marker["spec"] == versions.mlx_spec("0.30.0")
     pip = next(c for c in fake.calls if "pip" in c)
     assert pip[-3:] == [versions.mlx_spec("0.30.0"), *PINS.pins]
+    assert marker["installer"] == ("uv" if pip[1] == "pip" else "pip")
     n_calls = len(fake.calls)
     assert versions.ensure_env("0.30.0", cache, PINS) == (python, "ready")
     assert len(fake.calls) == n_calls  # reused: nothing ran
@@ -625,3 +626,13 @@ def test_the_report_runs_from_the_snapshot(tmp_path, monkeypatch):
     (tmp_path / versions.SUITE_DIR / "bench" / "report").mkdir(parents=True)
     assert reporting.run_report(tmp_path, tmp_path / "report", 0.1, False) == 0
     assert calls == [tmp_path / versions.SUITE_DIR]
+
+
+def test_environments_are_built_with_uv_where_it_is_installed_else_pip(tmp_path, monkeypatch):
+    for uv in ("/usr/bin/uv", None):
+        fake = FakeInstaller()
+        monkeypatch.setattr(environments, "_call", fake)
+        monkeypatch.setattr(environments.shutil, "which", lambda name, uv=uv: uv if name == "uv" else None)
+        versions.ensure_env("0.30.0", EnvCache(tmp_path / str(bool(uv))), PINS)
+        install = next(c for c in fake.calls if "install" in c)
+        assert install[:3] == (["/usr/bin/uv", "pip", "install"] if uv else [install[0], "-m", "pip"])

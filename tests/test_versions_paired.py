@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from bench import versions
+from bench.affinity import cpu_sets
+from bench.engine.client import WorkerClient, WorkerError, WorkerTimeout
+from bench.engine.worker import serve
 from bench.versions import bisect, compare, output, selftest, verdicts
 from bench.versions.paired import PairedSettings, Side, pairs_for, run_paired
 from bench.versions.targets import ReleaseError, mlx_requirement, parse_target, twin
-from bench.versions.worker import serve
-from bench.versions.workers import WorkerError, WorkerProcess, WorkerTimeout, cpu_sets
 
 MACHINE = {
     "host": "vm",
@@ -56,38 +57,49 @@ def fake_cases(n_mlx: int = 20, n_numpy: int = 4) -> list[dict]:
 
 
 class FakeWorker:
-    """Answers like bench.versions.worker with synthetic times: base x release effect x process offset x round noise."""
+    """Answers like bench.engine.worker with synthetic times: base x release effect x process offset x round noise."""
 
     def __init__(self, side, cpus, session, world):
         self.side, self.cpus, self.session, self.world = side, cpus, session, world
-        self.rng = random.Random(hash((side.label, session, world.seed)))
+        self.rng = random.Random(f"{side.label}|{session}|{world.seed}|{len(world.started)}")  # the same every run
         self.offsets = {}
         self.case_id = None
         self.pid = 1000 + len(world.started)
+        self.alive = True
         world.started.append((side.label, tuple(cpus), session))
 
     def request(self, message, timeout=None):
-        self.world.log.append((self.side.label, self.session, message["cmd"], message.get("steps")))
         cmd = message["cmd"]
+        job = message.get("job") or {}
+        self.world.log.append((self.side.label, self.session, cmd, job.get("steps_per_round")))
         if cmd == "hello":
             return {
                 "ok": True,
                 "pid": self.pid,
                 "mlx": self.world.mlx.get(self.side.label, self.side.version),
-                "gpu": False,
                 "affinity": self.cpus,
                 "machine": self.world.machine,
                 "threads": {},
             }
         if cmd == "cases":
             return {"ok": True, "cases": self.world.cases, "skipped": []}
-        if cmd == "setup":
-            self.case_id = next(c["case_id"] for c in self.world.cases if c["case"] == message["case"])
+        if cmd == "open":
+            self.case_id = next(
+                c["case_id"]
+                for c in self.world.cases
+                if all(job["case"].get(k) == v for k, v in c["case"].items()) and job["size"] == c["size"]
+            )
             if self.case_id in self.world.fail_setup.get(self.side.label, ()):
                 raise WorkerError("ValueError: this release cannot build the case")
-            self.slow = message.get("slowdown") or 0.0
+            self.slow = job.get("plant_factor", 1.0) - 1.0
+            self.broken = job.get("broken") if self.world.honour_broken else None
             self.offsets.setdefault(self.case_id, math.exp(self.rng.gauss(0, self.world.process_sd)))
-            return {"ok": True, "steps": message["steps"] or 100, "round_s": 0.02, "first_call_s": 0.001, "spin_s": 0}
+            return {
+                "ok": True,
+                "steps_per_round": job["steps_per_round"] or 100,
+                "round_s": 0.02,
+                "first_step_s": 0.001,
+            }
         if cmd == "round":
             if (self.side.label, self.session, self.case_id) in self.world.hang:
                 raise WorkerTimeout("timeout: round took over 600 s; worker stopped")
@@ -99,12 +111,21 @@ class FakeWorker:
                 * self.offsets[self.case_id]
                 * math.exp(self.rng.gauss(0, self.world.round_sd))
             )
-            return {"ok": True, "seconds": seconds}
-        if cmd == "finish":
-            return {"ok": True, "max_rel_error": 1e-7, "barrier_pending_s": 0.0}
+            return {"ok": True, "seconds": seconds, "planted": (1 + self.slow) if self.slow else None}
+        if cmd == "check":
+            if self.broken == "barrier":
+                raise WorkerError(
+                    "linear-mlx: 200 steps returned with work still pending; the round did not end in its evaluation barrier"
+                )
+            if self.case_id in self.world.fail_check.get(self.side.label, ()) or self.broken == "weights":
+                raise WorkerError("linear: after 10 steps the weights differ from the float64 reference by 0.5")
+            return {"ok": True, "checks": {"max_rel_error": 1e-7, "barrier_pending_s": 0.0}}
+        if cmd == "close":
+            return {"ok": True}
         raise AssertionError(cmd)
 
     def close(self):
+        self.alive = False
         self.world.closed += 1
 
 
@@ -116,7 +137,8 @@ class World:
         self.effects = effects or {}
         self.process_sd, self.round_sd, self.seed = process_sd, round_sd, seed
         self.machine = dict(MACHINE)
-        self.mlx, self.fail_setup, self.hang = {}, {}, set()
+        self.mlx, self.fail_setup, self.fail_check, self.hang = {}, {}, {}, set()
+        self.honour_broken = True
         self.started, self.log, self.closed = [], [], 0
 
     def start(self, side, cpus, session):
@@ -137,7 +159,7 @@ def measure(world, sessions=4, pairs=6, sides=SIDES, seed=1):
 def test_k_is_calibrated_once_then_fixed_for_every_release_and_session():
     world = World()
     measure(world, sessions=3)
-    setups = [(label, session, steps) for label, session, cmd, steps in world.log if cmd == "setup"]
+    setups = [(label, session, steps) for label, session, cmd, steps in world.log if cmd == "open"]
     first_case = [s for s in setups][: len(SIDES)]
     assert first_case[0] == ("0.30.0", 0, None)  # the first release's worker calibrates
     assert all(steps == 100 for _, _, steps in setups[1:] if steps is not None)
@@ -151,15 +173,18 @@ def test_rounds_alternate_in_random_order_and_sessions_are_fresh_pinned_processe
     assert all(sorted(order) == ["0.30.0", "0.32.4"] for order in record["orders"])
     all_orders = [tuple(o) for c in data["cases"].values() for s in c["sessions"] for o in s["orders"]]
     assert {("0.30.0", "0.32.4"), ("0.32.4", "0.30.0")} <= set(all_orders)
-    # One fresh worker per release per session, both on the session's CPU set, sets taken in turn.
+    # The isolation policy: per release and session, a fresh worker per backend-pure group (the fake grid
+    # has two: NumPy's and MLX's cases at one size), all on the session's CPU set, sets taken in turn.
     assert sorted(world.started) == sorted(
-        (label, (cpu,), s) for s, cpu in enumerate([0, 1, 0, 1]) for label in ("0.30.0", "0.32.4")
+        (label, (cpu,), s) for s, cpu in enumerate([0, 1, 0, 1]) for label in ("0.30.0", "0.32.4") for _ in range(2)
     )
     assert [s["cpus"] for s in data["sessions"]] == [[0], [1], [0], [1]]
-    assert world.closed == 8
+    assert world.closed == 16
+    groups = [w["group"] for w in data["sessions"][0]["workers"]["0.30.0"]]
+    assert [g[1] for g in groups] == ["numpy", "mlx"]  # NumPy's controls never share MLX's process
 
 
-def test_case_order_is_the_grid_or_shuffled_per_session():
+def test_case_order_is_the_grid_reversed_or_shuffled_per_session():
     world = World()
     ids = [c["case_id"] for c in world.cases]
     data = run_paired(
@@ -173,15 +198,25 @@ def test_case_order_is_the_grid_or_shuffled_per_session():
     ]
     assert all(sorted(o) == sorted(ids) for o in orders) and len({tuple(o) for o in orders}) == 3
     assert versions.parse_args(["0.30.0", "0.32.4", "--case-order", "shuffle"]).case_order == "shuffle"
+    settings = PairedSettings(sessions=2, cpu_sets=[[]], reverse_cases=True)
+    data = run_paired(SIDES, world.cases, settings, World().start, progress=lambda line: None)
+    assert [s["case_order"] for s in data["sessions"]] == [ids[::-1]] * 2
 
 
-def test_checks_run_after_timing_in_the_first_session():
+def test_checks_run_after_timing_in_every_session_unless_told_otherwise():
     world = World()
-    measure(world, sessions=2)
+    data = measure(world, sessions=2)
     commands = [(session, cmd) for label, session, cmd, _ in world.log if label == "0.32.4"]
-    first = [cmd for session, cmd in commands if session == 0 and cmd in ("round", "finish")]
-    assert first[-1] == "finish" and first.count("finish") == len(world.cases)
-    assert ("finish" in [cmd for session, cmd in commands if session == 1]) is False
+    for session in (0, 1):
+        seen = [cmd for s, cmd in commands if s == session and cmd in ("round", "check")]
+        assert seen[-1] == "check" and seen.count("check") == len(world.cases)
+    assert all("check_s" in s and s["checked"] for c in data["cases"].values() for s in c["sessions"])
+    world = World()
+    settings = PairedSettings(sessions=2, cpu_sets=[[]], check_every_session=False)
+    run_paired(SIDES, world.cases, settings, world.start, progress=lambda line: None)
+    later = [cmd for label, session, cmd, _ in world.log if session == 1]
+    assert "check" not in later and later.count("close") == 2 * len(world.cases)
+    assert versions.parse_args(["0.30.0", "0.32.4", "--checks", "first-session"]).checks == "first-session"
 
 
 def test_a_case_one_release_cannot_build_is_reported_not_fatal():
@@ -195,6 +230,29 @@ def test_a_case_one_release_cannot_build_is_reported_not_fatal():
     assert row["verdict"] == "undecided" and "cannot build" in row["reason"]
 
 
+def test_a_case_the_newer_release_breaks_is_broken_first_and_fails_the_gate(tmp_path, capsys, monkeypatch):
+    world = World()
+    crashed, wrong, hung = (world.cases[i]["case_id"] for i in (6, 8, 10))
+    world.fail_setup = {"0.32.4": {crashed}}
+    world.fail_check = {"0.32.4": {wrong}}
+    world.hang = {("0.32.4", 2, hung)}  # one session of four
+    data = measure(world, sessions=4)
+    _, rows = verdicts.compare_pair(data, "0.30.0", "0.32.4", 0.1)
+    by_id = {r["case_id"]: r for r in rows}
+    assert by_id[crashed]["verdict"] == "broken" and "cannot build" in by_id[crashed]["reason"]
+    assert by_id[wrong]["verdict"] == "broken" and "float64 reference" in by_id[wrong]["reason"]
+    assert by_id[hung]["verdict"] == "broken" and "timeout" in by_id[hung]["reason"]
+    assert sum(r["verdict"] == "broken" for r in rows) == 3
+    table = output.verdict_table([{"older": "0.30.0", "newer": "0.32.4", "status": "ok", "reason": ""}], rows, 0.1)
+    assert "3 broken" in table[1] and table[3].split()[0] in (crashed, wrong, hung)  # broken rows come first
+    # The same verdicts fail the gate in a normal comparison: --fail-on-regression exits 1.
+    monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE))
+    world = World()
+    world.fail_check = {"0.32.4": {wrong}}
+    assert run_main(tmp_path, ["0.30.0", "0.32.4", "--fail-on-regression", "--cpus", "none"], world) == 1
+    assert "broken" in capsys.readouterr().out
+
+
 def test_workers_of_another_machine_than_the_runner_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE, cpu_model="AMD EPYC"))
     assert run_main(tmp_path, ["0.30.0", "0.32.4", "--cpus", "none"], World()) == versions.EXIT_INCOMPLETE
@@ -202,15 +260,15 @@ def test_workers_of_another_machine_than_the_runner_are_refused(tmp_path, monkey
 
 def test_a_worker_that_times_out_is_replaced_and_the_case_reported():
     world = World()
-    stuck = world.cases[3]["case_id"]
+    stuck = world.cases[5]["case_id"]  # an MLX case with more of its group after it
     world.hang = {("0.32.4", 0, stuck)}
     lines = []
     data = run_paired(
         SIDES, world.cases, PairedSettings(sessions=2, cpu_sets=[[0]]), world.start, progress=lines.append
     )
     assert data["cases"][stuck]["sessions"][0]["errors"]["0.32.4"].startswith("timeout")
-    assert len(world.started) == 2 * 2 + 1  # one fresh worker replaced the stuck one
-    after = world.cases[4]["case_id"]
+    assert len(world.started) == 2 * 2 * 2 + 1  # one fresh worker replaced the stuck one
+    after = world.cases[6]["case_id"]
     assert (
         not data["cases"][after]["sessions"][0]["errors"]
         and len(data["cases"][after]["sessions"][0]["times"]["0.32.4"]) == 6
@@ -232,7 +290,8 @@ def test_a_worker_of_another_release_or_machine_is_refused():
 def test_long_rounds_get_fewer_pairs_but_never_fewer_than_three():
     settings = PairedSettings(pairs=6, round_time_s=0.02)
     assert pairs_for(0.02, settings) == 6
-    assert pairs_for(0.08, settings) == 3
+    assert pairs_for(0.06, settings) == 6  # within the one long-round rule (bench.engine.defaults): 3 x round time
+    assert pairs_for(0.08, settings) == 4
     assert pairs_for(5.0, settings) == 3
 
 
@@ -273,12 +332,38 @@ def test_process_offsets_are_not_taken_for_changes():
     assert not [r for r in rows if r["verdict"] == "regression"]
 
 
-def test_moved_controls_make_the_comparison_inconclusive():
-    numpy_ids = [c["case_id"] for c in fake_cases() if c["case"]["backend"] == "numpy"]
-    world = World(effects={"0.32.4": {numpy_ids[0]: 0.10}})
+def two_groups() -> list[dict]:
+    """fake_cases at 1,000 x 10 and the same cases at 2,000 x 10: two groups, each with its controls."""
+    other = [
+        {
+            "case_id": c["case_id"].replace("n1000", "n2000"),
+            "size": {"n_examples": 2000, "n_features": 10},
+            "case": c["case"],
+        }
+        for c in fake_cases(8, 2)
+    ]
+    return fake_cases(8, 2) + other
+
+
+def test_a_moved_control_voids_its_own_group_only():
+    cases = two_groups()
+    moved = "linear-numpy-v0-eager-cpu-n1000-d10"
+    world = World(cases=cases, effects={"0.32.4": {moved: 0.10}})
     comparison, rows = verdicts.compare_pair(measure(world), "0.30.0", "0.32.4", 0.10)
-    assert comparison["status"] == "inconclusive" and numpy_ids[0] in comparison["reason"]
+    assert comparison["status"] == "ok" and moved in comparison["reason"]
+    mlx = [r for r in rows if not r["control"]]
+    assert {r["verdict"] for r in mlx if "n1000" in r["case_id"]} == {"inconclusive"}
+    assert "inconclusive" not in {r["verdict"] for r in mlx if "n2000" in r["case_id"]}
+    assert all("NumPy control of its model and size moved" in r["reason"] for r in mlx if "n1000" in r["case_id"])
     assert all(r["control"] == (r["backend"] == "numpy") for r in rows)
+
+
+def test_controls_moving_together_make_the_comparison_inconclusive():
+    cases = two_groups()
+    controls = [c["case_id"] for c in cases if c["case"]["backend"] == "numpy"]
+    world = World(cases=cases, effects={"0.32.4": dict.fromkeys(controls, 0.12)})
+    comparison, _ = verdicts.compare_pair(measure(world), "0.30.0", "0.32.4", 0.10)
+    assert comparison["status"] == "inconclusive" and "moved together" in comparison["reason"]
 
 
 def test_faster_same_and_undecided():
@@ -310,85 +395,122 @@ def test_fewer_than_three_sessions_are_never_a_regression(sessions):
 # --------------------------------------------------------------------------- self-test
 
 
-def self_test_rows(effects, plants, seed=0):
-    world = World(cases=fake_cases(30, 4), effects=effects, seed=seed)
-    sides = [SIDES[0], Side("0.30.0-b", Path("/env/b/bin/python"), "0.30.0", slowdown=plants)]
-    data = measure(world, sides=sides)
-    # The fake applies `slowdown` from the setup request, as the real worker does.
-    return verdicts.compare_pair(data, "0.30.0", "0.30.0-b", 0.10)
+def mixed_cases(n_mlx: int = 120, n_numpy: int = 8) -> list[dict]:
+    """fake_cases with every third MLX case a full-batch round (where the barrier plant goes)."""
+    cases = fake_cases(n_mlx, n_numpy)
+    for i, case in enumerate(c for c in cases if c["case"]["backend"] == "mlx"):
+        if i % 3 == 0:
+            case["case"] = dict(case["case"], barrier="round")
+            case["case_id"] = case["case_id"].replace("-step-", "-round-")
+    return cases
 
 
-def test_self_test_passes_and_reports_plants_apart():
-    plants = {"linear-mlx-v1-step-cpu-n1000-d10": 0.30, "linear-mlx-v2-step-cpu-n1000-d10": 0.10}
-    comparison, rows = self_test_rows({}, plants)
-    result = selftest.summarize(comparison, rows, plants, 0.10)
-    assert result["status"] == "pass" and result["false_regressions"] == 0 and result["cases"] == 28
-    assert [p["caught"] for p in result["planted"]][0] is True
-    assert result["planted"][0]["verdict"] == "regression"
-    assert result["min_detectable_pct_median"] < 10 and result["fit_to_gate"]
+def self_test(effects=None, process_sd=0.01, honour_broken=True, seed=0):
+    """A whole self-test on the fake machine, chosen and judged as run_self_test does."""
+    world = World(cases=mixed_cases(), effects=effects or {}, process_sd=process_sd, seed=seed)
+    world.honour_broken = honour_broken
+    cases = world.cases
+    broken = selftest.choose_broken(cases)
+    leftovers = selftest.choose_leftovers(cases, set(broken))
+    followers = selftest.after_leftovers(cases, leftovers)
+    plants = selftest.choose_plants(cases, 0.10, set(broken) | set(leftovers) | set(followers.values()))
+    twin = Side("0.30.0-b", Path("/env/b/bin/python"), "0.30.0", slowdown=plants, leave_behind=leftovers, broken=broken)
+    settings = PairedSettings(sessions=4, pairs=6, cpu_sets=[[0], [1]], seed=1, alternate_order=True)
+    data = run_paired([SIDES[0], twin], cases, settings, world.start, progress=lambda line: None)
+    comparison, rows = verdicts.compare_pair(data, "0.30.0", "0.30.0-b", 0.10)
+    aa = [r["case_id"] for r in rows if not r["control"] and r["case_id"] not in plants and r["case_id"] not in broken]
+    order = selftest.order_agreement(data, "0.30.0", "0.30.0-b", aa)
+    applied = selftest.applied_slowdowns(data, "0.30.0-b", plants)
+    return selftest.summarize(comparison, rows, plants, 0.10, leftovers, followers, broken, applied, order)
+
+
+def test_self_test_passes_with_its_plants_caught_and_its_a_a_calibrated():
+    result = self_test()
+    assert result["status"] == "pass", result["summary"]
+    assert result["false_regressions"] == 0 and result["fit_to_gate"]
+    twice = next(p for p in result["detection_curve"] if p["multiple"] == 2.0)
+    assert twice["plants"] == 20 and twice["caught"] >= 19
+    assert twice["applied_pct_median"] == pytest.approx(20.0)  # scored against what the worker applied
+    assert [p["multiple"] for p in result["detection_curve"]] == [0.5, 0.75, 1.0, 1.5, 2.0]
+    assert {b["plant"]: b["verdict"] for b in result["broken_plants"]} == {"barrier": "broken", "weights": "broken"}
+    assert result["isolation"] and {c["verdict"] for c in result["isolation"]} == {"same"}
+    assert result["calibration"]["uniform"] and result["calibration"]["coverage_95"] >= 0.9
+    assert result["order"]["agree"] and result["order"]["cases"] == result["cases"]
     assert selftest.STATUS_EXIT["pass"] == 0
 
 
-@pytest.mark.parametrize(
-    "effects, status",
-    [
-        ({"0.30.0-b": {"linear-mlx-v7-step-cpu-n1000-d10": 0.4}}, "regression"),  # an A/A case moved: false alarm
-        ({"0.30.0-b": {"linear-numpy-v0-eager-cpu-n1000-d10": 0.2}}, "inconclusive"),
-        ({"0.30.0": {"linear-mlx-v1-step-cpu-n1000-d10": 0.3}}, "unfit"),  # the plant cancelled: missed
-    ],
-)
-def test_self_test_statuses(effects, status):
-    plants = {"linear-mlx-v1-step-cpu-n1000-d10": 0.30}
-    comparison, rows = self_test_rows(effects, plants)
-    result = selftest.summarize(comparison, rows, plants, 0.10)
-    assert result["status"] == status
+def test_a_false_alarm_fails_the_self_test():
+    result = self_test(effects={"0.30.0-b": {"linear-mlx-v7-step-cpu-n1000-d10": 0.4}})
+    assert result["status"] == "regression" and result["false_regression_cases"] == ["linear-mlx-v7-step-cpu-n1000-d10"]
+
+
+def test_controls_moving_together_make_the_self_test_inconclusive():
+    controls = {f"linear-numpy-v{i}-eager-cpu-n1000-d10": 0.2 for i in range(8)}
+    assert self_test(effects={"0.30.0-b": controls})["status"] == "inconclusive"
+
+
+def test_a_machine_too_noisy_for_the_threshold_is_unfit():
+    result = self_test(process_sd=0.15)
+    assert result["status"] in ("unfit", "regression") and not result["fit_to_gate"]
+    if result["status"] == "unfit":
+        assert any("plants at +20%" in reason for reason in result["unfit_reasons"])
+
+
+def test_a_broken_plant_that_passes_makes_the_self_test_unfit():
+    result = self_test(honour_broken=False)
+    assert result["status"] == "unfit"
+    assert any("broken plant" in reason for reason in result["unfit_reasons"])
     assert len(set(selftest.STATUS_EXIT.values())) == 4
 
 
-def test_plants_fall_back_to_cases_the_grid_has():
-    cases = fake_cases(5, 1)
-    plants = selftest.choose_plants(cases, [("missing-case", 0.3), (cases[2]["case_id"], 0.1)])
-    assert plants == {cases[1]["case_id"]: 0.3, cases[2]["case_id"]: 0.1}
+def test_plants_are_spread_over_the_grid_and_leave_most_cases_a_a():
+    cases = mixed_cases()
+    plants = selftest.choose_plants(cases, 0.10, avoid=set())
+    assert len(plants) == sum(selftest.PLANT_MULTIPLES.values())
+    assert sorted(set(round(v, 3) for v in plants.values())) == [0.05, 0.075, 0.1, 0.15, 0.2]
+    small = selftest.choose_plants(fake_cases(12, 2), 0.10, avoid=set())
+    assert len(small) == 4 and 0.2 in small.values()  # a small grid: a third of its MLX cases, 2x among them
 
 
 # --------------------------------------------------------------------------- the real worker, in-process
 
 
 def test_real_worker_times_a_suite_case_and_plants_a_slowdown():
+    job = {
+        "case": {"model": "linear", "backend": "numpy", "variant": "analytic", "barrier": "eager"},
+        "size": {"n_examples": 1000, "n_features": 10},
+        "steps_per_round": 5,
+        "round_time_s": 0.001,
+        "plant_factor": 1.5,
+    }
     requests = [
         {"cmd": "hello"},
         {"cmd": "cases", "sizes": "1000x10", "models": ["linear"]},
-        {
-            "cmd": "setup",
-            "case": {"model": "linear", "backend": "numpy", "variant": "analytic", "barrier": "eager"},
-            "size": {"n_examples": 1000, "n_features": 10},
-            "steps": 5,
-            "round_time_s": 0.001,
-            "slowdown": 0.5,
-        },
+        {"cmd": "open", "job": job},
         {"cmd": "round"},
-        {"cmd": "finish"},
-        {"cmd": "round"},  # after finish the case is gone: an error answer, not a crash
+        {"cmd": "check"},
+        {"cmd": "round"},  # after the check the case is gone: an error answer, not a crash
         {"cmd": "nonsense"},
     ]
     stdin, stdout = io.StringIO("".join(json.dumps(r) + "\n" for r in requests)), io.StringIO()
     serve(stdin, stdout)
-    hello, cases, setup, round_, finish, late, nonsense = (json.loads(line) for line in stdout.getvalue().splitlines())
+    hello, cases, opened, round_, check, late, nonsense = (json.loads(line) for line in stdout.getvalue().splitlines())
     assert hello["ok"] and set(hello["machine"]) >= {"cpu_model", "cpu_count", "memory_bytes", "host"}
     assert "linear-numpy-analytic-eager-cpu-n1000-d10" in [c["case_id"] for c in cases["cases"]]
-    assert setup["steps"] == 5 and setup["spin_s"] == pytest.approx(0.5 * setup["round_s"])
-    assert round_["seconds"] >= setup["spin_s"]
-    assert finish["ok"] and finish["max_rel_error"] < 1e-3
-    assert not late["ok"] and "before setup" in late["error"]
+    assert opened["steps_per_round"] == 5 and opened["first_step_s"] > 0
+    # The plant is multiplicative: the round's own work times 1.5, measured in the worker.
+    assert round_["planted"] == pytest.approx(1.5, rel=0.05)
+    assert check["ok"] and check["checks"]["max_rel_error"] < 1e-3
+    assert not late["ok"] and "before open" in late["error"]
     assert not nonsense["ok"] and "unknown request" in nonsense["error"]
 
 
 def test_a_worker_past_its_deadline_is_stopped_and_reported_as_a_timeout(tmp_path):
     cmd = [sys.executable, "-c", "import time; time.sleep(60)"]
-    worker = WorkerProcess("0.30.0", cmd, tmp_path, {}, None, tmp_path / "w.log")
+    worker = WorkerClient("0.30.0", cmd, tmp_path, {}, None, tmp_path / "w.log")
     with pytest.raises(WorkerTimeout, match="timeout"):
         worker.request({"cmd": "hello"}, timeout=0.5)
-    assert not worker.alive()
+    assert not worker.alive
 
 
 # --------------------------------------------------------------------------- release names and wheels
@@ -484,14 +606,13 @@ def test_paired_comparison_writes_verdicts_and_exits_by_them(tmp_path, capsys, m
     assert document["comparisons"] == [{"older": "0.30.0", "newer": "0.32.4", "status": "ok", "reason": ""}]
     assert document["machine"]["cpu_model"] and document["settings"]["sessions"] == 4
     assert (tmp_path / "results" / output.VERDICTS_CSV).read_text().startswith("machine,case_id,")
-    assert (tmp_path / "results" / "suite" / "bench" / "versions" / "worker.py").exists()
+    assert (tmp_path / "results" / "suite" / "bench" / "engine" / "worker.py").exists()
     out = capsys.readouterr().out
     assert "1 regression" in out and "linear-mlx-v3-step-cpu-n1000-d10" in out
 
 
 def test_self_test_end_to_end_writes_self_test_json(tmp_path, monkeypatch):
-    world = World(cases=fake_cases(10, 2))
-    monkeypatch.setattr(selftest, "DEFAULT_PLANTS", (("linear-mlx-v1-step-cpu-n1000-d10", 0.3),))
+    world = World(cases=mixed_cases(60, 4))
     monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE))
     world.machine = dict(MACHINE)
     args = versions.parse_args(
@@ -514,9 +635,15 @@ def test_self_test_end_to_end_writes_self_test_json(tmp_path, monkeypatch):
     document = json.loads((tmp_path / "r" / output.SELF_TEST_JSON).read_text())
     assert document["kind"] == "mlx-sgd-bench-self-test" and document["release"] == "0.32.4"
     assert document["status"] in selftest.STATUS_EXIT and status == selftest.STATUS_EXIT[document["status"]]
-    assert {p["case_id"] for p in document["planted"]} == {"linear-mlx-v1-step-cpu-n1000-d10"}
+    assert len(document["planted"]) == 18 and document["settings"]["broken"]  # a third of the 56 MLX cases left
+    assert document["status"] == "pass", document["summary"]
     assert {
         "false_regressions",
+        "calibration",
+        "detection_curve",
+        "broken_plants",
+        "isolation",
+        "order",
         "cases",
         "noise_pct_median",
         "min_detectable_pct_median",
@@ -572,3 +699,21 @@ def test_paired_mode_refuses_pytest_arguments_and_a_single_release(tmp_path):
         versions.parse_args(["0.30.0", "0.32.4", "--", "-k", "linear"])
     with pytest.raises(SystemExit):
         versions.parse_args(["0.30.0"])
+
+
+def test_leftover_plants_sit_before_another_case_of_their_group_and_their_successors_are_judged():
+    cases = fake_cases(6, 2)
+    plants = {cases[2]["case_id"]: 0.3}
+    leftovers = selftest.choose_leftovers(cases, set(plants))
+    # one group only in the fake grid: one leftover (the other kind needs a second group), never on a plant
+    assert list(leftovers.values()) == ["spin"] and cases[2]["case_id"] not in leftovers
+    followers = selftest.after_leftovers(cases, leftovers)
+    ((left_by, next_case),) = followers.items()
+    ids = [c["case_id"] for c in cases]
+    assert ids.index(next_case) == ids.index(left_by) + 1
+    world = World(cases=cases)
+    sides = [SIDES[0], Side("0.30.0-b", Path("/env/b/bin/python"), "0.30.0", slowdown=plants, leave_behind=leftovers)]
+    comparison, rows = verdicts.compare_pair(measure(world, sides=sides), "0.30.0", "0.30.0-b", 0.10)
+    result = selftest.summarize(comparison, rows, plants, 0.10, leftovers, followers)
+    assert [c["next_case"] for c in result["isolation"]] == [next_case]
+    assert result["isolation"][0]["verdict"] in ("same", "undecided")

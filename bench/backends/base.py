@@ -66,7 +66,6 @@ class Backend:
     label: ClassVar[str]  # as a report shows it: "NumPy", "MLX", "PyTorch", "JAX"
     package: ClassVar[str]  # the module whose absence skips every case of the backend
     install_hint: ClassVar[str]  # what to run to get it, said in the skip reason
-    description: ClassVar[str] = ""  # one line for the README's case table and --help
     # The sizes of the default quick grid this backend runs (None: every one); the others run everywhere.
     quick_sizes: ClassVar[tuple[Size, ...] | None] = None
     # Where its kernels live, imported on first use: model -> "module:TrainerClass" ("*": every other

@@ -18,6 +18,10 @@ DistributedError whose message is one line. Every process the group starts
 runs in its own session (process group); close() always runs (use the group
 as a context manager): a polite quit, then SIGTERM, then SIGKILL to each
 process group, and it waits for them, so no rank outlives its group.
+
+What to start is a LaunchSpec (launch_spec.py, with the launch tools this
+machine has); the helpers that wait for process groups and say how a process
+ended are in processes.py.
 """
 
 from __future__ import annotations
@@ -42,30 +46,19 @@ from bench.distributed import protocol
 from bench.distributed.hostfile import (
     LOOPBACK,
     PORT_RANGE,
-    Hostfile,
     PortError,
     control_address,
     free_ports,
     ring_hostfile,
 )
+from bench.distributed.launch_spec import (
+    LaunchSpec,
+    mlx_launch_command,
+    mpirun_available,  # noqa: F401  (re-exported: bench.distributed.runner imports it here)
+)
+from bench.distributed.processes import StartedProcess, exit_words, group_alive, last_output, wait_all
 
 WORKER_MODULE = "bench.distributed.worker"
-
-
-def mlx_launch_command() -> list[str] | None:
-    """The argv that runs mlx.launch with this interpreter's MLX, or None if it is not installed."""
-    # The console script next to this interpreter belongs to the MLX this process imports.
-    beside = os.path.join(os.path.dirname(sys.executable), "mlx.launch")
-    if os.access(beside, os.X_OK):
-        return [beside]
-    found = shutil.which("mlx.launch")
-    return [found] if found else None
-
-
-def mpirun_available() -> bool:
-    """Whether an `mpirun` is on PATH (mlx.launch --backend mpi needs it)."""
-    return shutil.which("mpirun") is not None
-
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUIT_GRACE_S = 2.0  # a healthy rank exits this fast after "quit"
@@ -80,23 +73,6 @@ class DistributedError(RuntimeError):
 
 class AddressInUse(DistributedError):
     """A rank could not listen on its port: another process took it after it was chosen."""
-
-
-@dataclass(frozen=True)
-class LaunchSpec:
-    """What to start: N ranks of the worker with these arguments, how, and how long to wait."""
-
-    n_ranks: int
-    worker_args: tuple[str, ...]
-    backend: str = "ring"
-    hostfile: Hostfile | None = None  # a user's hosts: ranks start through mlx.launch
-    timeout_s: float = 60.0  # the longest any rank may take to start or to answer one command
-    fault: str | None = None  # tests only: bench.distributed.worker --inject-fault
-
-    @property
-    def launcher(self) -> str:
-        """'local' (the suite starts the ranks) or 'mlx.launch'."""
-        return "local" if self.hostfile is None and self.backend == "ring" else "mlx.launch"
 
 
 @dataclass
@@ -116,15 +92,6 @@ class _Rank:
         return f"{who} (pid {self.pid})" if self.pid else who
 
 
-@dataclass
-class _Process:
-    """A process the group started: a rank (local runs) or mlx.launch."""
-
-    label: str
-    popen: subprocess.Popen
-    log: Path
-
-
 class RankGroup:
     """N ranks of bench.distributed.worker, started together and stopped together."""
 
@@ -137,7 +104,7 @@ class RankGroup:
         self.startup_s: float | None = None
         self.attempts = 0
         self.log_dir: Path | None = None
-        self._processes: list[_Process] = []
+        self._processes: list[StartedProcess] = []
         self._ranks: list[_Rank] = []
         self._listener: socket.socket | None = None
         self._selector: selectors.BaseSelector | None = None
@@ -273,7 +240,7 @@ class RankGroup:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: killed as one, never by pytest's Ctrl-C alone
             )
-        self._processes.append(_Process(label, popen, log))
+        self._processes.append(StartedProcess(label, popen, log))
         self.pids.append(popen.pid)
         self.pgids.append(popen.pid)
 
@@ -421,8 +388,8 @@ class RankGroup:
                 status = process.popen.poll() if process.popen.pid != besides else None
                 if status is not None:
                     raise DistributedError(
-                        f"{process.label} (pid {process.popen.pid}) {_exit_words(status)} during {what!r}"
-                        f"{_last_output(process.log)}{self._logs_hint()}"
+                        f"{process.label} (pid {process.popen.pid}) {exit_words(status)} during {what!r}"
+                        f"{last_output(process.log)}{self._logs_hint()}"
                     )
             if time.monotonic() >= deadline:
                 return
@@ -436,10 +403,10 @@ class RankGroup:
                     status = process.popen.wait(timeout=0.5)
                 except subprocess.TimeoutExpired:
                     status = None
-                how = _exit_words(status) if status is not None else "closed its control connection"
-                return DistributedError(f"{r.name} {how} during {what!r}{_last_output(process.log)}{self._logs_hint()}")
+                how = exit_words(status) if status is not None else "closed its control connection"
+                return DistributedError(f"{r.name} {how} during {what!r}{last_output(process.log)}{self._logs_hint()}")
         # Started by mlx.launch, whose log interleaves every rank's output.
-        tail = _last_output(self._processes[0].log, "mlx.launch's") if self._processes else ""
+        tail = last_output(self._processes[0].log, "mlx.launch's") if self._processes else ""
         return DistributedError(
             f"{r.name} ended (closed its control connection) during {what!r}{tail}{self._logs_hint()}"
         )
@@ -457,9 +424,9 @@ class RankGroup:
                     r.sock.sendall(protocol.encode("quit"))
                 except OSError:
                     pass
-            _wait_all(self._processes, QUIT_GRACE_S)
+            wait_all(self._processes, QUIT_GRACE_S)
         for sig, grace in ((signal.SIGTERM, TERM_GRACE_S), (signal.SIGKILL, 5.0)):
-            alive = [p for p in self._processes if p.popen.poll() is None or _group_alive(p.popen.pid)]
+            alive = [p for p in self._processes if p.popen.poll() is None or group_alive(p.popen.pid)]
             if not alive:
                 break
             for process in alive:
@@ -467,7 +434,7 @@ class RankGroup:
                     os.killpg(process.popen.pid, sig)
                 except (ProcessLookupError, PermissionError):
                     pass
-            _wait_all(alive, grace)
+            wait_all(alive, grace)
         for process in self._processes:
             if process.popen.stdin:
                 process.popen.stdin.close()
@@ -481,45 +448,3 @@ class RankGroup:
 
 def _steps(count: int) -> str:
     return f"{count} step{'' if count == 1 else 's'}"
-
-
-def _wait_all(processes: list[_Process], grace_s: float) -> None:
-    """Wait up to grace_s for every process (and its group) to be gone; reaps exit statuses."""
-    deadline = time.monotonic() + grace_s
-    for process in processes:
-        try:
-            process.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-    while time.monotonic() < deadline and any(_group_alive(p.popen.pid) for p in processes):
-        time.sleep(0.02)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process is left in process group `pgid` (signal 0 checks without sending)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _exit_words(status: int) -> str:
-    """'exited with status 3' or 'was killed by SIGKILL'."""
-    if status < 0:
-        try:
-            return f"was killed by {signal.Signals(-status).name}"
-        except ValueError:
-            return f"was killed by signal {-status}"
-    return f"exited with status {status}"
-
-
-def _last_output(log: Path, whose: str = "its") -> str:
-    """'; its last output: ...' from a process's log, or '' when it printed nothing."""
-    try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return ""
-    return f"; {whose} last output: {protocol.one_line(lines[-1], 200)!r}" if lines else ""

@@ -102,11 +102,9 @@ def dist_settings(config) -> DistSettings:
 def pytest_terminal_summary(terminalreporter, config):
     """steps/s per rank count, speedup, scaling efficiency and the all_sum's share of a step."""
     from bench.distributed.figures import format_table, scaling_frame
+    from bench.session.benchmark_adapter import session_benchmarks
 
-    session = getattr(config, "_benchmarksession", None)
-    if session is None:
-        return
-    frame = scaling_frame([b.extra_info for b in session.benchmarks if not b.has_error])
+    frame = scaling_frame([b.extra_info for b in session_benchmarks(config) if not b.has_error])
     if not frame.empty:
         terminalreporter.section(
             "data-parallel SGD (efficiency: speedup / N against N = 1; comm: all_sum share of a step)"

@@ -33,10 +33,12 @@ from bench.checks import CHECK_STEPS, ERROR_BOUNDS, CorrectnessError, relative_e
 from bench.datasets import make_problem
 from bench.distributed.hostfile import Hostfile
 from bench.distributed.launcher import LaunchSpec, RankGroup, mlx_launch_command, mpirun_available
-from bench.harness import Settings, calibrate, enqueue
+from bench.engine.timing import calibrate, time_rounds
+from bench.harness import Settings, enqueue
 from bench.identity import case_id, implementation_id
 from bench.pairing import pass_ratio
-from bench.passes import Measurement, Schedule, mark_used, time_rounds
+from bench.passes import Measurement, Schedule
+from bench.session.benchmark_adapter import mark_used
 from bench.sizes import BLOG_SIZE, Size
 from reference import reference_weights
 
@@ -275,13 +277,9 @@ def calibrate_steps(group: RankGroup, target_s: float, probes: int = 3) -> int:
     every rank (the all_sum waits for it), and a K taken from such a run would
     give rounds of a single step, where the control round trip counts.
     """
-    steps = calibrate(group, target_s)
-    times = []
-    for _ in range(probes):
-        start = time.perf_counter()
-        group.run(steps)
-        times.append(time.perf_counter() - start)
-    return max(1, round(target_s * steps / min(times)))
+    steps_per_round = calibrate(group.run, target_s)
+    times = time_rounds(lambda: group.run(steps_per_round), probes)
+    return max(1, round(target_s * steps_per_round / min(times)))
 
 
 def injected_fault(case: DistCase) -> str | None:
@@ -350,6 +348,8 @@ def run_distributed_case(
         median = measurement.figures.median
         return {"control_rtt_s": rtt, "control_share": rtt / median, **scaling(case, size, measurement, schedule)}
 
-    measurement = Measurement(info["case_id"], benchmark, steps, settings.rounds, time_pass, finish, close=ranks.close)
+    measurement = Measurement(
+        info["case_id"], benchmark, steps, settings.rounds, time_pass=time_pass, finish=finish, close=ranks.close
+    )
     measurement.start(times)
     enqueue(measurement, settings)

@@ -11,9 +11,11 @@ One module per concern:
   speedup.py     every backend against NumPy (speedup.csv), backend against backend at its fastest (backends.csv)
   regression.py  MLX version against version: run-level verdicts, NumPy controls (versions.csv)
   filters.py     --machine, --model, --latest
-  views.py       the tables a reader sees, shared by summary.md and index.html
+  views.py       the tables a reader sees, shared by summary.md and index.html (re-exported from
+                 table_formats, table_rows, headline_tables, verdict_tables, detail_tables, machine_tables)
   markdown.py    summary.md, the digest
-  html.py        index.html, the page (html_tables.py: sortable tables; html_figures.py: inline pictures)
+  html.py        index.html, the page (html_blocks, html_headline, html_releases, html_details: its sections;
+                 html_tables.py: sortable tables; html_figures.py: inline pictures)
   plots.py       PNG plots
   outputs.py     atomic file writing
   cli.py         the command line, main(argv) -> exit status

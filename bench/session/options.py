@@ -2,7 +2,7 @@
 
   --sizes quick|full|NxD,...   which problem sizes run
   --passes, --rounds           passes over the grid, timed rounds per case in each pass
-  --pass-process new|same      later passes each in a new worker process (default) or in this one
+  --pass-process new|same      every pass in worker processes (default) or in this one (debugging)
   --round-time                 how long a round should last (K steps are calibrated to it)
   --hidden 64,256              the MLP's hidden widths
   --memory-budget-gb           sizes whose arrays would not fit are skipped, not killed
@@ -20,6 +20,7 @@ import pytest
 from bench import affinity
 from bench.backends import BackendOptionError, all_backends
 from bench.cases import HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK, GridOptions
+from bench.engine import defaults
 from bench.harness import Settings
 from bench.passes import Schedule
 from bench.session.config import SESSION_CONFIG, SessionConfig
@@ -37,29 +38,30 @@ def pytest_addoption(parser):
     group.addoption(
         "--passes",
         type=int,
-        default=3,
+        default=defaults.PASSES,
         help="passes over the whole grid; each case is timed once per pass, minutes apart, and its figure is "
-        "the median over its passes (default 3)",
+        f"the median over its passes (default {defaults.PASSES})",
     )
     group.addoption(
         "--pass-process",
         choices=PASS_PROCESS_CHOICES,
         default="new",
-        help="where passes 2..P run: new (each pass in a new worker process, so a case's figure rests on "
-        "several processes; default) or same (in this pytest process)",
+        help="where passes run: new (every pass in worker processes under the isolation policy, a fresh "
+        "backend-pure worker per group of cases; default) or same (in this pytest process, no isolation: "
+        "for debugging)",
     )
     group.addoption(
         "--rounds",
         type=int,
-        default=3,
-        help="timed rounds per case in each pass (default 3: rounds of one pass share its moment's luck, "
+        default=defaults.ROUNDS_PER_PASS,
+        help=f"timed rounds per case in each pass (default {defaults.ROUNDS_PER_PASS}: rounds of one pass share its moment's luck, "
         "so the session's time goes to passes rather than to rounds)",
     )
     group.addoption(
         "--round-time",
         type=float,
-        default=0.02,
-        help="target seconds per round; K steps are calibrated to it (default 0.02)",
+        default=defaults.ROUND_TIME_S,
+        help=f"target seconds per round; K steps are calibrated to it (default {defaults.ROUND_TIME_S})",
     )
     group.addoption(
         "--hidden",
@@ -79,7 +81,10 @@ def pytest_addoption(parser):
         help="skip sizes whose arrays would need more than this (default: half the available memory)",
     )
     group.addoption(
-        "--blog-rounds", type=int, default=1, help="timed runs of each blog configuration in each pass (default 1)"
+        "--blog-rounds",
+        type=int,
+        default=defaults.BLOG_ROUNDS,
+        help=f"timed runs of each blog configuration in each pass (default {defaults.BLOG_ROUNDS})",
     )
     group.addoption(
         "--cpu-affinity",

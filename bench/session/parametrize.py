@@ -15,7 +15,6 @@ from dataclasses import asdict
 import pytest
 
 from bench.cases import Case
-from bench.datasets import make_problem
 from bench.grid import cases_for, skip_reason
 from bench.session.config import session_config
 from bench.sizes import BLOG_SIZE, Size, estimated_case_bytes
@@ -56,12 +55,6 @@ def case(request):
 def size(request):
     """The problem size (a bench.sizes.Size)."""
     return Size(**request.param)
-
-
-@pytest.fixture
-def problem(case, size):
-    """The seeded problem of this case: data, start weights, batch schedule (bench.datasets' cache)."""
-    return make_problem(case.model, size, case.batch_size, case.hidden)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from bench import environment, machine_limits
+from bench.session.benchmark_adapter import session_benchmarks
 from bench.session.config import session_config
 from bench.summary import format_summary
 
@@ -111,14 +112,14 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.section("not run here")
         for line in skipped:
             terminalreporter.write_line(line)
-    session = getattr(config, "_benchmarksession", None)
+    benchmarks = session_benchmarks(config)
     state = session_config(config)
     failures = state.schedule.failures()
     if failures:
         terminalreporter.section("cases that failed a check in a later pass (not saved)")
         for line in failures:
             terminalreporter.write_line(line)
-    text = format_summary(session.benchmarks, state.machine_limits, state.schedule.notes) if session is not None else ""
+    text = format_summary(benchmarks, state.machine_limits, state.schedule.notes) if benchmarks else ""
     if text:
         terminalreporter.section("steps/s per case")
         terminalreporter.write_line(SUMMARY_LEGEND)

@@ -12,11 +12,12 @@ installed in the interpreter running this command, so MLX is the only thing
 that differs between environments (bench.versions.pins, .environments). Every
 release name is validated before it touches the disk (bench.versions.targets).
 
-The default, paired mode times the grid's cases in long-lived worker
-processes, one per release, running a snapshot of the suite and pinned to the
-same CPUs; rounds of one case alternate between the releases, and several
+The default, paired mode times the grid's cases with the measurement engine
+(bench.engine): its workers, run in each release's environment from a
+snapshot of the suite, pinned to the same CPUs and started under its isolation
+policy; rounds of one case alternate between the releases, and several
 sessions of fresh processes make the process the unit of the verdict
-(bench.versions.paired, .worker, .workers, .verdicts, .compare). Results go to
+(bench.versions.paired, .verdicts, .compare). Results go to
 `results/versions/<timestamp>/release-verdicts.json` and `.csv`.
 `--self-test` compares a release with itself, with slowdowns planted in one
 side (bench.versions.selftest); `--bisect` finds the first release where a

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from bench.environment import machine_identity
 from bench.versions import output
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, InstallError
 from bench.versions.compare import grid_cases, install, judge, machine_label
 from bench.versions.paired import Side, run_paired
 from bench.versions.targets import parse_target
-from bench.versions.worker import machine_identity
 
 BISECT_JSON = "bisect.json"
 _AVAILABLE = re.compile(r"Available versions:\s*(.+)")

@@ -13,6 +13,8 @@ import platform
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.engine.client import WorkerClient, WorkerError, worker_command
+from bench.environment import machine_identity
 from bench.releases import version_key
 from bench.versions import output, verdicts
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_REGRESSION, InstallError
@@ -21,8 +23,6 @@ from bench.versions.paired import PairedSettings, Side, run_paired
 from bench.versions.pins import PinSet
 from bench.versions.plan import child_environment
 from bench.versions.targets import Target
-from bench.versions.worker import machine_identity
-from bench.versions.workers import WorkerError, WorkerProcess, worker_command
 
 EXIT_INCONCLUSIVE = 4
 WORKER_LOGS = "workers"
@@ -58,10 +58,10 @@ def install(targets: list[Target], cache: EnvCache, pins: PinSet, ensure=ensure_
 def worker_factory(suite: Path, logs: Path) -> Callable:
     """start_worker(side, cpus, session) for real workers: the side's interpreter, running the suite snapshot."""
 
-    def start(side: Side, cpus: list, session: int) -> WorkerProcess:
+    def start(side: Side, cpus: list, session: int) -> WorkerClient:
         env = child_environment(side.python.parent.parent)
         log = logs / f"session{session + 1}-mlx-{side.label}.log"
-        return WorkerProcess(side.label, worker_command(side.python), suite, env, cpus, log)
+        return WorkerClient(f"worker of mlx {side.label}", worker_command(side.python), suite, env, cpus, log)
 
     return start
 
@@ -80,8 +80,6 @@ def grid_cases(
     worker = start_worker(side, [], -1)
     try:
         hello = worker.request({"cmd": "hello"}, timeout)
-        if devices is None:
-            devices = ["gpu"] if hello.get("gpu") else ["cpu"]
         answer = worker.request({"cmd": "cases", "sizes": sizes, "devices": devices}, timeout)
     finally:
         worker.close()
@@ -121,7 +119,8 @@ def settings_record(args, settings: PairedSettings, cases: int) -> dict:
         "alpha": args.alpha,
         "seed": settings.seed,
         "checks": "every session" if settings.check_every_session else "first session",
-        "case_order": "shuffle" if settings.shuffle_cases else "grid",
+        "case_order": "shuffle" if settings.shuffle_cases else ("reversed" if settings.reverse_cases else "grid"),
+        "isolation": "a fresh backend-pure worker per (model, size) group and release, leftover check before each case",
         "python": platform.python_version(),
     }
 
@@ -153,9 +152,11 @@ def measure(
 
 
 def exit_status(comparisons: list[dict], rows: list[dict], fail_on_regression: bool) -> int:
-    """0, or with --fail-on-regression: 1 any regression, 4 an inconclusive comparison (no regression)."""
+    """0, or with --fail-on-regression: 1 any broken case or regression, 4 an inconclusive comparison (else)."""
     if not fail_on_regression:
         return EXIT_OK
+    if any(r["verdict"] == "broken" for r in rows):
+        return EXIT_REGRESSION  # a release that crashes or computes wrong weights never passes
     if any(r["verdict"] == "regression" and not r["control"] for r in rows):
         return EXIT_REGRESSION
     if any(c["status"] != "ok" for c in comparisons):

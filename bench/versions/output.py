@@ -110,7 +110,10 @@ def verdict_table(comparisons: list[dict], rows: list[dict], threshold: float, l
     for comp in comparisons:
         mine = [r for r in rows if r["older"] == comp["older"] and r["newer"] == comp["newer"]]
         mlx = [r for r in mine if not r["control"]]
-        counts = {v: sum(r["verdict"] == v for r in mlx) for v in ("regression", "faster", "same", "undecided")}
+        counts = {
+            v: sum(r["verdict"] == v for r in mlx)
+            for v in ("broken", "regression", "faster", "same", "undecided", "inconclusive")
+        }
         controls = [r for r in mine if r["control"]]
         moved = sum(r["verdict"] != "same" for r in controls)
         lines.append(
@@ -118,12 +121,15 @@ def verdict_table(comparisons: list[dict], rows: list[dict], threshold: float, l
             + (f" ({comp['reason']})" if comp["reason"] else "")
         )
         lines.append(
-            f"  MLX cases: {counts['regression']} regression, {counts['faster']} faster, {counts['same']} same, "
-            f"{counts['undecided']} undecided (threshold {threshold:.0%}); NumPy controls: {len(controls)}, {moved} not 'same'"
+            f"  MLX cases: {counts['broken']} broken, {counts['regression']} regression, {counts['faster']} faster, {counts['same']} same, "
+            f"{counts['undecided']} undecided, {counts['inconclusive']} inconclusive (threshold {threshold:.0%}); NumPy controls: {len(controls)}, {moved} not 'same'"
         )
         shown = sorted(
             (r for r in mine if r["verdict"] != "same"),
-            key=lambda r: (r["verdict"] != "regression", -abs(r["pct_change"] or 0)),
+            key=lambda r: (
+                ("broken", "regression").index(r["verdict"]) if r["verdict"] in ("broken", "regression") else 2,
+                -abs(r["pct_change"] if r["pct_change"] == r["pct_change"] else 0),
+            ),
         )
         if shown:
             lines.append(f"  {'case':<58} {'change':>8} {'95% interval':>18} {'p adj':>9} {'noise':>6}  verdict")
@@ -133,6 +139,7 @@ def verdict_table(comparisons: list[dict], rows: list[dict], threshold: float, l
                 f"  {row['case_id'][:58]:<58} {_fmt(row['pct_change'], '+7.1f')}% {interval:>18} "
                 f"{_fmt(_direction_p(row), '9.2g')} {_fmt(row['noise_pct'], '5.1f')}%  {row['verdict']}"
                 + (" (control)" if row["control"] else "")
+                + (f": {row['reason']}" if row["verdict"] == "broken" else "")
             )
         if len(shown) > limit:
             lines.append(f"  ... {len(shown) - limit} more in {VERDICTS_CSV}")

@@ -1,15 +1,20 @@
 """Interleaved, paired timing (the default mode): rounds of one case alternate between releases.
 
-Per session, one fresh worker per release, all pinned to the same CPU set.
-Per case: K is calibrated once (by the first release's worker in the first
-session) and then fixed for every release and session; every worker trains on
-the same seeded data and ends each round in the same barrier. Rounds then run
-in blocks, every release once per block in a random order (A B / B A), so a
-burst on the machine hits neighbouring rounds of every release alike. After
-timing, each worker runs the suite's barrier and correctness checks. Sessions
-run one after another with fresh processes, because each process keeps its own
-lasting offset per case: the process, not the round, is the unit the verdict
-averages (see bench.versions.verdicts).
+Every round is timed by the measurement engine (bench.engine): the same job
+record, the same worker, the same timing loop and checks as the main job. Per
+session, each release's workers are pinned to the same CPU set and follow the
+engine's isolation policy (bench.engine.isolation): a fresh, backend-pure
+worker per group of cases (so a NumPy control never shares a process with
+MLX), checked for leftover state before every case. Per case: K is calibrated
+once (by the first release's worker in the first session) and then fixed for
+every release and session; every worker trains on the same seeded data and
+ends each round in the same barrier. Rounds then run in blocks, every release
+once per block in a random order (A B / B A), so a burst on the machine hits
+neighbouring rounds of every release alike. After timing, each worker runs the
+suite's barrier and correctness checks (every session unless told otherwise).
+Sessions run one after another with fresh processes, because each process
+keeps its own lasting offset per case: the process, not the round, is the
+unit the verdict averages (see bench.versions.verdicts).
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.versions.workers import WorkerError, WorkerTimeout
+from bench.cases import Case
+from bench.engine import defaults
+from bench.engine.client import WorkerError, WorkerRefused, WorkerTimeout
+from bench.engine.isolation import WorkerPool
+from bench.engine.jobs import Job
+from bench.sizes import Size
 
 DEFAULT_SESSIONS = 4
 DEFAULT_PAIRS = 6
-MIN_PAIRS = 3
-DEFAULT_ROUND_TIME_S = 0.02
 DEFAULT_REQUEST_TIMEOUT_S = 600.0
 
 
@@ -36,7 +44,9 @@ class Side:
     label: str
     python: Path
     version: str  # what the worker's mlx must report
-    slowdown: dict = field(default_factory=dict)  # case_id -> fraction (self-test only)
+    slowdown: dict = field(default_factory=dict)  # case_id -> fraction (self-test only): rounds take 1 + it as long
+    leave_behind: dict = field(default_factory=dict)  # case_id -> "spin" | "memory" (self-test only)
+    broken: dict = field(default_factory=dict)  # case_id -> "weights" | "barrier" (self-test only)
 
 
 @dataclass
@@ -45,28 +55,32 @@ class PairedSettings:
 
     sessions: int = DEFAULT_SESSIONS
     pairs: int = DEFAULT_PAIRS
-    round_time_s: float = DEFAULT_ROUND_TIME_S
+    round_time_s: float = defaults.ROUND_TIME_S
     cpu_sets: list = field(default_factory=lambda: [[]])
     timeout_s: float | None = DEFAULT_REQUEST_TIMEOUT_S
     seed: int = 0
-    check_every_session: bool = False
+    check_every_session: bool = True  # False: the checks run in the first session's workers only
     shuffle_cases: bool = False  # a new case order per session: what a case inherits from the one before it varies
+    reverse_cases: bool = False  # the grid's order reversed in every session
+    alternate_order: bool = False  # grid order in even sessions, reversed in odd ones (the self-test's order check)
 
 
 def pairs_for(round_s: float, settings: PairedSettings) -> int:
-    """Blocks of rounds for a case: `pairs`, fewer where a round is much longer than planned, never under MIN_PAIRS."""
-    if round_s <= 2 * settings.round_time_s:
+    """Blocks of rounds for a case: `pairs`, fewer where a round is long (bench.engine.defaults), never under MIN_BLOCKS."""
+    if not defaults.is_long_round(round_s, settings.round_time_s):
         return settings.pairs
-    # A case whose single step outlasts the round time: keep its time near pairs x round time.
-    affordable = int(settings.pairs * 2 * settings.round_time_s / round_s)
-    return min(settings.pairs, max(MIN_PAIRS, affordable))
+    # A case whose single step outlasts the round time: keep its time near pairs x the long-round limit.
+    affordable = int(settings.pairs * defaults.LONG_ROUND_FACTOR * settings.round_time_s / round_s)
+    return min(settings.pairs, max(defaults.MIN_BLOCKS, affordable))
 
 
 def new_measurements(cases: list[dict], sides: list[Side]) -> dict:
     """The empty record of a paired run: per case, K and one entry per session."""
     return {
         "sides": [s.label for s in sides],
-        "cases": {c["case_id"]: {"case": c["case"], "size": c["size"], "steps": None, "sessions": []} for c in cases},
+        "cases": {
+            c["case_id"]: {"case": c["case"], "size": c["size"], "steps_per_round": None, "sessions": []} for c in cases
+        },
         "sessions": [],
     }
 
@@ -84,42 +98,50 @@ def run_paired(
     """Time every case in `settings.sessions` sessions of fresh workers; return the measurements.
 
     start_worker(side, cpus, session) returns an object with request(message,
-    timeout), close() and pid: a WorkerProcess, or a fake in tests.
+    timeout), close(), alive and pid: a bench.engine.client.WorkerClient, or a
+    fake in tests. Each release's workers of a session follow the isolation
+    policy: a new one per group of cases (bench.engine.isolation.WorkerPool).
     """
     rng = random.Random(settings.seed)
     data = measurements or new_measurements(cases, sides)
     for session in range(settings.sessions):
         cpus = settings.cpu_sets[session % len(settings.cpu_sets)]
         started = time.perf_counter()
-        workers, info = _start_session(sides, cpus, session, start_worker, settings, rng)
-        data["sessions"].append({"session": session, "cpus": cpus, "workers": info})
+        session_record = {"session": session, "cpus": cpus, "workers": {s.label: [] for s in sides}}
+        data["sessions"].append(session_record)
+        pools = {
+            side.label: WorkerPool(_starter(side, cpus, session, start_worker, settings, session_record))
+            for side in sides
+        }
         try:
             problems = 0
             order = list(cases)
+            if settings.reverse_cases or (settings.alternate_order and session % 2 == 1):
+                order.reverse()
             if settings.shuffle_cases:
                 rng.shuffle(order)
-            data["sessions"][-1]["case_order"] = [entry["case_id"] for entry in order]
+            session_record["case_order"] = [entry["case_id"] for entry in order]
             for index, entry in enumerate(order):
                 case_start = time.perf_counter()
-                record = _run_case(entry, sides, workers, data["cases"][entry["case_id"]], settings, rng, session)
+                record = _run_case(entry, sides, pools, data["cases"][entry["case_id"]], settings, rng, session)
                 record["cpus"] = cpus
                 record["seconds"] = time.perf_counter() - case_start
                 if verbose:
                     blocks = len(record["orders"])
+                    steps_per_round = data["cases"][entry["case_id"]]["steps_per_round"]
                     progress(
-                        f"  [{index + 1}/{len(cases)}] {entry['case_id']}: K {data['cases'][entry['case_id']]['steps']}, {blocks} blocks, {record['seconds']:.1f} s"
+                        f"  [{index + 1}/{len(cases)}] {entry['case_id']}: K {steps_per_round}, {blocks} blocks, {record['seconds']:.1f} s"
                     )
                 problems += bool(record.get("errors"))
                 for label, error in record.get("errors", {}).items():
                     progress(f"  session {session + 1}: {entry['case_id']} mlx {label}: {error}")
                     # A worker that timed out was killed, and one may have died: the next case needs a fresh one.
-                    if error.startswith(("timeout", "worker")) or not getattr(workers[label], "alive", lambda: True)():
-                        workers[label].close()
-                        workers[label] = _start_worker(sides, label, cpus, session, start_worker, settings)
+                    pools[label].retire(case_job(entry, sides[0], None, settings, False))
         finally:
-            for worker in workers.values():
-                worker.close()
-        data["sessions"][-1]["seconds"] = time.perf_counter() - started
+            for pool in pools.values():
+                pool.close()
+            session_record["replaced"] = [line for pool in pools.values() for line in pool.replaced]
+        session_record["seconds"] = time.perf_counter() - started
         progress(
             f"session {session + 1}/{settings.sessions} (CPUs {','.join(map(str, cpus)) or 'any'}): "
             f"{len(cases)} cases in {time.perf_counter() - started:.0f} s"
@@ -130,65 +152,84 @@ def run_paired(
     return data
 
 
-def _start_worker(sides, label, cpus, session, start_worker, settings):
-    side = next(s for s in sides if s.label == label)
-    worker = start_worker(side, cpus, session)
-    hello = worker.request({"cmd": "hello"}, settings.timeout_s)
-    if hello.get("mlx") != side.version:
-        worker.close()
-        raise WorkerError(f"the worker of {label} runs mlx {hello.get('mlx')}, not {side.version}")
-    worker.hello = hello
-    return worker
+def _starter(side: Side, cpus, session: int, start_worker, settings: PairedSettings, session_record: dict):
+    """A WorkerPool's start(job): a new worker of `side`, its release and machine checked, recorded in the session."""
 
-
-def _start_session(sides, cpus, session, start_worker, settings, rng):
-    """Fresh workers for every side, started in a random order; their hello answers."""
-    order = list(sides)
-    rng.shuffle(order)
-    workers, info = {}, {}
-    try:
-        for side in order:
-            worker = _start_worker(sides, side.label, cpus, session, start_worker, settings)
-            workers[side.label] = worker
-            info[side.label] = {k: worker.hello.get(k) for k in ("pid", "mlx", "affinity", "machine", "threads")}
-    except BaseException:
-        for worker in workers.values():
+    def start(job):
+        worker = start_worker(side, cpus, session)
+        try:
+            hello = worker.request({"cmd": "hello"}, settings.timeout_s)
+        except BaseException:
             worker.close()
-        raise
-    machines = {str(sorted((v.get("machine") or {}).items())) for v in info.values()}
-    if len(machines) > 1:
-        raise WorkerError("the workers report different machines; timings from them cannot be paired")
-    return workers, info
+            raise
+        if hello.get("mlx") != side.version:
+            worker.close()
+            raise WorkerRefused(f"the worker of {side.label} runs mlx {hello.get('mlx')}, not {side.version}")
+        machines = session_record.setdefault("machines", [])
+        machine = hello.get("machine") or {}
+        if machines and machine != machines[0]:
+            worker.close()
+            raise WorkerRefused("the workers report different machines; timings from them cannot be paired")
+        if not machines:
+            machines.append(machine)
+        info = {k: hello.get(k) for k in ("pid", "mlx", "affinity", "threads")}
+        session_record["workers"][side.label].append(dict(info, group=list(job.group)))
+        worker.hello = hello
+        return worker
+
+    return start
 
 
-def _run_case(entry, sides, workers, store, settings, rng, session) -> dict:
-    """One case in one session: setup on every worker, interleaved blocks of rounds, checks."""
+def case_job(entry: dict, side: Side, steps_per_round: int | None, settings: PairedSettings, check: bool) -> Job:
+    """The engine job of one case for one release: K given or calibrated, the side's plants, the checks."""
     case_id = entry["case_id"]
-    record = {"session": session, "times": {s.label: [] for s in sides}, "orders": [], "errors": {}}
+    return Job(
+        case=Case(**entry["case"]),
+        size=Size(**entry["size"]),
+        steps_per_round=steps_per_round,
+        round_time_s=settings.round_time_s,
+        rounds=settings.pairs,
+        first_pass=True,
+        check_correctness=check,
+        plant_factor=1.0 + float(side.slowdown.get(case_id, 0.0)),
+        leave_behind=side.leave_behind.get(case_id),
+        broken=side.broken.get(case_id),
+    )
+
+
+def _run_case(entry, sides, pools, store, settings, rng, session) -> dict:
+    """One case in one session: open it in every release's worker, interleaved blocks of rounds, checks."""
+    record = {
+        "session": session,
+        "times": {s.label: [] for s in sides},
+        "planted": {},
+        "orders": [],
+        "errors": {},
+        "pids": {},
+    }
     store["sessions"].append(record)
     labels = [s.label for s in sides]
-    ready = []
+    check = settings.check_every_session or session == 0
+    record["checked"] = check
+    ready, workers = [], {}
     round_s = 0.0
     for side in sides:  # the first side calibrates K the first time; everyone else uses it
-        request = {
-            "cmd": "setup",
-            "case": entry["case"],
-            "size": entry["size"],
-            "steps": store["steps"],
-            "round_time_s": settings.round_time_s,
-            "slowdown": side.slowdown.get(case_id, 0.0),
-        }
+        job = case_job(entry, side, store["steps_per_round"], settings, check)
         try:
-            answer = workers[side.label].request(request, settings.timeout_s)
+            worker, answer = pools[side.label].open(job, settings.timeout_s)
+        except WorkerRefused:
+            raise  # a worker of another release or machine: nothing it measures can be paired
         except WorkerError as error:
             record["errors"][side.label] = str(error)
             continue
-        if store["steps"] is None:
-            store["steps"] = answer["steps"]
+        workers[side.label] = worker
+        record["pids"][side.label] = worker.pid
+        if store["steps_per_round"] is None:
+            store["steps_per_round"] = answer["steps_per_round"]
         round_s = max(round_s, answer.get("round_s") or 0.0)
         ready.append(side.label)
     if len(ready) < len(labels):
-        _finish(workers, ready, record, settings, check=False)
+        _finish(workers, ready, record, settings, run_checks=False)
         return record
     blocks = pairs_for(round_s, settings)
     try:
@@ -197,25 +238,29 @@ def _run_case(entry, sides, workers, store, settings, rng, session) -> dict:
             rng.shuffle(order)
             record["orders"].append(order)
             for label in order:
-                record["times"][label].append(workers[label].request({"cmd": "round"}, settings.timeout_s)["seconds"])
+                answer = workers[label].request({"cmd": "round"}, settings.timeout_s)
+                record["times"][label].append(answer["seconds"])
+                if answer.get("planted") is not None:
+                    record["planted"].setdefault(label, []).append(answer["planted"])
     except WorkerError as error:
         record["errors"][label] = str(error)
         ready.remove(label)
-    _finish(workers, ready, record, settings, check=settings.check_every_session or session == 0)
+    _finish(workers, ready, record, settings, run_checks=check)
     return record
 
 
-def _finish(workers, labels, record, settings, check: bool) -> None:
-    """The checks after timing; a failed check is an error of that release. (Unchecked, the next setup drops the case.)"""
-    record["checked"] = check
-    for label in labels if check else ():
+def _finish(workers, labels, record, settings, run_checks: bool) -> None:
+    """The checks after timing (or just closing the case); a failed check is an error of that release."""
+    start = time.perf_counter()
+    for label in labels:
         try:
-            if check:
-                answer = workers[label].request({"cmd": "finish"}, settings.timeout_s)
-                record.setdefault("checks", {})[label] = {
-                    k: answer.get(k) for k in ("max_rel_error", "barrier_pending_s")
-                }
+            times = record["times"][label]
+            message = {"cmd": "check", "last_round_s": times[-1] if times else None} if run_checks else {"cmd": "close"}
+            answer = workers[label].request(message, settings.timeout_s)
+            if run_checks:
+                record.setdefault("checks", {})[label] = answer.get("checks")
         except WorkerTimeout as error:
             record["errors"][label] = str(error)
         except WorkerError as error:
             record["errors"][label] = f"check failed: {error}"
+    record["check_s"] = time.perf_counter() - start

@@ -1,28 +1,47 @@
-"""`--self-test RELEASE`: the gate checks itself on this machine.
+"""`--self-test RELEASE`: the gate checks itself on this machine, and can fail where the gate fails.
 
 One release in two environments, labelled as two releases (A and B), timed
-paired exactly like a real comparison. In B's workers a slowdown is planted in
-two cases (30% and 10% by default: a busy-wait inside the timed round,
-calibrated to that worker's own round time). Both run in one session: every
-case without a plant is an A/A comparison, whose regressions are false alarms;
-the planted cases say whether a real slowdown is caught. The output keeps the
-two apart.
+paired exactly like a real comparison, with plants in B:
 
-Status and exit code: pass 0 (no false regression, the controls still, the
-30% plant caught); regression 1 (a false regression: the gate would fail a
-good release); inconclusive 4 (a NumPy control moved); unfit 5 (the 30% plant
-was missed). `fit_to_gate` is a pass whose median smallest detectable change is
+- **slowdowns** in many MLX cases at 0.5x to 2x the threshold, multiplicative
+  (each timed round takes its own work times the factor, measured in the
+  worker, so the machine's drift scales the plant as it scales real work);
+  each is scored against the slowdown actually applied, and their detection
+  rate by size is the detection curve. At 2x the threshold, at least 95% of
+  the plants (19 of 20) must come out `regression`;
+- **broken cases**: one returns weights 1% off, one skips its barrier; both
+  must come out `broken`;
+- **leftovers**: one case leaves a spinning thread behind, one holds memory;
+  the case after each must stay an A/A `same` (the isolation policy,
+  bench.engine.isolation; MLX_SGD_BENCH_ISOLATION=off shows what they do
+  without the check).
+
+Every other MLX case is an A/A comparison. Their calibration is measured: the
+p-values must look uniform (a Kolmogorov-Smirnov test) and the 95% intervals
+must cover 0 in at least 90% of them. Sessions alternate the grid's order and
+its reverse; the A/A changes of the two orders must agree (no systematic
+order effect across cases).
+
+Status and exit code: pass 0; regression 1 (a false regression or a false
+`broken` among the A/A cases: the gate would fail a good release);
+inconclusive 4 (the NumPy controls moved together); unfit 5 (the gate is
+blind or miscalibrated here: plants at 2x missed, a broken plant passed, the
+p-values or intervals off, or the two orders disagree; the reasons are
+listed). `fit_to_gate` is a pass whose median smallest detectable change is
 within the threshold.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import statistics
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
-from bench.versions import output
+from bench.versions import output, verdicts
 from bench.versions.common import EXIT_OK, EXIT_REGRESSION
 from bench.versions.compare import EXIT_INCONCLUSIVE, judge, machine_label, measure, settings_record
 from bench.versions.paired import PairedSettings, Side
@@ -30,44 +49,212 @@ from bench.versions.targets import Target
 
 EXIT_UNFIT = 5
 STATUS_EXIT = {"pass": EXIT_OK, "regression": EXIT_REGRESSION, "inconclusive": EXIT_INCONCLUSIVE, "unfit": EXIT_UNFIT}
-# The planted slowdowns: one large enough that any usable gate must catch it, one at a typical threshold.
-DEFAULT_PLANTS = (
-    ("linear-mlx-compiled-step-cpu-n1000-d100", 0.30),
-    ("logistic-mlx-autodiff-step-cpu-b256-n10000-d100", 0.10),
-)
+# Planted slowdowns as multiples of the threshold, and how many cases get each: 20 at twice the
+# threshold (at least 19 must be caught), fewer at the sizes that draw the rest of the curve.
+PLANT_MULTIPLES = {2.0: 20, 1.5: 4, 1.0: 4, 0.75: 4, 0.5: 4}
+CATCH_AT_TWICE = 0.95  # share of the 2x plants that must come out `regression`
+MIN_COVERAGE = 0.90  # share of A/A intervals that must cover 0
+UNIFORM_ALPHA = 0.001  # a KS test of the A/A p-values against uniform below this: miscalibrated
+ORDER_ALPHA = 0.01  # grid order against reversed order, across the A/A cases
+LEFTOVER_KINDS = ("spin", "memory")
 
 
-def choose_plants(cases: list[dict], wanted: list[tuple[str, float]]) -> dict[str, float]:
-    """case_id -> slowdown: the wanted cases where the grid has them, else the first MLX cases it has."""
-    ids = [c["case_id"] for c in cases if c["case"]["backend"] == "mlx"]
-    plants, spare = {}, [i for i in ids if i not in dict(wanted)]
-    for case_id, slowdown in wanted:
-        if case_id in ids:
-            plants[case_id] = slowdown
-        elif spare:
-            plants[spare.pop(0)] = slowdown
-    return plants
+def _group(entry: dict) -> tuple:
+    case, size = entry["case"], entry["size"]
+    return case["model"], case["backend"], size["n_examples"], size["n_features"]
 
 
-def summarize(comparison: dict, rows: list[dict], plants: dict[str, float], threshold: float) -> dict:
-    """The self-test's verdict-format fields from the A/B rows."""
-    planted = []
-    for case_id, slowdown in plants.items():
-        row = next(r for r in rows if r["case_id"] == case_id)
-        caught = row["verdict"] == "regression" or (
-            row["p_value_adjusted"] is not None and row["p_value_adjusted"] < 0.01 and row["pct_change"] > 0
-        )
-        planted.append(
+def choose_leftovers(cases: list[dict], avoid: set[str]) -> dict[str, str]:
+    """case_id -> leftover kind: MLX cases followed, in grid order, by another unplanted case of their group."""
+    chosen, used_groups = {}, set()
+    kinds = list(LEFTOVER_KINDS)
+    for entry, following in zip(cases, cases[1:]):
+        if not kinds:
+            break
+        if entry["case"]["backend"] != "mlx" or _group(entry) != _group(following) or _group(entry) in used_groups:
+            continue
+        if entry["case_id"] in avoid or following["case_id"] in avoid:
+            continue
+        chosen[entry["case_id"]] = kinds.pop(0)
+        used_groups.add(_group(entry))
+    return chosen
+
+
+def after_leftovers(cases: list[dict], leftovers: dict[str, str]) -> dict[str, str]:
+    """case_id of a leftover plant -> the case timed right after it (grid order)."""
+    ids = [c["case_id"] for c in cases]
+    return {case_id: ids[ids.index(case_id) + 1] for case_id in leftovers if ids.index(case_id) + 1 < len(ids)}
+
+
+def choose_broken(cases: list[dict]) -> dict[str, str]:
+    """case_id -> broken plant: wrong weights in an MLX case, a skipped barrier in an MLX linear full-batch round."""
+    mlx = [c for c in cases if c["case"]["backend"] == "mlx"]
+    barrier = [
+        c
+        for c in mlx
+        if c["case"]["model"] in ("linear", "logistic")
+        and c["case"]["barrier"] == "round"
+        and not c["case"].get("batch_size")
+    ]
+    chosen = {}
+    if barrier:
+        chosen[barrier[len(barrier) // 2]["case_id"]] = "barrier"
+    rest = [c for c in mlx if c["case_id"] not in chosen]
+    if rest:
+        chosen[rest[len(rest) // 3]["case_id"]] = "weights"
+    return chosen
+
+
+def choose_plants(cases: list[dict], threshold: float, avoid: set[str], seed: int = 0) -> dict[str, float]:
+    """case_id -> slowdown fraction: MLX cases spread over the grid, at the multiples of PLANT_MULTIPLES."""
+    candidates = [c["case_id"] for c in cases if c["case"]["backend"] == "mlx" and c["case_id"] not in avoid]
+    twice = [2.0] * PLANT_MULTIPLES[2.0]
+    others = [
+        m
+        for count in range(max(PLANT_MULTIPLES.values()))
+        for m in PLANT_MULTIPLES
+        if m != 2.0 and count < PLANT_MULTIPLES[m]
+    ]
+    # Twice the threshold and the other sizes in turn, so a small grid still gets some of each.
+    multiples = [m for pair in zip(twice, others) for m in pair] + twice[len(others) :] + others[len(twice) :]
+    # Leave most MLX cases unplanted: the A/A comparisons are half of what the self-test measures.
+    multiples = multiples[: max(1, min(len(multiples), len(candidates) // 3))]
+    random.Random(seed).shuffle(multiples)
+    step = len(candidates) / len(multiples) if candidates else 1
+    chosen = [candidates[int(i * step)] for i in range(len(multiples)) if candidates]
+    return {case_id: multiple * threshold for case_id, multiple in zip(chosen, multiples)}
+
+
+def applied_slowdowns(measurements: dict, label: str, plants: dict[str, float]) -> dict[str, float]:
+    """case_id -> the slowdown the worker actually applied (%): per session the median round ratio, then the mean."""
+    applied = {}
+    for case_id in plants:
+        per_session = [
+            statistics.median(record["planted"][label])
+            for record in measurements["cases"][case_id]["sessions"]
+            if record.get("planted", {}).get(label)
+        ]
+        if per_session:
+            applied[case_id] = (statistics.fmean(per_session) - 1) * 100
+    return applied
+
+
+def order_agreement(measurements: dict, older: str, newer: str, case_ids: list[str]) -> dict:
+    """The A/A changes of grid-order sessions against reversed-order ones: mean difference, its interval, a t-test."""
+    differences = []
+    for case_id in case_ids:
+        sessions = measurements["cases"][case_id]["sessions"]
+        grid = verdicts.session_changes([s for s in sessions if s["session"] % 2 == 0], older, newer)
+        reverse = verdicts.session_changes([s for s in sessions if s["session"] % 2 == 1], older, newer)
+        if grid and reverse:
+            differences.append(statistics.fmean(reverse) - statistics.fmean(grid))
+    if len(differences) < 3:
+        return {"cases": len(differences), "agree": None, "reason": "fewer than 3 cases timed in both orders"}
+    mean, se = float(np.mean(differences)), float(np.std(differences, ddof=1) / math.sqrt(len(differences)))
+    p_value = float(stats.ttest_1samp(differences, 0.0).pvalue) if se > 0 else 1.0
+    half = stats.t.ppf(0.975, len(differences) - 1) * se
+    return {
+        "cases": len(differences),
+        "mean_difference_pct": (math.exp(mean) - 1) * 100,
+        "ci_low_pct": (math.exp(mean - half) - 1) * 100,
+        "ci_high_pct": (math.exp(mean + half) - 1) * 100,
+        "p_value": p_value,
+        "agree": p_value >= ORDER_ALPHA,
+    }
+
+
+def calibration(aa: list[dict]) -> dict:
+    """How honest the A/A verdicts are: KS test of the two-sided p-values against uniform; coverage of 0."""
+    p_values = [
+        min(1.0, 2 * min(r["p_value"], r.get("p_faster", r["p_value"])))
+        for r in aa
+        if r["p_value"] == r["p_value"] and r.get("p_faster", 0) == r.get("p_faster", 0)
+    ]
+    intervals = [r for r in aa if r["ci_low_pct"] == r["ci_low_pct"] and r["ci_high_pct"] == r["ci_high_pct"]]
+    coverage = sum(r["ci_low_pct"] <= 0 <= r["ci_high_pct"] for r in intervals) / len(intervals) if intervals else None
+    ks = stats.kstest(p_values, "uniform") if len(p_values) >= 5 else None
+    return {
+        "cases": len(p_values),
+        "ks_statistic": float(ks.statistic) if ks else None,
+        "ks_p_value": float(ks.pvalue) if ks else None,
+        "p_below_0_01": sum(p < 0.01 for p in p_values) / len(p_values) if p_values else None,
+        "p_below_0_05": sum(p < 0.05 for p in p_values) / len(p_values) if p_values else None,
+        "coverage_95": coverage,
+        "uniform": None if ks is None else bool(ks.pvalue >= UNIFORM_ALPHA),
+        "covered": None if coverage is None else bool(coverage >= MIN_COVERAGE),
+    }
+
+
+def detection_curve(planted: list[dict], threshold: float) -> list[dict]:
+    """Per plant size (as a multiple of the threshold): plants, caught, measured and applied slowdowns."""
+    curve = []
+    for multiple in sorted({p["multiple"] for p in planted}):
+        these = [p for p in planted if p["multiple"] == multiple]
+        curve.append(
             {
-                "case_id": case_id,
-                "slowdown_pct": slowdown * 100,
-                "pct_change": row["pct_change"],
-                "verdict": row["verdict"],
-                "caught": bool(caught),
+                "multiple": multiple,
+                "slowdown_pct": multiple * threshold * 100,
+                "plants": len(these),
+                "caught": sum(p["caught"] for p in these),
+                "detection_rate": sum(p["caught"] for p in these) / len(these),
+                "applied_pct_median": statistics.median(p["applied_pct"] for p in these if p["applied_pct"] is not None)
+                if any(p["applied_pct"] is not None for p in these)
+                else None,
+                "measured_pct_median": statistics.median(p["pct_change"] for p in these),
             }
         )
-    aa = [r for r in rows if not r["control"] and r["case_id"] not in plants]
-    false_regressions = [r for r in aa if r["verdict"] == "regression"]
+    return curve
+
+
+def summarize(
+    comparison: dict,
+    rows: list[dict],
+    plants: dict[str, float],
+    threshold: float,
+    leftovers: dict[str, str] | None = None,
+    followers: dict[str, str] | None = None,
+    broken: dict[str, str] | None = None,
+    applied: dict[str, float] | None = None,
+    order: dict | None = None,
+) -> dict:
+    """The self-test's findings and status from the A/B rows."""
+    broken, applied, leftovers, followers = broken or {}, applied or {}, leftovers or {}, followers or {}
+    by_id = {r["case_id"]: r for r in rows}
+    planted = [
+        {
+            "case_id": case_id,
+            "multiple": round(slowdown / threshold, 3),
+            "slowdown_pct": slowdown * 100,
+            "applied_pct": applied.get(case_id),
+            "pct_change": by_id[case_id]["pct_change"],
+            "ci_low_pct": by_id[case_id]["ci_low_pct"],
+            "ci_high_pct": by_id[case_id]["ci_high_pct"],
+            "verdict": by_id[case_id]["verdict"],
+            "caught": by_id[case_id]["verdict"] == "regression",
+        }
+        for case_id, slowdown in plants.items()
+        if case_id in by_id
+    ]
+    broken_plants = [
+        {"case_id": c, "plant": kind, "verdict": by_id[c]["verdict"], "reason": by_id[c]["reason"]}
+        for c, kind in broken.items()
+        if c in by_id
+    ]
+    isolation = [
+        {
+            "leftover": kind,
+            "left_by": case_id,
+            "next_case": followers[case_id],
+            "pct_change": by_id[followers[case_id]]["pct_change"],
+            "ci_low_pct": by_id[followers[case_id]]["ci_low_pct"],
+            "ci_high_pct": by_id[followers[case_id]]["ci_high_pct"],
+            "verdict": by_id[followers[case_id]]["verdict"],
+        }
+        for case_id, kind in leftovers.items()
+        if case_id in followers and followers[case_id] in by_id
+    ]
+    aa = [r for r in rows if not r["control"] and r["case_id"] not in plants and r["case_id"] not in broken]
+    false_alarms = [r for r in aa if r["verdict"] in ("regression", "broken")]
     false_faster = [r for r in aa if r["verdict"] == "faster"]
     noise = [r["noise_pct"] for r in aa if r["noise_pct"] is not None and np.isfinite(r["noise_pct"])]
     detectable = [
@@ -75,33 +262,56 @@ def summarize(comparison: dict, rows: list[dict], plants: dict[str, float], thre
         for r in aa
         if r["min_detectable_pct"] is not None and np.isfinite(r["min_detectable_pct"])
     ]
-    largest = max(planted, key=lambda p: p["slowdown_pct"]) if planted else None
-    if false_regressions:
+    calibrated = calibration(aa)
+    curve = detection_curve(planted, threshold) if planted else []
+    twice = next((point for point in curve if point["multiple"] == 2.0), None)
+
+    unfit = []
+    if twice is None:
+        unfit.append("no plant at twice the threshold")
+    elif twice["detection_rate"] < CATCH_AT_TWICE:
+        unfit.append(f"{twice['caught']} of {twice['plants']} plants at +{twice['slowdown_pct']:.0f}% caught")
+    unfit += [f"broken plant ({b['plant']}) came out {b['verdict']}" for b in broken_plants if b["verdict"] != "broken"]
+    if calibrated["uniform"] is False:
+        unfit.append(f"A/A p-values not uniform (KS p = {calibrated['ks_p_value']:.2g})")
+    if calibrated["covered"] is False:
+        unfit.append(f"95% intervals cover 0 in {calibrated['coverage_95']:.0%} of A/A cases")
+    if order and order.get("agree") is False:
+        unfit.append(
+            f"grid and reversed order disagree by {order['mean_difference_pct']:+.2f}% (p = {order['p_value']:.2g})"
+        )
+    if false_alarms:
         status = "regression"
     elif comparison["status"] != "ok":
         status = "inconclusive"
-    elif largest is None or not largest["caught"]:
+    elif unfit:
         status = "unfit"
     else:
         status = "pass"
     noise_median = statistics.median(noise) if noise else float("nan")
     detectable_median = statistics.median(detectable) if detectable else float("nan")
     fit = status == "pass" and detectable_median <= threshold * 100
-    caught = ", ".join(
-        f"{p['slowdown_pct']:.0f}% {'caught' if p['caught'] else 'missed'} ({p['pct_change']:+.1f}%)" for p in planted
-    )
     summary = (
-        f"{status}: {len(false_regressions)} false regressions in {len(aa)} A/A cases; planted {caught}; "
+        f"{status}: {len(false_alarms)} false regressions in {len(aa)} A/A cases; "
+        + (f"{twice['caught']} of {twice['plants']} plants at +{twice['slowdown_pct']:.0f}% caught; " if twice else "")
+        + f"broken plants {', '.join(b['verdict'] for b in broken_plants) or 'none'}; "
         f"noise {noise_median:.1f}% (median), smallest detectable change {detectable_median:.1f}% (median); "
         + ("fit to gate CI with these settings" if fit else "NOT fit to gate CI with these settings")
+        + (f" ({'; '.join(unfit)})" if unfit else "")
     )
     return {
         "status": status,
-        "false_regressions": len(false_regressions),
+        "false_regressions": len(false_alarms),
         "false_faster": len(false_faster),
-        "false_regression_cases": [r["case_id"] for r in false_regressions],
+        "false_regression_cases": [r["case_id"] for r in false_alarms],
         "cases": len(aa),
         "planted": planted,
+        "detection_curve": curve,
+        "broken_plants": broken_plants,
+        "isolation": isolation,
+        "calibration": calibrated,
+        "order": order,
+        "unfit_reasons": unfit,
         "noise_pct_median": noise_median,
         "noise_pct_p90": float(np.percentile(noise, 90)) if noise else float("nan"),
         "min_detectable_pct_median": detectable_median,
@@ -111,28 +321,49 @@ def summarize(comparison: dict, rows: list[dict], plants: dict[str, float], thre
     }
 
 
-def run_self_test(
-    args, target: Target, twin: Target, pythons: dict, start_worker, settings: PairedSettings, wanted_plants=None
-) -> int:
+def run_self_test(args, target: Target, twin: Target, pythons: dict, start_worker, settings: PairedSettings) -> int:
     """Time the A/A pair with the plants in B, judge it, write self-test.json and release-verdicts.json; its exit status."""
-    probe = [Side(target.label, Path(pythons[target.label]), target.version)]
-    # The plants depend on the case list, which the suite's snapshot gives: list first, then plant.
+    from dataclasses import replace
+
     from bench.versions.compare import grid_cases, select_cases
 
-    cases, _ = grid_cases(start_worker, probe[0], args.sizes, args.mlx_device, settings.timeout_s)
-    plants = choose_plants(select_cases(cases, args.cases), list(wanted_plants or DEFAULT_PLANTS))
+    probe = Side(target.label, Path(pythons[target.label]), target.version)
+    # The plants depend on the case list, which the suite's snapshot gives: list first, then plant.
+    cases, _ = grid_cases(start_worker, probe, args.sizes, args.mlx_device, settings.timeout_s)
+    selected = select_cases(cases, args.cases)
+    broken = choose_broken(selected)
+    leftovers = choose_leftovers(selected, set(broken))
+    followers = after_leftovers(selected, leftovers)
+    plants = choose_plants(
+        selected, args.threshold, set(broken) | set(leftovers) | set(followers.values()), settings.seed
+    )
     sides = [
         Side(target.label, Path(pythons[target.label]), target.version),
-        Side(twin.label, Path(pythons[twin.label]), twin.version, slowdown=plants),
+        Side(
+            twin.label, Path(pythons[twin.label]), twin.version, slowdown=plants, leave_behind=leftovers, broken=broken
+        ),
     ]
+    if not (settings.shuffle_cases or settings.reverse_cases):
+        settings = replace(settings, alternate_order=True)  # the order check: grid order, then reversed, in turn
     print(
-        "self-test: planted in " + twin.label + ": " + ", ".join(f"{c} +{s:.0%}" for c, s in plants.items()), flush=True
+        f"self-test: in {twin.label}: {len(plants)} slowdowns ("
+        + ", ".join(f"{count} at +{m * args.threshold:.0%}" for m, count in PLANT_MULTIPLES.items())
+        + "), broken "
+        + ", ".join(f"{c} ({k})" for c, k in broken.items()),
+        flush=True,
     )
+    for case_id, kind in leftovers.items():
+        print(f"self-test: {case_id} leaves {kind} behind in {twin.label}'s worker; next: {followers.get(case_id)}")
     data, identity, cases = measure(args, sides, start_worker, settings, args.results / output.MEASUREMENTS_JSON)
     comparisons, rows = judge(data, [(target.label, twin.label)], args.threshold, args.alpha, machine_label(identity))
-    result = summarize(comparisons[0], rows, plants, args.threshold)
+    aa_ids = [
+        r["case_id"] for r in rows if not r["control"] and r["case_id"] not in plants and r["case_id"] not in broken
+    ]
+    order = order_agreement(data, target.label, twin.label, aa_ids) if settings.alternate_order else None
+    applied = applied_slowdowns(data, twin.label, plants)
+    result = summarize(comparisons[0], rows, plants, args.threshold, leftovers, followers, broken, applied, order)
     record = settings_record(args, settings, len(cases))
-    record["plants"] = plants
+    record.update(plants=plants, leftovers=leftovers, broken=broken)
     output.write_verdicts(args.results, output.verdicts_document(identity, record, comparisons, rows))
     document = {
         "kind": output.SELF_TEST_KIND,
@@ -144,38 +375,58 @@ def run_self_test(
         **result,
     }
     output.write_json(args.results / output.SELF_TEST_JSON, document)
-    print_report(result, rows, plants)
+    print_report(result, rows, plants, broken)
     print(f"self-test: {args.results / output.SELF_TEST_JSON}")
     return STATUS_EXIT[result["status"]]
 
 
-def print_report(result: dict, rows: list[dict], plants: dict) -> None:
-    """The self-test's findings, A/A and planted apart."""
-    aa = [r for r in rows if not r["control"] and r["case_id"] not in plants]
+def print_report(result: dict, rows: list[dict], plants: dict, broken: dict | None = None) -> None:
+    """The self-test's findings: A/A, calibration, detection curve, broken plants, isolation, order."""
+    broken = broken or {}
+    aa = [r for r in rows if not r["control"] and r["case_id"] not in plants and r["case_id"] not in broken]
     print(
         f"A/A (same release, no plant): {len(aa)} MLX cases, {result['false_regressions']} false regressions, "
         f"{result['false_faster']} false 'faster'"
         + (f": {', '.join(result['false_regression_cases'])}" if result["false_regression_cases"] else "")
     )
+    cal = result["calibration"]
+    if cal["ks_p_value"] is not None:
+        print(
+            f"calibration over {cal['cases']} A/A cases: p < 0.01 in {cal['p_below_0_01']:.1%}, p < 0.05 in "
+            f"{cal['p_below_0_05']:.1%} (uniform: 1% and 5%); KS test against uniform p = {cal['ks_p_value']:.3g}; "
+            f"95% intervals cover 0 in {cal['coverage_95']:.1%}"
+        )
     controls = [r for r in rows if r["control"]]
     print(
         f"NumPy controls: {len(controls)}, {sum(r['verdict'] != 'same' for r in controls)} not 'same'; comparison {result['comparison']['status']}"
         + (f" ({result['comparison']['reason']})" if result["comparison"]["reason"] else "")
     )
-    for plant in result["planted"]:
+    for point in result["detection_curve"]:
+        applied = point["applied_pct_median"]
         print(
-            f"planted +{plant['slowdown_pct']:.0f}% in {plant['case_id']}: measured {plant['pct_change']:+.1f}%, "
-            f"verdict {plant['verdict']}, {'caught' if plant['caught'] else 'MISSED'}"
+            f"planted +{point['slowdown_pct']:.1f}% ({point['multiple']:g}x the threshold): {point['caught']} of "
+            f"{point['plants']} caught; applied {'?' if applied is None else f'{applied:+.1f}%'} (median), "
+            f"measured {point['measured_pct_median']:+.1f}% (median)"
+        )
+    for plant in result["broken_plants"]:
+        print(
+            f"broken plant ({plant['plant']}) in {plant['case_id']}: {plant['verdict']}"
+            + (f" ({plant['reason']})" if plant["reason"] else "")
+        )
+    for check in result["isolation"]:
+        print(
+            f"isolation: {check['left_by']} left {check['leftover']} behind; the next case {check['next_case']}: "
+            f"{check['pct_change']:+.1f}% [{check['ci_low_pct']:+.1f}, {check['ci_high_pct']:+.1f}], verdict {check['verdict']}"
+        )
+    order = result.get("order")
+    if order and order.get("agree") is not None:
+        print(
+            f"order: reversed against grid order over {order['cases']} A/A cases: {order['mean_difference_pct']:+.2f}% "
+            f"[{order['ci_low_pct']:+.2f}, {order['ci_high_pct']:+.2f}], p = {order['p_value']:.2g}: "
+            + ("agree" if order["agree"] else "DISAGREE")
         )
     print(
         f"per-case noise (sd of the session changes): median {result['noise_pct_median']:.2f}%, 90th percentile {result['noise_pct_p90']:.2f}%"
     )
-    noisiest = sorted(
-        (r for r in aa if r["noise_pct"] is not None and np.isfinite(r["noise_pct"])), key=lambda r: -r["noise_pct"]
-    )[:5]
-    for row in noisiest:
-        print(
-            f"  noisiest: {row['case_id']} {row['noise_pct']:.1f}% (smallest detectable {row['min_detectable_pct']:.1f}%)"
-        )
     print(f"smallest detectable change: median {result['min_detectable_pct_median']:.1f}% over the A/A cases")
     print(f"self-test: {result['summary']}")

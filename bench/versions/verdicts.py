@@ -14,11 +14,16 @@ sessions can agree by luck; see "Compare MLX releases" in the README).
 - same: the 95% interval of the change lies inside +-threshold;
 - undecided: anything else (and always with fewer than 3 sessions), with the
   smallest change these sessions could have detected and the number of
-  sessions needed to detect the threshold.
+  sessions needed to detect the threshold;
+- broken: the newer release's case crashed, timed out, or failed its barrier
+  or correctness check in any session (the error is the reason). A broken
+  case is never silent: it comes first in every table and fails the gate.
 
-NumPy cases are controls: their code is identical in every environment, so a
+NumPy cases are controls: their code is identical in every environment. A
 control that moved (significant after Holm over the controls, and by more than
-half the threshold) makes the whole comparison `inconclusive`.
+half the threshold) makes the MLX verdicts of its own group (model and size)
+`inconclusive`; the controls moving together makes the whole comparison
+`inconclusive`.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ PRIOR_DF = 4  # weight, in sessions, of the typical variance in each case's mode
 MAX_SESSIONS_NEEDED = 200
 MIN_SESSIONS_FOR_VERDICT = 3  # fewer sessions are never a regression or faster: 2 processes can agree by luck
 METHOD = "paired"
-VERDICTS = ("regression", "faster", "same", "undecided")
+VERDICTS = ("broken", "regression", "faster", "same", "undecided", "inconclusive")
 
 
 def session_changes(record_sessions: list[dict], older: str, newer: str) -> list[float]:
@@ -48,6 +53,11 @@ def session_changes(record_sessions: list[dict], older: str, newer: str) -> list
             continue
         changes.append(statistics.median(math.log(y / x) for x, y in zip(a, b) if x > 0 and y > 0))
     return changes
+
+
+def newer_errors(record_sessions: list[dict], newer: str) -> list[str]:
+    """The newer release's errors of a case, one per session that had one (crash, timeout, failed check)."""
+    return [record["errors"][newer] for record in record_sessions if newer in record.get("errors", {})]
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -126,7 +136,7 @@ def compare_pair(
             "method": METHOD,
             "reason": "",
             "noise_pct": _pct(st["sd"]) if st["n"] > 1 else float("nan"),
-            "steps_per_round": case.get("steps"),
+            "steps_per_round": case.get("steps_per_round", case.get("steps")),  # "steps" in files before the engine
             "_stats": st,
         }
         if st["n"] >= 2:
@@ -164,24 +174,69 @@ def compare_pair(
             row["passes_needed"] = sessions_needed(st["sd"], threshold, per_test, prior_var)
             row["verdict"], row["reason"] = _verdict(row, threshold, alpha)
 
-    moved = [
-        r for r in rows if r["control"] and r["p_value_adjusted"] < alpha and abs(r["pct_change"]) > 50 * threshold
-    ]
     comparison = {"older": older, "newer": newer, "status": "ok", "reason": ""}
-    if moved:
-        names = ", ".join(f"{r['case_id']} {r['pct_change']:+.1f}%" for r in moved[:3])
-        comparison.update(
-            status="inconclusive",
-            reason=f"{len(moved)} NumPy control(s) moved, whose code is identical in both environments ({names}"
-            + (", ..." if len(moved) > 3 else "")
-            + "): the machine, not MLX, changed these timings",
-        )
+    _judge_by_controls(rows, cases, comparison, threshold, alpha)
+    for row in rows:
+        broken = newer_errors(cases[row["case_id"]]["sessions"], newer)
+        if broken:
+            row["verdict"] = "broken"
+            row["reason"] = f"{newer} failed in {len(broken)} session(s): {broken[0]}"
     for row in rows:
         # p_value is the test for a slowdown; keep the test for a speed-up beside it (a faster row's evidence).
+        row["p_faster"] = row.get("_p_less", float("nan"))
         row["p_faster_adjusted"] = row.get("_p_less_adjusted", float("nan"))
         for key in [k for k in row if k.startswith("_")]:
             del row[key]
     return comparison, rows
+
+
+def _group(case: dict) -> tuple:
+    """The group a control judges: model and size."""
+    return case["case"]["model"], case["size"]["n_examples"], case["size"]["n_features"]
+
+
+def _judge_by_controls(rows: list[dict], cases: dict, comparison: dict, threshold: float, alpha: float) -> None:
+    """A NumPy control that moved voids the MLX verdicts of its own group; a shift common to the controls, all.
+
+    A control moved when it is significant (two-sided, Holm over the controls)
+    and beyond half the threshold. Its group's MLX rows become `inconclusive`:
+    something other than MLX changed their timings. When the controls moved
+    together (the median of their changes beyond half the threshold and their
+    mean significant at alpha), the machine changed between the releases'
+    timings and the whole comparison is inconclusive.
+    """
+    controls = [r for r in rows if r["control"] and not math.isnan(r["p_value"])]
+    moved = [r for r in controls if r["p_value_adjusted"] < alpha and abs(r["pct_change"]) > 50 * threshold]
+    voided: dict[tuple, list[dict]] = {}
+    for row in moved:
+        voided.setdefault(_group(cases[row["case_id"]]), []).append(row)
+    for row in rows:
+        group_moved = voided.get(_group(cases[row["case_id"]]))
+        if row["control"] or not group_moved:
+            continue
+        names = ", ".join(f"{r['case_id']} {r['pct_change']:+.1f}%" for r in group_moved[:2])
+        row["verdict"] = "inconclusive"
+        row["reason"] = (
+            f"the NumPy control of its model and size moved ({names}), though its code is identical in both "
+            "environments: something besides MLX changed this group's timings"
+        )
+    changes = [math.log1p(r["pct_change"] / 100) for r in controls]
+    if len(changes) >= 3:
+        shift = float(np.median(changes))
+        p_shift = float(stats.ttest_1samp(changes, 0.0).pvalue) if np.std(changes) > 0 else 0.0
+        if abs(_pct(shift)) > 50 * threshold and p_shift < alpha:
+            comparison.update(
+                status="inconclusive",
+                reason=f"the {len(changes)} NumPy controls moved together by {_pct(shift):+.1f}% (median; p = {p_shift:.2g}): "
+                "the machine ran differently for the two releases' timings",
+            )
+    if voided and comparison["status"] == "ok":
+        comparison["reason"] = (
+            f"{len(moved)} NumPy control(s) moved ("
+            + ", ".join(f"{r['case_id']} {r['pct_change']:+.1f}%" for r in moved[:3])
+            + "); the MLX verdicts of their group(s) are inconclusive: "
+            + ", ".join(f"{m} at {n}x{d}" for m, n, d in voided)
+        )
 
 
 def _verdict(row: dict, threshold: float, alpha: float) -> tuple[str, str]:

@@ -53,7 +53,6 @@ class JaxBackend(Backend):
     trainers = {"mlp": "bench.backends.jax.mlp:JaxMlpTrainer", "*": "bench.backends.jax.linear:JaxTrainer"}
     bare_loop = "bench.backends.jax.linear:bare_round_seconds"
     quick_sizes = QUICK_PEERS
-    description = "jax.jit of jax.grad steps, one per call or K in a lax.fori_loop"
 
     def prepare(self) -> None:
         match_numpy_threads()  # before anything starts XLA's CPU client

@@ -29,7 +29,6 @@ class MlxBackend(Backend):
     install_hint = "pip install -r requirements.txt"
     trainers = {"mlp": "bench.backends.mlx.mlp:MlxMlpTrainer", "*": "bench.backends.mlx.linear:MlxTrainer"}
     bare_loop = "bench.backends.mlx.linear:bare_round_seconds"
-    description = "mx.grad, hand-written, mx.compile; mlx.nn with mlx.optimizers"
 
     def __init__(self) -> None:
         self._devices: tuple[str, ...] | None = None

@@ -6,7 +6,7 @@ single-threaded and unblocked. libmlx is loaded privately by Python, so its
 loading OpenBLAS with RTLD_GLOBAL before MLX is imported is the in-process
 equivalent of LD_PRELOAD. NumPy is unaffected (its OpenBLAS uses prefixed
 symbols). Which library MLX really calls is then read back by
-bench.environment.mlx_blas and saved with the results.
+bench.backends.mlx.environment.mlx_blas and saved with the results.
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ class NumpyBackend(Backend):
     install_hint = "pip install -r requirements.txt"
     trainers = {"mlp": "bench.backends.numpy.mlp:NumpyMlpTrainer", "*": "bench.backends.numpy.linear:NumpyTrainer"}
     bare_loop = "bench.backends.numpy.linear:bare_round_seconds"
-    description = "hand-written gradients, eager; the baseline"
 
     def cases(self, model: str, scenario: str, size: Size, grid: GridOptions) -> list[Case]:
         if scenario == "blog":

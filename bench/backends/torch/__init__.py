@@ -128,7 +128,6 @@ class TorchBackend(Backend):
     trainers = {"mlp": "bench.backends.torch.mlp:TorchMlpTrainer", "*": "bench.backends.torch.linear:TorchTrainer"}
     bare_loop = "bench.backends.torch.linear:bare_round_seconds"
     quick_sizes = QUICK_PEERS
-    description = "hand-written, torch.autograd, torch.compile; torch.nn with torch.optim.SGD"
 
     def prepare(self) -> None:
         setup()  # torch's threads as many as NumPy's BLAS has

@@ -234,10 +234,6 @@ class TorchTrainer:
 
 def bare_round_seconds(trainer, steps: int) -> float:
     """One round of the trainer's kernel as a plain loop, with the same barrier, timed with perf_counter."""
-    from bench.backends.torch.mlp import TorchMlpTrainer, bare_mlp_round_seconds
-
-    if isinstance(trainer, TorchMlpTrainer):
-        return bare_mlp_round_seconds(trainer, steps)
     if trainer.batch_rows is not None:
         raise ValueError("the bare loop is the full-batch kernel's (the harness-overhead check)")
     X, y, w, step, sync = trainer.X, trainer.y, trainer.w, trainer.step, trainer.sync

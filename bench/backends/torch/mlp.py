@@ -23,7 +23,6 @@ step gathers its rows (X[rows], y[rows]) inside the step, as a training loop doe
 from __future__ import annotations
 
 import contextlib
-import time
 
 import numpy as np
 import torch
@@ -167,25 +166,3 @@ class TorchMlpTrainer:
         l1, l2 = self.model.l1, self.model.l2
         tensors = {"W1": l1.weight, "b1": l1.bias, "W2": l2.weight, "b2": l2.bias}
         return flatten_params({name: t.detach().cpu().numpy() for name, t in tensors.items()})
-
-
-def bare_mlp_round_seconds(trainer: TorchMlpTrainer, steps: int) -> float:
-    """One round of the trainer's full-batch step as a plain loop, with the same barrier, timed with perf_counter."""
-    if trainer.batch_rows is not None:
-        raise ValueError("the bare loop is the full-batch kernel's (the harness-overhead check)")
-    X, y, step, sync = trainer.X, trainer.y, trainer.step, trainer.sync
-    with trainer.stance():
-        start = time.perf_counter()
-        if sync is None:
-            for _ in range(steps):
-                step(X, y)
-        elif trainer.every_step:
-            for _ in range(steps):
-                step(X, y)
-                sync()
-        else:
-            for _ in range(steps):
-                step(X, y)
-            sync()
-        elapsed = time.perf_counter() - start
-    return elapsed

@@ -1,9 +1,8 @@
-"""The workers' protocol: one JSON request per line on stdin, one JSON answer line for each.
+"""The worker protocol: one JSON request per line on stdin, one JSON answer line for each.
 
-Both of the suite's worker processes speak it: the release runner's timing
-worker (bench.versions.worker) and the pass worker (bench.pass_worker). A
-request names its command in "cmd"; "quit" (or the end of stdin) ends the
-worker. Every answer has "ok"; a failed request answers {"ok": false,
+The engine's worker (bench.engine.worker) serves it and its client
+(bench.engine.client) speaks it. A request names its command in "cmd"; "quit"
+(or the end of stdin) ends the worker. Every answer has "ok"; a failed request answers {"ok": false,
 "error": one line} and the worker goes on, with the traceback on stderr.
 """
 

@@ -1,0 +1,33 @@
+"""Every measuring default, defined once: round time, rounds, passes, the long-round rule, the blog's runs.
+
+The command-line options of the main job (bench.session.options) and of the
+release runner (bench.versions.cli) take their defaults from here, and so do
+the records that carry them (bench.harness.Settings, bench.versions.paired.PairedSettings).
+"""
+
+from __future__ import annotations
+
+ROUND_TIME_S = 0.02  # the target length of one round; K (steps per round) is calibrated to it
+ROUNDS_PER_PASS = 3  # timed rounds of a case in one pass of the main job
+PASSES = 3  # passes of the main job over the grid, each case once per pass
+
+# A round lasting more than LONG_ROUND_FACTOR x the round time is "long": a single step of a
+# large problem, timed precisely enough in fewer rounds (LONG_ROUND_ROUNDS per pass in the
+# main job, down to MIN_BLOCKS blocks per session in the release runner).
+LONG_ROUND_FACTOR = 3
+LONG_ROUND_ROUNDS = 3
+MIN_BLOCKS = 3
+
+# The blog's run (bench/test_blog.py): 10,000 steps, or until training accuracy passes 95% (logistic).
+BLOG_STEPS = 10_000
+BLOG_STOP_ACCURACY = 0.95
+BLOG_ROUNDS = 1  # timed runs of each blog configuration per pass
+COLD_ROUNDS = 5  # fresh trainers whose first step a cold-start case times
+
+UNTIMED_CHECK_STEPS = 20  # steps of the untimed round before the checks (the CI correctness pass)
+MEMORY_STEPS = 2  # steps run under the backend's memory probe, after timing; peaks repeat from the first step on
+
+
+def is_long_round(round_s: float, round_time_s: float) -> bool:
+    """Whether a round lasts far longer than planned (the one long-round rule of the main job and the release runner)."""
+    return round_s > LONG_ROUND_FACTOR * round_time_s

@@ -1,0 +1,265 @@
+"""Runs a Job in this process: build the case, time its rounds, check it (README, "How a case is timed").
+
+The worker server (bench.engine.worker) calls these for every timed pass;
+the pytest process calls them only for untimed jobs (the CI correctness pass)
+and with `--pass-process same`. Nothing here knows which process it is in.
+
+A pass of a grid case: the machine's probe (outside the case's CPUs and
+thread limits) -> enter the case's environment (its backend's context, its
+CPUs) -> build the trainer (data conversion and first evaluation, untimed) ->
+[first pass: time the first step alone, calibrate K] -> one warm-up round ->
+R timed rounds of K steps, each ending in its barrier -> the barrier check on
+the last round -> the correctness check against the float64 reference ->
+[first pass: peak memory]. Only the rounds are inside the timer.
+
+The interleaved release runner drives the same steps one request at a time
+(CaseRun: open, round, check), so its rounds are timed by the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import threading
+import time
+
+import numpy as np
+
+from bench.affinity import pinned
+from bench.backends import get, make_trainer
+from bench.checks import check_barrier, check_correctness, check_settled
+from bench.datasets import make_problem
+from bench.engine import defaults
+from bench.engine.jobs import Job, PassResult
+from bench.engine.plants import break_trainer
+from bench.engine.timing import calibrate, time_rounds, timed_run
+from bench.models import BLOG_MODELS
+from bench.sizes import BLOG_SIZE
+from bench.steadiness import probe_seconds
+from reference import quality
+
+# State that leave_behind puts into this process and that nothing ever releases (the isolation proof).
+_LEFT_BEHIND: list = []
+LEFTOVER_MEMORY_BYTES = 1_536 * 2**20  # "memory": this much held and touched after the pass
+
+
+@contextlib.contextmanager
+def case_environment(case, cpus: tuple[int, ...] | None):
+    """Everything a case runs in (calibration, every round, the checks): its backend's context and its CPUs."""
+    with get(case.backend).case_context(case), pinned(cpus):
+        yield
+
+
+def wants_overhead_check(case, size, scenario: str) -> bool:
+    """Whether a case gets the bare-loop comparison: the blog's models, full batch, at the blog's size."""
+    return size == BLOG_SIZE and scenario == "grid" and case.model in BLOG_MODELS and not case.batch_size
+
+
+class CaseRun:
+    """One case's trainer in this process, from building it to its checks.
+
+    open: probe, environment, trainer, [first step, K]; round(): one timed
+    round; check(): barrier and correctness; close(): leave the environment.
+    """
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.case = job.case
+        self.backend = get(job.case.backend)
+        self.probe_s = probe_seconds() if job.timed else None  # the machine's speed now, outside the case's limits
+        self.problem = make_problem(job.case.model, job.size, job.case.batch_size, job.case.hidden)
+        self.memory_baseline = self.backend.memory_baseline() if job.first_pass else 0
+        self._environment = contextlib.ExitStack()
+        self._environment.enter_context(case_environment(job.case, job.cpus))
+        try:
+            self.trainer = make_trainer(job.case, self.problem, job.lr)
+            if job.broken:
+                break_trainer(self.trainer, job.broken)
+            self.info: dict = {"layout": self.trainer.layout}
+            self.reset_each_round = job.scenario == "blog"  # the blog's rounds each train from w0
+            self.stop_accuracy = defaults.BLOG_STOP_ACCURACY if self._blog_sync() else None
+            self.rounds_per_pass = job.rounds
+            self.steps_per_round = self._plan_steps()
+            self.planted: list[float] = []
+        except BaseException:
+            self._environment.close()
+            raise
+
+    def _blog_sync(self) -> bool:
+        return self.job.scenario == "blog" and self.case.barrier == "sync"
+
+    def _plan_steps(self) -> int:
+        """K, and the first pass's first-step time; the trainer is warmed up when this returns (but for the blog)."""
+        job, trainer = self.job, self.trainer
+        if job.first_pass:
+            # First call: tracing, compilation, first-touch page faults (README rule 4).
+            self.info["first_step_s"] = timed_run(trainer.run, 1)
+        elif job.scenario == "blog" or not job.timed:
+            trainer.run(1)  # first-call costs stay out of the pass
+        if not job.timed:
+            return defaults.UNTIMED_CHECK_STEPS
+        if job.scenario == "blog":
+            return defaults.BLOG_STEPS
+        steps_per_round = job.steps_per_round or calibrate(trainer.run, job.round_time_s)
+        # The warm-up round also says how long a round lasts: one far longer than the round time
+        # (a single step of a large problem) is timed precisely enough in fewer rounds.
+        warmup_s = timed_run(trainer.run, steps_per_round)
+        if job.first_pass and defaults.is_long_round(warmup_s, job.round_time_s):
+            self.rounds_per_pass = min(self.rounds_per_pass, defaults.LONG_ROUND_ROUNDS)
+        self.warmup_s = warmup_s
+        return steps_per_round
+
+    def _work(self) -> None:
+        """K steps ending in the case's barrier, and the plant's busy-wait if any: what the timer sees."""
+        start = time.perf_counter()
+        self._done.append(self.trainer.run(self.steps_per_round, self.stop_accuracy))
+        if self.job.plant_factor != 1.0:
+            # A multiplicative plant: the round's own work times the factor, busy like real work.
+            work = time.perf_counter() - start
+            until = start + work * self.job.plant_factor
+            while time.perf_counter() < until:
+                pass
+            self.planted.append((time.perf_counter() - start) / work)
+
+    def time_pass(self, rounds: int, before_round=None) -> tuple[list[float], int]:
+        """`rounds` timed rounds (bench.engine.timing); each must do the same steps. (times, steps per round done)."""
+
+        def prepare():  # outside the timer
+            if before_round is not None:
+                before_round()
+            if self.reset_each_round:
+                self.trainer.reset()
+
+        self._done: list[int] = []
+        times = time_rounds(self._work, rounds, prepare)
+        if len(set(self._done)) != 1:
+            raise AssertionError(
+                f"{self.job.case_id}: rounds did different numbers of steps: {sorted(set(self._done))}"
+            )
+        return times, self._done[-1]
+
+    def check(self, last_round_s: float | None) -> dict:
+        """The barrier of the rounds just timed, then correctness against the float64 reference (README rule 5)."""
+        if last_round_s is None:
+            pending = check_barrier(self.trainer, self.case, self.steps_per_round)
+        else:
+            pending = check_settled(self.trainer, self.case, self.steps_per_round, last_round_s)
+        checks = {"barrier_pending_s": pending}
+        if self.job.check_correctness:
+            checks.update(check_correctness(self.trainer, self.case, self.problem, self.job.lr))
+        return checks
+
+    def close(self) -> None:
+        """Leave the case's environment and drop its trainer."""
+        self._environment.close()
+        self.trainer = None
+
+
+def run_pass(job: Job) -> PassResult:
+    """One pass of a job in this process; raises AssertionError (or the case's own error) when a check fails."""
+    if job.scenario == "cold":
+        return run_cold_pass(job)
+    run = CaseRun(job)
+    try:
+        if not job.timed:
+            run.trainer.run(run.steps_per_round)  # untimed: one round, then the checks
+            times, steps = [], run.steps_per_round
+            checks = run.check(None)
+        else:
+            bare_times: list[float] = []
+            before_round = None
+            if job.first_pass and job.overhead_check:
+                # A bare round before each timed round of the first pass, outside the timer.
+                bare = run.backend.bare_round_seconds
+                before_round = lambda: bare_times.append(bare(run.trainer, run.steps_per_round))  # noqa: E731
+            times, steps = run.time_pass(run.rounds_per_pass, before_round)
+            if not job.first_pass and job.steps_per_round and steps != job.steps_per_round:
+                raise AssertionError(
+                    f"{job.case_id}: a later pass did {steps} steps per round, pass 1 did {job.steps_per_round}"
+                )
+            run.steps_per_round = steps
+            checks = run.check(times[-1])
+            if bare_times:
+                run.info["bare_loop_steps_per_s"] = steps / statistics.median(bare_times)
+                run.info["harness_overhead_ratio"] = statistics.median(times) / statistics.median(bare_times)
+        if job.scenario == "blog":
+            p = run.problem
+            run.info.update(quality(job.case.model, p.X, p.y, p.X_test, p.y_test, run.trainer.weights()))
+            if run.stop_accuracy is not None:
+                run.info["early_stop_steps"] = steps
+        if job.first_pass:
+            run.info["peak_memory_bytes"] = run.backend.peak_memory_bytes(
+                run.trainer, defaults.MEMORY_STEPS, run.memory_baseline
+            )
+            run.info["blas_threads"] = run.backend.blas_threads(job.case)
+        result = PassResult(
+            case_id=job.case_id,
+            steps_per_round=steps,
+            rounds_per_pass=len(times) or run.rounds_per_pass,
+            round_times_s=times,
+            probe_s=run.probe_s,
+            pid=os.getpid(),
+            cpus=list(job.cpus) if job.cpus is not None else None,
+            checks=checks,
+            info=run.info,
+            planted=statistics.median(run.planted) if run.planted else None,
+        )
+    finally:
+        run.close()
+    leave_behind(job.leave_behind)
+    return result
+
+
+def run_cold_pass(job: Job) -> PassResult:
+    """The first step of freshly built trainers, one per round (phase "cold"), apart from steady state.
+
+    Each round builds a new trainer (data conversion and first evaluation stay
+    outside the timer) and times its first step: graph tracing, mx.compile,
+    first-touch page faults. The process's first round may also include work
+    MLX then caches for the whole process (g++ kernels on Linux CPU, kept on
+    disk under $TMPDIR/mlx too): it is saved as `first_round_s`.
+    """
+    problem = make_problem(job.case.model, job.size, job.case.batch_size, job.case.hidden)
+    probe_s = probe_seconds() if job.timed else None
+    trainers = []
+    with case_environment(job.case, job.cpus):
+        rounds = job.rounds if job.timed else 1
+        times = time_rounds(
+            lambda: trainers[-1].run(1), rounds, lambda: trainers.append(make_trainer(job.case, problem, job.lr))
+        )
+        trainer = trainers[-1]
+        info = {"layout": trainer.layout}
+        if job.timed:
+            info["first_round_s"] = times[0]
+            info["cold_step_s"] = statistics.median(times)
+        checks = check_correctness(trainer, job.case, problem, job.lr)
+    return PassResult(
+        case_id=job.case_id,
+        steps_per_round=1,
+        rounds_per_pass=rounds,
+        round_times_s=times if job.timed else [],
+        probe_s=probe_s,
+        pid=os.getpid(),
+        cpus=list(job.cpus) if job.cpus is not None else None,
+        checks=checks,
+        info=info,
+    )
+
+
+def leave_behind(what: str | None) -> None:
+    """Leave state in this process that nothing releases: a spinning thread or held memory (the isolation proof)."""
+    if what is None:
+        return
+    if what == "spin":
+
+        def spin():
+            while True:  # busy, holding the interpreter's lock between switches, as a runaway thread would
+                pass
+
+        threading.Thread(target=spin, name="left-behind-spin", daemon=True).start()
+    elif what == "memory":
+        held = np.ones(LEFTOVER_MEMORY_BYTES // 8)  # ones, not zeros: every page is touched
+        _LEFT_BEHIND.append(held)
+    else:
+        raise ValueError(f"leave_behind: unknown state {what!r} (spin or memory)")

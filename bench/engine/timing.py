@@ -1,0 +1,54 @@
+"""The one timing loop and the one calibration of K (README, "How a case is timed", steps 3 and 4).
+
+Only what runs inside `run_round` is timed; whatever must happen between
+rounds (a bare-loop round, the blog's reset to the start weights) runs in
+`before_round`, outside the timer. The main job, the release runner, the
+pinning tool and the data-parallel runner all time rounds here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def timed_run(run: Callable[[int], object], steps: int) -> float:
+    """Seconds of one call run(steps)."""
+    start = time.perf_counter()
+    run(steps)
+    return time.perf_counter() - start
+
+
+def time_rounds(
+    run_round: Callable[[], object], rounds: int, before_round: Callable[[], object] | None = None
+) -> list[float]:
+    """Seconds of each of `rounds` calls of run_round; before_round runs untimed before each."""
+    times = []
+    for _ in range(rounds):
+        if before_round is not None:
+            before_round()
+        start = time.perf_counter()
+        run_round()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def calibrate(run: Callable[[int], object], target_s: float, max_steps: int = 1_000_000) -> int:
+    """Smallest K (steps per round) whose round run(K) takes about `target_s`; doubles as warm-up.
+
+    A K whose run is far from the target is timed once (a hiccup there only
+    slows the approach); a run that would end the search is timed again and
+    the faster counts, so one hiccup of a busy machine cannot stop it at a K
+    that is far too small.
+    """
+    steps_per_round = 1
+    while True:
+        elapsed = timed_run(run, steps_per_round)
+        if elapsed * 8 >= target_s:  # near or past the target: this run decides, so take the better of two
+            elapsed = min(elapsed, timed_run(run, steps_per_round))
+        if elapsed >= target_s or steps_per_round >= max_steps:
+            return steps_per_round
+        if elapsed * 8 < target_s:
+            steps_per_round = min(max_steps, steps_per_round * 4)  # far off: approach quickly
+        else:
+            return max(1, min(max_steps, round(steps_per_round * target_s / max(elapsed, 1e-9))))

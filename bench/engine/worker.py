@@ -1,0 +1,246 @@
+"""The engine's worker process: runs jobs for the main job and the release runner alike.
+
+    <python> -m bench.engine.worker        (cwd: the directory holding `bench`)
+
+It reads one JSON request per line on stdin and answers one JSON line each
+(bench.engine.protocol); its own stdout is moved to stderr, so nothing a
+library prints can break the protocol. Requests:
+
+  {"cmd": "hello"}                          pid, MLX version (read from the package's metadata: a
+                                            NumPy worker never imports MLX), CPU affinity, machine
+                                            identity, thread variables
+  {"cmd": "configure", "options", "backends"}
+                                            each named backend's command-line options, as the session
+                                            parsed them (MLX's BLAS before MLX is imported)
+  {"cmd": "cases", "sizes", "devices", "backends", "models"}
+                                            the warm grid's cases as this environment builds them
+  {"cmd": "pass", "job"}                    the leftover check (bench.engine.isolation), then one whole
+                                            pass of the job (bench.engine.runner.run_pass)
+                                            -> {"result": PassResult} or {"refused": why}
+  {"cmd": "open", "job"}                    the leftover check, then build the case and calibrate K
+                                            (or warm up at the job's K): the release runner's rounds
+  {"cmd": "round"}                          one timed round of the open case -> {"seconds"}
+  {"cmd": "check", "last_round_s"}          the barrier (of the last round) and correctness checks, then
+                                            the case is closed
+  {"cmd": "close"}                          the case is closed unchecked
+  {"cmd": "state"}                          process_state(): idle CPU, resident memory, threads
+  {"cmd": "quit"}
+
+A failed request answers {"ok": false, "error": one line}: a failed check
+says what failed, as it would in the session; anything else names its type.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import metadata
+
+# MLX_SGD_BENCH_ISOLATION=off turns the leftover check off: a diagnostic switch, to measure what it prevents.
+ISOLATION_ENV = "MLX_SGD_BENCH_ISOLATION"
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    if isinstance(error, AssertionError) and text:
+        return text[0]
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _affinity() -> list[int] | None:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None
+
+
+def _installed(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+class Worker:
+    """The state between requests: the first case's process state (the leftover baseline) and an open case."""
+
+    def __init__(self):
+        self.baseline: dict | None = None
+        self.baseline_threads: set[int] | None = None
+        self.open_case = None  # a bench.engine.runner.CaseRun between 'open' and 'check'
+        self.served = 0
+
+    def hello(self, request: dict) -> dict:
+        """Who this worker is."""
+        from bench.environment import machine_identity
+
+        return {
+            "pid": os.getpid(),
+            "mlx": _installed("mlx"),
+            "affinity": _affinity(),
+            "machine": machine_identity(),
+            "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+        }
+
+    def configure(self, request: dict) -> dict:
+        """Configure the named backends (all when none are named) from the session's options."""
+        from bench.backends import all_backends
+
+        options = request.get("options") or {}
+        names = request.get("backends")
+        for backend in all_backends():
+            if names is None or backend.name in names:
+                backend.configure(options.get)
+        return {"pid": os.getpid()}
+
+    def cases(self, request: dict) -> dict:
+        """The warm grid's cases at the requested sizes (bench.grid.grid_case_entries)."""
+        from bench.grid import grid_case_entries
+        from bench.releases import COMPARED_BACKENDS
+
+        devices = tuple(request["devices"]) if request.get("devices") else None
+        found, skipped = grid_case_entries(
+            request["sizes"], devices, tuple(request.get("backends") or COMPARED_BACKENDS), request.get("models")
+        )
+        return {"cases": found, "skipped": skipped}
+
+    def state(self, request: dict) -> dict:
+        """This process at rest (bench.engine.isolation.process_state), and which libraries it has loaded."""
+        from bench.engine.isolation import process_state
+
+        return {**process_state(self.baseline_threads), "modules": loaded_libraries()}
+
+    def _leftover(self) -> str | None:
+        from bench.engine.isolation import leftover_reason, process_state
+
+        if self.served == 0 or os.environ.get(ISOLATION_ENV) == "off":
+            return None  # a fresh worker: nothing was left yet (or the check is off, to see what it prevents)
+        return leftover_reason(process_state(self.baseline_threads), self.baseline)
+
+    def _served_one(self) -> None:
+        from bench.engine.isolation import process_state, thread_cpu_ticks
+
+        self.served += 1
+        if self.baseline is None:
+            self.baseline_threads = set(thread_cpu_ticks())
+            self.baseline = process_state(self.baseline_threads)
+
+    def pass_(self, request: dict) -> dict:
+        """One whole pass of the job, unless this worker carries leftover state."""
+        from bench.engine.jobs import Job
+        from bench.engine.runner import leave_behind, run_pass
+
+        reason = self._leftover()
+        if reason is not None:
+            return {"refused": reason}
+        job = Job.from_json(request["job"])
+        # Planted leftovers come after the baseline, so the check sees them as what they are.
+        result = run_pass(job if job.leave_behind is None else _without_leftover(job))
+        result.worker = {"pid": os.getpid(), "served": self.served + 1, "modules": loaded_libraries()}
+        self._served_one()
+        leave_behind(job.leave_behind)
+        return {"result": result.to_json()}
+
+    def open(self, request: dict) -> dict:
+        """Build the job's case (calibrating K unless the job gives it) for round-by-round timing."""
+        from bench.engine.jobs import Job
+        from bench.engine.runner import CaseRun
+
+        self._close_open()
+        reason = self._leftover()
+        if reason is not None:
+            return {"refused": reason}
+        job = Job.from_json(request["job"])
+        self.open_case = CaseRun(job)
+        run = self.open_case
+        return {
+            "steps_per_round": run.steps_per_round,
+            "first_step_s": run.info.get("first_step_s"),
+            "round_s": getattr(run, "warmup_s", None),
+            "probe_s": run.probe_s,
+            "pid": os.getpid(),
+            "modules": loaded_libraries(),
+        }
+
+    def round(self, request: dict) -> dict:
+        """One timed round of the open case."""
+        if self.open_case is None:
+            raise RuntimeError("round before open")
+        times, steps = self.open_case.time_pass(1)
+        if steps != self.open_case.steps_per_round:
+            raise AssertionError(f"the round did {steps} steps, not {self.open_case.steps_per_round}")
+        planted = self.open_case.planted[-1] if self.open_case.planted else None
+        return {"seconds": times[0], "planted": planted}
+
+    def check(self, request: dict) -> dict:
+        """The barrier and correctness checks of the open case, after its rounds; then it is closed."""
+        from bench.engine.runner import leave_behind
+
+        if self.open_case is None:
+            raise RuntimeError("check before open")
+        run = self.open_case
+        try:
+            checks = run.check(request.get("last_round_s"))
+        finally:
+            self._close_open()
+            self._served_one()
+        leave_behind(run.job.leave_behind)
+        return {"checks": checks}
+
+    def close(self, request: dict) -> dict:
+        """Close the open case without checking it (a session whose checks are off)."""
+        if self.open_case is not None:
+            job = self.open_case.job
+            self._close_open()
+            self._served_one()
+            from bench.engine.runner import leave_behind
+
+            leave_behind(job.leave_behind)
+        return {}
+
+    def _close_open(self) -> None:
+        if self.open_case is not None:
+            self.open_case.close()
+            self.open_case = None
+
+
+def _without_leftover(job):
+    from dataclasses import replace
+
+    return replace(job, leave_behind=None)
+
+
+def loaded_libraries() -> list[str]:
+    """Which backends' libraries this process has imported (a NumPy worker must not have MLX)."""
+    return sorted(name for name in ("mlx", "torch", "jax") if f"{name}.core" in sys.modules or name in sys.modules)
+
+
+def serve(stdin, stdout) -> None:
+    """Answer requests until 'quit' or the end of stdin (bench.engine.protocol)."""
+    from bench.engine import protocol
+
+    worker = Worker()
+    handlers = {
+        "hello": worker.hello,
+        "configure": worker.configure,
+        "cases": worker.cases,
+        "state": worker.state,
+        "pass": worker.pass_,
+        "open": worker.open,
+        "round": worker.round,
+        "check": worker.check,
+        "close": worker.close,
+    }
+    protocol.serve(handlers, stdin, stdout, describe_error=_one_line)
+
+
+def main() -> None:
+    """Serve on the process's stdin; answers go to the original stdout, everything else printed to stderr."""
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # C libraries that print cannot reach the protocol
+    sys.stdout = sys.stderr
+    serve(sys.stdin, answers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""The command line of `python -m bench.versions`: its options, and the checks run before anything is installed."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shlex
+import sys
+from pathlib import Path
+
+from bench.affinity import cpu_sets
+from bench.engine.defaults import ROUND_TIME_S as DEFAULT_ROUND_TIME_S
+from bench.releases import DEFAULT_THRESHOLD, parse_threshold
+from bench.versions import verdicts
+from bench.versions.common import CACHE_ENV_VAR, DEFAULT_PASSES, EXIT_USAGE, ORDERS, REPO_ROOT
+from bench.versions.environments import default_cache_dir
+from bench.versions.paired import DEFAULT_PAIRS, DEFAULT_SESSIONS
+from bench.versions.targets import MLX_EXTRAS, ReleaseError, check_env_name, parse_target
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of python -m bench.versions."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.versions",
+        usage="%(prog)s RELEASE [RELEASE ...] [options]\n"
+        "       %(prog)s --self-test RELEASE [options]\n"
+        "       %(prog)s --bisect CASE OLD NEW [options]\n"
+        "       %(prog)s RELEASE [RELEASE ...] --mode runs [options] [-- PYTEST_ARGS]\n"
+        "       %(prog)s --list-envs | --clear-envs [RELEASE ...]",
+        description="Compare MLX releases on this machine: by default interleaved, paired rounds of the grid's cases in "
+        "long-lived worker processes, one per release, pinned to the same CPUs, in several sessions of fresh processes.",
+        epilog="A RELEASE is a published version (0.32.4) or a local MLX wheel file (labelled <version>+<sha256[:12]>). "
+        "Exit status: 0 ok / self-test pass; 1 regression (with --fail-on-regression; self-test: a false regression); "
+        "2 usage; 3 a release did not install or a run failed (the rest is saved); "
+        "4 inconclusive: a NumPy control moved (with --fail-on-regression, and always for the self-test); "
+        "5 self-test: the planted 30% slowdown was missed (unfit). "
+        "--mode runs: arguments after -- go to every pytest run.",
+    )
+    parser.add_argument(
+        "releases", nargs="*", metavar="RELEASE", help="MLX releases (0.29.4 0.31.1 0.32.4) or MLX .whl files"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("paired", "runs"),
+        default="paired",
+        help="paired (default): interleaved rounds in worker processes; runs: the whole grid per release under pytest, --passes times",
+    )
+    parser.add_argument(
+        "--self-test", metavar="RELEASE", help="A/A test of the gate on this machine, with planted slowdowns"
+    )
+    parser.add_argument(
+        "--bisect",
+        nargs=3,
+        metavar=("CASE", "OLD", "NEW"),
+        help="first published release after OLD, up to NEW, where CASE regressed against OLD",
+    )
+    parser.add_argument(
+        "--sessions",
+        type=_positive_int,
+        default=DEFAULT_SESSIONS,
+        help=f"paired: sessions of fresh worker processes, the unit of the verdict (default {DEFAULT_SESSIONS})",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=_positive_int,
+        default=DEFAULT_PAIRS,
+        help=f"paired: blocks of rounds (every release once) per case and session (default {DEFAULT_PAIRS}; fewer for long rounds)",
+    )
+    parser.add_argument(
+        "--round-time",
+        type=float,
+        default=DEFAULT_ROUND_TIME_S,
+        help=f"paired: target seconds per round, K calibrated once to it (default {DEFAULT_ROUND_TIME_S})",
+    )
+    parser.add_argument(
+        "--cpus",
+        default="auto",
+        help="paired: CPUs the workers are pinned to: auto (default: one CPU, a different one each session in turn), none, "
+        "or sets like 0 / 0,1 / '0;1' (';' separates sets taken in turn)",
+    )
+    parser.add_argument(
+        "--cases",
+        action="append",
+        metavar="GLOB",
+        help="paired: only case ids matching this glob, e.g. 'linear-*-b32-n1000-d10' (repeatable)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=verdicts.DEFAULT_ALPHA,
+        help="paired: family-wise error rate of Holm's correction over the MLX cases (default 0.01)",
+    )
+    parser.add_argument(
+        "--mlx-extra", choices=MLX_EXTRAS, help="the MLX extra to install: cpu (Linux default), cuda12 or cuda13"
+    )
+    parser.add_argument(
+        "--mlx-device",
+        choices=("cpu", "gpu", "all"),
+        help="paired: where MLX cases run (default: the GPU if MLX has one)",
+    )
+    parser.add_argument(
+        "--case-order",
+        choices=("grid", "reversed", "shuffle"),
+        default="grid",
+        help="paired: cases in grid order in every session (default), in reversed order, or shuffled anew per "
+        "session (the workers follow the isolation policy either way: a fresh one per group of cases)",
+    )
+    parser.add_argument(
+        "--checks",
+        choices=("every-session", "first-session"),
+        default="every-session",
+        help="paired: where the barrier and correctness checks run after timing: in every worker of every session "
+        "(default) or in the first session's only; their cost is in paired-measurements.json (check_s)",
+    )
+    parser.add_argument(
+        "--check-every-session", action="store_true", help=argparse.SUPPRESS
+    )  # the default since the checks run in every session; kept so older command lines still work
+    parser.add_argument(
+        "--sizes", default="quick", help="size grid for every run: quick (default), full, or 5000x50,..."
+    )
+    parser.add_argument(
+        "--passes",
+        type=_positive_int,
+        default=DEFAULT_PASSES,
+        help=f"times the grid runs under each release, interleaved (default {DEFAULT_PASSES})",
+    )
+    parser.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="rotate",
+        help="order of releases within a pass: rotate (default; shifts by one each pass), shuffle (seeded), fixed",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of --order shuffle (default 0)")
+    parser.add_argument(
+        "--threshold",
+        type=parse_threshold,
+        default=DEFAULT_THRESHOLD,
+        help="a regression is slower by more than this, and significant: 10%% or 0.1 (default 10%%)",
+    )
+    parser.add_argument("--fail-on-regression", action="store_true", help="exit 1 when any case regresses")
+    parser.add_argument("--results", type=Path, help="folder for saved runs (default results/versions/<timestamp>)")
+    parser.add_argument("--out", type=Path, help="folder for the report (default <results>/report)")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help=f"folder of the per-release environments (default ${CACHE_ENV_VAR}, else ~/.cache/mlx-sgd-bench/envs)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, help="seconds one pytest run may take before it is stopped (default none)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the environments and the order of runs; run nothing"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show pytest's output as it runs (it is always logged)"
+    )
+    parser.add_argument("--list-envs", action="store_true", help="list the cached environments and exit")
+    parser.add_argument(
+        "--clear-envs",
+        action="store_true",
+        help="delete cached environments (only the RELEASEs named, if any) and exit",
+    )
+    return parser
+
+
+def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(our arguments, pytest's): everything after the first -- belongs to pytest."""
+    if "--" in argv:
+        index = argv.index("--")
+        return argv[:index], argv[index + 1 :]
+    return argv, []
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse the command line; pytest arguments end up in .pytest_args."""
+    ours, theirs = split_argv(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(ours)
+    if unknown:
+        parser.error(f"unrecognized arguments: {shlex.join(unknown)} (pytest's options go after --, e.g. -- -k linear)")
+    args.pytest_args = theirs
+    if args.pytest_args and args.mode != "runs":
+        parser.error("arguments after -- go to pytest, which runs only with --mode runs (paired mode: --cases GLOB)")
+    if not args.releases and not (args.list_envs or args.clear_envs or args.self_test or args.bisect):
+        parser.error("name at least one MLX release, e.g. 0.29.4 0.31.1 0.32.4")
+    if (
+        args.mode == "paired"
+        and not (args.list_envs or args.clear_envs or args.self_test or args.bisect)
+        and len(args.releases) < 2
+    ):
+        parser.error("paired mode compares releases: name at least two (or use --self-test RELEASE)")
+    if not 0 < args.alpha < 1 or args.round_time <= 0:
+        parser.error("--alpha must be between 0 and 1 and --round-time positive")
+    # Every release name is checked before anything touches the disk: a name becomes a folder in the cache.
+    try:
+        names = args.releases + ([args.self_test] if args.self_test else []) + (args.bisect[1:] if args.bisect else [])
+        if args.clear_envs:
+            args.targets = [check_env_name(name) for name in names]
+        else:
+            args.targets = [parse_target(name, args.mlx_extra) for name in dict.fromkeys(names)]
+        if args.mode == "runs" and any(t.wheel for t in args.targets):
+            raise ReleaseError("a wheel file can be compared in the paired mode only")
+        args.cpu_sets = cpu_sets(args.cpus)
+    except (ReleaseError, ValueError) as error:
+        fail(str(error))
+    # Validate the grid here, before minutes of installing: bench.sizes is plain Python.
+    from bench.sizes import SizeError, parse_sizes
+
+    try:
+        parse_sizes(args.sizes)
+    except SizeError as error:
+        parser.error(str(error))
+    args.releases = list(dict.fromkeys(args.releases))  # a release named twice runs once per pass
+    args.cache_dir = args.cache_dir or default_cache_dir()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    args.results = (args.results or REPO_ROOT / "results" / "versions" / stamp).resolve()
+    args.out = (args.out or args.results / "report").resolve()
+    return args
+
+
+def fail(message: str) -> None:
+    """One line on stderr and the usage exit status: bad input is never a traceback."""
+    print(f"python -m bench.versions: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
