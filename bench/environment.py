@@ -23,6 +23,8 @@ PERF_ENV_VARS = (
     "OPENBLAS_CORETYPE",
     "OPENBLAS_L2_SIZE",
     "LD_PRELOAD",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
     "CUDA_VISIBLE_DEVICES",
 )
 _BLAS_NAME = re.compile(r"(blas|lapack|mkl|accelerate|blis|atlas)", re.IGNORECASE)

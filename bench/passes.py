@@ -289,23 +289,23 @@ class Schedule:
                 continue
             figures = measurement.figures
             info = measurement.benchmark.extra_info
-            k = measurement.steps_per_round
+            steps_per_round = measurement.steps_per_round
             info.update(
                 schema_version=SCHEMA_VERSION,
-                steps_per_round=k,
+                steps_per_round=steps_per_round,
                 round_times_s=list(measurement.round_times),
                 round_pass=list(measurement.round_pass),
                 passes=figures.passes,
                 pass_pids=[measurement.pass_pids.get(int(p)) for p in figures.pass_ids],
                 pass_probe_s=[measurement.pass_probe_s.get(int(p)) for p in figures.pass_ids],
                 rounds_per_pass=measurement.rounds_per_pass,
-                pass_steps_per_s=[k / m for m in figures.pass_medians],
+                pass_steps_per_s=[steps_per_round / m for m in figures.pass_medians],
                 pass_spread=figures.pass_spread,
                 remeasured=measurement.remeasured,
                 unstable=figures.unstable,
             )
             info.update(throughput(info, figures.median))
-            interval = steps_per_s_interval(k, figures.pass_medians)
+            interval = steps_per_s_interval(steps_per_round, figures.pass_medians)
             if interval is not None:
                 info["steps_per_s_ci_low"], info["steps_per_s_ci_high"] = interval
             if measurement.finish is not None:

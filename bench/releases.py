@@ -12,6 +12,12 @@ import argparse
 from packaging.version import InvalidVersion, Version
 
 DEFAULT_THRESHOLD = 0.10  # a regression is slower by more than 10% of the per-step time
+# What the threshold means, in both commands' --help (bench.verdict_engine, step 3).
+THRESHOLD_HELP = (
+    "a regression is significantly slower (Holm, 1%%) with its estimated change of the per-step time beyond this: "
+    "10%% or 0.1 (default 10%%). Significant and beyond: a true change of exactly the threshold is caught about "
+    "half the time, twice the threshold nearly always (the release runner's self-test measures it on this machine)"
+)
 
 
 def version_key(version: str):

@@ -1,19 +1,12 @@
-"""The report's statistics: bootstrap intervals, empirical-Bayes noise shrinkage, Holm and Benjamini-Hochberg."""
+"""The statistics: bootstrap intervals (the report), the verdict engine's noise shrinkage, Holm and Benjamini-Hochberg."""
 
 import numpy as np
 import pytest
 import scipy.special
 import scipy.stats
 
-from bench.report.stats import (
-    adjust_p,
-    bootstrap_medians,
-    fit_noise_prior,
-    holm,
-    ratio_ci,
-    shrink_variances,
-    trigamma_inverse,
-)
+from bench.report.stats import bootstrap_medians, ratio_ci
+from bench.verdict_engine import adjust_p, fit_noise_prior, holm, shrink_variances, trigamma_inverse
 
 
 def test_holm_by_hand():

@@ -184,10 +184,10 @@ def describe(case: DistCase, size: Size, steps_per_round: int, lr: float) -> dic
     return fields
 
 
-def profile_figures(profiles: list[dict], steps: int) -> dict:
+def profile_figures(profiles: list[dict], steps_per_round: int) -> dict:
     """Compute and all_sum time per step from each rank's profiled run (means over ranks)."""
-    compute = [p["compute_s"] / steps for p in profiles]
-    collective = [p["collective_s"] / steps for p in profiles]
+    compute = [p["compute_s"] / steps_per_round for p in profiles]
+    collective = [p["collective_s"] / steps_per_round for p in profiles]
     mean_compute, mean_collective = float(np.mean(compute)), float(np.mean(collective))
     return {
         "compute_s_per_step": mean_compute,
@@ -195,7 +195,7 @@ def profile_figures(profiles: list[dict], steps: int) -> dict:
         "collective_share": mean_collective / (mean_compute + mean_collective),
         "rank_compute_s_per_step": compute,
         "rank_collective_s_per_step": collective,
-        "profiled_steps_per_s": steps / max(p["elapsed_s"] for p in profiles),
+        "profiled_steps_per_s": steps_per_round / max(p["elapsed_s"] for p in profiles),
     }
 
 
@@ -310,19 +310,21 @@ def run_distributed_case(
         group.run(1)  # first step: graph building, first-touch page faults, the ring's first exchange
         first_step_s = time.perf_counter() - start
         # --steps-per-round fixes K, as for the grid cases.
-        steps = (settings.steps_per_round or calibrate_steps(group, settings.round_time_s)) if timed else UNTIMED_STEPS
+        steps_per_round = (
+            (settings.steps_per_round or calibrate_steps(group, settings.round_time_s)) if timed else UNTIMED_STEPS
+        )
         rtt = group.ping() if timed else None
         benchmark.group = f"{case.model}-{size.id}-distributed"
-        group.run(steps)  # warm-up round
-        times = time_rounds(lambda: group.run(steps), settings.rounds if timed else 1)
-        profiles = group.profile(steps)
+        group.run(steps_per_round)  # warm-up round
+        times = time_rounds(lambda: group.run(steps_per_round), settings.rounds if timed else 1)
+        profiles = group.profile(steps_per_round)
         check = check_weights(group, case, size, settings.lr)
         ready, startup_s = group.ready_info, group.startup_s
     except BaseException:
         ranks.close()
         raise
 
-    info = describe(case, size, steps, settings.lr)
+    info = describe(case, size, steps_per_round, settings.lr)
     info.update(
         first_step_s=first_step_s,
         startup_s=startup_s,
@@ -331,7 +333,7 @@ def run_distributed_case(
         hosts=sorted({h.ssh for h in dist.hostfile.first(case.n_ranks).hosts}) if dist.hostfile else ["127.0.0.1"],
         load_average_1m_before=load_before,
     )
-    info.update(profile_figures(profiles, steps))
+    info.update(profile_figures(profiles, steps_per_round))
     info.update(check)
     benchmark.extra_info.update(info)
     if not timed:
@@ -341,15 +343,21 @@ def run_distributed_case(
 
     def time_pass() -> list[float]:
         """One more pass with pass 1's K on the same ranks: a warm-up round, then the rounds."""
-        group.run(steps)
-        return time_rounds(lambda: group.run(steps), settings.rounds)
+        group.run(steps_per_round)
+        return time_rounds(lambda: group.run(steps_per_round), settings.rounds)
 
     def finish(measurement: Measurement, schedule: Schedule) -> dict:
         median = measurement.figures.median
         return {"control_rtt_s": rtt, "control_share": rtt / median, **scaling(case, size, measurement, schedule)}
 
     measurement = Measurement(
-        info["case_id"], benchmark, steps, settings.rounds, time_pass=time_pass, finish=finish, close=ranks.close
+        info["case_id"],
+        benchmark,
+        steps_per_round,
+        settings.rounds,
+        time_pass=time_pass,
+        finish=finish,
+        close=ranks.close,
     )
     measurement.start(times)
     enqueue(measurement, settings)

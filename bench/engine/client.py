@@ -22,6 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.engine.errors import WorkerError, WorkerRefused, WorkerTimeout  # noqa: F401 - re-exported
+from bench.engine.isolation import worker_environment
+
 WORKER_MODULE = "bench.engine.worker"
 ROOT = Path(__file__).resolve().parents[2]  # the directory that holds the `bench` package
 START_TIMEOUT_S = 120.0  # importing the libraries on a cold, busy machine
@@ -31,18 +34,6 @@ START_TIMEOUT_S = 120.0  # importing the libraries on a cold, busy machine
 PYCACHE = Path(tempfile.gettempdir()) / f"mlx-sgd-bench-pycache-{os.getuid() if hasattr(os, 'getuid') else 0}"
 # Thread-count variables set to the size of a pinned worker's CPU set: more threads than CPUs only contend.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
-
-
-class WorkerError(AssertionError):
-    """A request the worker answered with an error (a failed check, one line), or a worker that died."""
-
-
-class WorkerRefused(WorkerError):
-    """A worker that must not be used at all: another release or another machine than asked for."""
-
-
-class WorkerTimeout(WorkerError):
-    """A worker that did not answer within its deadline (it has been killed)."""
 
 
 def worker_command(python: Path | str | None = None) -> list[str]:
@@ -69,7 +60,7 @@ class WorkerClient:
         log: Path | None = None,
     ):
         self.label, self.cpus, self.log = label, cpus, log
-        env = dict(os.environ if env is None else env)
+        env = worker_environment(dict(os.environ if env is None else env))
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
         if cpus:

@@ -20,7 +20,17 @@ MLX release and not the other. So:
    first case. Either beyond its bound (leftover_reason) and
    the worker is replaced before the case is timed; the result says so
    (``worker.replaced``).
-3. **Warm-up and probe.** Every pass builds its trainer afresh, warms it up
+3. **The allocator's state fixed.** glibc's malloc moves its mmap and trim
+   thresholds up when a process frees a large block, so a process that once
+   handled large arrays keeps its mid-size temporaries on the heap, while a
+   fresh one maps and unmaps them (with their page faults) at every step.
+   Measured here: `mlp-numpy-analytic-eager-cpu-h256-b256-n10000-d100` ran
+   982 and 1,402 steps/s as the only case of a fresh worker and 2,575 after
+   the NumPy case before it in the same worker; with the thresholds fixed,
+   2,466 and 2,566 alone. So every worker starts with them fixed
+   (MALLOC_SETTINGS: where a process that handled large arrays ends up),
+   unless the user set them; they are recorded with every result.
+4. **Warm-up and probe.** Every pass builds its trainer afresh, warms it up
    (one round; in the first pass the calibration) and times the machine's
    probe first (bench.steadiness), as before.
 
@@ -38,10 +48,36 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.engine.errors import WorkerError
+
 IDLE_WINDOW_S = 0.05  # with new threads alive, the worker sleeps this long and measures their CPU time meanwhile
 IDLE_CPU_SHARE = 0.25  # more CPU than this share of the window while idle: something kept running
 RSS_GROWTH_BYTES = 512 * 2**20  # resident memory past the first case's by this much: something was kept
 RSS_GROWTH_SHARE = 0.5  # ... and by this share of it (a large case's own caches stay under it)
+
+
+# glibc's malloc thresholds, fixed in every worker (point 3 above); ignored by other C libraries.
+MALLOC_SETTINGS = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(64 * 2**20)}
+
+
+def worker_environment(env: dict) -> dict:
+    """A worker's environment: `env` with the allocator's thresholds fixed where the user did not set them."""
+    for name, value in MALLOC_SETTINGS.items():
+        env.setdefault(name, value)
+    return env
+
+
+def describe() -> dict:
+    """The policy as saved in every result's machine_info["isolation"]."""
+    return {
+        "workers": "a fresh, backend-pure worker per (scenario, backend, model, size) group",
+        "leftover_check": {
+            "new_thread_cpu_share": IDLE_CPU_SHARE,
+            "rss_growth_bytes": RSS_GROWTH_BYTES,
+            "rss_growth_share": RSS_GROWTH_SHARE,
+        },
+        "allocator": worker_environment({k: os.environ[k] for k in MALLOC_SETTINGS if k in os.environ}),
+    }
 
 
 def group_of(job) -> tuple:
@@ -161,8 +197,6 @@ class WorkerPool:
         pool then ends it, starts a fresh one and asks again, once.
         Returns (worker, answer, why the previous worker was replaced or None).
         """
-        from bench.engine.client import WorkerError
-
         replaced = None
         for _ in range(2):
             worker = self.worker_for(job)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.releases import DEFAULT_THRESHOLD, parse_threshold
+from bench.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_threshold
 from bench.report.export import FORMATS as EXPORT_FORMATS
 from bench.report.export import write_export
 from bench.report.figures import add_figures
@@ -29,10 +29,10 @@ from bench.report.html import build_page
 from bench.report.load import read_results, warn_stderr
 from bench.report.markdown import build_summary
 from bench.report.outputs import prepare_out_dir, write_csv, write_text
-from bench.report.regression import compare_versions, inconclusive, regressions
+from bench.report.regression import comparisons, compare_versions, inconclusive, regressions
 from bench.report.schema import CASE_KEYS, FIGURE_COLUMNS, RUN_COLUMNS
 from bench.report.speedup import backends_table, speedup_table
-from bench.report.stats import CORRECTIONS
+from bench.verdict_engine import CORRECTIONS, exit_status
 
 DEFAULT_RESULTS = Path("results")
 DEFAULT_OUT = Path("report")
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_threshold,
         default=DEFAULT_THRESHOLD,
         metavar="T",
-        help="a regression is slower (per-step time, run by run) by more than this, and significant: 10%% or 0.1 (default 10%%)",
+        help=THRESHOLD_HELP,
     )
     parser.add_argument(
         "--correction",
@@ -232,6 +232,5 @@ def main(argv: list[str] | None = None) -> int:
             f"MLX versions: {len(found)} regression(s), {len(moved)} inconclusive comparison(s) "
             f"in {len(versions)} case comparison(s); see {args.out / 'versions.csv'}"
         )
-    if not args.fail_on_regression:
-        return EXIT_OK
-    return EXIT_REGRESSION if len(found) else EXIT_INCONCLUSIVE if len(moved) else EXIT_OK
+    rows = zip(versions.get("verdict", []), versions.get("control", []), versions.get("comparison_status", []))
+    return exit_status(rows, comparisons(versions)["status"], args.fail_on_regression)

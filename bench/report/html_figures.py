@@ -25,7 +25,9 @@ from bench.report.schema import BASELINE_BACKEND, backend_label
 DIVERGING = colormaps["RdBu"]
 # Okabe-Ito colours of the verdicts, as the page's CSS uses them.
 VERDICT_COLORS = {
+    "broken": "#000000",
     "regression": "#D55E00",
+    "inconclusive": "#CC79A7",
     "slower": "#E69F00",
     "faster": "#0072B2",
     "same": "#777777",

@@ -60,6 +60,40 @@ def self_test_boxes(self_tests: list[dict]) -> str:
                 )
                 + "</details>"
             )
+        calibration = test.get("calibration") or {}
+        if isinstance(calibration.get("coverage_95"), (int, float)) and isinstance(
+            calibration.get("ks_p_value"), (int, float)
+        ):
+            lines.append(
+                esc(
+                    f"calibration over {calibration.get('cases')} A/A cases: p < 0.01 in {calibration['p_below_0_01']:.1%}, "
+                    f"p < 0.05 in {calibration['p_below_0_05']:.1%}, KS p = {calibration['ks_p_value']:.2g}; "
+                    f"95% intervals cover 0 in {calibration['coverage_95']:.1%}"
+                )
+            )
+        for reason in test.get("unfit_reasons") or []:
+            lines.append(f"<b>{esc(reason)}</b>")
+        curve = pd.DataFrame(test.get("detection_curve") or [])
+        if len(curve):
+            table += (
+                "<details open><summary>detection curve: planted slowdowns caught, by size</summary>"
+                + html_table(
+                    curve.rename(
+                        columns={
+                            "slowdown_pct": "planted (%)",
+                            "applied_pct_median": "applied, median (%)",
+                            "measured_pct_median": "measured, median (%)",
+                            "detection_rate": "caught (share)",
+                        }
+                    ),
+                    {
+                        "planted (%)": views.PCT,
+                        "applied, median (%)": views.SIGNED_PCT,
+                        "measured, median (%)": views.SIGNED_PCT,
+                    },
+                )
+                + "</details>"
+            )
         title = f"Self-test of MLX {esc(test.get('release', '?'))}{' on ' + esc(where) if where else ''}: {esc(status.upper())}"
         boxes.append(status_box(status, title, lines) + table)
     return "".join(boxes)
@@ -105,16 +139,21 @@ def verdict_table(rows: pd.DataFrame, threshold: float, table_id: str, with_pict
 
 
 def _notable(rows: pd.DataFrame) -> pd.DataFrame:
-    """Regressions first, then other changes and undecided rows, largest change first."""
+    """Broken cases first, then regressions, then other changes and undecided rows, largest change first."""
     if rows.empty or "verdict" not in rows:
         return rows
     rank = np.where(
-        views.is_regression(rows),
+        rows["verdict"] == "broken",
         0,
-        np.where(rows["verdict"] == "same", 3, np.where(rows["verdict"] == "undecided", 2, 1)),
+        np.where(
+            views.is_regression(rows),
+            1,
+            np.where(rows["verdict"] == "same", 4, np.where(rows["verdict"] == "undecided", 3, 2)),
+        ),
     )
-    rows = rows.assign(_rank=rank, _size=-rows["pct_change"].abs() if "pct_change" in rows else 0)
-    rows = rows[rows["_rank"] < 3].sort_values(["_rank", "_size"])
+    size = -rows["pct_change"].abs().fillna(0) if "pct_change" in rows else 0
+    rows = rows.assign(_rank=rank, _size=size)
+    rows = rows[rows["_rank"] < 4].sort_values(["_rank", "_size"])
     return rows.drop(columns=["_rank", "_size"])
 
 

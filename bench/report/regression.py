@@ -11,24 +11,17 @@ median per-step time (round time / K); all statistics are on its logarithm.
    common factor: a busy machine, a slower VM. It is subtracted from every
    case of the run, so a run that was slow as a whole cancels out.
 2. Noise per case: the spread of its normalised run figures around their
-   release's mean, pooled over every release of the case on that machine, then
-   shrunk towards the typical spread of all cases (empirical Bayes, see
-   ``stats.shrink_variances``), never below the case's own.
-3. Per case and pair of releases: the change of the mean normalised log time,
-   a Student t interval and a one-sided t test with the shrunk noise and its
-   degrees of freedom, p-values corrected by Holm over every MLX test of the
-   report (``--correction bh``: Benjamini-Hochberg).
-4. Verdicts: ``regression`` (adjusted one-sided p <= ALPHA and slower by more
-   than the threshold, with at least MIN_RUNS runs on each side), ``faster``
-   (the mirror image), ``same`` (the 95% interval of the change lies within
-   +-threshold), ``undecided`` otherwise, with the smallest change this data
-   could have detected and the runs per release needed to detect the threshold.
-5. The controls must come out null: the NumPy cases go through the same test
-   (Holm over the controls of the comparison), and their common factor is
-   compared between the two releases. When they moved, significantly and by
-   more than half the threshold, the whole comparison is ``inconclusive``: the
-   machine ran differently for one release and the normalisation cannot be
-   trusted to have taken it out.
+   release's mean, pooled over every release of the case on that machine.
+3. Everything after is the one verdict engine (bench.verdict_engine), which
+   the release runner's paired comparison uses too: the noise prior (never
+   below a case's own variance), the t tests, Holm over the MLX cases of each
+   comparison (``--correction bh``: Benjamini-Hochberg), the verdicts
+   (``regression``, ``faster``, ``same``, ``undecided``, and ``inconclusive``
+   for the MLX cases of a group whose NumPy control moved), and the exit codes.
+4. The controls' common factor is compared between the two releases: when
+   it moved, significantly and by more than half the threshold, the whole
+   comparison is ``inconclusive``: the machine ran differently for one
+   release and the normalisation cannot be trusted to have taken it out.
 
 Each version of a case is compared with the previous version and with the
 oldest; a pair of versions is tested once, however it was reached.
@@ -42,19 +35,16 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from bench import verdict_engine as engine
 from bench.releases import COMPARED_BACKENDS, DEFAULT_THRESHOLD, version_key
 from bench.report.figures import add_figures
 from bench.report.schema import BASELINE_BACKEND, CASE_KEYS, case_ids
-from bench.report.stats import adjust_p, fit_noise_prior, shrink_variances
+from bench.verdict_engine import fit_noise_prior, shrink_variances
 
-ALPHA = 0.01  # family-wise error of the regression verdicts (Holm over the MLX cases)
-CONFIDENCE = 0.95  # of the intervals, and of the `same` verdict
-POWER = 0.8  # of min_detectable_pct and passes_needed
-MIN_RUNS = 3  # fewer runs than this on a side is never a regression
-CONTROL_ALPHA = 0.05  # the controls' common factor moved: significant at this level...
-CONTROL_TOLERANCE = 0.5  # ...and by more than this share of the threshold
+ALPHA = engine.ALPHA
+MIN_RUNS = engine.MIN_SAMPLES  # fewer runs than this on a side is never a regression
 METHOD = "run-level"
-VERDICTS = ("regression", "faster", "same", "undecided")
+VERDICTS = engine.VERDICTS
 STATUSES = ("ok", "inconclusive")
 
 # The verdict record shared with the release runner and the HTML page, in this order.
@@ -206,31 +196,6 @@ def _control_shift(factors, old, new, variance: float, df: float, has_controls: 
     return {"control_shift": shift, "control_shift_p": p_value, "has_controls": True}
 
 
-def _t_stats(tests: pd.DataFrame) -> pd.DataFrame:
-    """p-values both ways and the 95% interval of each test, on the log scale."""
-    tests = tests.copy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = tests["delta"] / tests["se"]
-    df = tests["df"].to_numpy(dtype=float)
-    tests["p_slower"] = scipy.stats.t.sf(t, df)
-    tests["p_faster"] = scipy.stats.t.cdf(t, df)
-    half = scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, df) * tests["se"]
-    tests["ci_low"], tests["ci_high"] = tests["delta"] - half, tests["delta"] + half
-    return tests
-
-
-def _adjust(tests: pd.DataFrame, rows: np.ndarray, correction: str) -> None:
-    """Adjusted p-values both ways, and the family size, for one family of tests (in place)."""
-    for column in ("p_slower", "p_faster"):
-        tests.loc[rows, f"{column}_adjusted"] = adjust_p(tests.loc[rows, column].to_numpy(dtype=float), correction)
-    tests.loc[rows, "family"] = int(np.isfinite(tests.loc[rows, "p_slower"].to_numpy(dtype=float)).sum())
-
-
-def _pct(log_change) -> np.ndarray:
-    """A change of the log time as a change of the time in percent."""
-    return 100 * np.expm1(np.asarray(log_change, dtype=float))
-
-
 def decide(
     tests: pd.DataFrame,
     pairs: list[dict],
@@ -238,117 +203,54 @@ def decide(
     alpha: float = ALPHA,
     correction: str = "holm",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Verdicts of run-level tests (steps 3-5): (one row per case and pair, one row per comparison).
+    """Verdicts of run-level tests (steps 3-4): (one row per case and pair, one row per comparison).
 
     `tests` and `pairs` come from ``pair_tests``, with a `machine` column/key
-    added when several machines are judged together: the MLX tests of all of
-    them form one family, the controls one family per comparison.
+    added when several machines are judged together; a `group` column (model
+    and size) says which MLX rows a moved control voids (without it, every MLX
+    row of its comparison).
     """
-    tests = _t_stats(tests.reset_index(drop=True))
-    if "machine" not in tests:
-        tests["machine"] = ""
-    for column in ("p_slower_adjusted", "p_faster_adjusted", "family"):
-        tests[column] = np.nan
-    _adjust(tests, np.flatnonzero(~tests["control"].to_numpy(dtype=bool)), correction)
-    for _, part in tests[tests["control"].astype(bool)].groupby(["machine", "older", "newer"], sort=False):
-        _adjust(tests, part.index.to_numpy(), correction)
-
-    limit = np.log1p(threshold)
-    pct = _pct(tests["delta"])
-    slower = pct >= 0
-    tests["pct_change"] = pct
-    tests["ci_low_pct"], tests["ci_high_pct"] = _pct(tests["ci_low"]), _pct(tests["ci_high"])
-    tests["p_value"] = np.where(slower, tests["p_slower"], tests["p_faster"])
-    tests["p_value_adjusted"] = np.where(slower, tests["p_slower_adjusted"], tests["p_faster_adjusted"])
-    # The smallest change found with POWER at the strictest step of the correction, and the
-    # runs per release that would bring it down to the threshold.
-    family = tests["family"].fillna(1).clip(lower=1).to_numpy()
-    df = tests["df"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        reach = scipy.stats.t.ppf(1 - alpha / family, df) + scipy.stats.t.ppf(POWER, df)
-        tests["min_detectable_pct"] = _pct(reach * tests["se"])
-        needed = np.ceil(2 * (reach * np.sqrt(tests["noise"]) / limit) ** 2)
-    tests["passes_needed"] = pd.array(np.where(np.isfinite(needed), np.maximum(needed, MIN_RUNS), np.nan)).astype(
-        "Int64"
-    )
-    tests["noise_pct"] = 100 * np.sqrt(tests["noise"])
-
-    tests["verdict"], tests["reason"] = _verdicts(tests, threshold, alpha)
+    tests = tests.reset_index(drop=True).copy()
+    for column, default in (("machine", ""), ("group", ""), ("case_id", None)):
+        if column not in tests:
+            tests[column] = tests["case_index"] if column == "case_id" else default
+    keys = ("machine", "older", "newer")
+    tests = engine.decide(tests, threshold, alpha, correction, paired=False, family_keys=keys)
+    moved = engine.void_groups(tests, threshold, alpha, keys)
     tests["method"] = METHOD
     tests["correction"] = correction
-    return tests, _comparisons(tests, pairs, threshold, alpha)
+    return tests, _comparisons(moved, pairs, threshold)
 
 
-def _verdicts(tests: pd.DataFrame, threshold: float, alpha: float) -> tuple[np.ndarray, list[str]]:
-    """(verdict, reason) of every test (step 4), vectorised: a report may hold tens of thousands."""
-    limit = 100 * threshold
-    pct = tests["pct_change"].to_numpy(dtype=float)
-    tested = np.isfinite(tests["se"].to_numpy(dtype=float))
-    enough = np.minimum(tests["n_older"], tests["n_newer"]).to_numpy() >= MIN_RUNS
-    slower = (tests["p_slower_adjusted"].to_numpy(dtype=float) <= alpha) & (pct > limit) & tested
-    faster = (tests["p_faster_adjusted"].to_numpy(dtype=float) <= alpha) & (pct < -limit) & tested
-    within = (tests["ci_low_pct"].to_numpy(dtype=float) > -limit) & (tests["ci_high_pct"].to_numpy(dtype=float) < limit)
-    verdict = np.select(
-        [~tested, slower & enough, faster & enough, (slower | faster) & ~enough, within],
-        ["undecided", "regression", "faster", "undecided", "same"],
-        default="undecided",
-    )
-    reasons = [""] * len(tests)
-    for i in np.flatnonzero(verdict == "undecided"):
-        row = tests.iloc[i]
-        if not tested[i]:
-            reasons[i] = "one run per release: no run-to-run noise to test against"
-        elif slower[i] or faster[i]:
-            way = "slower" if slower[i] else "faster"
-            reasons[i] = f"{way} by {pct[i]:+.1f}%, but fewer than {MIN_RUNS} runs on a side is never a verdict"
-        else:
-            needed = f"; about {row['passes_needed']} runs per release would tell"
-            needed = "" if pd.isna(row["passes_needed"]) else needed
-            reasons[i] = (
-                f"{pct[i]:+.1f}% (95% interval {row['ci_low_pct']:+.1f}% to {row['ci_high_pct']:+.1f}%) "
-                f"is neither beyond nor within ±{limit:g}%{needed}"
-            )
-    return verdict, reasons
-
-
-def _comparisons(tests: pd.DataFrame, pairs: list[dict], threshold: float, alpha: float) -> pd.DataFrame:
-    """One row per machine and pair of releases: status ok or inconclusive, and why (step 5)."""
-    tolerance = 100 * CONTROL_TOLERANCE * threshold
+def _comparisons(moved: pd.DataFrame, pairs: list[dict], threshold: float) -> pd.DataFrame:
+    """One row per machine and pair of releases: status ok or inconclusive, and why (step 4)."""
     out = []
     for pair in pairs:
         machine = pair.get("machine", "")
-        same_pair = (tests["older"] == pair["older"]) & (tests["newer"] == pair["newer"])
-        mine = tests[(tests["machine"] == machine) & same_pair]
-        controls = mine[mine["control"].astype(bool)]
-        problems = []
+        shift = float(engine.pct(pair["control_shift"]))
         if not pair["has_controls"]:
-            reason = "no NumPy controls in every run: runs not normalised, controls not checked"
+            status, reason = "ok", "no NumPy controls in every run: runs not normalised, controls not checked"
         else:
-            shift = float(_pct(pair["control_shift"]))
-            if pair["control_shift_p"] <= CONTROL_ALPHA and abs(shift) > tolerance:
-                problems.append(
-                    f"the NumPy controls moved {shift:+.1f}% as a whole (p={pair['control_shift_p']:.2g}): "
-                    "the machine ran differently for one release"
-                )
-            moved = controls[
-                (np.fmin(controls["p_slower_adjusted"], controls["p_faster_adjusted"]) <= alpha / 2)
-                & (controls["pct_change"].abs() > tolerance)
+            status, reason = engine.common_shift_status(shift, pair["control_shift_p"], 0, threshold)
+            reason = reason.replace("the 0 NumPy controls moved together", "the NumPy controls moved as a whole")
+            mine = moved[
+                (moved["machine"] == machine) & (moved["older"] == pair["older"]) & (moved["newer"] == pair["newer"])
             ]
-            if len(moved):
-                worst = moved.loc[moved["pct_change"].abs().idxmax()]
-                name = worst.get("case_id", worst["case_index"])
-                problems.append(
-                    f"{len(moved)} NumPy control(s) moved against the others (e.g. {name} {worst['pct_change']:+.1f}%)"
+            if len(mine):
+                worst = mine.loc[mine["pct_change"].abs().idxmax()]
+                voided = (
+                    f"{len(mine)} NumPy control(s) moved against the others (e.g. {worst['case_id']} "
+                    f"{worst['pct_change']:+.1f}%): the MLX verdicts of their group are inconclusive"
                 )
-            reason = "; ".join(problems)
+                reason = f"{reason}; {voided}" if reason else voided
         out.append(
             {
                 "machine": machine,
                 "older": pair["older"],
                 "newer": pair["newer"],
-                "status": "inconclusive" if problems else "ok",
+                "status": status,
                 "reason": reason,
-                "control_shift_pct": float(_pct(pair["control_shift"])),
+                "control_shift_pct": shift,
                 "control_shift_p": pair["control_shift_p"],
             }
         )
@@ -405,7 +307,9 @@ def compare_versions(
     if "median_step_s" not in frame:
         frame = add_figures(frame)
     # MLX's cases and NumPy's controls only (bench.releases.COMPARED_BACKENDS).
-    warm = frame[(frame["phase"] == "warm") & frame["mlx_version"].notna() & frame["backend"].isin(COMPARED_BACKENDS)].copy()
+    warm = frame[
+        (frame["phase"] == "warm") & frame["mlx_version"].notna() & frame["backend"].isin(COMPARED_BACKENDS)
+    ].copy()
     warm = warm[np.isfinite(warm["median_step_s"]) & (warm["median_step_s"] > 0)]
     warm["mlx_version"] = warm["mlx_version"].astype(str)
     warm["_log_step"] = np.log(warm["median_step_s"].astype(float))
@@ -420,6 +324,10 @@ def compare_versions(
             continue
         tests["machine"] = machine
         tests["case_id"] = cases["case_id"].to_numpy(dtype=object)[tests["case_index"].to_numpy()]
+        groups = (
+            cases["model"].astype(str) + "-n" + cases["n_examples"].astype(str) + "-d" + cases["n_features"].astype(str)
+        )
+        tests["group"] = groups.to_numpy(dtype=object)[tests["case_index"].to_numpy()]
         identities.append(cases.drop(columns="case_id").assign(machine=machine).rename_axis("case_index").reset_index())
         all_tests.append(tests)
         all_pairs.extend({**pair, "machine": machine} for pair in pairs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench import verdict_engine
 from bench.report import regression
 from bench.report.schema import BASELINE_BACKEND
 from bench.report.table_formats import P_VALUE, PCT, SIGNED_PCT, YES
@@ -65,17 +66,14 @@ def verdict_rows(versions: pd.DataFrame) -> pd.DataFrame:
 
 def is_regression(rows: pd.DataFrame) -> pd.Series:
     """Which verdict rows are regressions (the regression flag, or the verdict itself in the newer format)."""
-    flagged = pd.Series(False, index=rows.index)
+    # Older frames carry a yes/no `regression` flag; newer ones the verdict itself (bench.verdict_engine).
+    verdict = rows["verdict"] if "verdict" in rows else pd.Series("", index=rows.index)
     if "regression" in rows:
-        flagged |= rows["regression"].astype(str).str.lower() == "true"
-    if "verdict" in rows:
-        flagged |= rows["verdict"].astype(str) == "regression"
-    # NumPy controls and comparisons whose controls moved never count as regressions
-    if "control" in rows:
-        flagged &= rows["control"].astype(str).str.lower() != "true"
-    if "comparison_status" in rows:
-        flagged &= rows["comparison_status"].astype(str) != "inconclusive"
-    return flagged
+        verdict = verdict.where(rows["regression"].astype(str).str.lower() != "true", "regression")
+    control = rows["control"] if "control" in rows else pd.Series(False, index=rows.index)
+    status = rows["comparison_status"] if "comparison_status" in rows else pd.Series("ok", index=rows.index)
+    flagged = [verdict_engine.is_regression(v, c, s) for v, c, s in zip(verdict, control, status)]
+    return pd.Series(flagged, index=rows.index, dtype=bool)
 
 
 def verdict_counts(rows: pd.DataFrame) -> pd.DataFrame:
@@ -90,6 +88,6 @@ def verdict_counts(rows: pd.DataFrame) -> pd.DataFrame:
         counts["regression"] = rows.groupby([*keys, "side"])["regressions"].sum()
         if "slower" in counts:  # disjoint counts, as in the newer verdicts: slower but not a regression
             counts["slower"] -= counts["regression"]
-    order = [v for v in ("regression", "slower", "faster", "same", "undecided") if v in counts]
+    order = [v for v in ("broken", "regression", "inconclusive", "slower", "faster", "same", "undecided") if v in counts]
     counts = counts[order + [c for c in counts.columns if c not in order]]
     return counts.rename(columns=lambda verdict: f"{verdict} (cases)").reset_index()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from bench import environment, machine_limits
+from bench.engine import isolation
 from bench.session.benchmark_adapter import session_benchmarks
 from bench.session.config import session_config
 from bench.summary import format_summary
@@ -59,6 +60,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     """Add the environment of rule 7 and this run's settings to every saved result."""
     state = session_config(config)
     machine_info.update(environment.collect())
+    machine_info["isolation"] = isolation.describe()
     if state.machine_limits:
         machine_info["machine_limits"] = state.machine_limits
     steadiness = state.schedule.steadiness()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.affinity import cpu_sets
 from bench.engine.defaults import ROUND_TIME_S as DEFAULT_ROUND_TIME_S
-from bench.releases import DEFAULT_THRESHOLD, parse_threshold
+from bench.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_threshold
 from bench.versions import verdicts
 from bench.versions.common import CACHE_ENV_VAR, DEFAULT_PASSES, EXIT_USAGE, ORDERS, REPO_ROOT
 from bench.versions.environments import default_cache_dir
@@ -142,9 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold",
         type=parse_threshold,
         default=DEFAULT_THRESHOLD,
-        help="a regression is slower by more than this, and significant: 10%% or 0.1 (default 10%%)",
+        help=THRESHOLD_HELP,
     )
-    parser.add_argument("--fail-on-regression", action="store_true", help="exit 1 when any case regresses")
+    parser.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 when a case is broken or regressed (in a comparison whose status is ok), 4 when a comparison is inconclusive",
+    )
     parser.add_argument("--results", type=Path, help="folder for saved runs (default results/versions/<timestamp>)")
     parser.add_argument("--out", type=Path, help="folder for the report (default <results>/report)")
     parser.add_argument(

@@ -13,11 +13,12 @@ import platform
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import verdict_engine
 from bench.engine.client import WorkerClient, WorkerError, worker_command
 from bench.environment import machine_identity
 from bench.releases import version_key
 from bench.versions import output, verdicts
-from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_REGRESSION, InstallError
+from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, InstallError
 from bench.versions.environments import EnvCache, ensure_env
 from bench.versions.paired import PairedSettings, Side, run_paired
 from bench.versions.pins import PinSet
@@ -152,16 +153,10 @@ def measure(
 
 
 def exit_status(comparisons: list[dict], rows: list[dict], fail_on_regression: bool) -> int:
-    """0, or with --fail-on-regression: 1 any broken case or regression, 4 an inconclusive comparison (else)."""
-    if not fail_on_regression:
-        return EXIT_OK
-    if any(r["verdict"] == "broken" for r in rows):
-        return EXIT_REGRESSION  # a release that crashes or computes wrong weights never passes
-    if any(r["verdict"] == "regression" and not r["control"] for r in rows):
-        return EXIT_REGRESSION
-    if any(c["status"] != "ok" for c in comparisons):
-        return EXIT_INCONCLUSIVE
-    return EXIT_OK
+    """The one exit-code precedence (bench.verdict_engine.exit_status) over a paired run's rows and comparisons."""
+    status = {(c["older"], c["newer"]): c["status"] for c in comparisons}
+    verdicts = ((r["verdict"], r["control"], status.get((r["older"], r["newer"]), "ok")) for r in rows)
+    return verdict_engine.exit_status(verdicts, status.values(), fail_on_regression)
 
 
 def run_compare(

@@ -142,9 +142,16 @@ def run_paired(
                 pool.close()
             session_record["replaced"] = [line for pool in pools.values() for line in pool.replaced]
         session_record["seconds"] = time.perf_counter() - started
+        check_s = sum(
+            record.get("check_s", 0.0)
+            for entry in cases
+            for record in data["cases"][entry["case_id"]]["sessions"]
+            if record["session"] == session
+        )
+        session_record["check_s"] = check_s
         progress(
             f"session {session + 1}/{settings.sessions} (CPUs {','.join(map(str, cpus)) or 'any'}): "
-            f"{len(cases)} cases in {time.perf_counter() - started:.0f} s"
+            f"{len(cases)} cases in {time.perf_counter() - started:.0f} s (checks {check_s:.0f} s)"
             + (f", {problems} with errors" if problems else "")
         )
         if save:

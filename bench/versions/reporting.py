@@ -7,6 +7,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from bench import verdict_engine
 from bench.releases import version_key
 from bench.versions.common import REPO_ROOT, RUNS_DIR, SUITE_DIR
 
@@ -55,12 +56,8 @@ def _true(value) -> bool:
 
 
 def is_regression(row: dict) -> bool:
-    """Whether a versions.csv row is a regression: an MLX case, verdict `regression`, in a conclusive comparison."""
-    return (
-        row.get("verdict") == "regression"
-        and not _true(row.get("control", ""))
-        and row.get("comparison_status", "ok") != "inconclusive"
-    )
+    """Whether a versions.csv row is a regression (bench.verdict_engine.is_regression)."""
+    return verdict_engine.is_regression(row.get("verdict"), row.get("control", ""), row.get("comparison_status", "ok"))
 
 
 def moved_controls(rows: list[dict]) -> list[dict]:
@@ -80,7 +77,7 @@ def verdict_table(rows: list[dict]) -> list[str]:
     lines = []
     for older, newer in order:
         tally = counts[older, newer]
-        named = ("regression", "faster", "same", "undecided")
+        named = verdict_engine.VERDICTS
         parts = [f"{tally[v]} {v}" for v in named] + [f"{n} {v}" for v, n in tally.items() if v not in named]
         lines.append(f"  mlx {older} -> {newer}: {', '.join(parts)}")
     return lines

@@ -166,7 +166,7 @@ def order_agreement(measurements: dict, older: str, newer: str, case_ids: list[s
 def calibration(aa: list[dict]) -> dict:
     """How honest the A/A verdicts are: KS test of the two-sided p-values against uniform; coverage of 0."""
     p_values = [
-        min(1.0, 2 * min(r["p_value"], r.get("p_faster", r["p_value"])))
+        min(1.0, 2 * min(r.get("p_slower", r["p_value"]), r.get("p_faster", r["p_value"])))
         for r in aa
         if r["p_value"] == r["p_value"] and r.get("p_faster", 0) == r.get("p_faster", 0)
     ]
