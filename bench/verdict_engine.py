@@ -164,6 +164,7 @@ def decide(
     correction: str = "holm",
     paired: bool = False,
     family_keys: tuple[str, ...] = ("older", "newer"),
+    samples: str = "sessions",
 ) -> pd.DataFrame:
     """Verdicts (steps 2-3) of tests with columns delta, se, df, noise, n_older, n_newer, control.
 
@@ -173,7 +174,7 @@ def decide(
     Adds pct_change, ci_low_pct, ci_high_pct, p_value (the test in the
     direction of the change), p_value_adjusted, p_slower(_adjusted),
     p_faster(_adjusted), min_detectable_pct, passes_needed, noise_pct, verdict,
-    reason.
+    reason. `samples` names the unit in the reasons ("runs" or "sessions").
     """
     tests = tests.reset_index(drop=True).copy()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -212,11 +213,11 @@ def decide(
         "Int64"
     )
     tests["noise_pct"] = 100 * np.sqrt(tests["noise"].astype(float))
-    tests["verdict"], tests["reason"] = _verdicts(tests, threshold, alpha)
+    tests["verdict"], tests["reason"] = _verdicts(tests, threshold, alpha, samples)
     return tests
 
 
-def _verdicts(tests: pd.DataFrame, threshold: float, alpha: float) -> tuple[np.ndarray, list[str]]:
+def _verdicts(tests: pd.DataFrame, threshold: float, alpha: float, samples: str) -> tuple[np.ndarray, list[str]]:
     """(verdict, reason) of every test (step 3), vectorised: a report may hold tens of thousands."""
     limit = 100 * threshold
     change = tests["pct_change"].to_numpy(dtype=float)
@@ -233,15 +234,22 @@ def _verdicts(tests: pd.DataFrame, threshold: float, alpha: float) -> tuple[np.n
     reasons = [""] * len(tests)
     for i in np.flatnonzero(verdict == "undecided"):
         row = tests.iloc[i]
+        one = samples.removesuffix("s")
         if not tested[i]:
-            reasons[i] = "fewer than 2 samples a side: no noise to test against"
+            reasons[i] = f"one {one} per release: no {one}-to-{one} noise to test against"
         elif not enough[i]:
-            reasons[i] = f"{min(row['n_older'], row['n_newer'])} samples a side; a verdict needs at least {MIN_SAMPLES}"
+            way = "slower" if slower[i] else "faster" if faster[i] else "changed"
+            reasons[i] = (
+                f"{way} by {change[i]:+.1f}%, but fewer than {MIN_SAMPLES} {samples} on a side is never a verdict"
+                f" ({min(row['n_older'], row['n_newer'])} here)"
+            )
         elif row["p_slower_adjusted"] <= alpha and change[i] > 0:
             reasons[i] = f"slower by {change[i]:.1f}%, significant but not beyond the {limit:g}% threshold"
         else:
             needed = (
-                "" if pd.isna(row["passes_needed"]) else f"; about {row['passes_needed']} samples a side would tell"
+                ""
+                if pd.isna(row["passes_needed"])
+                else f"; about {row['passes_needed']} {samples} per release would tell"
             )
             reasons[i] = (
                 f"{change[i]:+.1f}% (95% interval {row['ci_low_pct']:+.1f}% to {row['ci_high_pct']:+.1f}%) "

@@ -35,7 +35,7 @@ def test_verdicts_follow_the_documented_rules():
     assert "not beyond" in judged["reason"][3]  # significant, but not beyond the threshold
     assert judged["pct_change"][4] == pytest.approx(10.0)  # exactly the threshold: never beyond it
     few = engine.decide(frame_of([0.5], n=2), threshold=0.10, paired=True)
-    assert few["verdict"][0] == "undecided" and "at least 3" in few["reason"][0]
+    assert few["verdict"][0] == "undecided" and "fewer than 3 sessions" in few["reason"][0]
 
 
 def test_power_is_80_percent_everywhere():

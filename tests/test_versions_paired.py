@@ -389,7 +389,7 @@ def test_fewer_than_three_sessions_are_never_a_regression(sessions):
     world = World(effects={"0.32.4": {"linear-mlx-v3-step-cpu-n1000-d10": 0.5}})
     _, rows = verdicts.compare_pair(measure(world, sessions=sessions), "0.30.0", "0.32.4", 0.10)
     assert {r["verdict"] for r in rows} == {"undecided"}
-    assert all("sample" in r["reason"] for r in rows)
+    assert all("session" in r["reason"] for r in rows)
 
 
 # --------------------------------------------------------------------------- self-test

@@ -215,7 +215,7 @@ def decide(
         if column not in tests:
             tests[column] = tests["case_index"] if column == "case_id" else default
     keys = ("machine", "older", "newer")
-    tests = engine.decide(tests, threshold, alpha, correction, paired=False, family_keys=keys)
+    tests = engine.decide(tests, threshold, alpha, correction, paired=False, family_keys=keys, samples="runs")
     moved = engine.void_groups(tests, threshold, alpha, keys)
     tests["method"] = METHOD
     tests["correction"] = correction
@@ -231,8 +231,13 @@ def _comparisons(moved: pd.DataFrame, pairs: list[dict], threshold: float) -> pd
         if not pair["has_controls"]:
             status, reason = "ok", "no NumPy controls in every run: runs not normalised, controls not checked"
         else:
-            status, reason = engine.common_shift_status(shift, pair["control_shift_p"], 0, threshold)
-            reason = reason.replace("the 0 NumPy controls moved together", "the NumPy controls moved as a whole")
+            status, _ = engine.common_shift_status(shift, pair["control_shift_p"], 0, threshold)
+            reason = (
+                f"the NumPy controls moved {shift:+.1f}% as a whole (p={pair['control_shift_p']:.2g}): "
+                "the machine ran differently for one release"
+                if status != "ok"
+                else ""
+            )
             mine = moved[
                 (moved["machine"] == machine) & (moved["older"] == pair["older"]) & (moved["newer"] == pair["newer"])
             ]

@@ -77,7 +77,7 @@ def verdict_table(rows: list[dict]) -> list[str]:
     lines = []
     for older, newer in order:
         tally = counts[older, newer]
-        named = verdict_engine.VERDICTS
+        named = ("regression", "faster", "same", "undecided")
         parts = [f"{tally[v]} {v}" for v in named] + [f"{n} {v}" for v, n in tally.items() if v not in named]
         lines.append(f"  mlx {older} -> {newer}: {', '.join(parts)}")
     return lines
