@@ -41,6 +41,7 @@ from bench.steadiness import probe_seconds
 from bench.steadiness import summary as steadiness_summary
 
 REMEASURE_SHARE = 0.05  # re-measuring disagreeing cases may add this share of the session's timing
+PROGRESS_EVERY_S = 20.0  # a progress line during a later pass at most this often
 # How long a pass of one case may take before its worker counts as hung: generous against a
 # busy machine, short against a deadlock. A first pass (calibration, the blog's 10,000-step
 # runs, the checks) has no earlier figure to scale from.
@@ -196,6 +197,7 @@ class Schedule:
         measurements: list[Measurement],
         pass_id: int,
         budget_s: float | None = None,
+        progress: Callable[[str], None] | None = None,
     ):
         """Time each measurement once more, in order, each group in a new worker (or here).
 
@@ -206,12 +208,20 @@ class Schedule:
         before = len(self.pool.started) if self.pool is not None else 0
         start, timed = time.perf_counter(), []
         todo = [m for m in measurements if m.failure is None]
+        last_note = start
         try:
-            for measurement in todo:
+            for index, measurement in enumerate(todo):
                 if budget_s is not None and time.perf_counter() - start + measurement.pass_cost_s > budget_s:
                     continue
                 self._time_again(measurement, pass_id)
                 timed.append(measurement)
+                now = time.perf_counter()
+                if progress is not None and now - last_note >= PROGRESS_EVERY_S and index + 1 < len(todo):
+                    last_note = now
+                    left = (now - start) / (index + 1) * (len(todo) - index - 1)
+                    progress(
+                        f"pass {pass_id}: {index + 1} of {len(todo)} cases in {now - start:.0f} s, about {left:.0f} s left"
+                    )
         finally:
             self.close_workers()
         pids = self.pool.started[before:] if self.pool is not None else []
@@ -227,7 +237,7 @@ class Schedule:
             if not again or should_stop():
                 return
             start = time.perf_counter()
-            _, pids = self._one_pass(again, pass_id)
+            _, pids = self._one_pass(again, pass_id, progress=progress)
             timed = sum(m.failure is None for m in again)
             self.time_spent[f"pass {pass_id}"] = time.perf_counter() - start
             where = f" in {len(pids)} worker processes" if pids else ""

@@ -81,3 +81,18 @@ def test_every_module_says_what_it_is_for():
         if path.stat().st_size and not ast.get_docstring(ast.parse(path.read_text()))
     ]
     assert missing == []
+
+
+def test_every_readme_section_a_comment_cites_exists():
+    import re
+
+    headings = {
+        line.lstrip("#").strip() for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("#")
+    }
+    cited = set()
+    for path in modules().values():
+        text = " ".join(path.read_text().split())  # a citation may wrap over lines
+        cited |= set(re.findall(r'README(?:,|\'s| section)? "([^"]+)"', text))
+    # A citation names a heading, or a heading and its item ("Reports: comparing saved runs", speedup.csv).
+    missing = sorted(c for c in cited if c not in headings and not any(h.startswith(c) for h in headings))
+    assert cited and missing == []

@@ -24,6 +24,12 @@ BLOG_STOP_ACCURACY = 0.95
 BLOG_ROUNDS = 1  # timed runs of each blog configuration per pass
 COLD_ROUNDS = 5  # fresh trainers whose first step a cold-start case times
 
+# A fresh worker's first case warms up for at least this many steps (in rounds of K), or this long,
+# whichever comes first: in a new process MLX's first few calls each cost several milliseconds more
+# (measured at 10,000 x 100, one step per round: 67-93 steps/s over the first 12 steps of a new
+# worker, 148 after), which a one-step warm-up round would leave inside the timed rounds.
+FRESH_WARMUP_STEPS = 16
+FRESH_WARMUP_S = 0.5
 UNTIMED_CHECK_STEPS = 20  # steps of the untimed round before the checks (the CI correctness pass)
 MEMORY_STEPS = 2  # steps run under the backend's memory probe, after timing; peaks repeat from the first step on
 

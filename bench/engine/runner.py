@@ -63,8 +63,9 @@ class CaseRun:
     round; check(): barrier and correctness; close(): leave the environment.
     """
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, fresh_process: bool = False):
         self.job = job
+        self.fresh_process = fresh_process  # the first case of a new worker: a longer warm-up (bench.engine.defaults)
         self.case = job.case
         self.backend = get(job.case.backend)
         self.probe_s = probe_seconds() if job.timed else None  # the machine's speed now, outside the case's limits
@@ -105,6 +106,10 @@ class CaseRun:
         # The warm-up round also says how long a round lasts: one far longer than the round time
         # (a single step of a large problem) is timed precisely enough in fewer rounds.
         warmup_s = timed_run(trainer.run, steps_per_round)
+        warmed, spent = steps_per_round, warmup_s
+        while self.fresh_process and warmed < defaults.FRESH_WARMUP_STEPS and spent < defaults.FRESH_WARMUP_S:
+            warmup_s = timed_run(trainer.run, steps_per_round)
+            warmed, spent = warmed + steps_per_round, spent + warmup_s
         if job.first_pass and defaults.is_long_round(warmup_s, job.round_time_s):
             self.rounds_per_pass = min(self.rounds_per_pass, defaults.LONG_ROUND_ROUNDS)
         self.warmup_s = warmup_s
@@ -156,11 +161,14 @@ class CaseRun:
         self.trainer = None
 
 
-def run_pass(job: Job) -> PassResult:
-    """One pass of a job in this process; raises AssertionError (or the case's own error) when a check fails."""
+def run_pass(job: Job, fresh_process: bool = False) -> PassResult:
+    """One pass of a job in this process; raises AssertionError (or the case's own error) when a check fails.
+
+    fresh_process: the job is the first of a new worker, which warms up longer.
+    """
     if job.scenario == "cold":
         return run_cold_pass(job)
-    run = CaseRun(job)
+    run = CaseRun(job, fresh_process)
     try:
         if not job.timed:
             run.trainer.run(run.steps_per_round)  # untimed: one round, then the checks

@@ -135,7 +135,7 @@ class Worker:
             return {"refused": reason}
         job = Job.from_json(request["job"])
         # Planted leftovers come after the baseline, so the check sees them as what they are.
-        result = run_pass(job if job.leave_behind is None else _without_leftover(job))
+        result = run_pass(job if job.leave_behind is None else _without_leftover(job), fresh_process=self.served == 0)
         result.worker = {"pid": os.getpid(), "served": self.served + 1, "modules": loaded_libraries()}
         self._served_one()
         leave_behind(job.leave_behind)
@@ -151,7 +151,7 @@ class Worker:
         if reason is not None:
             return {"refused": reason}
         job = Job.from_json(request["job"])
-        self.open_case = CaseRun(job)
+        self.open_case = CaseRun(job, fresh_process=self.served == 0)
         run = self.open_case
         return {
             "steps_per_round": run.steps_per_round,

@@ -104,6 +104,7 @@ def run_paired(
     """
     rng = random.Random(settings.seed)
     data = measurements or new_measurements(cases, sides)
+    run_start = time.perf_counter()
     for session in range(settings.sessions):
         cpus = settings.cpu_sets[session % len(settings.cpu_sets)]
         started = time.perf_counter()
@@ -121,6 +122,7 @@ def run_paired(
             if settings.shuffle_cases:
                 rng.shuffle(order)
             session_record["case_order"] = [entry["case_id"] for entry in order]
+            last_note = time.perf_counter()
             for index, entry in enumerate(order):
                 case_start = time.perf_counter()
                 record = _run_case(entry, sides, pools, data["cases"][entry["case_id"]], settings, rng, session)
@@ -131,6 +133,13 @@ def run_paired(
                     steps_per_round = data["cases"][entry["case_id"]]["steps_per_round"]
                     progress(
                         f"  [{index + 1}/{len(cases)}] {entry['case_id']}: K {steps_per_round}, {blocks} blocks, {record['seconds']:.1f} s"
+                    )
+                elif time.perf_counter() - last_note >= PROGRESS_EVERY_S and index + 1 < len(order):
+                    last_note = time.perf_counter()
+                    progress(
+                        _progress_line(
+                            session, settings.sessions, index + 1, len(order), last_note - started, run_start
+                        )
                     )
                 problems += bool(record.get("errors"))
                 for label, error in record.get("errors", {}).items():
@@ -157,6 +166,19 @@ def run_paired(
         if save:
             save(data)
     return data
+
+
+PROGRESS_EVERY_S = 30.0  # a progress line at most this often (every case with --verbose)
+
+
+def _progress_line(session: int, sessions: int, done: int, total: int, session_s: float, run_start: float) -> str:
+    """Where the run stands: session, cases done, and the time left at this session's pace."""
+    per_case = session_s / done
+    left = per_case * (total - done) + per_case * total * (sessions - session - 1)
+    return (
+        f"  session {session + 1}/{sessions}: {done}/{total} cases, {session_s:.0f} s; "
+        f"about {left / 60:.0f} min left ({(time.perf_counter() - run_start) / 60:.0f} min so far)"
+    )
 
 
 def _starter(side: Side, cpus, session: int, start_worker, settings: PairedSettings, session_record: dict):
