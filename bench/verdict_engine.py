@@ -55,6 +55,22 @@ CONTROL_TOLERANCE = 0.5  # ...and by more than this share of the threshold (also
 CORRECTIONS = ("holm", "bh")
 VERDICTS = ("broken", "regression", "inconclusive", "faster", "undecided", "same")  # reading order: worst first
 EXIT_OK, EXIT_REGRESSION, EXIT_INCONCLUSIVE = 0, 1, 4
+# What decide() adds to each test, as a verdict row carries it.
+DECISION_FIELDS = (
+    "pct_change",
+    "ci_low_pct",
+    "ci_high_pct",
+    "p_value",
+    "p_value_adjusted",
+    "verdict",
+    "min_detectable_pct",
+    "passes_needed",
+    "reason",
+    "noise_pct",
+    "p_slower",
+    "p_faster",
+    "p_faster_adjusted",
+)
 
 
 # --------------------------------------------------------------------------- noise prior

@@ -116,7 +116,7 @@ def compare_pair(
             "control": bool(control[index]),
             "older": older,
             "newer": newer,
-            **{key: _plain(test[key]) for key in _ENGINE_FIELDS},
+            **{key: _plain(test[key]) for key in engine.DECISION_FIELDS},
             "n_older": int(n[index]),
             "n_newer": int(n[index]),
             "method": METHOD,
@@ -131,24 +131,6 @@ def compare_pair(
             row["reason"] = f"{newer} failed in {len(broken)} session(s): {broken[0]}"
         rows.append(row)
     return comparison, rows
-
-
-# The engine's fields each verdict row carries, in the record's order.
-_ENGINE_FIELDS = (
-    "pct_change",
-    "ci_low_pct",
-    "ci_high_pct",
-    "p_value",
-    "p_value_adjusted",
-    "verdict",
-    "min_detectable_pct",
-    "passes_needed",
-    "reason",
-    "noise_pct",
-    "p_slower",
-    "p_faster",
-    "p_faster_adjusted",
-)
 
 
 def _plain(value):
