@@ -99,11 +99,16 @@ def cpu_sets(spec: str | None, available: list[int] | None = None) -> list[list[
         cpus: list[int] = []
         for piece in part.split(","):
             piece = piece.strip()
-            if "-" in piece:
-                low, high = (int(x) for x in piece.split("-", 1))
-                cpus.extend(range(low, high + 1))
-            elif piece:
-                cpus.append(int(piece))
+            try:
+                if "-" in piece:
+                    low, high = (int(x) for x in piece.split("-", 1))
+                    cpus.extend(range(low, high + 1))
+                elif piece:
+                    cpus.append(int(piece))
+            except ValueError:
+                raise ValueError(
+                    f"--cpus {spec!r}: {piece!r} is not a CPU number or range (expected auto, none, or e.g. 0 / 0,1 / '0;1')"
+                ) from None
         missing = sorted(set(cpus) - set(available))
         if not cpus or missing:
             raise ValueError(f"--cpus {spec!r}: CPUs {missing or '(none)'} are not usable here (usable: {available})")

@@ -268,3 +268,80 @@ def test_two_vms_of_one_name_with_different_cpus_or_memory_are_never_one_machine
         f"vm/{sample.parent.name} (AMD EPYC 7763 64-Core Processor, 4 CPUs, 16 GiB)",
     }
     assert set(frame["memory_gib"]) == {8.0, 16.0} and set(frame["cpu_count"]) == {2, 4}
+
+
+def test_a_release_runners_suite_copy_is_not_read_as_results(tmp_path):
+    # A bench.versions results folder holds suite/, a copy of the checkout with its own test data.
+    versions_results = tmp_path / "versions" / "20261205-1200"
+    shutil.copytree(RESULTS, versions_results / "runs")
+    suite = versions_results / "suite"
+    (suite / "bench").mkdir(parents=True)
+    (suite / "bench" / "schema.py").write_text('"""copy"""\n')
+    (suite / "conftest.py").write_text('"""copy"""\n')
+    shutil.copytree(DATA / "new_fields", suite / "tests" / "data" / "report" / "new_fields")
+    warnings = []
+    loaded = read_results([versions_results], warnings.append)
+    assert loaded.files and not any(suite in p.parents for p in loaded.files)
+    assert any("a copy of the suite's code" in w for w in warnings)
+
+
+def test_a_symlink_loop_and_an_unreadable_folder_are_said_as_such(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    warnings = []
+    read_results([loop], warnings.append)
+    assert any("loops" in w for w in warnings)
+    import os
+
+    folder = tmp_path / "results"
+    shutil.copytree(RESULTS, folder / "ok")
+    locked = folder / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        if os.access(locked, os.R_OK):
+            return  # root reads everything: nothing to say then
+        warnings = []
+        loaded = read_results([folder], warnings.append)
+        assert loaded.files and any("cannot read this folder" in w for w in warnings)
+    finally:
+        locked.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    "field, value, said",
+    [
+        ("schema_version", 99, "schema_version 99; this report reads up to 3"),
+        ("steps_per_round", -100, "invalid steps_per_round (-100"),
+        ("n_examples", "many", "invalid n_examples ('many'"),
+    ],
+)
+def test_a_file_from_the_future_or_with_bad_sizes_is_refused_by_name(tmp_path, field, value, said):
+    source = next(RESULTS.rglob("*.json"))
+    doc = json.loads(source.read_text())
+    for bench in doc["benchmarks"]:
+        bench["extra_info"][field] = value
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(doc))
+    warnings = []
+    loaded = read_results([path], warnings.append)
+    assert loaded.frame.empty and any(said in w for w in warnings)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -0.001])
+def test_non_finite_zero_or_negative_times_are_never_figures(tmp_path, bad, capsys):
+    from bench.report import main
+
+    source = next(RESULTS.rglob("*.json"))
+    doc = json.loads(source.read_text())
+    for bench in doc["benchmarks"]:
+        bench["extra_info"]["round_times_s"] = [bad] * len(bench["extra_info"].get("round_times_s") or [1])
+        bench["stats"]["median"] = bad
+        bench["stats"]["data"] = [bad]
+    folder = tmp_path / "results" / "Linux"
+    folder.mkdir(parents=True)
+    (folder / "0001_bad.json").write_text(json.dumps(doc))  # json writes NaN and Infinity as such
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "results"), "--out", str(out), "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("error: no usable benchmark results") and not out.exists()

@@ -115,3 +115,25 @@ def test_export_refuses_unknown_formats_and_inputs(tmp_path, capsys):
         == 2
     )
     assert "would overwrite" in capsys.readouterr().err and path.read_bytes() == before
+
+
+def test_export_never_replaces_a_link_a_device_or_the_reports_own_digest(tmp_path, capsys):
+    results = tmp_path / "results"
+    save(results, [synth.benchmark(times=[0.02] * 5)])
+    out = tmp_path / "r"
+    target = tmp_path / "kept.json"
+    target.write_text("kept")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    base = [str(results), "--out", str(out), "--no-plots", "--export", "github-action-benchmark"]
+    cases = [
+        (str(link), "symbolic link"),
+        ("/dev/null", "not a regular file"),
+        (str(out / "summary.md"), "the report's own outputs"),
+        (str(tmp_path / "missing" / "bench.json"), "does not exist"),
+    ]
+    for path, said in cases:
+        assert main([*base, path]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0] and path in err[0]
+    assert target.read_text() == "kept" and link.is_symlink() and not out.exists()

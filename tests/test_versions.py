@@ -244,6 +244,7 @@ class FakeInstaller:
             python = versions.env_python(Path(cmd[3]))
             python.parent.mkdir(parents=True)
             python.write_text("#!fake\n")
+            (Path(cmd[3]) / "pyvenv.cfg").write_text("home = /usr/bin\n")  # as python -m venv writes
             return 0, ""
         if cmd[1:4] == ["-m", "pip", "install"] or cmd[1:3] == ["pip", "install"]:  # pip, or uv where installed
             spec = next(a for a in cmd if a.startswith("mlx"))
@@ -314,7 +315,8 @@ def test_list_and_clear_envs(tmp_path, monkeypatch, capsys):
     cache = EnvCache(tmp_path / "envs")
     for release in ("0.32.4", "0.30.0", "0.31.1"):
         versions.ensure_env(release, cache, PINS)
-    (cache.path("0.29.4") / "bin").mkdir(parents=True)  # half-built
+    (cache.path("0.29.4") / "bin").mkdir(parents=True)  # half-built: a venv, no marker yet
+    (cache.path("0.29.4") / "pyvenv.cfg").write_text("home = /usr/bin\n")
 
     assert [e["release"] for e in cache.entries()] == ["0.29.4", "0.30.0", "0.31.1", "0.32.4"]  # version order
     versions.main(["--list-envs", "--cache-dir", str(cache.root)])
@@ -636,3 +638,25 @@ def test_environments_are_built_with_uv_where_it_is_installed_else_pip(tmp_path,
         versions.ensure_env("0.30.0", EnvCache(tmp_path / str(bool(uv))), PINS)
         install = next(c for c in fake.calls if "install" in c)
         assert install[:3] == (["/usr/bin/uv", "pip", "install"] if uv else [install[0], "-m", "pip"])
+
+
+def test_clear_envs_deletes_only_this_suites_environments(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    ours = cache / "mlx-0.30.0"
+    half = cache / "mlx-0.31.0"
+    (ours / "bin").mkdir(parents=True)
+    (ours / environments.MARKER_NAME).write_text("{}")
+    half.mkdir()
+    (half / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    checkout = cache / "mlx-examples"
+    (checkout / ".git").mkdir(parents=True)
+    (checkout / "README.md").write_text("keep")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep")
+    (cache / "mlx-link").symlink_to(elsewhere, target_is_directory=True)
+    assert versions.main(["--clear-envs", "--cache-dir", str(cache)]) == versions.EXIT_OK
+    assert not ours.exists() and not half.exists()
+    assert (checkout / "README.md").read_text() == "keep" and (checkout / ".git").is_dir()
+    assert (elsewhere / "precious.txt").read_text() == "keep" and (cache / "mlx-link").is_symlink()
+    assert "removed" in capsys.readouterr().out

@@ -717,3 +717,21 @@ def test_leftover_plants_sit_before_another_case_of_their_group_and_their_succes
     result = selftest.summarize(comparison, rows, plants, 0.10, leftovers, followers)
     assert [c["next_case"] for c in result["isolation"]] == [next_case]
     assert result["isolation"][0]["verdict"] in ("same", "undecided")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["0.30.0", "0.30.0", "--dry-run"], "at least two different"),
+        (["0.30.0", "0.32.4", "--round-time", "nan"], "--round-time must be a positive"),
+        (["0.30.0", "0.32.4", "--round-time", "0"], "--round-time must be a positive"),
+        (["0.30.0", "0.32.4", "--timeout", "-1"], "--timeout must be a positive"),
+        (["0.30.0", "0.32.4", "--cpus", "a;b"], "--cpus 'a;b': 'a' is not a CPU number"),
+    ],
+)
+def test_bad_runner_arguments_are_one_line_naming_the_option(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        versions.parse_args(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]

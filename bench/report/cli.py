@@ -130,6 +130,19 @@ def _error(message: str) -> int:
     return EXIT_ERROR
 
 
+def export_target_problem(path: Path, out: Path) -> str | None:
+    """Why an export may not be written at `path` (never replace what the user did not name as a file), or None."""
+    if path.is_symlink():
+        return "is a symbolic link; name the file itself"
+    if path.exists() and not path.is_file():
+        return "exists and is not a regular file"
+    if path.resolve().parent == out.resolve() and path.name in OUTPUT_FILES:
+        return f"is one of the report's own outputs in {out}; choose another name"
+    if not path.parent.is_dir():
+        return f"its folder {path.parent} does not exist"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the report; return the exit status (see the module docstring)."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -144,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [kind for kind, _ in args.export if kind not in EXPORT_FORMATS]
     if unknown:
         return _error(f"--export {unknown[0]}: unknown format (known: {', '.join(EXPORT_FORMATS)})")
+    for kind, raw in args.export:
+        problem = export_target_problem(Path(raw), args.out)
+        if problem:
+            return _error(f"--export {kind} {raw}: {problem}")
 
     loaded = read_results(paths, warn_stderr)
     if loaded.frame.empty:

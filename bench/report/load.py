@@ -30,7 +30,9 @@ run of today's suite gives that case. Peer backends' machine_info fields
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,15 +42,16 @@ import numpy as np
 import pandas as pd
 
 from bench.report.schema import (
+    BACKEND_FIELD_PREFIXES,
     CASE_KEYS,
     IDENTITY_DEFAULTS,
-    BACKEND_FIELD_PREFIXES,
     RAW_TIMES,
     REQUIRED_EXTRA_INFO,
     ROUND_PASS,
     backend_versions,
     case_ids,
 )
+from bench.schema import SCHEMA_VERSION
 
 # Whole-number fields: sizes, K, and the numeric parts of a case's identity.
 _INTEGER_KEYS = ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks")
@@ -73,6 +76,28 @@ def warn_stderr(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+def _is_suite_copy(folder: Path) -> bool:
+    """A copy of this suite's code (the release runner's `suite/` snapshot): its test data are not results."""
+    return (folder / "conftest.py").is_file() and (folder / "bench" / "schema.py").is_file()
+
+
+def _json_files_below(folder: Path, problems: list[tuple[str, str]]) -> list[Path]:
+    """Every *.json file below `folder`, sorted; unreadable folders and copies of the suite said, not read."""
+
+    def unreadable(error: OSError) -> None:
+        problems.append((str(error.filename), f"cannot read this folder ({error.strerror})"))
+
+    found = []
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        here = Path(root)
+        for name in sorted(dirs):
+            if _is_suite_copy(here / name):
+                problems.append((str(here / name), "a copy of the suite's code, not results"))
+                dirs.remove(name)
+        found.extend(here / name for name in files if name.endswith(".json") and (here / name).is_file())
+    return sorted(found)
+
+
 def find_files(
     paths: Iterable[str | Path], warn: Callable[[str], None] = warn_stderr
 ) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -81,16 +106,22 @@ def find_files(
     problems = []
     for raw in paths:
         path = Path(raw)
+        try:
+            path.stat()
+        except OSError as error:
+            why = "a symbolic link that loops" if error.errno == errno.ELOOP else "no such file or folder"
+            if error.errno not in (errno.ELOOP, errno.ENOENT, errno.ENOTDIR):
+                why = f"cannot read it ({error.strerror})"
+            problems.append((str(path), why))
+            continue
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*.json") if p.is_file())
+            inside = _json_files_below(path, problems)
             if not inside:
                 problems.append((str(path), "folder holds no .json files"))
             for p in inside:
                 found.setdefault(p.resolve(), p)
         elif path.is_file():
             found.setdefault(path.resolve(), path)  # any name: the content decides
-        elif not path.exists():
-            problems.append((str(path), "no such file or folder"))
         else:
             problems.append((str(path), "not a regular file or folder"))
     for where, why in problems:
@@ -214,12 +245,24 @@ def machine_columns(info: dict) -> dict:
 
 def _is_ours(info) -> bool:
     """Whether a benchmark's extra_info has this suite's fields, with usable sizes."""
+    return _why_not_ours(info) is None
+
+
+def _why_not_ours(info) -> str | None:
+    """Why a benchmark's extra_info cannot be read as this suite's (one phrase), or None when it can."""
     if not isinstance(info, dict) or any(key not in info for key in REQUIRED_EXTRA_INFO):
-        return False
-    try:
-        return all(int(info[key]) >= 1 for key in _POSITIVE_INTS)
-    except (TypeError, ValueError):
-        return False
+        return f"without this suite's extra_info ({', '.join(REQUIRED_EXTRA_INFO[:3])}, ...)"
+    version = info.get("schema_version")
+    if version is not None and not (isinstance(version, int) and 1 <= version <= SCHEMA_VERSION):
+        return f"of schema_version {version!r}; this report reads up to {SCHEMA_VERSION}"
+    for key in _POSITIVE_INTS:
+        try:
+            if int(info[key]) >= 1 and float(info[key]) == int(info[key]):
+                continue
+        except (TypeError, ValueError, OverflowError):
+            pass
+        return f"with an invalid {key} ({info[key]!r}: a positive whole number was expected)"
+    return None
 
 
 def _positive_array(data) -> np.ndarray | None:
@@ -253,8 +296,12 @@ def _round_times(info: dict, stats: dict) -> tuple[np.ndarray | None, np.ndarray
 
 
 def _stat(stats: dict, key: str) -> float | None:
+    """A positive, finite figure of pytest-benchmark's stats, or None: a time of 0, below 0, NaN or inf is no figure."""
     value = stats.get(key)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    value = float(value)
+    return value if np.isfinite(value) and value > 0 else None
 
 
 # The "kind" of the release runner's records, and the schema version this report reads.
@@ -329,11 +376,13 @@ def benchmark_rows(doc, path: Path, folder: str | None = None) -> tuple[list[dic
     }
     run.update(columns)
 
-    rows = []
+    rows, refused = [], []
     for bench in doc["benchmarks"]:
         bench = _as_dict(bench)
         info, stats = bench.get("extra_info"), _as_dict(bench.get("stats"))
-        if not _is_ours(info):
+        why = _why_not_ours(info)
+        if why is not None:
+            refused.append(why)
             continue
         times, passes = _round_times(info, stats)
         if times is None and _stat(stats, "median") is None:
@@ -356,8 +405,8 @@ def benchmark_rows(doc, path: Path, folder: str | None = None) -> tuple[list[dic
     if not rows:
         if not doc["benchmarks"]:
             return [], "pytest-benchmark result with no benchmarks", 0
-        fields = ", ".join(REQUIRED_EXTRA_INFO[:3])
-        return [], f"pytest-benchmark result without this suite's extra_info ({fields}, ...)", len(doc["benchmarks"])
+        why = refused[0] if refused else "without usable timings"
+        return [], f"pytest-benchmark result {why}", len(doc["benchmarks"])
     return rows, None, len(doc["benchmarks"])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -194,14 +195,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("arguments after -- go to pytest, which runs only with --mode runs (paired mode: --cases GLOB)")
     if not args.releases and not (args.list_envs or args.clear_envs or args.self_test or args.bisect):
         parser.error("name at least one MLX release, e.g. 0.29.4 0.31.1 0.32.4")
+    # A release named twice is one release: count them after removing the repeats.
     if (
         args.mode == "paired"
         and not (args.list_envs or args.clear_envs or args.self_test or args.bisect)
-        and len(args.releases) < 2
+        and len(dict.fromkeys(args.releases)) < 2
     ):
-        parser.error("paired mode compares releases: name at least two (or use --self-test RELEASE)")
-    if not 0 < args.alpha < 1 or args.round_time <= 0:
-        parser.error("--alpha must be between 0 and 1 and --round-time positive")
+        parser.error("paired mode compares releases: name at least two different ones (or use --self-test RELEASE)")
+    if not 0 < args.alpha < 1:
+        parser.error(f"--alpha must be between 0 and 1, not {args.alpha!r}")
+    if not (math.isfinite(args.round_time) and args.round_time > 0):  # NaN compares false to everything
+        parser.error(f"--round-time must be a positive number of seconds, not {args.round_time!r}")
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        parser.error(f"--timeout must be a positive number of seconds, not {args.timeout!r}")
     # Every release name is checked before anything touches the disk: a name becomes a folder in the cache.
     try:
         names = args.releases + ([args.self_test] if args.self_test else []) + (args.bisect[1:] if args.bisect else [])

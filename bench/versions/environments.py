@@ -32,6 +32,13 @@ def default_cache_dir() -> Path:
     return base / "mlx-sgd-bench" / "envs"
 
 
+def is_environment(path: Path) -> bool:
+    """Whether `path` is one of this suite's environments: a folder, not a link, with its marker or pyvenv.cfg."""
+    return (
+        not path.is_symlink() and path.is_dir() and ((path / MARKER_NAME).is_file() or (path / "pyvenv.cfg").is_file())
+    )
+
+
 def env_python(env_dir: Path) -> Path:
     """The interpreter of a virtual environment."""
     return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
@@ -70,8 +77,8 @@ class EnvCache:
             return []
         found = []
         for path in sorted(self.root.glob("mlx-*")):
-            if not path.is_dir():
-                continue
+            if not is_environment(path):
+                continue  # another project's folder that happens to be named mlx-*: never ours to list or delete
             release = path.name.removeprefix("mlx-")
             found.append(
                 {
@@ -85,11 +92,15 @@ class EnvCache:
         return sorted(found, key=lambda e: version_key(e["release"]))
 
     def clear(self, releases: list[str] | None = None) -> list[Path]:
-        """Delete the named environments (all when None); return what was deleted."""
+        """Delete the named environments (all when None); return what was deleted.
+
+        Only this suite's environments: a real folder (never a symbolic link) with
+        the marker of a finished build or the pyvenv.cfg of one under way.
+        """
         targets = [e["path"] for e in self.entries()] if not releases else [self.path(r) for r in releases]
         removed = []
         for path in targets:
-            if path.is_dir():
+            if is_environment(path):
                 shutil.rmtree(path)
                 removed.append(path)
             log = path.with_name(path.name + ".install.log")
