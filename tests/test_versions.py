@@ -58,10 +58,10 @@ def test_options_after_double_dash_are_not_ours():
 
 def test_defaults(tmp_path, monkeypatch):
     monkeypatch.setenv(versions.CACHE_ENV_VAR, str(tmp_path / "cache"))
-    args = versions.parse_args(["0.30.0", "0.30.0"])
-    assert args.releases == ["0.30.0"]  # named twice, runs once per pass
+    args = versions.parse_args(["0.30.0", "0.30.0", "--mode", "runs"])
+    assert args.releases == ["0.30.0"]  # named twice, runs once per pass (a paired run needs two different)
     assert args.threshold == pytest.approx(0.10) and not args.fail_on_regression
-    assert args.order == "rotate" and args.passes == 3 and args.sizes == "quick"
+    assert args.order == "rotate" and args.passes == 3 and args.sizes == "quick" and args.mode == "runs"
     assert args.cache_dir == tmp_path / "cache"
     assert args.results.parent == versions.REPO_ROOT / "results" / "versions"
     assert args.out == args.results / "report"

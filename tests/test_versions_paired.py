@@ -537,8 +537,9 @@ def test_clear_envs_with_a_path_deletes_nothing_outside_the_cache(tmp_path, monk
 
 
 def test_clear_envs_takes_derived_environment_names(tmp_path, capsys):
-    (tmp_path / "mlx-0.32.4-b").mkdir()
-    (tmp_path / "mlx-0.32.4").mkdir()
+    for name in ("mlx-0.32.4-b", "mlx-0.32.4"):  # environments: python -m venv writes pyvenv.cfg
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pyvenv.cfg").write_text("home = /usr/bin\n")
     assert versions.main(["--clear-envs", "0.32.4-b", "--cache-dir", str(tmp_path)]) == versions.EXIT_OK
     assert not (tmp_path / "mlx-0.32.4-b").exists() and (tmp_path / "mlx-0.32.4").is_dir()
     for bad in ("0.32.4-b/..", "../0.32.4", ".", "x/../../y"):
