@@ -128,12 +128,14 @@ class Worker:
     def pass_(self, request: dict) -> dict:
         """One whole pass of the job, unless this worker carries leftover state."""
         from bench.engine.jobs import Job
-        from bench.engine.runner import leave_behind, run_pass
+        from bench.engine.runner import leave_behind, run_pass, warm_up_process
 
         reason = self._leftover()
         if reason is not None:
             return {"refused": reason}
         job = Job.from_json(request["job"])
+        if self.served == 0 and job.timed and job.scenario != "cold":
+            warm_up_process(job)  # the timed case is never the process's first trainer
         # Planted leftovers come after the baseline, so the check sees them as what they are.
         result = run_pass(job if job.leave_behind is None else _without_leftover(job), fresh_process=self.served == 0)
         result.worker = {"pid": os.getpid(), "served": self.served + 1, "modules": loaded_libraries()}
@@ -144,13 +146,15 @@ class Worker:
     def open(self, request: dict) -> dict:
         """Build the job's case (calibrating K unless the job gives it) for round-by-round timing."""
         from bench.engine.jobs import Job
-        from bench.engine.runner import CaseRun
+        from bench.engine.runner import CaseRun, warm_up_process
 
         self._close_open()
         reason = self._leftover()
         if reason is not None:
             return {"refused": reason}
         job = Job.from_json(request["job"])
+        if self.served == 0:
+            warm_up_process(job)  # the timed case is never the process's first trainer
         self.open_case = CaseRun(job, fresh_process=self.served == 0)
         run = self.open_case
         return {
