@@ -80,11 +80,6 @@ def describe() -> dict:
     }
 
 
-def group_of(job) -> tuple:
-    """The isolation group of a job: (scenario, backend, model, size id)."""
-    return job.group
-
-
 def resident_bytes() -> int | None:
     """This process's resident memory (Linux /proc; None elsewhere)."""
     try:
@@ -173,7 +168,7 @@ class WorkerPool:
 
     def worker_for(self, job):
         """The live worker of the job's group, started now if there is none (or it died)."""
-        group = group_of(job)
+        group = job.group
         if any(self._neighbourhood(g) != self._neighbourhood(group) for g in self.live):
             self.close()  # another model or size: no process outlives its cases
         worker = self.live.get(group)
@@ -186,7 +181,7 @@ class WorkerPool:
 
     def retire(self, job) -> None:
         """End the worker of the job's group (it timed out, died, or kept leftover state)."""
-        worker = self.live.pop(group_of(job), None)
+        worker = self.live.pop(job.group, None)
         if worker is not None:
             worker.close()
 

@@ -33,7 +33,7 @@ from bench.datasets import make_problem
 from bench.engine import defaults
 from bench.engine.jobs import Job, PassResult
 from bench.engine.plants import break_trainer
-from bench.engine.timing import calibrate, time_rounds, timed_run
+from bench.engine.timing import calibrate, time_rounds, timed_run, warm_up
 from bench.models import BLOG_MODELS
 from bench.sizes import BLOG_SIZE
 from bench.steadiness import probe_seconds
@@ -105,11 +105,9 @@ class CaseRun:
         steps_per_round = job.steps_per_round or calibrate(trainer.run, job.round_time_s)
         # The warm-up round also says how long a round lasts: one far longer than the round time
         # (a single step of a large problem) is timed precisely enough in fewer rounds.
-        warmup_s = timed_run(trainer.run, steps_per_round)
-        warmed, spent = steps_per_round, warmup_s
-        while self.fresh_process and warmed < defaults.FRESH_WARMUP_STEPS and spent < defaults.FRESH_WARMUP_S:
-            warmup_s = timed_run(trainer.run, steps_per_round)
-            warmed, spent = warmed + steps_per_round, spent + warmup_s
+        # A fresh worker's first case warms up longer (bench.engine.defaults); any other, one round.
+        min_steps = defaults.FRESH_WARMUP_STEPS if self.fresh_process else steps_per_round
+        warmup_s = warm_up(trainer.run, steps_per_round, min_steps, defaults.FRESH_WARMUP_S)
         if job.first_pass and defaults.is_long_round(warmup_s, job.round_time_s):
             self.rounds_per_pass = min(self.rounds_per_pass, defaults.LONG_ROUND_ROUNDS)
         self.warmup_s = warmup_s
@@ -173,9 +171,7 @@ def warm_up_process(job: Job) -> None:
     problem = make_problem(job.case.model, job.size, job.case.batch_size, job.case.hidden)
     with case_environment(job.case, job.cpus):
         trainer = make_trainer(job.case, problem, job.lr)
-        start, steps = time.perf_counter(), 0
-        while steps < defaults.FRESH_WARMUP_STEPS and time.perf_counter() - start < defaults.FRESH_WARMUP_S:
-            steps += trainer.run(1)
+        warm_up(trainer.run, 1, defaults.FRESH_WARMUP_STEPS, defaults.FRESH_WARMUP_S)
         del trainer
 
 

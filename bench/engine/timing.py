@@ -52,3 +52,16 @@ def calibrate(run: Callable[[int], object], target_s: float, max_steps: int = 1_
             steps_per_round = min(max_steps, steps_per_round * 4)  # far off: approach quickly
         else:
             return max(1, min(max_steps, round(steps_per_round * target_s / max(elapsed, 1e-9))))
+
+
+def warm_up(run: Callable[[int], object], steps_each: int, min_steps: int, max_s: float) -> float:
+    """Run `steps_each` steps at a time until at least `min_steps` ran or `max_s` passed; at least once.
+
+    Returns the seconds of the last run (a warm-up round also says how long a round lasts).
+    """
+    last_s = timed_run(run, steps_each)
+    done, spent = steps_each, last_s
+    while done < min_steps and spent < max_s:
+        last_s = timed_run(run, steps_each)
+        done, spent = done + steps_each, spent + last_s
+    return last_s
