@@ -16,6 +16,44 @@ from bench.sizes import Size
 SCENARIOS = ("grid", "blog", "cold")
 DEFAULT_GRID = GridOptions()
 
+# The release history's grid (`python -m bench.versions --history`, `--sizes history`): few enough
+# cases that two dozen releases, interleaved, fit in well under an hour on two cores, and one of each
+# thing a release can change: per-step overhead at a small size with mini-batches of 32 and 256 and
+# the full batch (1,000 x 10), every barrier (step, round, sync) and every MLX variant at the blog's
+# size (1,000 x 100), logistic regression, the MLP in mini-batches and full batch, one large,
+# BLAS-bound size (10,000 x 1,000), and beside each group its NumPy controls, whose code is the
+# same in every release and so tells drift of the machine from a change of MLX.
+HISTORY_GRID = "history"
+HISTORY_CASES = (
+    "linear-mlx-compiled-step-cpu-b32-n1000-d10",
+    "linear-mlx-autodiff-step-cpu-b32-n1000-d10",
+    "linear-mlx-compiled-step-cpu-b256-n1000-d10",
+    "linear-mlx-autodiff-step-cpu-b256-n1000-d10",
+    "linear-mlx-autodiff-step-cpu-n1000-d10",
+    "linear-numpy-analytic-eager-cpu-b32-n1000-d10",
+    "linear-numpy-analytic-eager-cpu-b256-n1000-d10",
+    "linear-numpy-analytic-eager-cpu-n1000-d10",
+    "linear-mlx-autodiff-step-cpu-n1000-d100",
+    "linear-mlx-autodiff-round-cpu-n1000-d100",
+    "linear-mlx-autodiff-sync-cpu-n1000-d100",
+    "linear-mlx-analytic-step-cpu-n1000-d100",
+    "linear-mlx-compiled-step-cpu-n1000-d100",
+    "linear-numpy-analytic-eager-cpu-n1000-d100",
+    "linear-numpy-analytic-sync-cpu-n1000-d100",
+    "logistic-mlx-autodiff-step-cpu-n1000-d100",
+    "logistic-mlx-compiled-step-cpu-b32-n1000-d100",
+    "logistic-numpy-analytic-eager-cpu-n1000-d100",
+    "logistic-numpy-analytic-eager-cpu-b32-n1000-d100",
+    "mlp-mlx-nn-step-cpu-h64-b256-n1000-d100",
+    "mlp-mlx-compiled-step-cpu-h64-b256-n1000-d100",
+    "mlp-mlx-nn-step-cpu-h64-n1000-d100",
+    "mlp-numpy-analytic-eager-cpu-h64-b256-n1000-d100",
+    "mlp-numpy-analytic-eager-cpu-h64-n1000-d100",
+    "linear-mlx-autodiff-step-cpu-n10000-d1000",
+    "linear-numpy-analytic-eager-cpu-n10000-d1000",
+)
+HISTORY_SIZES = "1000x10,1000x100,10000x1000"
+
 
 def cases_for(model: str, scenario: str, size: Size, grid: GridOptions = DEFAULT_GRID) -> list[Case]:
     """Every backend's cases of a model at a size in a scenario, compared cases side by side."""
@@ -56,6 +94,12 @@ def grid_case_entries(
     from bench.sizes import default_memory_budget, estimated_case_bytes, parse_sizes
 
     grid = sizes.strip().lower()
+    if grid == HISTORY_GRID:
+        found, skipped = grid_case_entries(HISTORY_SIZES, devices, backends, models)
+        # The list names the CPU cases; on a GPU the same cases run with "gpu" in their ids.
+        on_cpu = {entry["case_id"]: entry["case_id"].replace("-gpu-", "-cpu-") for entry in found}
+        keep = [entry for entry in found if on_cpu[entry["case_id"]] in HISTORY_CASES]
+        return sorted(keep, key=lambda entry: HISTORY_CASES.index(on_cpu[entry["case_id"]])), skipped
     options = GridOptions(
         hidden=HIDDEN_SIZES.get(grid, HIDDEN_SIZES["quick"]),
         mlp_full_batch_work=QUICK_MLP_FULL_BATCH_WORK if grid == "quick" else None,

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Outputs never replace something we read (a result passed as PATH into --out, say).
     inputs = {Path(p).resolve() for p in loaded.files} | {Path(p).resolve() for p, _ in loaded.skipped}
-    inputs |= {Path(r["path"]).resolve() for r in loaded.release_verdicts + loaded.self_tests}
+    inputs |= {Path(r["path"]).resolve() for r in loaded.release_verdicts + loaded.self_tests + loaded.histories}
     clash = [name for name in OUTPUT_FILES if (args.out / name).resolve() in inputs]
     clash += [str(path) for _, path in args.export if Path(path).resolve() in inputs]
     if clash:
@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             command=shlex.join(["python", "-m", "bench.report", *argv]),
             release_verdicts=loaded.release_verdicts,
             self_tests=loaded.self_tests,
+            histories=loaded.histories,
         )
         written.append(write_text(summary, out / "summary.md"))
         page = build_page(
@@ -221,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             outputs=[p.name for p in written],
             release_verdicts=loaded.release_verdicts,
             self_tests=loaded.self_tests,
+            histories=loaded.histories,
             backends=backends,
         )
         written.append(write_text(page, out / "index.html"))

@@ -29,6 +29,7 @@ from bench.report import views
 from bench.report.html_blocks import section
 from bench.report.html_details import details_section, files_section, plots_section
 from bench.report.html_headline import answer_section, blog_section
+from bench.report.html_history import history_section
 from bench.report.html_releases import releases_section, self_test_boxes
 from bench.report.html_tables import esc
 
@@ -122,6 +123,7 @@ def build_page(
     release_verdicts: list[dict] | None = None,
     self_tests: list[dict] | None = None,
     backends: pd.DataFrame | None = None,
+    histories: list[dict] | None = None,
 ) -> str:
     """The whole index.html text; `backends` is backends.csv's table (its every-pair table shows when peers ran)."""
     release_verdicts, self_tests = release_verdicts or [], self_tests or []
@@ -137,6 +139,7 @@ def build_page(
             ("answer", views.answer_title(views.speedup_cells(speedup)).replace(" against ", " vs ")),
             ("blog", "Blog"),
             ("releases", "Releases"),
+            *((("history", "History"),) if histories else ()),
             ("details", "Details"),
             ("plots", "Plots"),
             ("files", "Files"),
@@ -149,6 +152,7 @@ def build_page(
         answer_section(frame, speedup),
         blog_section(frame),
         releases_section(versions, release_verdicts, threshold),
+        history_section(histories or [], threshold),
         details_section(frame, speedup, versions, release_verdicts, threshold, backends),
         plots_section(plots),
         files_section(outputs, skipped),

@@ -69,6 +69,7 @@ class Loaded:
     # The release runner's own records (README, "Compare MLX releases"), each with its "path".
     release_verdicts: list[dict] = field(default_factory=list)
     self_tests: list[dict] = field(default_factory=list)
+    histories: list[dict] = field(default_factory=list)  # the release history (history.json), one per run
 
 
 def warn_stderr(message: str) -> None:
@@ -307,7 +308,8 @@ def _stat(stats: dict, key: str) -> float | None:
 # The "kind" of the release runner's records, and the schema version this report reads.
 RELEASE_VERDICTS_KIND = "mlx-sgd-bench-release-verdicts"
 SELF_TEST_KIND = "mlx-sgd-bench-self-test"
-_RECORD_KINDS = {RELEASE_VERDICTS_KIND: ("rows", list), SELF_TEST_KIND: ("status", str)}
+HISTORY_KIND = "mlx-sgd-bench-release-history"
+_RECORD_KINDS = {RELEASE_VERDICTS_KIND: ("rows", list), SELF_TEST_KIND: ("status", str), HISTORY_KIND: ("rows", list)}
 
 
 def _parse(path: Path) -> tuple[object, str | None]:
@@ -459,7 +461,7 @@ def read_results(paths: Iterable[str | Path], warn: Callable[[str], None] = warn
     files, skipped = find_files(paths, warn)
     roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
     rows, used = [], []
-    records: dict[str, list[dict]] = {RELEASE_VERDICTS_KIND: [], SELF_TEST_KIND: []}
+    records: dict[str, list[dict]] = {kind: [] for kind in _RECORD_KINDS}
     for path in files:
         doc, why = _parse(path)
         kind, bad_record = record_kind(doc) if not why else (None, None)
@@ -479,7 +481,7 @@ def read_results(paths: Iterable[str | Path], warn: Callable[[str], None] = warn
             rows.extend(file_rows)
             used.append(path)
     frame = _normalize(pd.DataFrame(rows)) if rows else pd.DataFrame()
-    return Loaded(frame, used, skipped, records[RELEASE_VERDICTS_KIND], records[SELF_TEST_KIND])
+    return Loaded(frame, used, skipped, records[RELEASE_VERDICTS_KIND], records[SELF_TEST_KIND], records[HISTORY_KIND])
 
 
 def load_results(paths: Iterable[str | Path], warn: Callable[[str], None] = warn_stderr) -> pd.DataFrame:

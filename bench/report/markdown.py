@@ -63,6 +63,36 @@ def section_self_test(self_tests: list[dict]) -> str:
     return "## Self-test\n\n" + "\n".join(lines) + "\n"
 
 
+def section_history(histories: list[dict]) -> str:
+    """The release history's change points: where an MLX case's speed stepped between consecutive releases."""
+    if not histories:
+        return ""
+    lines = []
+    for record in sorted(histories, key=lambda r: str(r.get("created", ""))):
+        releases = [str(r) for r in record.get("releases") or []]
+        points = record.get("change_points") or []
+        span = f"MLX {releases[0]} to {releases[-1]}" if releases else "MLX ?"
+        lines.append(
+            f"- {span}, {len(releases)} releases measured interleaved (`{record.get('path', '')}`): "
+            f"{len(points)} change point(s)" + (":" if points else "")
+        )
+        for point in points:
+            status = "" if point.get("status", "ok") == "ok" else f" (unconfirmed: {point.get('status')})"
+            lines.append(
+                f"  - {point.get('case_id')}: {point.get('older')} → {point.get('newer')} "
+                f"{_signed(point.get('pct_change'))} [{_signed(point.get('ci_low_pct'))}, {_signed(point.get('ci_high_pct'))}] "
+                f"**{point.get('verdict')}**{status}"
+            )
+        for release, why in (record.get("not_measured") or {}).items():
+            lines.append(f"  - not measured: MLX {release}: {why}")
+    return "## Release history\n\n" + "\n".join(lines) + "\n"
+
+
+def _signed(value) -> str:
+    """A change in % with its sign, or ? when missing."""
+    return f"{value:+.1f}%" if isinstance(value, (int, float)) and value == value else "?"
+
+
 def section_regressions(versions: pd.DataFrame, release_verdicts: list[dict], threshold: float, correction: str) -> str:
     """Regressions: this report's own (versions.csv) and the release runner's (release-verdicts.json)."""
     method = {"holm": "Holm", "bh": "Benjamini-Hochberg"}.get(correction, correction)
@@ -292,6 +322,7 @@ def build_summary(
     command: str,
     release_verdicts: list[dict] | None = None,
     self_tests: list[dict] | None = None,
+    histories: list[dict] | None = None,
 ) -> str:
     """The whole summary.md text."""
     release_verdicts, self_tests = release_verdicts or [], self_tests or []
@@ -307,6 +338,7 @@ def build_summary(
         head,
         section_self_test(self_tests),
         section_regressions(versions, release_verdicts, threshold, correction),
+        section_history(histories or []),
         section_answer(speedup),
         section_backends(frame),
         section_blog(frame),

@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.versions",
         usage="%(prog)s RELEASE [RELEASE ...] [options]\n"
         "       %(prog)s --self-test RELEASE [options]\n"
+        "       %(prog)s --history [FROM [TO] | RELEASE RELEASE RELEASE ...] [options]\n"
         "       %(prog)s --bisect CASE OLD NEW [options]\n"
         "       %(prog)s RELEASE [RELEASE ...] --mode runs [options] [-- PYTEST_ARGS]\n"
         "       %(prog)s --list-envs | --clear-envs [RELEASE ...]",
@@ -55,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--self-test", metavar="RELEASE", help="A/A test of the gate on this machine, with planted slowdowns"
+    )
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="every published release from FROM to TO (default: all that install here), or three or more RELEASEs, "
+        "measured all interleaved on the history grid; where the speed changed (history.json, history.csv)",
     )
     parser.add_argument(
         "--bisect",
@@ -124,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--check-every-session", action="store_true", help=argparse.SUPPRESS
     )  # the default since the checks run in every session; kept so older command lines still work
     parser.add_argument(
-        "--sizes", default="quick", help="size grid for every run: quick (default), full, or 5000x50,..."
+        "--sizes",
+        help="size grid: quick (default), full, history (the default of --history: bench.grid.HISTORY_CASES), "
+        "or 5000x50,...",
     )
     parser.add_argument(
         "--passes",
@@ -193,12 +202,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.pytest_args = theirs
     if args.pytest_args and args.mode != "runs":
         parser.error("arguments after -- go to pytest, which runs only with --mode runs (paired mode: --cases GLOB)")
-    if not args.releases and not (args.list_envs or args.clear_envs or args.self_test or args.bisect):
+    if not args.releases and not (args.list_envs or args.clear_envs or args.self_test or args.bisect or args.history):
         parser.error("name at least one MLX release, e.g. 0.29.4 0.31.1 0.32.4")
     # A release named twice is one release: count them after removing the repeats.
     if (
         args.mode == "paired"
-        and not (args.list_envs or args.clear_envs or args.self_test or args.bisect)
+        and not (args.list_envs or args.clear_envs or args.self_test or args.bisect or args.history)
         and len(dict.fromkeys(args.releases)) < 2
     ):
         parser.error("paired mode compares releases: name at least two different ones (or use --self-test RELEASE)")
@@ -220,11 +229,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.cpu_sets = cpu_sets(args.cpus)
     except (ReleaseError, ValueError) as error:
         fail(str(error))
+    if args.history and (args.mode != "paired" or args.self_test or args.bisect):
+        parser.error("--history is a paired run of its own: not with --mode runs, --self-test or --bisect")
     # Validate the grid here, before minutes of installing: bench.sizes is plain Python.
+    from bench.grid import HISTORY_GRID
     from bench.sizes import SizeError, parse_sizes
 
+    args.sizes = args.sizes or (HISTORY_GRID if args.history else "quick")
+    if args.sizes.strip().lower() == HISTORY_GRID and args.mode == "runs":
+        parser.error("--sizes history is a grid of the paired runner; --mode runs takes quick, full or sizes")
     try:
-        parse_sizes(args.sizes)
+        if args.sizes.strip().lower() != HISTORY_GRID:
+            parse_sizes(args.sizes)
     except SizeError as error:
         parser.error(str(error))
     args.releases = list(dict.fromkeys(args.releases))  # a release named twice runs once per pass

@@ -11,43 +11,21 @@ in bisect.json so a non-monotone history shows.
 
 from __future__ import annotations
 
-import re
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from bench.environment import machine_identity
 from bench.versions import output
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, InstallError
 from bench.versions.compare import grid_cases, install, judge, machine_label
+from bench.versions.index import backend_package, published_releases, releases_between
 from bench.versions.paired import Side, run_paired
 from bench.versions.targets import parse_target
 
 BISECT_JSON = "bisect.json"
-_AVAILABLE = re.compile(r"Available versions:\s*(.+)")
-
-
-def published_releases(package: str = "mlx") -> list[str]:
-    """Every published release of `package`, from `pip index versions`; [] when the index cannot be read."""
-    proc = subprocess.run([sys.executable, "-m", "pip", "index", "versions", package], capture_output=True, text=True)
-    match = _AVAILABLE.search(proc.stdout)
-    return [v.strip() for v in match.group(1).split(",")] if match else []
-
-
-def releases_between(available: list[str], old: str, new: str) -> list[str]:
-    """The final (non pre-)releases in (old, new], oldest first."""
-    found = []
-    for text in available:
-        try:
-            version = Version(text)
-        except InvalidVersion:
-            continue
-        if not version.is_prerelease and Version(old) < version <= Version(new):
-            found.append(str(version))
-    return sorted(set(found), key=Version)
 
 
 def control_patterns(case_id: str, cases: list[dict]) -> list[dict]:
@@ -64,7 +42,11 @@ def control_patterns(case_id: str, cases: list[dict]) -> list[dict]:
 def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, available: list[str] | None = None) -> int:
     """Binary search for the first regressed release; prints each probe, writes bisect.json."""
     case_id, old, new = args.bisect
-    candidates = releases_between(published_releases() if available is None else available, old, new)
+    if available is None:  # only releases that can install here: on Linux, those with an mlx-cpu wheel too
+        package = backend_package(args.mlx_extra)
+        backend = published_releases(package) if package else None
+        available = [v for v in published_releases() if backend is None or v in backend]
+    candidates = releases_between(available, old, new)
     if not candidates or candidates[-1] != str(Version(new)):
         print(
             f"python -m bench.versions: error: {new} is not a published release after {old} (found: {', '.join(candidates) or 'none'})",

@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         return list_envs(cache, pins)
     if args.clear_envs:
         return clear_envs(cache, args.releases)
-    if args.mode == "paired" or args.self_test or args.bisect:
+    if args.mode == "paired" or args.self_test or args.bisect or args.history:
         return paired_main(args, cache, pins)
     if args.dry_run:
         print_plan(args, cache, pins, run_order(args.releases, args.passes, args.order, args.seed))
@@ -273,13 +273,22 @@ def paired_settings(args) -> PairedSettings:
 
 def paired_main(args, cache: EnvCache, pins: PinSet, start_worker=None, ensure=None) -> int:
     """The paired comparison, the self-test or the bisection; the seams are for tests."""
-    from bench.versions import bisect, compare, selftest
+    from bench.versions import bisect, compare, history, selftest
 
     targets = list(args.targets)
     if args.self_test:
         targets = [parse_target(args.self_test, args.mlx_extra)]
         targets.append(twin(targets[0], "b"))
     settings = paired_settings(args)
+    if args.dry_run and args.history:
+        releases, left_out = history.plan_releases(args)
+        print(
+            f"plan: history of {len(releases)} releases ({', '.join(releases) or 'none'}), all interleaved; "
+            f"{settings.sessions} sessions x up to {settings.pairs} blocks per case, grid {args.sizes}; environments in {cache.root}"
+        )
+        for release, why in left_out.items():
+            print(f"  left out: mlx {release}: {why}")
+        return EXIT_OK
     if args.dry_run:
         print(
             f"plan: paired, {', '.join(t.label for t in targets)}; {settings.sessions} sessions x up to {settings.pairs} "
@@ -295,6 +304,8 @@ def paired_main(args, cache: EnvCache, pins: PinSet, start_worker=None, ensure=N
     try:
         if args.bisect:
             return bisect.run_bisect(args, cache, pins, start_worker, settings, ensure=ensure or ensure_env)
+        if args.history:
+            return history.run_history(args, cache, pins, start_worker, settings, ensure or ensure_env)
         pythons, failures = compare.install(targets, cache, pins, ensure=ensure or ensure_env)
         if args.self_test:
             if len(pythons) < 2:

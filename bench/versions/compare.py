@@ -46,12 +46,13 @@ def install(targets: list[Target], cache: EnvCache, pins: PinSet, ensure=ensure_
     """({label: python}, {label: one-line failure}); one printed line per release."""
     pythons, failures = {}, {}
     print(f"environments in {cache.root} (a new one downloads MLX and the pinned packages):", flush=True)
-    for target in targets:
+    for number, target in enumerate(targets, 1):
+        count = f"[{number}/{len(targets)}] " if len(targets) > 2 else ""  # progress where there are many to build
         try:
             pythons[target.label], done = ensure(target.key, cache, pins, spec=target.spec, version=target.version)
-            print(f"mlx {target.label}: environment {done}", flush=True)
+            print(f"{count}mlx {target.label}: environment {done}", flush=True)
         except InstallError as error:
-            print(f"mlx {target.label}: could not install ({error})", flush=True)
+            print(f"{count}mlx {target.label}: could not install ({error})", flush=True)
             failures[target.label] = str(error)
     return pythons, failures
 
