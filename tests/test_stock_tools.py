@@ -76,6 +76,10 @@ def test_saved_stats_are_per_step_whatever_k(two_runs):
             per_step = bench["stats"]["median"]
             assert bench["stats"]["ops"] == pytest.approx(1 / bench["stats"]["mean"])
             assert per_step >= 0.004  # never a round of K steps
+            # The stats are over the pass medians: their median is the suite's figure, ops is in steps/s.
+            assert bench["stats"]["rounds"] == bench["extra_info"]["passes"] == 2
+            assert 1 / per_step == pytest.approx(bench["extra_info"]["steps_per_s"], rel=1e-9)
+            assert bench["extra_info"]["stats_over"] == "pass medians"
 
 
 def test_stock_compare_shows_the_real_per_step_change(two_runs):

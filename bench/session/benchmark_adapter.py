@@ -40,3 +40,18 @@ def session_benchmarks(config) -> list:
     """Every benchmark fixture of this pytest session (empty where pytest-benchmark is not active)."""
     session = getattr(config, "_benchmarksession", None)
     return list(session.benchmarks) if session is not None else []
+
+
+def restate_stats(stats_record, round_seconds: list[float]) -> None:
+    """Replace a stats record's samples by `round_seconds` (each one round of K steps; stored per step).
+
+    The suite's figure is the median over passes of each pass's median round
+    (the pass is the unit of evidence), so the saved `stats` are computed over
+    the pass medians: `1 / stats.median` is the suite's steps/s and `ops` is in
+    steps/s, and `pytest-benchmark compare` reads what the suite prints.
+    """
+    from pytest_benchmark.stats import Stats
+
+    stats_record.stats = Stats()
+    for seconds in round_seconds:
+        stats_record.update(seconds)
