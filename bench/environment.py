@@ -14,6 +14,8 @@ import platform
 import re
 import sys
 
+from bench import __version__
+
 # Variables that change what a benchmark measures; recorded when set.
 PERF_ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -119,6 +121,7 @@ def collect() -> dict:
     from bench.backends import all_backends
 
     info = {
+        "mlx_sgd_bench_version": __version__,
         "cpu_model": cpu_model(),
         "usable_cpus": usable_cpus(),
         # With the CPU model, what tells two machines of one host name apart (see the README's Reports).
