@@ -3,8 +3,8 @@
 On a shared VM, where the scheduler places a process's threads decides much
 of a serial backend's speed: MLX's CPU backend hands every evaluation from the
 Python thread to its stream thread and back, and when the two sit on different
-vCPUs each hand-off pays a cross-CPU wake-up. README, "Getting stable
-numbers", gives the measured size of that effect. A case that hands its work
+vCPUs each hand-off pays a cross-CPU wake-up. docs/figures/intel-xeon-vm-2026-11-28.md,
+"Figures: 2-core Intel Xeon VM", gives the measured size of that effect. A case that hands its work
 between threads one at a time (Backend.runs_serially: MLX on the CPU
 with its bundled BLAS) therefore runs with all its threads on one CPU by
 default, so its figure does not depend on the scheduler's luck; every other

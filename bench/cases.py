@@ -3,7 +3,7 @@
 A Case is pure data; its id (bench.identity) doubles as a pytest filter
 (`-k "mlx-compiled"`). Which cases exist is each backend's own business
 (Backend.cases); bench.grid asks every registered backend and orders the
-answers. Barrier policies (README, "Measurement rules", rule 2):
+answers. Barrier policies (docs/measurement.md, "Measurement rules", rule 2):
   step  - evaluate (or synchronise) every step, as a training loop that reads its loss does
   round - K lazy (asynchronous) steps, one evaluation at the end (the blog's linear example)
   sync  - read a value back to the host every step (the blog's early stopping)

@@ -1,4 +1,4 @@
-"""Checks run after every timed kernel (README, "Measurement rules", rule 5): right answer, real barrier.
+"""Checks run after every timed kernel (docs/measurement.md, "Measurement rules", rule 5): right answer, real barrier.
 
 A fast kernel that computes the wrong thing fails `check_correctness`; a
 round whose barrier was skipped (an MLX round that timed graph building, a

@@ -1,6 +1,6 @@
 """Seeded synthetic problems as float32 NumPy arrays, and the one cache that keeps them.
 
-Every backend trains on exactly these bytes (README, "Measurement rules", rule
+Every backend trains on exactly these bytes (docs/measurement.md, "Measurement rules", rule
 6). A Problem carries everything a trainer needs: the data, the start weights
 and, for a mini-batch case, the batch schedule; backends only convert it, and
 the float64 reference reads the same object. Each problem's seed is derived

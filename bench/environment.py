@@ -1,4 +1,4 @@
-"""The environment of a run (README, "Measurement rules", rule 7), saved in every result's machine_info.
+"""The environment of a run (docs/measurement.md, "Measurement rules", rule 7), saved in every result's machine_info.
 
 The machine (CPU model, CPUs, memory, Python) and the environment variables
 that change performance, here; each installed backend adds its own fields
@@ -13,6 +13,8 @@ import os
 import platform
 import re
 import sys
+
+from bench import __version__
 
 # Variables that change what a benchmark measures; recorded when set.
 PERF_ENV_VARS = (
@@ -119,9 +121,10 @@ def collect() -> dict:
     from bench.backends import all_backends
 
     info = {
+        "mlx_sgd_bench_version": __version__,
         "cpu_model": cpu_model(),
         "usable_cpus": usable_cpus(),
-        # With the CPU model, what tells two machines of one host name apart (see the README's Reports).
+        # With the CPU model, what tells two machines of one host name apart (docs/reports.md, "Reports: comparing saved runs").
         "cpu_count": cpu_count(),
         "memory_total_bytes": memory_total_bytes(),
         "python_version": platform.python_version(),

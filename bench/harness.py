@@ -47,7 +47,7 @@ class Settings:
 
 
 def case_cpus(case: Case, settings: Settings) -> tuple[int, ...] | None:
-    """The CPUs the case's threads run on (None: every usable CPU), by README "Getting stable numbers"."""
+    """The CPUs the case's threads run on (None: every usable CPU), by docs/stable-numbers.md, "Getting stable numbers"."""
     return settings.serial_cpus if get(case.backend).runs_serially(case) else None
 
 

@@ -1,6 +1,6 @@
 """Which case another is compared with, and their ratio pass by pass.
 
-One pairing rule for the terminal summary and the report (README, "Reports:
+One pairing rule for the terminal summary and the report (docs/reports.md, "Reports:
 comparing saved runs", speedup.csv): each warm case of another backend is
 compared with the NumPy case of the same run, model, scenario, size, batch
 size and hidden width that is

@@ -1,4 +1,4 @@
-"""Each case timed in several passes spread over the session (README, "How a case is timed").
+"""Each case timed in several passes spread over the session (docs/measurement.md, "How a case is timed").
 
 A busy neighbour can slow a whole case by 40% for a second while its rounds
 agree with each other, so rounds taken in one burst are not independent

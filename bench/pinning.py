@@ -4,7 +4,7 @@ Times a few MLX CPU cases alternately with every thread on one CPU and with
 the scheduler free to place them, in one process, pair after pair (the order
 inside each pair alternates), so the machine's drift hits both alike. Prints
 steps/s both ways and their ratio per case: the reason `--cpu-affinity auto`
-pins serial cases (README, "Getting stable numbers"). Linux only.
+pins serial cases (docs/stable-numbers.md, "Getting stable numbers"). Linux only.
 """
 
 from __future__ import annotations

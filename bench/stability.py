@@ -1,6 +1,6 @@
 """A case's figure from its passes, and when that figure is too noisy to trust.
 
-One rule for the terminal summary and the report (README, "How a case is timed"):
+One rule for the terminal summary and the report (docs/measurement.md, "How a case is timed"):
 a case is timed in several passes spread over the session, a pass being a few
 rounds in a row. Rounds of one pass share that moment's luck (a busy neighbour
 can slow a whole pass by 40% while its rounds agree perfectly), so the pass,

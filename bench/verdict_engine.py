@@ -1,4 +1,4 @@
-"""One verdict engine: the statistics every release comparison judges by (docs: README, "Compare MLX releases").
+"""One verdict engine: the statistics every release comparison judges by (docs/releases.md, "Compare MLX releases").
 
 Both comparisons hand it the same thing: per case and pair of releases, the
 change of the log per-step time (`delta`), the case's own noise (a variance

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,16 +84,51 @@ def test_every_module_says_what_it_is_for():
     assert missing == []
 
 
-def test_every_readme_section_a_comment_cites_exists():
-    import re
+def headings(page: Path) -> set[str]:
+    """The section headings of a Markdown page, outside its code blocks."""
+    found, fenced = set(), False
+    for line in page.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif line.startswith("#") and not fenced:
+            found.add(line.lstrip("#").strip())
+    return found
 
-    headings = {
-        line.lstrip("#").strip() for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("#")
-    }
-    cited = set()
-    for path in modules().values():
+
+# `docs/measurement.md, "How a case is timed", "Isolation"`, or `README, "Set up (two commands)"`.
+CITATION = re.compile(r'\b(README|docs/[\w./-]+\.md),? ((?:"[^"]+"(?:, )?)+)')
+# A message printed to the terminal cites with single quotes: `see README, 'Getting stable numbers'`.
+QUOTED_CITATION = re.compile(r"\b(README|docs/[\w./-]+\.md), '([^']+)'")
+
+
+def citations() -> set[tuple[str, str]]:
+    """Every (page, section) the suite's code, tests and conftest.py cite."""
+    files = [*modules().values(), *(ROOT / "tests").rglob("*.py"), ROOT / "conftest.py"]
+    found = set()
+    for path in files:
+        if path.name == "test_layout.py":
+            continue
         text = " ".join(path.read_text().split())  # a citation may wrap over lines
-        cited |= set(re.findall(r'README(?:,|\'s| section)? "([^"]+)"', text))
-    # A citation names a heading, or a heading and its item ("Reports: comparing saved runs", speedup.csv).
-    missing = sorted(c for c in cited if c not in headings and not any(h.startswith(c) for h in headings))
-    assert cited and missing == []
+        for page, names in CITATION.findall(text):
+            found |= {(page, name) for name in re.findall(r'"([^"]+)"', names)}
+        found |= set(QUOTED_CITATION.findall(text))
+    return {("README.md" if page == "README" else page, name) for page, name in found}
+
+
+def test_every_docs_section_a_comment_cites_exists():
+    cited = citations()
+    pages = {page for page, _ in cited}
+    assert {"docs/measurement.md", "docs/stable-numbers.md", "docs/releases.md"} <= pages
+    missing_pages = sorted(page for page in pages if not (ROOT / page).is_file())
+    assert missing_pages == []
+    missing = sorted(f"{page}: {name}" for page, name in cited if name not in headings(ROOT / page))
+    assert missing == []
+
+
+def test_a_citation_of_a_missing_section_is_caught(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# Title\n\n## Kept\n\n```\n# not a heading\n```\n")
+    assert headings(page) == {"Title", "Kept"}
+    text = 'x (docs/page.md, "Kept", "Gone") y'
+    names = [re.findall(r'"([^"]+)"', n) for _, n in CITATION.findall(text)]
+    assert names == [["Kept", "Gone"]] and "Gone" not in headings(page)

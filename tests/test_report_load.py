@@ -17,7 +17,7 @@ RESULTS = DATA / "results"
 SAMPLE = RESULTS / "Linux-CPython-3.11-64bit" / "0001_7b7a985_20261127_151607.json"
 NEW_FIELDS = DATA / "new_fields"
 
-# The result schema (README, "Results files"), written out on its own: what every row must carry.
+# The result schema (docs/results-schema.md, "Results files"), written out on its own: what every row must carry.
 SCHEMA_EXTRA_INFO = (
     "model",
     "backend",

@@ -1,4 +1,4 @@
-"""One data-parallel benchmark case under pytest-benchmark, by the README's measurement rules.
+"""One data-parallel benchmark case under pytest-benchmark, by docs/measurement.md, "Measurement rules".
 
 Order of work: start N ranks (each converts its shard to MLX: outside any
 timer) -> time one step on its own (`first_step_s`) -> calibrate K (the

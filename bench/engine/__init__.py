@@ -9,5 +9,5 @@ job, its re-measure and the release runner all measure through it; the
 data-parallel runner shares its timing loop and calibration (its ranks are
 processes of their own, started by bench.distributed.launcher).
 
-docs: the README, "How a case is timed" and "Isolation".
+docs/measurement.md, "How a case is timed", "Isolation".
 """

@@ -1,4 +1,4 @@
-"""The isolation policy: which worker process runs which job (README, "How a case is timed", "Isolation").
+"""The isolation policy: which worker process runs which job (docs/measurement.md, "How a case is timed", "Isolation").
 
 A process keeps what its earlier cases left: MLX's allocator cache and
 threads, compiled kernels, a library's thread pool, memory it holds. Measured

@@ -1,4 +1,4 @@
-"""Runs a Job in this process: build the case, time its rounds, check it (README, "How a case is timed").
+"""Runs a Job in this process: build the case, time its rounds, check it (docs/measurement.md, "How a case is timed").
 
 The worker server (bench.engine.worker) calls these for every timed pass;
 the pytest process calls them only for untimed jobs (the CI correctness pass)
@@ -94,7 +94,7 @@ class CaseRun:
         """K, and the first pass's first-step time; the trainer is warmed up when this returns (but for the blog)."""
         job, trainer = self.job, self.trainer
         if job.first_pass:
-            # First call: tracing, compilation, first-touch page faults (README rule 4).
+            # First call: tracing, compilation, first-touch page faults (docs/measurement.md, "Measurement rules", rule 4).
             self.info["first_step_s"] = timed_run(trainer.run, 1)
         elif job.scenario == "blog" or not job.timed:
             trainer.run(1)  # first-call costs stay out of the pass
@@ -143,7 +143,7 @@ class CaseRun:
         return times, self._done[-1]
 
     def check(self, last_round_s: float | None) -> dict:
-        """The barrier of the rounds just timed, then correctness against the float64 reference (README rule 5)."""
+        """The barrier of the rounds just timed, then correctness against the float64 reference (docs/measurement.md, "Measurement rules", rule 5)."""
         if last_round_s is None:
             pending = check_barrier(self.trainer, self.case, self.steps_per_round)
         else:

@@ -1,4 +1,4 @@
-"""The one timing loop and the one calibration of K (README, "How a case is timed", steps 3 and 4).
+"""The one timing loop and the one calibration of K (docs/measurement.md, "How a case is timed", steps 3 and 4).
 
 Only what runs inside `run_round` is timed; whatever must happen between
 rounds (a bare-loop round, the blog's reset to the start weights) runs in

@@ -12,7 +12,7 @@ by their ``kind`` field) are kept as they are, for the report to show.
 Each row carries every ``extra_info`` field as saved (fields added later by the
 suite pass through untouched), the run's date, commit and machine (its id:
 host name/results folder, CPU model, logical CPUs and memory), the environment
-fields of the README's "Results files" flattened from ``machine_info``, and the
+fields of docs/results-schema.md, "Results files" flattened from ``machine_info``, and the
 raw round times (``round_times_s``, a NumPy array, or None when the run did not
 save them) with the pass of each round (``round_pass``).
 
@@ -66,7 +66,7 @@ class Loaded:
     frame: pd.DataFrame
     files: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
-    # The release runner's own records (README, "Compare MLX releases"), each with its "path".
+    # The release runner's own records (docs/releases.md, "Compare MLX releases"), each with its "path".
     release_verdicts: list[dict] = field(default_factory=list)
     self_tests: list[dict] = field(default_factory=list)
     histories: list[dict] = field(default_factory=list)  # the release history (history.json), one per run
@@ -192,7 +192,7 @@ def machine_identity(node: str, folder: str, columns: dict) -> str:
 
 
 def machine_columns(info: dict) -> dict:
-    """The environment of rule 7 (README, "Measurement rules") from a machine_info dict, one flat column per field (the peers' fields,
+    """The environment of rule 7 (docs/measurement.md, "Measurement rules") from a machine_info dict, one flat column per field (the peers' fields,
     every backend's fields, schema.BACKEND_FIELD_PREFIXES, where recorded)."""
     info = _as_dict(info)
     mlx_blas = _as_dict(info.get("mlx_blas"))

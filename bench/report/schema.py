@@ -29,7 +29,7 @@ REQUIRED_EXTRA_INFO = REQUIRED_FIELDS
 # Columns of each run (one saved file), prefixed to every row of the tidy table.
 RUN_COLUMNS = ("machine", "node", "results_folder", "source_file", "run_datetime", "commit_id", "commit_dirty")
 
-# machine_info fields (README, "Measurement rules", rule 7), flattened to one column each.
+# machine_info fields (docs/measurement.md, "Measurement rules", rule 7), flattened to one column each.
 MACHINE_COLUMNS = (
     "mlx_version",
     "numpy_version",

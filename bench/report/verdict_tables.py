@@ -16,7 +16,7 @@ from bench.report import regression
 from bench.report.schema import BASELINE_BACKEND
 from bench.report.table_formats import P_VALUE, PCT, SIGNED_PCT, YES
 
-# The verdict-row columns (README, "Compare MLX releases"), with the yes/no `regression` flag after the verdict,
+# The verdict-row columns (docs/releases.md, "Compare MLX releases"), with the yes/no `regression` flag after the verdict,
 # and the older versions.csv names they replace.
 _VERDICT = regression.VERDICT_COLUMNS.index("verdict") + 1
 VERDICT_COLUMNS = (*regression.VERDICT_COLUMNS[:_VERDICT], "regression", *regression.VERDICT_COLUMNS[_VERDICT:])

@@ -6,7 +6,7 @@
   --round-time                 how long a round should last (K steps are calibrated to it)
   --hidden 64,256              the MLP's hidden widths
   --memory-budget-gb           sizes whose arrays would not fit are skipped, not killed
-  --cpu-affinity               where serial cases run (README, "Getting stable numbers")
+  --cpu-affinity               where serial cases run (docs/stable-numbers.md, "Getting stable numbers")
 and each backend's own (Backend.add_options), e.g. --mlx-device, --mlx-blas,
 --torch-device, --jax-device. A bad value is a one-line usage error (exit 4).
 """

@@ -2,7 +2,7 @@
 
 Machine limits before the first benchmark; passes 2..P once every test has run
 (bench.passes); every case's figures before pytest-benchmark saves them; the
-environment in machine_info (README, "Measurement rules", rule 7); a case that
+environment in machine_info (docs/measurement.md, "Measurement rules", rule 7); a case that
 fails a check after timing is not saved; the end-of-run table of steps/s and
 ratios (bench.summary).
 """

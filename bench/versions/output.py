@@ -65,7 +65,7 @@ def now() -> str:
 
 
 def verdicts_document(machine: dict, settings: dict, comparisons: list[dict], rows: list[dict]) -> dict:
-    """release-verdicts.json as the README's verdict format describes it."""
+    """release-verdicts.json in the verdict format of docs/releases.md, "Compare MLX releases"."""
     return {
         "kind": VERDICTS_KIND,
         "schema_version": SCHEMA_VERSION,

@@ -2,7 +2,7 @@
 
 MLX is lazy: a step only builds a graph, so every run ends in mx.eval of the
 weights, and the `step` and `sync` barriers force evaluation every step
-(README, "Measurement rules", rule 2). All work runs on the case's device
+(docs/measurement.md, "Measurement rules", rule 2). All work runs on the case's device
 through mx.stream.
 """
 

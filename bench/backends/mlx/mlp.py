@@ -8,7 +8,7 @@ inputs and outputs, as MLX's compilation guide does for training graphs).
 
 MLX is lazy: every run ends in mx.eval(model.parameters(), optimizer.state),
 the barrier MLX's examples use; the `step` barrier does that after every step,
-`round` once after K lazy steps (README, "Measurement rules", rule 2). All work runs on the case's
+`round` once after K lazy steps (docs/measurement.md, "Measurement rules", rule 2). All work runs on the case's
 device through mx.stream.
 """
 
