@@ -354,3 +354,16 @@ def test_an_export_may_go_into_the_out_folder_the_report_creates(tmp_path, capsy
         == 0
     )
     assert json.loads((out / "b.json").read_text()) and (out / "index.html").is_file()
+
+
+def test_one_benchmark_without_a_backend_name_is_left_out_not_a_crash(tmp_path, capsys):
+    # Found by tests/test_properties.py: a None backend became the text "nan" and broke the side-by-side table.
+    doc = json.loads(next(RESULTS.rglob("*.json")).read_text())
+    doc["benchmarks"][3]["extra_info"]["backend"] = None
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "0001_run.json").write_text(json.dumps(doc))
+    (tmp_path / "r" / "0002_a\nb.json").write_text("{")  # a line break in a name stays on the warning's line
+    assert main([str(tmp_path / "r"), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("warning: ") for line in err)
+    assert any("left out 1 of 10 benchmarks" in line for line in err) and any("0002_a\\nb.json" in line for line in err)

@@ -736,6 +736,7 @@ def test_leftover_plants_sit_before_another_case_of_their_group_and_their_succes
         (["--bisect", "linear-mlx-compiled-step-cpu-b32-n1000-d10", "0.30.0", "0.30.0"], "OLD 0.30.0 must be an older"),
         (["0.30.0", "0.32.4", "--bogus"], "unrecognized arguments: --bogus"),
         (["0.30.0", "0.32.4", "--sessions", "x"], "--sessions: invalid _positive_int value"),
+        (["0.30.0", "--cases", "linear-*", "a\x1eb\nc"], "unrecognized arguments: 'a\\x1eb\\nc'"),  # test_properties
     ],
 )
 def test_bad_runner_arguments_are_one_line_naming_the_option(argv, message, capsys):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.oneline import one_line
 from bench.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_threshold
 from bench.report.export import FORMATS as EXPORT_FORMATS
 from bench.report.export import write_export
@@ -45,7 +46,7 @@ class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (the usage stays in --help)."""
 
     def error(self, message: str):
-        print(f"error: {message} (see --help)", file=sys.stderr)
+        print(f"error: {one_line(message)} (see --help)", file=sys.stderr)
         raise SystemExit(EXIT_ERROR)
 
 
@@ -134,7 +135,7 @@ def throughput_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {one_line(message)}", file=sys.stderr)
     return EXIT_ERROR
 
 

@@ -30,6 +30,7 @@ run of today's suite gives that case. Peer backends' machine_info fields
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -41,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.oneline import one_line
 from bench.report.schema import (
     BACKEND_FIELD_PREFIXES,
     CASE_KEYS,
@@ -57,6 +59,7 @@ from bench.schema import SCHEMA_VERSION
 _INTEGER_KEYS = ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks")
 # Fields that must be whole numbers >= 1 for the figures to mean anything.
 _POSITIVE_INTS = ("n_examples", "n_features", "steps_per_round")
+MIN_TIME_S = 1e-9  # no step takes under a nanosecond: a shorter time is broken, its steps/s absurd or infinite
 
 
 @dataclass
@@ -73,7 +76,7 @@ class Loaded:
 
 def warn_stderr(message: str) -> None:
     """Default warning sink: one line on stderr."""
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {one_line(message)}", file=sys.stderr)
 
 
 def _is_suite_copy(folder: Path) -> bool:
@@ -255,25 +258,34 @@ def _why_not_ours(info) -> str | None:
     version = info.get("schema_version")
     if version is not None and not (isinstance(version, int) and 1 <= version <= SCHEMA_VERSION):
         return f"of schema_version {version!r}; this report reads up to {SCHEMA_VERSION}"
-    for key in _POSITIVE_INTS:
-        try:
-            if int(info[key]) >= 1 and float(info[key]) == int(info[key]):
-                continue
-        except (TypeError, ValueError, OverflowError):
-            pass
-        return f"with an invalid {key} ({info[key]!r}: a positive whole number was expected)"
+    for key in (k for k in REQUIRED_EXTRA_INFO if k not in _INTEGER_KEYS):  # model, backend...: the case's name
+        if not isinstance(info[key], str) or not info[key].strip():
+            return f"with an invalid {key} ({info[key]!r}: a name was expected)"
+    for key in _INTEGER_KEYS:
+        if key not in _POSITIVE_INTS and info.get(key) is None:
+            continue  # optional (no batch size: full batch)
+        if not _whole(info[key], 1 if key in _POSITIVE_INTS else 0):
+            what = "positive" if key in _POSITIVE_INTS else "non-negative"
+            return f"with an invalid {key} ({info[key]!r}: a {what} whole number was expected)"
     return None
 
 
+def _whole(value, least: int) -> bool:
+    """Whether `value` is a whole number from `least` up to 2**53 (exact as a float, and an int64 column)."""
+    with contextlib.suppress(TypeError, ValueError, OverflowError):
+        return least <= int(value) <= 2**53 and float(value) == int(value)
+    return False
+
+
 def _positive_array(data) -> np.ndarray | None:
-    """A non-empty list of positive finite numbers as an array, else None."""
+    """A non-empty list of finite times of at least MIN_TIME_S as an array, else None."""
     if not isinstance(data, list) or not data:
         return None
     try:
         times = np.asarray(data, dtype=float)
     except (TypeError, ValueError):
         return None
-    return times if times.ndim == 1 and np.all(np.isfinite(times) & (times > 0)) else None
+    return times if times.ndim == 1 and np.all(np.isfinite(times) & (times >= MIN_TIME_S)) else None
 
 
 def per_step_stats(info: dict) -> bool:
@@ -296,12 +308,12 @@ def _round_times(info: dict, stats: dict) -> tuple[np.ndarray | None, np.ndarray
 
 
 def _stat(stats: dict, key: str) -> float | None:
-    """A positive, finite figure of pytest-benchmark's stats, or None: a time of 0, below 0, NaN or inf is no figure."""
+    """A positive, finite figure of pytest-benchmark's stats (a time: from MIN_TIME_S), or None: 0, NaN, inf are none."""
     value = stats.get(key)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     value = float(value)
-    return value if np.isfinite(value) and value > 0 else None
+    return value if np.isfinite(value) and value > 0 and value >= (0 if key == "rounds" else MIN_TIME_S) else None
 
 
 # The "kind" of the release runner's records, and the schema version this report reads.

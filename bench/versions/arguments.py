@@ -24,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 
 from bench.affinity import cpu_sets
 from bench.engine.defaults import ROUND_TIME_S as DEFAULT_ROUND_TIME_S
+from bench.oneline import one_line
 from bench.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_threshold
 from bench.versions import verdicts
 from bench.versions.common import CACHE_ENV_VAR, DEFAULT_PASSES, EXIT_USAGE, ORDERS, REPO_ROOT
@@ -307,5 +308,5 @@ def claim_results(args: argparse.Namespace) -> Path:
 
 def fail(message: str) -> None:
     """One line on stderr and the usage exit status: bad input is never a traceback."""
-    print(f"python -m bench.versions: error: {message}", file=sys.stderr)
+    print(f"python -m bench.versions: error: {one_line(message)}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
