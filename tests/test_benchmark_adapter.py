@@ -92,3 +92,8 @@ def test_the_session_saves_through_the_exclusive_save(tmp_path):
     storage.save({"run": 2}, "other")
     assert (tmp_path / "m" / "0001_other.json").read_text() == "another run's file"
     assert '"run": 2' in (tmp_path / "m" / "0002_other.json").read_text()
+
+
+def test_this_pytest_session_saves_through_the_exclusive_save(pytestconfig):
+    storage = pytestconfig._benchmarksession.storage  # set up by bench/session/reporting.py at session start
+    assert "save" in vars(storage) and vars(storage)["save"].__name__ == "<lambda>"
