@@ -432,10 +432,13 @@ def _fake_rank(address: str, token: str, rank: int, closed: list) -> None:
     """A process-less rank: hello with `token`, then ready; records whether the parent closed it unanswered."""
     host, _, port = address.rpartition(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(protocol.encode("hello", pid=None, rank=rank, host=f"fake-{token[:4]}", token=token))
-        sock.sendall(protocol.encode("ready", rank=rank, size=1, host=f"fake-{token[:4]}"))
-        reader = sock.makefile("rb")
-        closed.append((token, reader.readline()))  # b"" when the parent dropped us; b'{"op":"quit"}' at the end
+        try:
+            sock.sendall(protocol.encode("hello", pid=None, rank=rank, host=f"fake-{token[:4]}", token=token))
+            sock.sendall(protocol.encode("ready", rank=rank, size=1, host=f"fake-{token[:4]}"))
+            answer = sock.makefile("rb").readline()  # b'{"op":"quit"}' at the end for a rank of the group
+        except (ConnectionResetError, BrokenPipeError):
+            answer = b""  # closed with our "ready" unread: the kernel answers with a reset
+        closed.append((token, answer))  # b"" when the parent dropped us
 
 
 def test_a_rank_without_the_groups_token_is_dropped(monkeypatch):
@@ -466,5 +469,4 @@ def test_a_rank_without_the_groups_token_is_dropped(monkeypatch):
     deadline = time.monotonic() + 5
     while len(closed) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert closed[:2] == [("0" * 32, b""), ("", b"")]  # both impostors were cut off without an answer
-    assert closed[2] == (group.token, protocol.encode("quit"))
+    assert dict(closed) == {"0" * 32: b"", "": b"", group.token: protocol.encode("quit")}  # impostors: no answer
