@@ -90,7 +90,6 @@ def grid_case_entries(
     from dataclasses import asdict
 
     from bench.backends import get
-    from bench.cases import HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK
     from bench.sizes import default_memory_budget, estimated_case_bytes, parse_sizes
 
     grid = sizes.strip().lower()
@@ -100,10 +99,7 @@ def grid_case_entries(
         on_cpu = {entry["case_id"]: entry["case_id"].replace("-gpu-", "-cpu-") for entry in found}
         keep = [entry for entry in found if on_cpu[entry["case_id"]] in HISTORY_CASES]
         return sorted(keep, key=lambda entry: HISTORY_CASES.index(on_cpu[entry["case_id"]])), skipped
-    options = GridOptions(
-        hidden=HIDDEN_SIZES.get(grid, HIDDEN_SIZES["quick"]),
-        mlp_full_batch_work=QUICK_MLP_FULL_BATCH_WORK if grid == "quick" else None,
-    )
+    options = grid_options(sizes)
     mlx = get("mlx")
     device_text = ",".join(devices) if devices else ",".join(mlx.devices())
     mlx.configure({"mlx_blas": "bundled", "mlx_device": device_text}.get)
@@ -120,3 +116,46 @@ def grid_case_entries(
                 else:
                     found.append(entry)
     return found, skipped
+
+
+def grid_options(sizes: str) -> GridOptions:
+    """The grid's options for a --sizes value: the MLP's widths and the quick grid's full-batch limit."""
+    from bench.cases import HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK
+
+    grid = sizes.strip().lower()
+    return GridOptions(
+        hidden=HIDDEN_SIZES.get(grid, HIDDEN_SIZES["quick"]),
+        mlp_full_batch_work=QUICK_MLP_FULL_BATCH_WORK if grid == "quick" else None,
+    )
+
+
+def grid_case_ids(sizes: str, backends: tuple[str, ...]) -> set[str]:
+    """Every case id grid_case_entries could list at `sizes`, on any of a backend's devices and any machine.
+
+    Nothing is skipped (library missing, device absent, over the memory budget):
+    a command line is checked against it before anything is installed, and a
+    case only this machine cannot run is the worker's to report.
+    """
+    from dataclasses import replace
+
+    from bench.sizes import parse_sizes
+
+    if sizes.strip().lower() == HISTORY_GRID:
+        every = grid_case_ids(HISTORY_SIZES, backends)
+        return {i for i in every if i.replace("-gpu-", "-cpu-") in HISTORY_CASES}
+    options = grid_options(sizes)
+    ids = set()
+    for size in parse_sizes(sizes):
+        for model in ("linear", "logistic", "mlp"):
+            for case in cases_for(model, "grid", size, options):
+                if case.backend in backends:
+                    devices = _devices_of(case.backend) or (case.device,)
+                    ids |= {replace(case, device=device).case_id(size) for device in devices}
+    return ids
+
+
+def _devices_of(backend: str) -> tuple[str, ...]:
+    """The devices a backend's module names (DEVICES), or none."""
+    import importlib
+
+    return tuple(getattr(importlib.import_module(f"bench.backends.{backend}"), "DEVICES", ()))

@@ -419,3 +419,54 @@ def test_case_ids_are_readable_filters():
     case = DistCase("logistic", 2)
     assert case.case_id(Size(1_000, 100)) == "logistic-mlx-data-parallel-step-cpu-ring-2ranks-n1000-d100"
     assert asdict(case) == {"model": "logistic", "n_ranks": 2, "backend": "ring", "device": "cpu", "launcher": "local"}
+
+
+def test_a_hostfile_ssh_name_that_ssh_would_read_as_an_option_is_refused():
+    text = '[{"ssh": "-oProxyCommand=touch /tmp/x", "ips": ["10.0.0.1"]}, {"ssh": "host2", "ips": ["10.0.0.2"]}]'
+    with pytest.raises(HostfileError, match='host 0 .*starts with "-"') as caught:
+        parse_hostfile(text)
+    assert "\n" not in str(caught.value)
+
+
+def _fake_rank(address: str, token: str, rank: int, closed: list) -> None:
+    """A process-less rank: hello with `token`, then ready; records whether the parent closed it unanswered."""
+    host, _, port = address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        try:
+            sock.sendall(protocol.encode("hello", pid=None, rank=rank, host=f"fake-{token[:4]}", token=token))
+            sock.sendall(protocol.encode("ready", rank=rank, size=1, host=f"fake-{token[:4]}"))
+            answer = sock.makefile("rb").readline()  # b'{"op":"quit"}' at the end for a rank of the group
+        except (ConnectionResetError, BrokenPipeError):
+            answer = b""  # closed with our "ready" unread: the kernel answers with a reset
+        closed.append((token, answer))  # b"" when the parent dropped us
+
+
+def test_a_rank_without_the_groups_token_is_dropped(monkeypatch):
+    import threading
+
+    group = RankGroup(spec(1), keep_logs_on_failure=False)
+    closed: list = []
+
+    def spawn(args):
+        address, token = args[args.index("--control") + 1], args[args.index("--token") + 1]
+        impostors = [
+            threading.Thread(target=_fake_rank, args=(address, wrong, 0, closed), daemon=True)
+            for wrong in ("0" * len(token), "")  # a guessed token, and none
+        ]
+
+        def genuine():
+            for impostor in impostors:  # the impostors first: the group must be waiting still when they are cut off
+                impostor.start()
+                impostor.join()
+            _fake_rank(address, token, 0, closed)
+
+        threading.Thread(target=genuine, daemon=True).start()
+
+    monkeypatch.setattr(group, "_spawn_local", spawn)
+    with group:
+        assert [r["host"] for r in group.ready_info] == [f"fake-{group.token[:4]}"]
+        assert len(group.token) == 32 and group.token != RankGroup(spec(1)).token
+    deadline = time.monotonic() + 5
+    while len(closed) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert dict(closed) == {"0" * 32: b"", "": b"", group.token: protocol.encode("quit")}  # impostors: no answer

@@ -326,3 +326,44 @@ def test_python_dash_m_runs_it(tmp_path):
     assert done.stderr.splitlines()[0].startswith("warning: skipping") and done.stderr.splitlines()[-1].startswith(
         "error:"
     )
+
+
+def test_a_report_that_fails_half_way_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert main([str(RESULTS), "--out", str(out), "--no-plots"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    import bench.report.cli as cli
+
+    def page_fails(*args, **kwargs):
+        raise OSError(28, "No space left on device")  # after the CSVs and summary.md were written
+
+    monkeypatch.setattr(cli, "build_page", page_fails)
+    assert main([str(RESULTS), "--out", str(out), "--no-plots", "--threshold", "5%"]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no new CSV beside the old index.html
+    new = tmp_path / "new"
+    assert main([str(RESULTS), "--out", str(new), "--no-plots"]) == 2
+    assert not new.exists()  # a folder the failed report made is not left behind
+
+
+def test_an_export_may_go_into_the_out_folder_the_report_creates(tmp_path, capsys):
+    out = tmp_path / "fresh"
+    assert (
+        main(
+            [str(RESULTS), "--out", str(out), "--no-plots", "--export", "github-action-benchmark", str(out / "b.json")]
+        )
+        == 0
+    )
+    assert json.loads((out / "b.json").read_text()) and (out / "index.html").is_file()
+
+
+def test_one_benchmark_without_a_backend_name_is_left_out_not_a_crash(tmp_path, capsys):
+    # Found by tests/test_properties.py: a None backend became the text "nan" and broke the side-by-side table.
+    doc = json.loads(next(RESULTS.rglob("*.json")).read_text())
+    doc["benchmarks"][3]["extra_info"]["backend"] = None
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "0001_run.json").write_text(json.dumps(doc))
+    (tmp_path / "r" / "0002_a\nb.json").write_text("{")  # a line break in a name stays on the warning's line
+    assert main([str(tmp_path / "r"), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("warning: ") for line in err)
+    assert any("left out 1 of 10 benchmarks" in line for line in err) and any("0002_a\\nb.json" in line for line in err)

@@ -314,6 +314,11 @@ def test_a_symlink_loop_and_an_unreadable_folder_are_said_as_such(tmp_path):
         ("schema_version", 99, "schema_version 99; this report reads up to 3"),
         ("steps_per_round", -100, "invalid steps_per_round (-100"),
         ("n_examples", "many", "invalid n_examples ('many'"),
+        ("batch_size", float("inf"), "invalid batch_size (inf"),  # found by tests/test_properties.py: a crash
+        ("steps_per_round", 2**63, "invalid steps_per_round (9223372036854775808"),  # beyond an int64 column
+        ("hidden", -1, "invalid hidden (-1: a non-negative whole number"),
+        ("backend", None, "invalid backend (None: a name was expected)"),  # found by test_properties: a crash
+        ("model", float("nan"), "invalid model (nan"),
     ],
 )
 def test_a_file_from_the_future_or_with_bad_sizes_is_refused_by_name(tmp_path, field, value, said):
@@ -328,7 +333,7 @@ def test_a_file_from_the_future_or_with_bad_sizes_is_refused_by_name(tmp_path, f
     assert loaded.frame.empty and any(said in w for w in warnings)
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -0.001])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -0.001, 1e-320, 1e-10])
 def test_non_finite_zero_or_negative_times_are_never_figures(tmp_path, bad, capsys):
     from bench.report import main
 
@@ -345,3 +350,43 @@ def test_non_finite_zero_or_negative_times_are_never_figures(tmp_path, bad, caps
     assert main([str(tmp_path / "results"), "--out", str(out), "--no-plots"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err and err[-1].startswith("error: no usable benchmark results") and not out.exists()
+
+
+def test_a_figure_that_overflows_is_blank_and_never_exported_as_infinity(tmp_path, capsys):
+    from bench.report import main
+
+    source = next(RESULTS.rglob("*.json"))
+    doc = json.loads(source.read_text())
+    doc["benchmarks"][0]["extra_info"]["flops_per_step"] = 1e308  # accepted, but x steps/s overflows
+    folder = tmp_path / "results" / "Linux"
+    folder.mkdir(parents=True)
+    (folder / "0001_extreme.json").write_text(json.dumps(doc))
+    out, export = tmp_path / "out", tmp_path / "bench.json"
+    argv = [
+        str(tmp_path / "results"),
+        "--out",
+        str(out),
+        "--no-plots",
+        "--export",
+        "github-action-benchmark",
+        str(export),
+    ]
+    assert main(argv) == 0
+    import numpy as np
+    import pandas as pd
+
+    for name in ("throughput.csv", "speedup.csv", "backends.csv"):
+        numbers = pd.read_csv(out / name).select_dtypes("number")
+        assert not np.isinf(numbers.to_numpy()).any(), name
+    throughput = pd.read_csv(out / "throughput.csv")
+    assert throughput["gflops_per_s"].isna().sum() == 1 and throughput["steps_per_s"].notna().all()
+    # Strict JSON: other tools cannot parse Infinity or NaN.
+    entries = json.loads(export.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in the export"))
+    assert len(entries) == len(doc["benchmarks"]) and all(0 < e["value"] < 1e300 for e in entries)
+
+    from bench.report.export import github_action_benchmark
+    from bench.report.figures import add_figures
+
+    frame = add_figures(read_results([tmp_path / "results"]).frame)
+    frame.loc[frame.index[:2], "steps_per_s"] = [np.inf, np.nan]  # a figure that is none: no point on a chart
+    assert len(github_action_benchmark(frame)) == len(frame) - 2

@@ -283,6 +283,7 @@ def test_half_built_or_stale_env_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setattr(environments, "_call", FakeInstaller())
     cache = EnvCache(tmp_path)
     versions.env_python(cache.path("0.30.0")).parent.mkdir(parents=True)  # no marker: an interrupted build
+    (cache.path("0.30.0") / "pyvenv.cfg").write_text("home = /usr/bin\n")  # venv writes it first of all
     (cache.path("0.30.0") / "leftover").write_text("x")
     assert "did not finish" in versions.ensure_env("0.30.0", cache, PINS)[1]
     assert not (cache.path("0.30.0") / "leftover").exists()
@@ -290,6 +291,19 @@ def test_half_built_or_stale_env_is_rebuilt(tmp_path, monkeypatch):
     newer = PinSet(("numpy==2.1.0", "pytest==8.0.0"))
     assert "pinned packages changed" in versions.ensure_env("0.30.0", cache, newer)[1]
     assert cache.marker("0.30.0")["pins"] == list(newer.pins)
+
+
+def test_a_folder_that_is_not_an_environment_is_never_deleted_to_build_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(environments, "_call", FakeInstaller())
+    cache = EnvCache(tmp_path / "envs")
+    (cache.path("0.30.0") / ".git").mkdir(parents=True)  # someone's checkout that happens to bear the name
+    (tmp_path / "elsewhere").mkdir()
+    (cache.root / "mlx-0.31.0").symlink_to(tmp_path / "elsewhere")
+    for release in ("0.30.0", "0.31.0"):
+        with pytest.raises(InstallError, match="is not one of this suite's environments") as info:
+            versions.ensure_env(release, cache, PINS)
+        assert "\n" not in str(info.value)
+    assert (cache.path("0.30.0") / ".git").is_dir() and (cache.root / "mlx-0.31.0").is_symlink()
 
 
 def test_unknown_release_fails_in_one_line_and_leaves_nothing(tmp_path, monkeypatch):
@@ -660,3 +674,8 @@ def test_clear_envs_deletes_only_this_suites_environments(tmp_path, capsys):
     assert (checkout / "README.md").read_text() == "keep" and (checkout / ".git").is_dir()
     assert (elsewhere / "precious.txt").read_text() == "keep" and (cache / "mlx-link").is_symlink()
     assert "removed" in capsys.readouterr().out
+    # Named: a link under a release's name that leads out of the cache is left, in one line, no traceback.
+    (cache / "mlx-0.32.4").symlink_to(elsewhere, target_is_directory=True)
+    assert versions.main(["--clear-envs", "0.32.4", "--cache-dir", str(cache)]) == versions.EXIT_OK
+    assert (elsewhere / "precious.txt").read_text() == "keep" and (cache / "mlx-0.32.4").is_symlink()
+    assert "nothing to remove" in capsys.readouterr().out

@@ -20,7 +20,7 @@ from bench import versions
 from bench.affinity import cpu_sets
 from bench.engine.client import WorkerClient, WorkerError, WorkerTimeout
 from bench.engine.worker import serve
-from bench.versions import bisect, compare, output, selftest, verdicts
+from bench.versions import arguments, bisect, compare, output, selftest, verdicts
 from bench.versions.paired import PairedSettings, Side, pairs_for, run_paired
 from bench.versions.targets import ReleaseError, mlx_requirement, parse_target, twin
 
@@ -658,6 +658,7 @@ def test_bisect_finds_the_first_regressed_release(tmp_path, monkeypatch):
     slow_from = ["0.31.0", "0.31.1", "0.32.0", "0.32.4"]
     world = World(effects={r: {case: 0.4} for r in slow_from})
     monkeypatch.setattr(bisect, "machine_identity", lambda: dict(MACHINE))
+    monkeypatch.setattr(arguments, "check_cases", lambda args: None)  # the fake world's ids are not the grid's
     args = versions.parse_args(
         [
             "--bisect",
@@ -728,6 +729,14 @@ def test_leftover_plants_sit_before_another_case_of_their_group_and_their_succes
         (["0.30.0", "0.32.4", "--round-time", "0"], "--round-time must be a positive"),
         (["0.30.0", "0.32.4", "--timeout", "-1"], "--timeout must be a positive"),
         (["0.30.0", "0.32.4", "--cpus", "a;b"], "--cpus 'a;b': 'a' is not a CPU number"),
+        (["0.30.0", "0.32.4", "--cases", "zzz-*"], "--cases 'zzz-*' matches no case of the grid quick"),
+        (["0.30.0", "0.32.4", "--sizes", "1000x10", "--cases", "*-n5000-*"], "matches no case of the grid 1000x10"),
+        (["--bisect", "linear-mlx-nosuch", "0.30.0", "0.32.4"], "--bisect 'linear-mlx-nosuch' is not a case"),
+        (["--bisect", "linear-mlx-compiled-step-cpu-b32-n1000-d10", "0.32.4", "0.30.0"], "OLD 0.32.4 must be an older"),
+        (["--bisect", "linear-mlx-compiled-step-cpu-b32-n1000-d10", "0.30.0", "0.30.0"], "OLD 0.30.0 must be an older"),
+        (["0.30.0", "0.32.4", "--bogus"], "unrecognized arguments: --bogus"),
+        (["0.30.0", "0.32.4", "--sessions", "x"], "--sessions: invalid _positive_int value"),
+        (["0.30.0", "--cases", "linear-*", "a\x1eb\nc"], "unrecognized arguments: 'a\\x1eb\\nc'"),  # test_properties
     ],
 )
 def test_bad_runner_arguments_are_one_line_naming_the_option(argv, message, capsys):
@@ -735,4 +744,25 @@ def test_bad_runner_arguments_are_one_line_naming_the_option(argv, message, caps
         versions.parse_args(argv)
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert message in err[-1]
+    assert len(err) == 1 and message in err[0]
+
+
+def test_cases_and_bisect_on_any_device_pass_the_early_check():
+    # A GPU case is checked against the grid's ids on every device: this machine's lack of one is the worker's to say.
+    args = versions.parse_args(["0.30.0", "0.32.4", "--cases", "linear-mlx-*-gpu-*", "--cases", "mlp-*"])
+    assert args.cases == ["linear-mlx-*-gpu-*", "mlp-*"]
+    assert versions.parse_args(["--bisect", "logistic-mlx-compiled-step-gpu-b32-n1000-d10", "0.30.0", "0.32.4"]).bisect
+
+
+def test_the_default_results_folder_is_new_for_each_session(tmp_path, monkeypatch):
+    monkeypatch.setattr(arguments, "REPO_ROOT", tmp_path)
+    first, second = (versions.parse_args(["0.30.0", "0.32.4"]) for _ in range(2))
+    second.results = first.results  # the same second
+    second.out = first.results / "report"
+    assert not first.results.exists()  # parsing alone creates nothing
+    (first.results.parent).mkdir(parents=True)
+    claimed = [arguments.claim_results(args) for args in (first, second)]
+    assert claimed[0] != claimed[1] and all(path.is_dir() for path in claimed)
+    assert claimed[1].name == claimed[0].name + "-2" and second.out == claimed[1] / "report"
+    named = versions.parse_args(["0.30.0", "0.32.4", "--results", str(claimed[0])])
+    assert arguments.claim_results(named) == claimed[0]  # a folder the user names is theirs to reuse

@@ -131,6 +131,8 @@ def parse_hostfile(text: str, source: str = "hostfile", require_ips: bool = True
         ssh = entry.get("ssh")
         if not isinstance(ssh, str) or not ssh.strip():
             raise HostfileError(f'{where} has no "ssh" host name')
+        if ssh.strip().startswith("-"):  # ssh would read it as an option (-oProxyCommand=... runs a command)
+            raise HostfileError(f'{where}: "ssh" name {ssh.strip()!r} starts with "-"; a host name cannot')
         ips = entry.get("ips", [])
         if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
             raise HostfileError(f'{where}: "ips" must be a list of IP address strings, got {_kind(ips)}')

@@ -11,7 +11,10 @@ starts the ranks on the user's hosts (over ssh, except for 127.0.0.1) with the
 backend's own variables.
 
 Either way each rank connects back to a TCP port the parent listens on, and
-the parent sends commands to all ranks and waits for every answer until a
+presents the group's random token (made per group, passed as --token) in its
+first message: with a hostfile that port listens on a routable address, and a
+connection without the token is closed unread, so nobody who merely reaches the
+port can pose as a rank. The parent sends commands to all ranks and waits for every answer until a
 deadline. A rank that exits, closes its connection, reports an error or does
 not answer within the timeout ends the whole group at once with a
 DistributedError whose message is one line. Every process the group starts
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import selectors
 import shutil
 import signal
@@ -65,6 +69,7 @@ QUIT_GRACE_S = 2.0  # a healthy rank exits this fast after "quit"
 TERM_GRACE_S = 1.0  # then SIGTERM, and SIGKILL for whoever ignores it
 START_ATTEMPTS = 3  # new ports for each attempt when a rank finds its port taken
 POLL_S = 0.05  # how often a waiting parent looks at its processes when no rank speaks
+MAX_HELLO_BYTES = 4096  # a first line longer than this is no hello of ours
 
 
 class DistributedError(RuntimeError):
@@ -85,6 +90,7 @@ class _Rank:
     host: str = ""
     ready: dict | None = None
     buffer: bytearray = field(default_factory=bytearray)
+    trusted: bool = False  # it presented the group's token in its first message
 
     @property
     def name(self) -> str:
@@ -101,6 +107,7 @@ class RankGroup:
         self.keep_logs_on_failure = keep_logs_on_failure
         self.pids: list[int] = []  # every process this group started or heard from, for orphan checks
         self.pgids: list[int] = []
+        self.token = secrets.token_hex(16)  # what a rank must present in its hello (see the module docstring)
         self.startup_s: float | None = None
         self.attempts = 0
         self.log_dir: Path | None = None
@@ -219,7 +226,7 @@ class RankGroup:
         self._ranks = []
         control = f"{host}:{self._listener.getsockname()[1]}"
         args = [sys.executable, "-m", WORKER_MODULE, "--control", control, "--ranks", str(spec.n_ranks)]
-        args += ["--backend", spec.backend, "--timeout", str(spec.timeout_s), *spec.worker_args]
+        args += ["--backend", spec.backend, "--timeout", str(spec.timeout_s), "--token", self.token, *spec.worker_args]
         if spec.fault:
             args += ["--inject-fault", spec.fault]
         if spec.launcher == "local":
@@ -340,6 +347,9 @@ class RankGroup:
             events = self._selector.select(timeout=POLL_S)
             for key, _ in events:
                 r = key.data
+                if r is None:  # a connection after every rank is up: none of ours, closed at once
+                    self._listener.accept()[0].close()
+                    continue
                 for message in self._read(r, what):
                     answers[r.ready["rank"]] = message
             if not events:
@@ -360,14 +370,25 @@ class RankGroup:
             return []
         except OSError:
             data = b""
+        if not data and not r.trusted:
+            self._drop(r)  # a stranger hung up: nothing of ours ended
+            return []
         if not data:
             self._selector.unregister(r.sock)
             raise self._ended(r, what)
         r.buffer += data
+        if not r.trusted and b"\n" not in r.buffer and len(r.buffer) > MAX_HELLO_BYTES:
+            self._drop(r)
+            return []
         messages = []
         while b"\n" in r.buffer:
             line, _, rest = bytes(r.buffer).partition(b"\n")
             r.buffer = bytearray(rest)
+            if not r.trusted:
+                if not self._presents_token(line):
+                    self._drop(r)
+                    return []
+                r.trusted = True
             message = protocol.decode(line)
             if message["op"] == "error":
                 if message.get("kind") == protocol.ADDRESS_IN_USE:
@@ -379,6 +400,25 @@ class RankGroup:
                 )
             messages.append(message)
         return messages
+
+    def _presents_token(self, line: bytes) -> bool:
+        """Whether a connection's first line is a hello carrying this group's token."""
+        try:
+            message = protocol.decode(line)
+        except protocol.ProtocolError:
+            return False
+        token = message.get("token")
+        return (
+            message["op"] == "hello"
+            and isinstance(token, str)
+            and secrets.compare_digest(token.encode(), self.token.encode())
+        )
+
+    def _drop(self, r: _Rank) -> None:
+        """Close a connection that did not present the token: it is no rank of this group."""
+        self._selector.unregister(r.sock)
+        r.sock.close()
+        self._ranks.remove(r)
 
     def _check_processes(self, what: str, grace_s: float = 0.0, besides: int | None = None) -> None:
         """Fail at once when a process of the group (other than `besides`) has exited, waiting up to grace_s."""

@@ -6,7 +6,8 @@ runs on MLX's own backend. Control traffic is a few dozen bytes per round, so
 its round trip (measured and saved as `control_rtt_s`) is small next to a
 round of ~20 ms.
 
-Rank -> parent, once: {"op": "hello", "pid", "rank", "host"} on connecting,
+Rank -> parent, once: {"op": "hello", "pid", "rank", "host", "token"} on connecting (a wrong
+token: the parent closes the connection),
 then {"op": "ready", "rank", "size", ...} once mx.distributed is up, or
 {"op": "error", "kind", "message"} when anything fails.
 

@@ -52,6 +52,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mlx-blas", default="bundled", help="as pytest's --mlx-blas")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to reach the parent")
     parser.add_argument(
+        "--token", default="", help="the group's token, presented in the hello (the parent drops others)"
+    )
+    parser.add_argument(
         "--inject-fault", default=None, help="tests only: KIND:RANK, KIND one of " + ", ".join(FAULT_KINDS)
     )
     return parser.parse_args(argv)
@@ -225,7 +228,7 @@ def main(argv=None) -> int:
     fault = Fault(args.inject_fault)
     rank = env_rank()
     channel = protocol.Channel(args.control, args.timeout)
-    channel.send("hello", pid=os.getpid(), rank=rank, host=socket.gethostname())
+    channel.send("hello", pid=os.getpid(), rank=rank, host=socket.gethostname(), token=args.token)
     try:
         fault.strike("start", rank)
         if args.mlx_blas != "bundled":  # before MLX is imported (see bench.backends.mlx.blas)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.oneline import one_line
 from bench.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_threshold
 from bench.report.export import FORMATS as EXPORT_FORMATS
 from bench.report.export import write_export
@@ -28,7 +29,7 @@ from bench.report.filters import apply_filters
 from bench.report.html import build_page
 from bench.report.load import read_results, warn_stderr
 from bench.report.markdown import build_summary
-from bench.report.outputs import prepare_out_dir, write_csv, write_text
+from bench.report.outputs import all_or_nothing, write_csv, write_text
 from bench.report.regression import comparisons, compare_versions, inconclusive, regressions
 from bench.report.schema import CASE_KEYS, FIGURE_COLUMNS, RUN_COLUMNS
 from bench.report.speedup import backends_table, speedup_table
@@ -41,9 +42,17 @@ EXIT_OK, EXIT_REGRESSION, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 4
 OUTPUT_FILES = ("throughput.csv", "speedup.csv", "backends.csv", "versions.csv", "summary.md", "index.html")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage stays in --help)."""
+
+    def error(self, message: str):
+        print(f"error: {one_line(message)} (see --help)", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The report's argument parser (its --help is the reference for every option)."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m bench.report",
         description=(
             "Turn saved benchmark results into comparison CSVs (throughput, each backend's speedup over NumPy, "
@@ -126,7 +135,7 @@ def throughput_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {one_line(message)}", file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -138,7 +147,7 @@ def export_target_problem(path: Path, out: Path) -> str | None:
         return "exists and is not a regular file"
     if path.resolve().parent == out.resolve() and path.name in OUTPUT_FILES:
         return f"is one of the report's own outputs in {out}; choose another name"
-    if not path.parent.is_dir():
+    if not path.parent.is_dir() and path.parent.resolve() != out.resolve():  # --out is made by the report
         return f"its folder {path.parent} does not exist"
     return None
 
@@ -183,54 +192,55 @@ def main(argv: list[str] | None = None) -> int:
     if clash:
         return _error(f"the report would overwrite input file(s) {', '.join(clash)}; choose another output")
     try:
-        out = prepare_out_dir(args.out)
-        written = [
-            write_csv(frame[throughput_columns(frame)], out / "throughput.csv"),
-            write_csv(speedup, out / "speedup.csv"),
-            write_csv(backends, out / "backends.csv"),
-            write_csv(versions, out / "versions.csv"),
-        ]
-        plots = []
-        if not args.no_plots:
-            from bench.report.plots import write_plots  # matplotlib only when plots are wanted
+        with all_or_nothing(args.out) as out:  # every output (exports too) replaced together, or none
+            written = [
+                write_csv(frame[throughput_columns(frame)], out / "throughput.csv"),
+                write_csv(speedup, out / "speedup.csv"),
+                write_csv(backends, out / "backends.csv"),
+                write_csv(versions, out / "versions.csv"),
+            ]
+            plots = []
+            if not args.no_plots:
+                from bench.report.plots import write_plots  # matplotlib only when plots are wanted
 
-            plots = write_plots(frame, speedup, versions, out)
-        summary = build_summary(
-            frame,
-            speedup,
-            versions,
-            files=len(loaded.files),
-            skipped=loaded.skipped,
-            plots=plots,
-            threshold=args.threshold,
-            correction=args.correction,
-            command=shlex.join(["python", "-m", "bench.report", *argv]),
-            release_verdicts=loaded.release_verdicts,
-            self_tests=loaded.self_tests,
-            histories=loaded.histories,
-        )
-        written.append(write_text(summary, out / "summary.md"))
-        page = build_page(
-            frame,
-            speedup,
-            versions,
-            files=len(loaded.files),
-            skipped=loaded.skipped,
-            plots=plots,
-            threshold=args.threshold,
-            command=shlex.join(["python", "-m", "bench.report", *argv]),
-            outputs=[p.name for p in written],
-            release_verdicts=loaded.release_verdicts,
-            self_tests=loaded.self_tests,
-            histories=loaded.histories,
-            backends=backends,
-        )
-        written.append(write_text(page, out / "index.html"))
-        for kind, path in args.export:
-            write_export(frame, kind, Path(path))
-            print(f"exported {kind}: {path}")
+                plots = write_plots(frame, speedup, versions, out)
+            summary = build_summary(
+                frame,
+                speedup,
+                versions,
+                files=len(loaded.files),
+                skipped=loaded.skipped,
+                plots=plots,
+                threshold=args.threshold,
+                correction=args.correction,
+                command=shlex.join(["python", "-m", "bench.report", *argv]),
+                release_verdicts=loaded.release_verdicts,
+                self_tests=loaded.self_tests,
+                histories=loaded.histories,
+            )
+            written.append(write_text(summary, out / "summary.md"))
+            page = build_page(
+                frame,
+                speedup,
+                versions,
+                files=len(loaded.files),
+                skipped=loaded.skipped,
+                plots=plots,
+                threshold=args.threshold,
+                command=shlex.join(["python", "-m", "bench.report", *argv]),
+                outputs=[p.name for p in written],
+                release_verdicts=loaded.release_verdicts,
+                self_tests=loaded.self_tests,
+                histories=loaded.histories,
+                backends=backends,
+            )
+            written.append(write_text(page, out / "index.html"))
+            for kind, path in args.export:
+                write_export(frame, kind, Path(path))
     except OSError as error:
         return _error(f"cannot write the report to {args.out}: {error.strerror or error}")
+    for kind, path in args.export:
+        print(f"exported {kind}: {path}")
 
     print(
         f"read {len(loaded.files)} file(s), {len(frame):,} rows ({len(loaded.skipped)} skipped); "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from bench.report.filters import latest_runs
@@ -26,6 +27,7 @@ def _case_name(row) -> str:
 def github_action_benchmark(frame: pd.DataFrame) -> list[dict]:
     """One customBiggerIsBetter entry per case (steps/s) of the newest run per machine and MLX version."""
     rows = latest_runs(frame)
+    rows = rows[np.isfinite(pd.to_numeric(rows["steps_per_s"], errors="coerce"))]  # no figure, no point on a chart
     several = rows[["machine", "mlx_version"]].drop_duplicates().shape[0] > 1
     entries = []
     for _, row in rows.iterrows():
@@ -54,4 +56,5 @@ def write_export(frame: pd.DataFrame, kind: str, path) -> None:
     if kind not in FORMATS:
         raise ValueError(f"unknown export format {kind!r} (known: {', '.join(FORMATS)})")
     entries = github_action_benchmark(frame)
-    write_atomic(path, lambda handle: handle.write(json.dumps(entries, indent=1) + "\n"))
+    text = json.dumps(entries, indent=1, allow_nan=False)  # NaN/Infinity are not JSON; the tool could not read them
+    write_atomic(path, lambda handle: handle.write(text + "\n"))

@@ -10,7 +10,8 @@ rule of bench.stability (the same as the terminal summary's).
 
 When a run's ``machine_info`` carries ``machine_limits`` (memory bandwidth,
 peak float32 GFLOP/s), each row also gets its roofline bound and how close it
-comes to it.
+comes to it. A figure that overflows (a saved field at an extreme, such as a
+flop count of 1e308) is left blank (NaN), never reported as infinite.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ def add_figures(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     if frame.empty:
         return frame
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # overflows are blanked at the end
+        return _with_figures(frame)
+
+
+def _with_figures(frame: pd.DataFrame) -> pd.DataFrame:
     if ROUND_PASS not in frame:
         frame[ROUND_PASS] = None
     raw = frame[RAW_TIMES].notna().to_numpy()
@@ -84,7 +90,17 @@ def add_figures(frame: pd.DataFrame) -> pd.DataFrame:
     frame["bandwidth_fraction"] = frame["gb_per_s"] / bandwidth
 
     frame["unstable"] = unstable(rounds, agreeing, iqr_share)
+    figures = [c for c in frame.columns if c in _DERIVED and pd.api.types.is_float_dtype(frame[c])]
+    frame[figures] = frame[figures].replace([np.inf, -np.inf], np.nan)
     return frame
+
+
+# add_figures' own float columns, blanked where they overflowed.
+_DERIVED = (
+    "median_round_s", "q1_round_s", "q3_round_s", "iqr_round_s", "iqr_pct_of_median", "pass_spread_pct",
+    "median_step_s", "steps_per_s", "samples_per_s", "gflops_per_s", "gb_per_s", "arithmetic_intensity",
+    "roofline_gflops_per_s", "roofline_fraction", "bandwidth_fraction",
+)  # fmt: skip
 
 
 def step_times(frame: pd.DataFrame, times_column: str = RAW_TIMES, k_column: str = "steps_per_round") -> list:

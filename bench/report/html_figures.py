@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm, to_hex
 
+from bench.report.outputs import read_output
 from bench.report.html_tables import esc
 from bench.report.schema import BASELINE_BACKEND, backend_label
 
@@ -139,7 +140,7 @@ def interval_svg(pct: float, low: float, high: float, threshold_pct: float, reac
 
 def embedded_png(path: Path, caption: str) -> str:
     """A PNG file as an <img> with its data inline, in a <figure> with a caption."""
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    data = base64.b64encode(read_output(path)).decode("ascii")  # the plot may still wait for its rename
     return (
         f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption)}">'
         f"<figcaption>{esc(caption)} (<code>{esc(Path(path).name)}</code>)</figcaption></figure>"

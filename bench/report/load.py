@@ -6,8 +6,8 @@ files, keeps the benchmarks that carry this suite's ``extra_info`` (see
 warning that names the file: an empty folder, a file that is not JSON or was
 cut short, JSON of another tool, pytest-benchmark files of another suite.
 Files are opened read-only; nothing read is ever changed. The release
-runner's own records (``release-verdicts.json``, ``self-test.json``, told apart
-by their ``kind`` field) are kept as they are, for the report to show.
+runner's own records (``release-verdicts.json``, ``self-test.json``,
+``history.json``; bench.report.records) are kept as they are, for the report to show.
 
 Each row carries every ``extra_info`` field as saved (fields added later by the
 suite pass through untouched), the run's date, commit and machine (its id:
@@ -30,6 +30,7 @@ run of today's suite gives that case. Peer backends' machine_info fields
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -41,6 +42,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.oneline import one_line
+from bench.report.records import HISTORY_KIND, RECORD_KINDS, RELEASE_VERDICTS_KIND, SELF_TEST_KIND, record_kind
 from bench.report.schema import (
     BACKEND_FIELD_PREFIXES,
     CASE_KEYS,
@@ -57,6 +60,7 @@ from bench.schema import SCHEMA_VERSION
 _INTEGER_KEYS = ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks")
 # Fields that must be whole numbers >= 1 for the figures to mean anything.
 _POSITIVE_INTS = ("n_examples", "n_features", "steps_per_round")
+MIN_TIME_S = 1e-9  # no step takes under a nanosecond: a shorter time is broken, its steps/s absurd or infinite
 
 
 @dataclass
@@ -74,7 +78,7 @@ class Loaded:
 
 def warn_stderr(message: str) -> None:
     """Default warning sink: one line on stderr."""
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {one_line(message)}", file=sys.stderr)
 
 
 def _is_suite_copy(folder: Path) -> bool:
@@ -256,25 +260,34 @@ def _why_not_ours(info) -> str | None:
     version = info.get("schema_version")
     if version is not None and not (isinstance(version, int) and 1 <= version <= SCHEMA_VERSION):
         return f"of schema_version {version!r}; this report reads up to {SCHEMA_VERSION}"
-    for key in _POSITIVE_INTS:
-        try:
-            if int(info[key]) >= 1 and float(info[key]) == int(info[key]):
-                continue
-        except (TypeError, ValueError, OverflowError):
-            pass
-        return f"with an invalid {key} ({info[key]!r}: a positive whole number was expected)"
+    for key in (k for k in REQUIRED_EXTRA_INFO if k not in _INTEGER_KEYS):  # model, backend...: the case's name
+        if not isinstance(info[key], str) or not info[key].strip():
+            return f"with an invalid {key} ({info[key]!r}: a name was expected)"
+    for key in _INTEGER_KEYS:
+        if key not in _POSITIVE_INTS and info.get(key) is None:
+            continue  # optional (no batch size: full batch)
+        if not _whole(info[key], 1 if key in _POSITIVE_INTS else 0):
+            what = "positive" if key in _POSITIVE_INTS else "non-negative"
+            return f"with an invalid {key} ({info[key]!r}: a {what} whole number was expected)"
     return None
 
 
+def _whole(value, least: int) -> bool:
+    """Whether `value` is a whole number from `least` up to 2**53 (exact as a float, and an int64 column)."""
+    with contextlib.suppress(TypeError, ValueError, OverflowError):
+        return least <= int(value) <= 2**53 and float(value) == int(value)
+    return False
+
+
 def _positive_array(data) -> np.ndarray | None:
-    """A non-empty list of positive finite numbers as an array, else None."""
+    """A non-empty list of finite times of at least MIN_TIME_S as an array, else None."""
     if not isinstance(data, list) or not data:
         return None
     try:
         times = np.asarray(data, dtype=float)
     except (TypeError, ValueError):
         return None
-    return times if times.ndim == 1 and np.all(np.isfinite(times) & (times > 0)) else None
+    return times if times.ndim == 1 and np.all(np.isfinite(times) & (times >= MIN_TIME_S)) else None
 
 
 def per_step_stats(info: dict) -> bool:
@@ -297,19 +310,12 @@ def _round_times(info: dict, stats: dict) -> tuple[np.ndarray | None, np.ndarray
 
 
 def _stat(stats: dict, key: str) -> float | None:
-    """A positive, finite figure of pytest-benchmark's stats, or None: a time of 0, below 0, NaN or inf is no figure."""
+    """A positive, finite figure of pytest-benchmark's stats (a time: from MIN_TIME_S), or None: 0, NaN, inf are none."""
     value = stats.get(key)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     value = float(value)
-    return value if np.isfinite(value) and value > 0 else None
-
-
-# The "kind" of the release runner's records, and the schema version this report reads.
-RELEASE_VERDICTS_KIND = "mlx-sgd-bench-release-verdicts"
-SELF_TEST_KIND = "mlx-sgd-bench-self-test"
-HISTORY_KIND = "mlx-sgd-bench-release-history"
-_RECORD_KINDS = {RELEASE_VERDICTS_KIND: ("rows", list), SELF_TEST_KIND: ("status", str), HISTORY_KIND: ("rows", list)}
+    return value if np.isfinite(value) and value > 0 and value >= (0 if key == "rounds" else MIN_TIME_S) else None
 
 
 def _parse(path: Path) -> tuple[object, str | None]:
@@ -329,20 +335,6 @@ def _parse(path: Path) -> tuple[object, str | None]:
     except (ValueError, RecursionError) as error:
         return None, f"not JSON ({type(error).__name__})"
     return doc, None
-
-
-def record_kind(doc) -> tuple[str | None, str | None]:
-    """(kind, None) for a usable release-verdicts or self-test record, (kind, why) for an unusable one,
-    (None, None) for any other document."""
-    kind = doc.get("kind") if isinstance(doc, dict) else None
-    if not isinstance(kind, str) or kind not in _RECORD_KINDS:
-        return None, None
-    if doc.get("schema_version") != 1:
-        return kind, f"{kind} of schema_version {doc.get('schema_version')!r}; this report reads version 1"
-    key, kind_type = _RECORD_KINDS[kind]
-    if not isinstance(doc.get(key), kind_type):
-        return kind, f"{kind} without its {key!r} field"
-    return kind, None
 
 
 def read_file(path: Path, folder: str | None = None) -> tuple[list[dict], str | None, int]:
@@ -461,7 +453,7 @@ def read_results(paths: Iterable[str | Path], warn: Callable[[str], None] = warn
     files, skipped = find_files(paths, warn)
     roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
     rows, used = [], []
-    records: dict[str, list[dict]] = {kind: [] for kind in _RECORD_KINDS}
+    records: dict[str, list[dict]] = {kind: [] for kind in RECORD_KINDS}
     for path in files:
         doc, why = _parse(path)
         kind, bad_record = record_kind(doc) if not why else (None, None)

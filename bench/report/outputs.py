@@ -2,14 +2,19 @@
 
 An interrupted report (Ctrl-C, a full disk) leaves each output either as it
 was before or complete, never half-written: readers such as a CI job that
-parses versions.csv never see a torn file.
+parses versions.csv never see a torn file. Inside ``all_or_nothing()`` the
+renames wait until every file of the report was written: one that fails
+half-way leaves the previous report as it was, never new CSVs beside an old
+index.html.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO
 
@@ -25,8 +30,52 @@ def _umask() -> int:
     return mask
 
 
+# (temporary file, final path) of each file written inside all_or_nothing(), renamed at its end.
+_PENDING: ContextVar[list[tuple[str, Path]] | None] = ContextVar("pending_outputs", default=None)
+
+
+@contextlib.contextmanager
+def all_or_nothing(out: Path) -> Iterator[Path]:
+    """Create `out` if needed; the files written inside replace the old ones together, or none does.
+
+    On any failure the temporary files are removed, and `out` too when this
+    call created it and it is still empty.
+    """
+    out = Path(out)
+    created = not out.exists()
+    prepare_out_dir(out)
+    pending: list[tuple[str, Path]] = []
+    token = _PENDING.set(pending)
+    done = False
+    try:
+        yield out
+        _PENDING.reset(token)
+        token = None
+        for tmp, path in pending:
+            os.replace(tmp, path)
+        pending.clear()
+        done = True
+    finally:
+        if token is not None:
+            _PENDING.reset(token)
+        for tmp, _ in pending:
+            Path(tmp).unlink(missing_ok=True)
+        if not done and created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only when empty: never anything but the folder this call made
+
+
+def read_output(path: Path) -> bytes:
+    """The content of an output written by this report, renamed into place or (inside all_or_nothing) not yet."""
+    path = Path(path)
+    for tmp, final in reversed(_PENDING.get() or []):
+        if final == path:
+            return Path(tmp).read_bytes()
+    return path.read_bytes()
+
+
 def write_atomic(path: Path, write: Callable[[IO], None], binary: bool = False) -> Path:
-    """Call write(handle) on a temporary file beside `path`, then move it into place."""
+    """Call write(handle) on a temporary file beside `path`, then move it into place (at the end of all_or_nothing)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -37,7 +86,11 @@ def write_atomic(path: Path, write: Callable[[IO], None], binary: bool = False) 
             handle.flush()
             os.fsync(handle.fileno())  # the data is on disk before the name points at it
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
-        os.replace(tmp, path)
+        pending = _PENDING.get()
+        if pending is not None:
+            pending.append((tmp, path))
+        else:
+            os.replace(tmp, path)
     except BaseException:
         # Whatever stopped us (KeyboardInterrupt included), leave no temporary file behind.
         Path(tmp).unlink(missing_ok=True)

@@ -6,12 +6,22 @@ three things pytest-benchmark does not publish: a fixture's stats record
 (``BenchmarkFixture._make_stats``), the marker that a fixture was used
 (``_mode``), and the session that holds every benchmark
 (``config._benchmarksession``). Nothing else in the suite touches them.
+One thing is replaced: the file storage's ``save``, which picks the next
+``NNNN_`` by listing the folder and then opens that name for writing, so two
+runs saving into one results folder at once could truncate each other's file;
+here a saved file is written in full under a hidden name, then hard-linked to
+its ``NNNN_`` name, which fails when the name exists (the next number is tried).
 tests/test_benchmark_adapter.py pins the versions below: a pytest-benchmark
 outside them, or one that renamed any of the three, fails that test instead
 of silently saving something else.
 """
 
 from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
 
 from packaging.version import Version
 
@@ -55,3 +65,59 @@ def restate_stats(stats_record, round_seconds: list[float]) -> None:
     stats_record.stats = Stats()
     for seconds in round_seconds:
         stats_record.update(seconds)
+
+
+_NUMBERED = re.compile(r"^(\d{4})_")
+SAVE_ATTEMPTS = 1000  # each failed attempt means another run took that number meanwhile
+
+
+def _next_number(folder: Path) -> int:
+    """One past the highest NNNN_ of the saved files in `folder` (1 for none)."""
+    numbers = [int(m.group(1)) for name in os.listdir(folder) if (m := _NUMBERED.match(name))]
+    return max(numbers, default=0) + 1
+
+
+def save_exclusively(storage, output_json: dict, save: str) -> Path:
+    """Save as pytest-benchmark's FileStorage.save does, but never over another run's file.
+
+    The content is written and flushed under a hidden temporary name first, then
+    linked to NNNN_<save>.json: a link never replaces an existing name, so of
+    two runs racing for one number one gets it and the other takes the next.
+    """
+    from pytest_benchmark.utils import safe_dumps
+
+    data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
+    folder = Path(storage.get(f"0000_{save}.json")).parent  # also creates the machine's folder
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".saving-", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
+        for _ in range(SAVE_ATTEMPTS):
+            target = folder / f"{_next_number(folder):04d}_{save}.json"
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                continue
+            storage.logger.info(f"Saved benchmark data in: {target}")
+            return target
+        raise FileExistsError(f"no free NNNN_ number for {save} in {folder} after {SAVE_ATTEMPTS} tries")
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def exclusive_saves(config) -> None:
+    """Make this session's pytest-benchmark save its results with save_exclusively (file storage only)."""
+    session = getattr(config, "_benchmarksession", None)
+    storage = getattr(session, "storage", None)
+    if storage is None or type(storage).__name__ != "FileStorage":
+        return  # elasticsearch storage, or pytest-benchmark not active: nothing is numbered by listing a folder
+    storage.save = lambda output_json, save: save_exclusively(storage, output_json, save)

@@ -1,6 +1,7 @@
 """pytest plugin: what the session does around the benchmarks, and what it says at the end.
 
-Machine limits before the first benchmark; passes 2..P once every test has run
+Machine limits before the first benchmark; saved results never overwrite
+another run's (bench.session.benchmark_adapter.exclusive_saves); passes 2..P once every test has run
 (bench.passes); every case's figures before pytest-benchmark saves them; the
 environment in machine_info (docs/measurement.md, "Measurement rules", rule 7); a case that
 fails a check after timing is not saved; the end-of-run table of steps/s and
@@ -13,7 +14,7 @@ import pytest
 
 from bench import environment, machine_limits
 from bench.engine import isolation
-from bench.session.benchmark_adapter import session_benchmarks
+from bench.session.benchmark_adapter import exclusive_saves, session_benchmarks
 from bench.session.config import session_config
 from bench.summary import format_summary
 
@@ -28,6 +29,7 @@ SUMMARY_LEGEND = (
 def pytest_sessionstart(session):
     """Measure the machine's memory bandwidth and peak GFLOP/s before any benchmark runs."""
     config = session.config
+    exclusive_saves(config)  # two runs saving into one results folder at once: neither overwrites the other
     timing = not (config.getoption("benchmark_disable") or config.getoption("benchmark_skip"))
     if timing and not config.getoption("collectonly"):
         state = session_config(config)

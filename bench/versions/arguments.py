@@ -1,16 +1,30 @@
-"""The command line of `python -m bench.versions`: its options, and the checks run before anything is installed."""
+"""The command line of `python -m bench.versions`: its options, and the checks run before anything is installed.
+
+Every check that can fail is made here, in well under a second, before an
+environment is built or a worker started: releases, numbers, CPU sets, the
+grid, --cases and --bisect's CASE against the case ids this checkout's grid
+names (the workers run a snapshot of this checkout, so they list the same
+ids), and --bisect's OLD before NEW. Each failure is one line on stderr and
+exit status 2. The default results folder is claimed only when a run starts
+(claim_results): a new folder, with a suffix when another session of the
+same second took the name.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fnmatch
 import math
 import shlex
 import sys
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 from bench.affinity import cpu_sets
 from bench.engine.defaults import ROUND_TIME_S as DEFAULT_ROUND_TIME_S
+from bench.oneline import one_line
 from bench.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_threshold
 from bench.versions import verdicts
 from bench.versions.common import CACHE_ENV_VAR, DEFAULT_PASSES, EXIT_USAGE, ORDERS, REPO_ROOT
@@ -26,9 +40,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage stays in --help)."""
+
+    def error(self, message: str):
+        fail(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of python -m bench.versions."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m bench.versions",
         usage="%(prog)s RELEASE [RELEASE ...] [options]\n"
         "       %(prog)s --self-test RELEASE [options]\n"
@@ -243,15 +264,65 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             parse_sizes(args.sizes)
     except SizeError as error:
         parser.error(str(error))
+    if not (args.list_envs or args.clear_envs):
+        check_cases(args)
     args.releases = list(dict.fromkeys(args.releases))  # a release named twice runs once per pass
     args.cache_dir = args.cache_dir or default_cache_dir()
+    args.default_results = args.results is None
+    args.default_out = args.out is None
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     args.results = (args.results or REPO_ROOT / "results" / "versions" / stamp).resolve()
     args.out = (args.out or args.results / "report").resolve()
     return args
 
 
+def check_cases(args: argparse.Namespace) -> None:
+    """--cases and --bisect's CASE name cases of the grid, and --bisect's OLD comes before NEW; else fail()."""
+    if not args.cases and not args.bisect:
+        return
+    from bench.grid import grid_case_ids
+
+    known = grid_case_ids(args.sizes, ("mlx", "numpy"))
+    for pattern in args.cases or []:
+        if not fnmatch.filter(known, pattern):
+            fail(f"--cases {pattern!r} matches no case of the grid {args.sizes} (ids look like {min(known)})")
+    if args.bisect:
+        case_id, old, new = args.bisect
+        if case_id not in known:
+            fail(f"--bisect {case_id!r} is not a case of the grid {args.sizes} (ids look like {min(known)})")
+        try:
+            reversed_order = not Version(old) < Version(new)
+        except InvalidVersion:
+            return  # parse_args accepted it, so a wheel file: the bisection's own check speaks for it
+        if reversed_order:
+            fail(f"--bisect: OLD {old} must be an older release than NEW {new}")
+
+
+def claim_results(args: argparse.Namespace) -> Path:
+    """Create the results folder; the default one is made new (…-2, -3 … when the second's name is taken).
+
+    Two sessions started in the same second would otherwise share one folder
+    and write over each other's files.
+    """
+    if not args.default_results:
+        args.results.mkdir(parents=True, exist_ok=True)
+        return args.results
+    base = args.results
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 1000):
+        candidate = base if number == 1 else base.with_name(f"{base.name}-{number}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        args.results = candidate
+        if args.default_out:
+            args.out = candidate / "report"
+        return candidate
+    fail(f"no free results folder beside {base}; name one with --results")
+
+
 def fail(message: str) -> None:
     """One line on stderr and the usage exit status: bad input is never a traceback."""
-    print(f"python -m bench.versions: error: {message}", file=sys.stderr)
+    print(f"python -m bench.versions: error: {one_line(message)}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)

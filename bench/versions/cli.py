@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 from bench.engine.client import WorkerError
 from bench.environment import machine_identity
 from bench.versions import reporting
-from bench.versions.arguments import build_parser, fail, parse_args, split_argv  # noqa: F401 - re-exported
+from bench.versions.arguments import build_parser, claim_results, fail, parse_args, split_argv  # noqa: F401 - re-exported
 from bench.versions.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": machine_identity(),  # runs are only ever compared within one machine identity
     }
+    claim_results(args)
     manifest = Manifest(args.results, plan)
     manifest.data["suite"] = snapshot_suite(args.results / SUITE_DIR)
     manifest.write()
@@ -295,7 +296,7 @@ def paired_main(args, cache: EnvCache, pins: PinSet, start_worker=None, ensure=N
             f"blocks per case, sizes {args.sizes}, CPU sets {settings.cpu_sets}; environments in {cache.root}"
         )
         return EXIT_OK
-    args.results.mkdir(parents=True, exist_ok=True)
+    claim_results(args)
     suite = snapshot_suite(args.results / SUITE_DIR)
     print(
         f"results: {args.results} (suite snapshot: {suite['files']} files at {suite['commit'] or '?'}{', dirty' if suite['dirty'] else ''})"

@@ -53,7 +53,9 @@ class EnvCache:
     def path(self, release: str) -> Path:
         """The environment folder of one release (its cache key); ReleaseError for a key that could leave the cache."""
         path = self.root / f"mlx-{safe_key(release)}"
-        if path.resolve().parent != self.root.resolve():  # belt and braces: never a folder outside the cache
+        # Belt and braces: the name itself stays in the cache. Not path.resolve(): a symbolic link at
+        # that name is no environment of ours (is_environment), to be refused by name, not followed.
+        if path.parent.resolve() != self.root.resolve() or path.name in (".", ".."):
             raise ReleaseError(f"{release!r} would name a folder outside {self.root}")
         return path
 
@@ -195,6 +197,9 @@ def ensure_env(
         if cache.is_ready(release, wanted):
             return env_python(path), "ready"
         done = "built"
+        if (path.exists() or path.is_symlink()) and not is_environment(path):
+            # Someone else's folder (or a link) under our name: never ours to delete.
+            raise InstallError(f"{path} exists and is not one of this suite's environments; move it or use --cache-dir")
         if path.exists():
             why = "its pinned packages changed" if cache.marker(release) else "an earlier build did not finish"
             done = f"rebuilt ({why})"

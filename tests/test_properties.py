@@ -1,0 +1,255 @@
+"""Generated bad input for the report and the release runner's command line: never a traceback, nothing lost.
+
+The report (bench.report's main, in-process) gets saved results cut short,
+foreign, non-finite, extreme or huge, and command lines with odd exports; the
+release runner's parse_args gets random argument lists. Whatever comes in: an
+exit status from the documented set, stderr lines that are one warning per
+input or one error (never a traceback), inputs unchanged byte for byte, and
+the report folder either complete or exactly as the previous report left it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import io
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# A development dependency (requirements-dev.txt, which CI installs): without it these tests skip, saying so.
+pytest.importorskip("hypothesis", reason="hypothesis is not installed (pip install -r requirements-dev.txt)")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from bench import versions
+from bench.report import main as report_main
+from bench.report.cli import OUTPUT_FILES
+
+SAMPLE = next((Path(__file__).parent / "data" / "report" / "results").rglob("*.json"))
+SAMPLE_DOC = json.loads(SAMPLE.read_text())
+REPORT_EXITS = {0, 1, 2, 4}  # bench.report's docstring
+RUNNER_EXITS = {0, 2}  # parse_args: --help, or a usage error (docs/releases.md, "Compare MLX releases")
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# -- generated results files ---------------------------------------------------------------
+
+extreme_numbers = st.sampled_from(
+    [math.nan, math.inf, -math.inf, 0, 0.0, -1, -100, -1e-300, 1e-320, 1e308, 10**30, -(10**30), 2**63, 0.5, 1.5]
+)
+odd_values = st.one_of(
+    extreme_numbers,
+    st.none(),
+    st.booleans(),
+    st.text(max_size=8),
+    st.lists(extreme_numbers, max_size=4),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=20,
+)
+EXTRA_KEYS = ["steps_per_round", "n_examples", "n_features", "batch_size", "schema_version", "round_times_s"]
+EXTRA_KEYS += ["round_pass", "case_id", "model", "backend", "hidden", "device"]
+STATS_KEYS = ["data", "median", "q1", "q3", "rounds"]
+
+
+def dumps(doc) -> bytes:
+    """JSON as Python writes it, NaN and Infinity included (as a buggy or foreign writer would)."""
+    return json.dumps(doc, allow_nan=True).encode()
+
+
+@st.composite
+def mutated_results(draw) -> bytes:
+    """The sample result with some of its benchmarks' fields replaced by odd values, or a top-level field broken."""
+    doc = copy.deepcopy(SAMPLE_DOC)
+    for _ in range(draw(st.integers(1, 4))):
+        bench = doc["benchmarks"][draw(st.integers(0, len(doc["benchmarks"]) - 1))]
+        where = draw(st.sampled_from(["extra_info", "stats", "benchmark"]))
+        if where == "benchmark":
+            bench[draw(st.sampled_from(["extra_info", "stats", "name"]))] = draw(odd_values)
+        elif isinstance(bench.get(where), dict):
+            keys = EXTRA_KEYS if where == "extra_info" else STATS_KEYS
+            bench[where][draw(st.sampled_from(keys))] = draw(odd_values)
+    if draw(st.booleans()):  # and, last, a whole top-level field
+        doc[draw(st.sampled_from(["benchmarks", "machine_info", "datetime", "commit_info"]))] = draw(odd_values)
+    return dumps(doc)
+
+
+@st.composite
+def truncated_results(draw) -> bytes:
+    text = dumps(SAMPLE_DOC)
+    return text[: draw(st.integers(0, len(text) - 1))]
+
+
+@st.composite
+def huge_results(draw) -> bytes:
+    """Many copies of the benchmarks (a long run), some with a non-finite median."""
+    doc = copy.deepcopy(SAMPLE_DOC)
+    copies = draw(st.integers(20, 60))
+    doc["benchmarks"] = [copy.deepcopy(b) for _ in range(copies) for b in SAMPLE_DOC["benchmarks"]]
+    for bench in doc["benchmarks"][:: draw(st.integers(3, 50))]:
+        bench["stats"]["median"] = draw(extreme_numbers)
+    return dumps(doc)
+
+
+results_files = st.one_of(
+    mutated_results(),
+    truncated_results(),
+    huge_results(),
+    json_values.map(dumps),  # another tool's JSON, or no object at all
+    st.binary(max_size=200),  # not text
+)
+
+report_options = st.lists(
+    st.one_of(
+        st.sampled_from(["--latest", "--fail-on-regression", "--no-plots", "--correction", "bh", "--model"]),
+        st.sampled_from(["--threshold", "--machine", "--model"]).flatmap(
+            lambda option: st.sampled_from(["10%", "0", "-5", "nan", "1e309", "linear", "", "abc"]).map(
+                lambda value: [option, value]
+            )
+        ),
+        st.sampled_from(["EXPORT_NEW", "EXPORT_INPUT", "EXPORT_SUMMARY", "EXPORT_MISSING", "EXPORT_LINK"]),
+        st.sampled_from(["--export", "--out", "--bogus"]),
+    ),
+    max_size=3,
+)
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """Every file below `folder` (hidden ones too) and its SHA-256."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+@pytest.fixture(scope="module")
+def previous_report(tmp_path_factory) -> Path:
+    """A report of the sample, as a user's report/ folder holds it before the next one."""
+    out = tmp_path_factory.mktemp("previous") / "report"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert report_main([str(SAMPLE), "--out", str(out), "--no-plots"]) == 0
+    return out
+
+
+def run_captured(call) -> tuple[int, str]:
+    """(exit status, stderr) of call(), SystemExit included."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            status = call()
+        except SystemExit as stop:
+            status = stop.code
+    return status, err.getvalue()
+
+
+def assert_one_line_each(stderr: str, inputs: int) -> None:
+    """One warning line per input at most, one error line at most, never a traceback."""
+    lines = stderr.splitlines()
+    assert "Traceback" not in stderr
+    assert all(line.startswith(("warning: ", "error: ")) for line in lines), lines
+    assert sum(line.startswith("error: ") for line in lines) <= 1, lines
+    assert len(lines) <= inputs + 1, lines
+
+
+@PROPERTY
+@given(files=st.lists(results_files, min_size=1, max_size=3), with_sample=st.booleans(), options=report_options)
+def test_the_report_on_generated_results(previous_report, files, with_sample, options):
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        results = tmp / "results" / "Linux-CPython-3.11-64bit"
+        results.mkdir(parents=True)
+        for number, content in enumerate(files, start=1):
+            (results / f"{number:04d}_generated.json").write_bytes(content)
+        if with_sample:
+            shutil.copy(SAMPLE, results / "0000_sample.json")
+        out = tmp / "report"
+        shutil.copytree(previous_report, out)
+        (tmp / "victim").write_text("the user's file")
+        (tmp / "link.json").symlink_to(tmp / "victim")
+        exports = {
+            "EXPORT_NEW": tmp / "bench.json",
+            "EXPORT_INPUT": results / "0001_generated.json",
+            "EXPORT_SUMMARY": out / "summary.md",
+            "EXPORT_MISSING": tmp / "missing" / "bench.json",
+            "EXPORT_LINK": tmp / "link.json",
+        }
+        argv = [str(tmp / "results"), "--out", str(out)]
+        for option in options:
+            if isinstance(option, list):
+                argv += option
+            elif option in exports:
+                argv += ["--export", "github-action-benchmark", str(exports[option])]
+            else:
+                argv.append(option)
+        if "--no-plots" not in argv:
+            argv.append("--no-plots")  # plots take seconds each; their writing is the same all-or-nothing path
+        outs = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--out"]
+        written = (tmp / outs[-1]).resolve()  # the last --out wins; a bare one took the next word
+        existed = written.exists()
+        inputs_before = digest(tmp / "results")
+        previous = digest(out)
+        victim_before = (tmp / "victim").read_text()
+
+        with contextlib.chdir(tmp):  # a bare --out takes the next word as a folder: never the checkout's
+            status, stderr = run_captured(lambda: report_main(argv))
+
+        assert status in REPORT_EXITS, (status, stderr)
+        assert_one_line_each(stderr, len(files) + with_sample)
+        assert digest(tmp / "results") == inputs_before  # nothing read was changed
+        assert (tmp / "victim").read_text() == victim_before and (tmp / "link.json").is_symlink()
+        assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
+        if status == 2 or written != out.resolve():
+            assert digest(out) == previous  # untouched: the previous report as it was
+        if status == 2:
+            assert written.exists() == existed  # no folder made for a report that was not written
+        else:
+            assert set(OUTPUT_FILES) <= {p.name for p in written.iterdir()}  # complete
+            assert not [p.name for p in written.iterdir() if p.name.startswith(".")]
+            if written == out.resolve():
+                assert digest(out)["summary.md"] != previous["summary.md"]  # the new report, not the old
+
+
+# -- generated command lines of the release runner -----------------------------------------
+
+RUNNER_OPTIONS = sorted(
+    option
+    for action in versions.build_parser()._actions
+    for option in action.option_strings
+    if option not in ("-h", "--help", "--results", "--out", "--cache-dir")  # paths: set below, inside a temp folder
+)
+runner_tokens = st.one_of(
+    st.sampled_from(RUNNER_OPTIONS),
+    st.sampled_from(["0.30.0", "0.32.4", "0.30.0/../..", "0.99", "nan", "-1", "inf", "1e309", "0", "3", "a;b"]),
+    st.sampled_from(["zzz-*", "linear-*", "linear-mlx-compiled-step-cpu-b32-n1000-d10", "1000x10", "banana", "--"]),
+    st.sampled_from(["paired", "runs", "cpu", "gpu", "all", "grid", "shuffle", "10%", "-k", "x.whl", "-"]),
+    st.text(max_size=6),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(argv=st.lists(runner_tokens, max_size=7))
+def test_the_release_runners_command_line_on_generated_argv(argv):
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "keep.txt").write_text("the user's file")
+        cut = argv.index("--") if "--" in argv else len(argv)  # ours before the first --, pytest's after
+        full = [*argv[:cut], "--results", str(tmp / "r"), "--cache-dir", str(tmp / "c"), *argv[cut:]]
+        before = digest(tmp)
+
+        with contextlib.chdir(tmp):
+            status, stderr = run_captured(lambda: versions.parse_args(full))
+
+        status = 0 if status is None or not isinstance(status, int) else status  # a Namespace: parsed
+        assert status in RUNNER_EXITS, (status, stderr)
+        assert "Traceback" not in stderr
+        assert len(stderr.splitlines()) <= 1 and (status == 0 or stderr.startswith("python -m bench.versions: error:"))
+        assert digest(tmp) == before and sorted(p.name for p in tmp.iterdir()) == ["keep.txt"]  # parsing writes nothing
