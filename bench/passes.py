@@ -24,18 +24,22 @@ and the raw round times with their pass labels go into ``extra_info``.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from bench.engine.client import START_TIMEOUT_S, WorkerClient
 from bench.engine.isolation import WorkerPool
 from bench.engine.jobs import Job, PassResult
 from bench.engine.runner import run_pass
+from bench.intervals import log_intervals, machine_spread
 from bench.schema import SCHEMA_VERSION
 from bench.session.benchmark_adapter import per_step_stats, restate_stats
-from bench.stability import PASS_TOLERANCE, PassFigures, pass_figures, steps_per_s_interval
+from bench.stability import PASS_TOLERANCE, PassFigures, pass_figures
 from bench.steadiness import describe as describe_steadiness
 from bench.steadiness import probe_seconds
 from bench.steadiness import summary as steadiness_summary
@@ -132,6 +136,7 @@ class Schedule:
     pool: WorkerPool | None = field(default=None, repr=False)
     # Where the session's time went (seconds): worker starts, timed passes, re-measure (bench.session.reporting).
     time_spent: dict[str, float] = field(default_factory=dict)
+    phase_s: dict[str, float] = field(default_factory=dict)  # inside the passes: setup, rounds, checks... (PassResult)
 
     def add(self, measurement: Measurement) -> None:
         """Register a case whose pass 1 is done."""
@@ -147,10 +152,16 @@ class Schedule:
     def run_job(self, job: Job, timeout_s: float = FIRST_PASS_TIMEOUT_S) -> PassResult:
         """One pass of a job: in its group's worker (the isolation policy), or here without worker options."""
         if self.worker_options is None:
-            return run_pass(job)
-        if self.pool is None:
-            self.pool = WorkerPool(self._start_worker)
-        return self.pool.run(job, timeout_s)
+            result = run_pass(job)
+        else:
+            if self.pool is None:
+                self.pool = WorkerPool(self._start_worker)
+            result = self.pool.run(job, timeout_s)
+        phase = "blog runs" if job.scenario == "blog" else None  # the blog's 10,000-step runs, on their own
+        for name, seconds in (result.phases_s or {}).items():
+            key = phase if phase and name == "rounds" else name
+            self.phase_s[key] = self.phase_s.get(key, 0.0) + seconds
+        return result
 
     def _start_worker(self, job: Job) -> WorkerClient:
         """A new worker for the job's group, configured with the session's options for the group's backend only."""
@@ -218,9 +229,15 @@ class Schedule:
                 now = time.perf_counter()
                 if progress is not None and now - last_note >= PROGRESS_EVERY_S and index + 1 < len(todo):
                     last_note = now
-                    left = (now - start) / (index + 1) * (len(todo) - index - 1)
+                    per_case = (now - start) / (index + 1)
+                    left = per_case * (len(todo) - index - 1)
+                    # The passes after this one take about as long as this one: say when the whole run ends.
+                    later = per_case * len(todo) * max(0, self.passes - pass_id) if budget_s is None else 0.0
+                    label = f"pass {pass_id} of {self.passes}" if budget_s is None else "re-measure"
                     progress(
-                        f"pass {pass_id}: {index + 1} of {len(todo)} cases in {now - start:.0f} s, about {left:.0f} s left"
+                        f"{label}: {index + 1} of {len(todo)} cases in {now - start:.0f} s, "
+                        f"about {left:.0f} s left in this {'pass' if budget_s is None else 're-measure'}"
+                        + (f", {left + later:.0f} s in all before the re-measure" if later else "")
                     )
         finally:
             self.close_workers()
@@ -262,7 +279,14 @@ class Schedule:
         spent = dict(self.time_spent)
         starts = spent.pop("worker starts", 0.0)
         parts = [f"{name} {seconds:.0f} s" for name, seconds in spent.items()]
-        return f"time: {', '.join(parts)}; {starts:.0f} s of it starting {self._started_workers()} worker processes"
+        line = f"time: {', '.join(parts)}; {starts:.0f} s of it starting {self._started_workers()} worker processes"
+        if self.phase_s:
+            # Inside the cases' passes, summed over every pass (the re-measure included).
+            names = {"setup": "setup (data, trainer, first step, K, warm-up)", "rounds": "timed rounds"}
+            order = ("rounds", "blog runs", "setup", "checks", "memory")
+            inside = [f"{names.get(k, k)} {self.phase_s[k]:.0f} s" for k in order if k in self.phase_s]
+            line += "; within the passes: " + ", ".join(inside)
+        return line
 
     def _started_workers(self) -> int:
         return len(self.pool.started) if self.pool is not None else 0
@@ -281,10 +305,10 @@ class Schedule:
         self.time_spent["re-measure"] = time.perf_counter() - start
         for measurement in done:
             measurement.remeasured = measurement.failure is None
-        settled = sum(1 for m in done if m.failure is None and not m.figures.unstable)
+        settled = sum(1 for m in done if m.failure is None and not m.figures.disagree)
         note = (
             f"{len(flagged)} case(s) whose passes disagreed (more than {PASS_TOLERANCE:.0%} apart) after {self.passes} "
-            f"passes; {len(done)} re-measured once at the end, {settled} of them now stable"
+            f"passes; {len(done)} re-measured once at the end, {settled} of them now within {PASS_TOLERANCE:.0%}"
         )
         if len(done) < len(flagged):
             note += f"; {len(flagged) - len(done)} left as they were (re-measuring is held to {REMEASURE_SHARE:.0%} of the session)"
@@ -318,11 +342,44 @@ class Schedule:
             # pytest-benchmark's stats over the pass medians, so its median is the suite's figure (1 / it = steps/s).
             restate_stats(measurement._stats, list(figures.pass_medians))
             info["stats_over"] = "pass medians"
-            interval = steps_per_s_interval(steps_per_round, figures.pass_medians)
-            if interval is not None:
-                info["steps_per_s_ci_low"], info["steps_per_s_ci_high"] = interval
             if measurement.finish is not None:
                 info.update(measurement.finish(measurement, self))
+        self._add_intervals([m for m in self.measurements if m.failure is None and m.round_times])
+
+    def _add_intervals(self, measurements: list[Measurement]) -> None:
+        """Every figure's 95% interval and the unstable rule (bench.intervals), over all the session's cases at once."""
+        if not measurements:
+            return
+        samples, centres = [], []
+        for measurement in measurements:
+            figures = measurement.figures
+            # The pass is the unit; a case timed in one pass (a cold start: a fresh trainer per round) has its rounds.
+            medians = figures.pass_medians if figures.passes > 1 else np.asarray(measurement.round_times)
+            samples.append(np.log(measurement.steps_per_round / np.asarray(medians, dtype=float)))
+            centres.append(math.log(measurement.steps_per_round / figures.median))
+        probes = [p for m in self.measurements for p in m.pass_probe_s.values()]
+        machine_sd, machine_n = machine_spread(probes)
+        # Pooled per backend: each backend's noise is its own, and a peer never changes MLX's interval.
+        backends = [m.benchmark.extra_info.get("backend") for m in measurements]
+        intervals: list = [None] * len(measurements)
+        for backend in dict.fromkeys(backends):
+            mine = [i for i, b in enumerate(backends) if b == backend]
+            found = log_intervals([samples[i] for i in mine], [centres[i] for i in mine], machine_sd, machine_n)
+            for i, interval in zip(mine, found):
+                intervals[i] = interval
+        for measurement, interval in zip(measurements, intervals):
+            info = measurement.benchmark.extra_info
+            low, high = interval.low_high
+            info.update(
+                steps_per_s_ci_low=low if math.isfinite(low) else None,
+                steps_per_s_ci_high=high if math.isfinite(high) else None,
+                steps_per_s_se_log=interval.se if math.isfinite(interval.se) else None,
+                steps_per_s_df=interval.df if math.isfinite(interval.df) else None,
+                steps_per_s_half_width_pct=interval.half_width_pct if math.isfinite(interval.half) else None,
+                interval_machine_sd_log=machine_sd,
+                interval_machine_probes=machine_n,
+                unstable=interval.unstable,
+            )
 
     def failures(self) -> list[str]:
         """One line per case that failed a check in a later pass."""

@@ -123,20 +123,3 @@ def pass_figures(round_times, round_pass=None) -> PassFigures:
         q3=float(many["q3"][0]),
         rounds=len(times),
     )
-
-
-def steps_per_s_interval(steps_per_round: int, pass_medians, confidence: float = 0.95) -> tuple[float, float] | None:
-    """A `confidence` interval of a case's steps/s from its pass medians (the unit of evidence), or None below 2 passes.
-
-    A t-interval of the mean log round time over passes, turned into steps/s:
-    passes are taken in different processes minutes apart, so they, not the
-    rounds inside one, are the independent samples.
-    """
-    from scipy import stats
-
-    logs = np.log(np.asarray(pass_medians, dtype=float))
-    if len(logs) < 2 or not np.all(np.isfinite(logs)):
-        return None
-    half = stats.t.ppf(0.5 + confidence / 2, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
-    centre = logs.mean()
-    return float(steps_per_round / np.exp(centre + half)), float(steps_per_round / np.exp(centre - half))

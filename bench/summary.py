@@ -9,11 +9,15 @@ with the case bench.pairing names and is taken within each pass, then summarised
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 
-from bench.pairing import BASELINE_BACKEND, baseline_of, pass_ratio
+from bench.intervals import UNSTABLE_HALF_WIDTH, Interval, log_intervals
+from bench.pairing import BASELINE_BACKEND, baseline_of
 from bench.roofline import roofline_fraction
-from bench.stability import AGREEMENT, MIN_ROUNDS, UNSTABLE_IQR_SHARE, pass_figures
+from bench.stability import pass_figures
 
 SCENARIO_TITLES = {"blog": " (the blog's configuration)", "cold": " (cold start: first step of a new trainer)"}
 
@@ -40,22 +44,49 @@ def _identity(info: dict, variant: str, dtype: str, barrier: str) -> tuple:
     )
 
 
-def summary_frame(benchmarks, limits: dict | None = None) -> pd.DataFrame:
-    """One row per timed case: id, K, steps/s, GFLOP/s, GB/s, roofline share, pass spread, ratio to NumPy."""
-    infos = [b.extra_info for b in benchmarks if "steps_per_s" in b.extra_info and "round_times_s" in b.extra_info]
+def ratio_intervals(infos: list[dict]) -> dict[str, Interval]:
+    """Each case's steps/s ratio to its NumPy baseline, pass by pass, with its interval (bench.intervals), by case id."""
     baselines = {
-        _identity(i, i["variant"], i["dtype"], i["barrier"]): _pass_step_times(i)
-        for i in infos
-        if i["backend"] == BASELINE_BACKEND
+        _identity(i, i["variant"], i["dtype"], i["barrier"]): i for i in infos if i["backend"] == BASELINE_BACKEND
     }
+    ids, samples, centres, backends = [], [], [], []
+    for info in infos:
+        if info["backend"] == BASELINE_BACKEND:
+            continue
+        base = baselines.get(_identity(info, *baseline_of(info.get("scenario", "grid"), info["barrier"])))
+        if base is None:
+            continue
+        mine, theirs = _pass_step_times(info), _pass_step_times(base)
+        common = sorted(set(mine) & set(theirs))
+        if not common:
+            continue
+        # steps/s ratio per pass = NumPy's step time over the case's
+        logs = np.log([theirs[p] / mine[p] for p in common])
+        ids.append(info["case_id"])
+        samples.append(logs)
+        centres.append(float(np.median(logs)))
+        backends.append(info["backend"])
+    # The machine's drift, as the session measured it (bench.passes saves it with every case).
+    machine_sd = float(infos[0].get("interval_machine_sd_log") or 0.0) if infos else 0.0
+    machine_n = int(infos[0].get("interval_machine_probes") or 0) if infos else 0
+    found = {}
+    for backend in dict.fromkeys(backends):  # pooled per backend, as the report's speedup.csv
+        mine = [i for i, b in enumerate(backends) if b == backend]
+        intervals = log_intervals([samples[i] for i in mine], [centres[i] for i in mine], machine_sd, machine_n)
+        found.update({ids[i]: interval for i, interval in zip(mine, intervals)})
+    return found
+
+
+def summary_frame(benchmarks, limits: dict | None = None) -> pd.DataFrame:
+    """One row per timed case: id, K, steps/s with its interval, GFLOP/s, GB/s, roofline share, ratio to NumPy."""
+    infos = [b.extra_info for b in benchmarks if "steps_per_s" in b.extra_info and "round_times_s" in b.extra_info]
+    ratios = ratio_intervals(infos)
     rows = []
     for info in infos:
         figures = pass_figures(info["round_times_s"], info["round_pass"])
-        ratio = None
-        if info["backend"] != BASELINE_BACKEND:
-            base = baselines.get(_identity(info, *baseline_of(info.get("scenario", "grid"), info["barrier"])))
-            # steps/s ratio per pass = NumPy's step time over the case's
-            ratio = pass_ratio(base, _pass_step_times(info)) if base else None
+        ratio = ratios.get(info["case_id"])
+        low, high = ratio.low_high if ratio is not None else (math.nan, math.nan)
+        half = info.get("steps_per_s_half_width_pct")
         rows.append(
             {
                 "group": f"{info['model']}-n{info['n_examples']}-d{info['n_features']}",
@@ -72,10 +103,11 @@ def summary_frame(benchmarks, limits: dict | None = None) -> pd.DataFrame:
                     else None
                 ),
                 "passes": figures.passes,
-                "spread": figures.pass_spread,
-                "unstable": "!" if figures.unstable else "",
+                "±95%": half if half is not None else math.nan,
+                "unstable": "!" if info.get("unstable") else "",
                 "overhead": info.get("harness_overhead_ratio"),
-                "x NumPy": ratio.ratio if ratio else None,
+                "x NumPy": math.exp(ratio.centre) if ratio is not None else None,
+                "x NumPy 95%": f"{low:.3g}-{high:.3g}" if np.isfinite(low) and np.isfinite(high) else None,
             }
         )
     frame = pd.DataFrame(rows)
@@ -101,17 +133,18 @@ def format_summary(benchmarks, limits: dict | None = None, notes: list[str] = ()
                 "GB/s": "{:.2f}".format,
                 "x NumPy": "{:.3f}".format,
                 "roof": "{:.0%}".format,
-                "spread": "{:.1%}".format,
+                "±95%": "{:.1f}%".format,
                 "overhead": "{:.3f}".format,
             },
         )
         lines.extend("  " + line for line in table.splitlines())
     unstable = int((frame["unstable"] == "!").sum()) if not frame.empty else 0
-    if unstable:
+    if not frame.empty and frame["±95%"].notna().any():
+        half = frame["±95%"].dropna()
         lines.append(
-            f"! {unstable} of {len(frame)} figures are unstable (no majority of passes within {AGREEMENT:.0%} of the median, "
-            f"rounds' IQR over {UNSTABLE_IQR_SHARE:.0%} of the median, or fewer than {MIN_ROUNDS} rounds): "
-            "see README, 'Getting stable numbers'."
+            f"95% intervals of steps/s: half-width {half.median():.1f}% at the median, {half.quantile(0.9):.1f}% at the "
+            f"90th percentile; {unstable} of {len(frame)} figures unstable (their interval reaches more than "
+            f"{UNSTABLE_HALF_WIDTH:.0%} either side): see README, 'Getting stable numbers'."
         )
     lines.extend(notes)
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Memory peaks, machine limits, roofline and stability figures, and the terminal summary."""
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,6 +11,7 @@ from bench.backends import get, make_trainer
 from bench.cases import Case
 from bench.datasets import make_problem
 from bench.engine.defaults import MEMORY_STEPS
+from bench.intervals import log_intervals
 from bench.models import LEARNING_RATE
 from bench.sizes import Size
 from bench.summary import format_summary
@@ -62,6 +64,13 @@ def fake_bench(backend, variant, steps_per_s, pass_factors=(1.0, 1.0, 1.0), barr
         "case_id": f"linear-{backend}-{variant}-{barrier}-cpu-n100-d10", "scenario": "grid",
         "round_times_s": times, "round_pass": [p + 1 for p in range(len(pass_factors)) for _ in range(5)],
     }  # fmt: skip
+    # The interval the session saves (bench.passes), here from this case's passes alone.
+    logs = np.log([k / (round_s * factor) for factor in pass_factors])
+    (interval,) = log_intervals([logs], [math.log(steps_per_s)])
+    info.update(
+        steps_per_s_se_log=interval.se, steps_per_s_df=interval.df,
+        steps_per_s_half_width_pct=interval.half_width_pct, unstable=interval.unstable,
+    )  # fmt: skip
     return SimpleNamespace(extra_info=info)
 
 
@@ -73,7 +82,8 @@ def test_summary_shows_ratios_roofline_and_flags_unstable_rows():
     assert "linear-n100-d10" in text
     assert "0.250" in text  # MLX at a quarter of NumPy's steps/s
     assert "50%" in text  # 1 GFLOP/s of a 2 GFLOP/s roof (4 GB/s x 0.5 flop/byte)
-    assert "1 of 2 figures are unstable" in text
+    assert "1 of 2 figures unstable" in text  # the MLX case's passes 0.8 / 1.0 / 1.25: its interval is wide
+    assert "0.144-0.435" in text  # x NumPy's 95% interval beside it
 
 
 def test_summary_compares_mini_batches_with_numpy_at_the_same_batch_size():
@@ -83,7 +93,7 @@ def test_summary_compares_mini_batches_with_numpy_at_the_same_batch_size():
         bench.extra_info.update(batch_size=32, case_id=bench.extra_info["case_id"].replace("-n100", "-b32-n100"))
     text = format_summary([full_numpy, batch_numpy, batch_mlx])
     mlx_line = next(line for line in text.splitlines() if "mlx-compiled" in line)
-    assert mlx_line.rstrip().endswith("0.500")  # 2,000 / 4,000, not 2,000 / 1,000
+    assert " 0.500 " in mlx_line  # 2,000 / 4,000, not 2,000 / 1,000
 
 
 def test_summary_ratio_is_taken_within_each_pass():
@@ -92,8 +102,9 @@ def test_summary_ratio_is_taken_within_each_pass():
     mlx = fake_bench("mlx", "analytic", 500.0, pass_factors=(1.0, 1.4, 1.0))
     text = format_summary([numpy, mlx])
     mlx_line = next(line for line in text.splitlines() if "mlx-analytic" in line)
-    assert mlx_line.rstrip().endswith("0.500")
-    assert "figures are unstable" not in text  # one disturbed pass of three is outvoted
+    # Each case's own figure carries the burst in its interval (unstable); their ratio, taken pass by pass, does not.
+    assert mlx_line.split()[-2:] == ["0.500", "0.5-0.5"]
+    assert "2 of 2 figures unstable" in text
 
 
 def test_summary_pairs_sync_cases_with_numpy_sync():
@@ -101,4 +112,4 @@ def test_summary_pairs_sync_cases_with_numpy_sync():
     mlx_sync = fake_bench("mlx", "autodiff", 200.0, barrier="sync")
     text = format_summary([eager, sync, mlx_sync])
     mlx_line = next(line for line in text.splitlines() if "mlx-autodiff" in line)
-    assert mlx_line.rstrip().endswith("0.500")  # 200 / 400 (sync), not 200 / 1,000 (eager)
+    assert " 0.500 " in mlx_line  # 200 / 400 (sync), not 200 / 1,000 (eager)

@@ -25,7 +25,10 @@ def test_agreement_of_two_runs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "3 cases in both runs" in out
     assert "median 2.0%" in out and "max 9.1%" in out
-    assert out.splitlines()[1].strip().startswith("linear-mlx-autodiff-step-cpu-n1000-d10")
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if "cases in both runs" in line)
+    assert lines[first + 1].strip().startswith("linear-mlx-autodiff-step-cpu-n1000-d10")
+    assert "steps/s: no intervals saved in both runs" in out  # these synthetic runs predate intervals
     assert "stable in both runs: 3 cases, median 2.0%" in out
 
 
@@ -47,3 +50,27 @@ def test_agreement_shows_how_far_the_machine_itself_moved(tmp_path, capsys):
         paths.append(str(path))
     assert agreement.main(paths) == 0
     assert "median 1.50 -> 1.65 ms (+10.0%), moving by 20% / 20% within each run" in capsys.readouterr().out
+
+
+def test_consistency_share_and_half_width_of_the_intervals(tmp_path, capsys):
+    """Two runs with saved intervals: a case whose figures differ by more than its intervals allow is inconsistent."""
+    cases = [("numpy", "analytic", "eager"), ("mlx", "autodiff", "step"), ("mlx", "compiled", "step")]
+    paths = []
+    for name, times in (("a", (0.02, 0.02, 0.02)), ("b", (0.02, 0.0201, 0.026))):
+        path = tmp_path / f"{name}.json"
+        save(path, {c: [t] * 5 for c, t in zip(cases, times)})
+        data = json.loads(path.read_text())
+        for bench in data["benchmarks"]:
+            info = bench["extra_info"]
+            rate = (
+                info["steps_per_round"] / bench["stats"]["median"] if "steps_per_s" not in info else info["steps_per_s"]
+            )
+            # a 95% interval of +-2% around each figure (se 0.01 in log), as bench.intervals saves it
+            info.update(steps_per_s_se_log=0.01, steps_per_s_ci_low=rate * 0.98, steps_per_s_ci_high=rate * 1.02)
+        path.write_text(json.dumps(data))
+        paths.append(str(path))
+    assert agreement.main(paths) == 0
+    out = capsys.readouterr().out
+    # +0.5% is within 1.96 * sqrt(2) * 1% of the first run; +30% is not.
+    assert "steps/s: 66.7% of 3 cases consistent" in out
+    assert "median 95% half-width 2.0%" in out

@@ -130,6 +130,9 @@ class PassResult:
     info: dict = field(default_factory=dict)
     planted: float | None = None
     worker: dict = field(default_factory=dict)
+    # Seconds the pass spent in each phase in its process: setup (probe, data, trainer, first step, K,
+    # warm-up), rounds (the timed rounds, with pass 1's bare-loop rounds), checks, memory (pass 1).
+    phases_s: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """The result as JSON-ready data."""

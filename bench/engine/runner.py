@@ -182,7 +182,9 @@ def run_pass(job: Job, fresh_process: bool = False) -> PassResult:
     """
     if job.scenario == "cold":
         return run_cold_pass(job)
+    phases, started = {}, time.perf_counter()
     run = CaseRun(job, fresh_process)
+    phases["setup"] = time.perf_counter() - started
     try:
         if not job.timed:
             run.trainer.run(run.steps_per_round)  # untimed: one round, then the checks
@@ -195,13 +197,17 @@ def run_pass(job: Job, fresh_process: bool = False) -> PassResult:
                 # A bare round before each timed round of the first pass, outside the timer.
                 bare = run.backend.bare_round_seconds
                 before_round = lambda: bare_times.append(bare(run.trainer, run.steps_per_round))  # noqa: E731
+            started = time.perf_counter()
             times, steps = run.time_pass(run.rounds_per_pass, before_round)
+            phases["rounds"] = time.perf_counter() - started
             if not job.first_pass and job.steps_per_round and steps != job.steps_per_round:
                 raise AssertionError(
                     f"{job.case_id}: a later pass did {steps} steps per round, pass 1 did {job.steps_per_round}"
                 )
             run.steps_per_round = steps
+            started = time.perf_counter()
             checks = run.check(times[-1])
+            phases["checks"] = time.perf_counter() - started
             if bare_times:
                 run.info["bare_loop_steps_per_s"] = steps / statistics.median(bare_times)
                 run.info["harness_overhead_ratio"] = statistics.median(times) / statistics.median(bare_times)
@@ -211,9 +217,11 @@ def run_pass(job: Job, fresh_process: bool = False) -> PassResult:
             if run.stop_accuracy is not None:
                 run.info["early_stop_steps"] = steps
         if job.first_pass:
+            started = time.perf_counter()
             run.info["peak_memory_bytes"] = run.backend.peak_memory_bytes(
                 run.trainer, defaults.MEMORY_STEPS, run.memory_baseline
             )
+            phases["memory"] = time.perf_counter() - started
             run.info["blas_threads"] = run.backend.blas_threads(job.case)
         result = PassResult(
             case_id=job.case_id,
@@ -226,6 +234,7 @@ def run_pass(job: Job, fresh_process: bool = False) -> PassResult:
             checks=checks,
             info=run.info,
             planted=statistics.median(run.planted) if run.planted else None,
+            phases_s=phases,
         )
     finally:
         run.close()

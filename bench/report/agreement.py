@@ -1,7 +1,12 @@
 """How well two runs of the same grid agree: python -m bench.report.agreement RUN_A.json RUN_B.json.
 
 Two back-to-back runs of one command on one machine should give the same
-figures; how far they differ is the noise a reader must allow for. Prints,
+figures within their intervals. First, the calibration of the intervals
+(bench.intervals), for steps/s and for the ratio to NumPy (x NumPy): the share
+of the cases whose two figures are consistent with their intervals,
+|log(x2 / x1)| <= 1.96 * sqrt(se1^2 + se2^2), and the median half-width of the
+95% intervals (an interval honest only because it is enormous is no use, so
+both are shown). Then, as before, how far the figures differ. Prints,
 over the cases both runs hold (warm cases whose round lasts at least
 MIN_ROUND_S, since shorter rounds are dominated by timer and call overhead),
 the median and 90th percentile of the absolute change in steps/s, the
@@ -37,6 +42,51 @@ def changes(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     return both.sort_values("abs_change_pct", ascending=False)
 
 
+Z = 1.96  # the consistency rule's multiplier of the combined standard error
+
+
+def consistency(first: pd.DataFrame, second: pd.DataFrame, key: str, value: str, se: str, low: str, high: str):
+    """(cases with intervals in both runs, share consistent, median half-width in %) of one figure, or None."""
+    keep = [key, value, se, low, high]
+    a = first[keep].dropna().drop_duplicates(key)
+    b = second[keep].dropna().drop_duplicates(key)
+    both = a.merge(b, on=key, suffixes=("_a", "_b"))
+    if both.empty:
+        return None
+    gap = np.abs(np.log(both[f"{value}_b"] / both[f"{value}_a"]))
+    consistent = gap <= Z * np.hypot(both[f"{se}_a"], both[f"{se}_b"])
+    halves = np.concatenate(
+        [100 * (both[f"{high}_{side}"] / both[f"{value}_{side}"] - 1) for side in ("a", "b")]
+    )
+    return len(both), float(consistent.mean()), float(np.median(halves))
+
+
+def calibration_lines(first: pd.DataFrame, second: pd.DataFrame) -> list[str]:
+    """The intervals' calibration for steps/s and x NumPy, one line each (runs saved with intervals only)."""
+    from bench.report.speedup import speedup_table
+
+    lines = []
+    figures = (
+        ("steps/s", first, second, "case_id", "steps_per_s", "steps_per_s_se_log", "steps_per_s_ci_low", "steps_per_s_ci_high"),
+        ("x NumPy", speedup_table(first), speedup_table(second), "case_id", "speedup", "speedup_se_log",
+         "speedup_ci_low", "speedup_ci_high"),
+    )  # fmt: skip
+    for name, a, b, *columns in figures:
+        if not all(c in a and c in b for c in columns):
+            lines.append(f"{name}: no intervals saved in both runs (runs saved before intervals existed)")
+            continue
+        found = consistency(a, b, *columns)
+        if found is None:
+            lines.append(f"{name}: no case with an interval in both runs")
+            continue
+        cases, share, half = found
+        lines.append(
+            f"{name}: {share:.1%} of {cases} cases consistent within their intervals "
+            f"(|log(x2/x1)| <= {Z} * sqrt(se1^2 + se2^2)); median 95% half-width {half:.1f}%"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """Compare two saved runs; print the agreement figures."""
     parser = argparse.ArgumentParser(prog="python -m bench.report.agreement", description=__doc__.splitlines()[0])
@@ -51,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: no usable results", file=sys.stderr)
             return 2
         frames.append(add_figures(loaded.frame))
+    for line in calibration_lines(*frames):
+        print(line)
     table = changes(*frames)
     if table.empty:
         print("error: the two runs share no warm case with rounds of at least 1 ms", file=sys.stderr)

@@ -6,7 +6,9 @@ steps (``steps_per_round``), so one step takes round time / K and steps/s is
 K / round time; samples/s, GFLOP/s and GB/s follow from the batch size and the
 kernel's own flop and byte counts. A case timed in several passes has the
 median of its pass medians as its round time, and is flagged unstable by the
-rule of bench.stability (the same as the terminal summary's).
+width of the 95% interval the run saved with it (bench.intervals, the same as
+the terminal summary's); files saved before intervals existed by the older
+rule of bench.stability.
 
 When a run's ``machine_info`` carries ``machine_limits`` (memory bandwidth,
 peak float32 GFLOP/s), each row also gets its roofline bound and how close it
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report.schema import RAW_TIMES, ROUND_PASS
+from bench.intervals import UNSTABLE_HALF_WIDTH
 from bench.stability import pass_figures_many, unstable
 
 _FIGURES = ("median", "q1", "q3", "pass_spread", "iqr_share", "agreeing_share", "passes", "rounds")
@@ -89,7 +92,15 @@ def _with_figures(frame: pd.DataFrame) -> pd.DataFrame:
     frame["roofline_fraction"] = frame["gflops_per_s"] / frame["roofline_gflops_per_s"]
     frame["bandwidth_fraction"] = frame["gb_per_s"] / bandwidth
 
-    frame["unstable"] = unstable(rounds, agreeing, iqr_share)
+    # The width of the 95% interval the run saved (bench.intervals) decides, as in the terminal; files saved
+    # before intervals existed keep the rule they were judged by (bench.stability).
+    old_rule = unstable(rounds, agreeing, iqr_share)
+    if "interval_machine_probes" in frame:  # saved with every case since intervals exist
+        half = pd.to_numeric(frame["steps_per_s_half_width_pct"], errors="coerce").to_numpy(dtype=float)
+        by_width = ~(half <= 100 * UNSTABLE_HALF_WIDTH)  # no interval (one pass): unstable
+        frame["unstable"] = np.where(frame["interval_machine_probes"].notna().to_numpy(), by_width, old_rule)
+    else:
+        frame["unstable"] = old_rule
     figures = [c for c in frame.columns if c in _DERIVED and pd.api.types.is_float_dtype(frame[c])]
     frame[figures] = frame[figures].replace([np.inf, -np.inf], np.nan)
     return frame

@@ -96,10 +96,11 @@ def history_table(record: dict, threshold: float) -> pd.DataFrame:
         table.append(
             {
                 "case_id": case_id,
+                "history": case_id,
                 "model": first.get("model"),
                 "backend": first.get("backend"),
                 "control": bool(first.get("control")),
-                "change points": "; ".join(
+                "change points": "\n".join(
                     f"{p.get('older')}→{p.get('newer')} {p.get('pct_change', float('nan')):+.1f}% {p.get('verdict')}"
                     + ("" if p.get("status", "ok") == "ok" else " (unconfirmed)")
                     for p in steps
@@ -108,7 +109,6 @@ def history_table(record: dict, threshold: float) -> pd.DataFrame:
                 f"{releases[-1]} vs {releases[0]} (%)": float(newest["pct_vs_oldest"].iloc[0])
                 if len(newest) and "pct_vs_oldest" in newest
                 else np.nan,
-                "history": case_id,
             }
         )
     return pd.DataFrame(table)
@@ -171,7 +171,11 @@ def history_section(histories: list[dict], threshold: float) -> str:
             + html_table(
                 table,
                 {newest: SIGNED_PCT} if newest else {},
-                extra={"history": lambda case_id: f"<td>{charts.get(case_id, '')}</td>"},
+                extra={
+                    "history": lambda case_id: f"<td>{charts.get(case_id, '')}</td>",
+                    # One change point a line, so the column stays narrow and the charts stay in view.
+                    "change points": lambda text: f"<td>{'<br>'.join(esc(line) for line in str(text).splitlines())}</td>",
+                },
                 keep=("control",),
             )
             + f'<p class="meta">{esc(record.get("path", ""))}</p>'

@@ -25,7 +25,8 @@ the fastest against float32 ones.
 The ratio's interval is the same in both tables. Cases timed in several passes
 are compared within each pass (the suite times all backends' cases of a size
 next to each other in every pass) and the per-pass ratios summarised: the
-median, with a 95% t-interval across passes (bench.pairing.pass_ratio). Runs
+median, with a 95% interval across passes (bench.intervals: the run's pairs
+moderate each other, the machine's drift widens them, as in the terminal). Runs
 saved before passes existed fall back to a percentile bootstrap of the ratio
 of median per-step times from the raw round times of both cases. ``faster``
 names the faster backend only when the interval excludes 1, else
@@ -37,10 +38,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.pairing import BASELINE_BACKEND, CONFIDENCE, baseline_of, faster_side, pass_ratio
+from bench.pairing import BASELINE_BACKEND, CONFIDENCE, baseline_of, faster_side
 from bench.report.figures import step_times
 from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS, backend_order, backend_versions, device_class
 from bench.report.stats import ratio_ci
+from bench.intervals import log_intervals
 from bench.stability import pass_figures
 
 # Bootstrapping fewer raw rounds than this gives intervals too coarse to mean anything.
@@ -78,6 +80,7 @@ SPEEDUP_COLUMNS = (
     "speedup",
     "speedup_ci_low",
     "speedup_ci_high",
+    "speedup_se_log",
     *_TAIL,
     "rounds",
     "baseline_rounds",
@@ -153,8 +156,8 @@ def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
     if pairs.empty:
         return pd.DataFrame(columns=list(SPEEDUP_COLUMNS))
     out = pairs.rename(columns={"n_rounds": "rounds"})
-    ratio, low, high, passes, method = _ratios(out, "baseline_")
-    out["speedup"], out["speedup_ci_low"], out["speedup_ci_high"] = ratio, low, high
+    ratio, low, high, passes, method, se = _ratios(out, "baseline_")
+    out["speedup"], out["speedup_ci_low"], out["speedup_ci_high"], out["speedup_se_log"] = ratio, low, high, se
     out["passes"], out["ci_method"] = passes, method
     out["faster"] = [
         faster_side(lo, hi, a, b) for lo, hi, a, b in zip(low, high, out["backend"], out["baseline_backend"])
@@ -189,7 +192,7 @@ def backends_table(frame: pd.DataFrame) -> pd.DataFrame:
     pairs = pairs.assign(_a=pairs["backend"].map(order), _b=pairs["other_backend"].map(order))
     pairs = pairs.sort_values(["source_file", *_SIZE, "dtype", "device_class", "_a", "_b"], kind="stable")
     pairs = pairs.reset_index(drop=True)
-    ratio, low, high, passes, method = _ratios(pairs, "other_")
+    ratio, low, high, passes, method, _ = _ratios(pairs, "other_")
     pairs["ratio"], pairs["ratio_ci_low"], pairs["ratio_ci_high"] = ratio, low, high
     pairs["passes"], pairs["ci_method"] = passes, method
     pairs["faster"] = [
@@ -211,20 +214,43 @@ def _with_backend_version(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ratios(pairs: pd.DataFrame, prefix: str):
-    """(ratio, low, high, passes, ci method) of each pair: the plain side's steps/s ÷ the `prefix` side's."""
+    """(ratio, low, high, passes, ci method, standard error of the log ratio) of each pair: the plain side's
+    steps/s ÷ the `prefix` side's."""
     ratio = (pairs["steps_per_s"] / pairs[f"{prefix}steps_per_s"]).to_numpy(dtype=float, copy=True)
-    low, high = np.full(len(pairs), np.nan), np.full(len(pairs), np.nan)
+    low, high, se = np.full(len(pairs), np.nan), np.full(len(pairs), np.nan), np.full(len(pairs), np.nan)
     passes = np.zeros(len(pairs), dtype=int)
     method = np.full(len(pairs), "none: no raw rounds", dtype=object)
-    # Timed in passes: the ratio pass by pass (steps/s ratio = the other side's step time over this side's).
+    # Timed in passes: the ratio pass by pass (steps/s ratio = the other side's step time over this side's),
+    # its interval by bench.intervals over all the pairs of one run at once, as the terminal's.
+    runs: dict[object, list[tuple[int, np.ndarray, float, float]]] = {}
     for i, row in enumerate(pairs.itertuples(index=False)):
         theirs, ours = _pass_steps(row, prefix), _pass_steps(row, "")
-        found = pass_ratio(theirs, ours) if theirs and ours else None
-        if found is not None and found.passes >= 2:
-            ratio[i], low[i], high[i], passes[i] = found.ratio, found.low, found.high, found.passes
-            method[i] = f"t {CONFIDENCE:.0%} across passes, per-pass ratios of median step times"
+        common = sorted(set(theirs) & set(ours)) if theirs and ours else []
+        if len(common) < 2:
+            continue
+        logs = np.log([theirs[p] / ours[p] for p in common])
+        ratio[i], passes[i] = float(np.exp(np.median(logs))), len(common)
+        machine = (_number(getattr(row, "interval_machine_sd_log", None)), _number(getattr(row, "interval_machine_probes", None)))
+        # Pooled per run and backend: each backend's noise is its own, and a peer never changes MLX's interval.
+        runs.setdefault((getattr(row, "source_file", None), row.backend), []).append((i, logs, *machine))
+    for members in runs.values():
+        sd, probes = members[0][2], int(members[0][3])
+        found = log_intervals([m[1] for m in members], [float(np.median(m[1])) for m in members], sd, probes)
+        for (i, *_), interval in zip(members, found):
+            low[i], high[i] = interval.low_high
+            se[i] = interval.se
+            method[i] = f"t {CONFIDENCE:.0%} across passes, per-pass ratios (bench.intervals)"
     _bootstrap_single_pass(pairs, prefix, passes, low, high, method)
-    return ratio, low, high, passes, method
+    return ratio, low, high, passes, method, se
+
+
+def _number(value) -> float:
+    """A saved figure as a float, 0 where missing (files saved before the field existed)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return value if np.isfinite(value) else 0.0
 
 
 def _pass_steps(row, prefix: str) -> dict[int, float] | None:

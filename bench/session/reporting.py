@@ -19,10 +19,12 @@ from bench.session.config import session_config
 from bench.summary import format_summary
 
 SUMMARY_LEGEND = (
-    "K: steps per round; steps/s: K / median of the pass medians; roof: share of the roofline bound "
-    "min(bandwidth x intensity, peak GFLOP/s) measured at session start; spread: (slowest - fastest pass) / median "
-    "(! = unstable: no majority of passes within 5% of the median, or rounds too noisy); overhead: suite round time / bare loop; "
-    "x NumPy: steps/s over NumPy's (float32 analytic, same barrier class), median of the per-pass ratios"
+    "K: steps per round; steps/s: K / median of the pass medians; ±95%: how far its 95% interval reaches (from the "
+    "passes, moderated by the session's other cases and widened by the machine's own drift: bench.intervals); "
+    "! = unstable: the interval reaches more than 10% either side; roof: share of the roofline bound "
+    "min(bandwidth x intensity, peak GFLOP/s) measured at session start; overhead: suite round time / bare loop; "
+    "x NumPy: steps/s over NumPy's (float32 analytic, same barrier class), median of the per-pass ratios, "
+    "with its 95% interval"
 )
 
 

@@ -6,7 +6,10 @@ paired comparison of OLD and one release on CASE (plus the NumPy controls of
 its model and size, which must stay still), judged by the same verdict as a
 whole comparison. Binary search assumes that once the case regressed it stays
 regressed, as `git bisect` and `asv find` do; every probe is printed and saved
-in bisect.json so a non-monotone history shows.
+in bisect.json so a non-monotone history shows. A probe whose verdict is
+undecided (its interval reaches both sides of the threshold) stops the search
+with exit 4: a guess there would send the search the wrong way; more sessions
+narrow the interval.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from packaging.version import Version
 from bench.environment import machine_identity
 from bench.versions import output
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, InstallError
-from bench.versions.compare import grid_cases, install, judge, machine_label
+from bench.versions.compare import EXIT_INCONCLUSIVE, grid_cases, install, judge, machine_label
 from bench.versions.index import backend_package, published_releases, releases_between
 from bench.versions.paired import Side, run_paired
 from bench.versions.targets import parse_target
@@ -103,18 +106,20 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
             ),
             flush=True,
         )
-        if comparisons[0]["status"] != "ok":
+        if comparisons[0]["status"] != "ok" or row["verdict"] in ("undecided", "inconclusive"):
+            unsure.append(release)  # the interval still reaches past the threshold: no yes or no
             return None
-        return row["verdict"] == "regression"
+        return row["verdict"] in ("regression", "broken")
 
     print(
         f"bisect: {case_id} between {old} and {new}: {len(candidates)} releases ({', '.join(candidates)})", flush=True
     )
+    unsure: list[str] = []  # probes that measured but could not decide (not failures)
     low, high = 0, len(candidates) - 1  # invariant: the first regressed release, if any, is in candidates[low..high]
     first = None
     answer = regressed(candidates[high])
     if answer is None:
-        status = EXIT_INCOMPLETE
+        status = EXIT_INCONCLUSIVE if unsure else EXIT_INCOMPLETE
     elif not answer:
         status = EXIT_OK
         print(f"bisect: {case_id} did not regress from {old} to {new}")
@@ -125,7 +130,7 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
             mid = (low + high) // 2
             answer = regressed(candidates[mid])
             if answer is None:
-                status = EXIT_INCOMPLETE
+                status = EXIT_INCONCLUSIVE if unsure else EXIT_INCOMPLETE
                 break
             if answer:
                 first, high = candidates[mid], mid - 1
@@ -133,6 +138,11 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
                 low = mid + 1
         if status == EXIT_OK:
             print(f"bisect: first release where {case_id} regressed against {old}: {first}")
+    if unsure:
+        print(
+            f"bisect: cannot tell whether {case_id} regressed against {old} in {unsure[-1]}: its interval reaches "
+            f"both sides of {args.threshold:.0%}; more --sessions narrow it"
+        )
     output.write_json(
         args.results / BISECT_JSON,
         {"kind": "mlx-sgd-bench-bisect", "schema_version": 1, "created": output.now(), "machine": identity,
