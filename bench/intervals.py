@@ -26,7 +26,8 @@ comes from the spread of its passes' log steps/s, in three steps:
 
 A ratio to NumPy is taken pass by pass (bench.pairing), so a burst that slows
 both cases of a pass cancels out; its interval follows the same three steps
-over its per-pass ratios (moderated by the run's other ratios).
+over its per-pass ratios (moderated by the run's other ratios), with the
+machine term of both of its figures (RATIO_MACHINE_SHARE).
 
 A figure is **unstable** when its interval reaches more than
 UNSTABLE_HALF_WIDTH either side of it (or rests on one pass): the same rule in
@@ -45,6 +46,9 @@ from bench.verdict_engine import fit_noise_prior, shrink_variances
 
 CONFIDENCE = 0.95
 MACHINE_TERM_SHARE = 0.3  # the share of the probe's log standard deviation added to each figure's (step 2)
+# A ratio holds two figures timed at different moments of a pass, each exposed to the machine alike and
+# independently: its machine term is the two terms combined.
+RATIO_MACHINE_SHARE = MACHINE_TERM_SHARE * math.sqrt(2)
 UNSTABLE_HALF_WIDTH = 0.10  # a figure whose 95% interval reaches more than 10% either side is unstable
 
 
@@ -80,19 +84,22 @@ class Interval:
         return not math.isfinite(half) or math.exp(half) - 1 > UNSTABLE_HALF_WIDTH
 
 
-def log_intervals(samples: list, centres: list, machine_sd: float = 0.0, machine_samples: int = 0) -> list[Interval]:
+def log_intervals(
+    samples: list, centres: list, machine_sd: float = 0.0, machine_samples: int = 0, share: float = MACHINE_TERM_SHARE
+) -> list[Interval]:
     """The interval of each figure from its per-pass log samples (steps 1-3 of the module doc).
 
     samples[i]: the log values of figure i, one per pass; centres[i]: the log of
     the figure itself (the median of its passes). machine_sd: the probe's
-    standard deviation in log over the run, from machine_samples probes (0: none).
+    standard deviation in log over the run, from machine_samples probes (0: none);
+    share: how much of it enters (MACHINE_TERM_SHARE, RATIO_MACHINE_SHARE for a ratio).
     """
     n = np.array([len(s) for s in samples], dtype=float)
     variances = np.array([np.var(s, ddof=1) if len(s) > 1 else np.nan for s in samples])
     dfs = np.maximum(n - 1, 0)
     prior_variance, prior_df = fit_noise_prior(variances, dfs)
     pooled, pooled_df = shrink_variances(variances, dfs, prior_variance, prior_df)
-    machine = (MACHINE_TERM_SHARE * machine_sd) ** 2 if machine_sd and machine_samples > 1 else 0.0
+    machine = (share * machine_sd) ** 2 if machine_sd and machine_samples > 1 else 0.0
     found = []
     for count, own, own_df, centre in zip(n, pooled, pooled_df, centres):
         if count < 2 or not np.isfinite(own):

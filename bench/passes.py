@@ -305,10 +305,9 @@ class Schedule:
         self.time_spent["re-measure"] = time.perf_counter() - start
         for measurement in done:
             measurement.remeasured = measurement.failure is None
-        settled = sum(1 for m in done if m.failure is None and not m.figures.disagree)
         note = (
             f"{len(flagged)} case(s) whose passes disagreed (more than {PASS_TOLERANCE:.0%} apart) after {self.passes} "
-            f"passes; {len(done)} re-measured once at the end, {settled} of them now within {PASS_TOLERANCE:.0%}"
+            f"passes; {len(done)} re-measured once at the end (a fourth pass in their figure and its interval)"
         )
         if len(done) < len(flagged):
             note += f"; {len(flagged) - len(done)} left as they were (re-measuring is held to {REMEASURE_SHARE:.0%} of the session)"

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from bench.intervals import UNSTABLE_HALF_WIDTH, Interval, log_intervals
+from bench.intervals import RATIO_MACHINE_SHARE, UNSTABLE_HALF_WIDTH, Interval, log_intervals
 from bench.pairing import BASELINE_BACKEND, baseline_of
 from bench.roofline import roofline_fraction
 from bench.stability import pass_figures
@@ -72,7 +72,9 @@ def ratio_intervals(infos: list[dict]) -> dict[str, Interval]:
     found = {}
     for backend in dict.fromkeys(backends):  # pooled per backend, as the report's speedup.csv
         mine = [i for i, b in enumerate(backends) if b == backend]
-        intervals = log_intervals([samples[i] for i in mine], [centres[i] for i in mine], machine_sd, machine_n)
+        intervals = log_intervals(
+            [samples[i] for i in mine], [centres[i] for i in mine], machine_sd, machine_n, RATIO_MACHINE_SHARE
+        )
         found.update({ids[i]: interval for i, interval in zip(mine, intervals)})
     return found
 

@@ -42,7 +42,7 @@ from bench.pairing import BASELINE_BACKEND, CONFIDENCE, baseline_of, faster_side
 from bench.report.figures import step_times
 from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS, backend_order, backend_versions, device_class
 from bench.report.stats import ratio_ci
-from bench.intervals import log_intervals
+from bench.intervals import RATIO_MACHINE_SHARE, log_intervals
 from bench.stability import pass_figures
 
 # Bootstrapping fewer raw rounds than this gives intervals too coarse to mean anything.
@@ -235,7 +235,8 @@ def _ratios(pairs: pd.DataFrame, prefix: str):
         runs.setdefault((getattr(row, "source_file", None), row.backend), []).append((i, logs, *machine))
     for members in runs.values():
         sd, probes = members[0][2], int(members[0][3])
-        found = log_intervals([m[1] for m in members], [float(np.median(m[1])) for m in members], sd, probes)
+        centres = [float(np.median(m[1])) for m in members]
+        found = log_intervals([m[1] for m in members], centres, sd, probes, RATIO_MACHINE_SHARE)
         for (i, *_), interval in zip(members, found):
             low[i], high[i] = interval.low_high
             se[i] = interval.se
