@@ -50,6 +50,11 @@ MACHINE_TERM_SHARE = 0.3  # the share of the probe's log standard deviation adde
 # independently: its machine term is the two terms combined.
 RATIO_MACHINE_SHARE = MACHINE_TERM_SHARE * math.sqrt(2)
 UNSTABLE_HALF_WIDTH = 0.10  # a figure whose 95% interval reaches more than 10% either side is unstable
+# The rule in words, for the report's page and digest; runs saved before intervals keep bench.stability's.
+UNSTABLE_RULE = (
+    f"a 95% interval of steps/s reaching more than {UNSTABLE_HALF_WIDTH:.0%} either side (runs saved before "
+    "intervals existed: no majority of passes within 5% of the median, rounds' IQR above 10%, or fewer than 5 rounds)"
+)
 
 
 @dataclass(frozen=True)

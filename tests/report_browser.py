@@ -34,6 +34,8 @@ window.addEventListener('unhandledrejection',function(e){window.__errors.push('u
 CHECK_PAGE = """<script>window.addEventListener('load',function(){var out={errors:window.__errors,sections:{},figures:0,heatmaps:0};
 function visible(el){if(!el)return false;var r=el.getBoundingClientRect();return r.width>0&&r.height>0&&getComputedStyle(el).visibility!=='hidden';}
 SECTIONS.forEach(function(id){out.sections[id]=visible(document.getElementById(id));});
+var width=document.documentElement.clientWidth;out.page_overflow=document.documentElement.scrollWidth-width;
+out.cut_off=[];document.querySelectorAll('table').forEach(function(t){if(!t.closest('.scroll')&&t.getBoundingClientRect().right>width+1)out.cut_off.push(t.className+' in '+((t.closest('section')||{}).id||'?'));});
 document.querySelectorAll('#plots figure img').forEach(function(img){if(visible(img)&&img.naturalWidth>0)out.figures++;});
 document.querySelectorAll('table.heatmap').forEach(function(t){if(visible(t))out.heatmaps++;});
 try{var table=document.querySelector('table.data#'+TABLE)||document.querySelector('table.data');out.sorted_table=table.id;

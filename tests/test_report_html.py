@@ -232,6 +232,8 @@ def test_page_in_a_real_browser(two_versions, tmp_path):
     found = report_browser.probe(out / "index.html", report_browser.find_chromium())
     assert found["errors"] == []
     assert all(found["sections"].values()), found["sections"]
+    # At 1,400 px every table fits the window or scrolls inside its own box: nothing is cut off at the right.
+    assert found["cut_off"] == [] and found["page_overflow"] <= 0, (found["cut_off"], found["page_overflow"])
     assert found["figures"] >= 1 and found["heatmaps"] >= 1
     # A header click sorts the throughput table by that column, a second click the other way.
     ascending, descending = found["ascending"], found["descending"]

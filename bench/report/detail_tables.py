@@ -134,10 +134,11 @@ def throughput_detail(warm: pd.DataFrame) -> pd.DataFrame:
         "median_round_ms",
         "iqr_pct_of_median",
         "steps_per_s",
-        "samples_per_s",
-        "gflops_per_s",
-        "gb_per_s",
     ]
+    if "steps_per_s_half_width_pct" in shown:  # the 95% interval, saved since intervals exist (bench.intervals)
+        shown["±95% (%)"] = pd.to_numeric(shown["steps_per_s_half_width_pct"], errors="coerce")
+        columns.append("±95% (%)")
+    columns += ["samples_per_s", "gflops_per_s", "gb_per_s"]
     if "peak_memory_bytes" in shown and shown["peak_memory_bytes"].notna().any():
         shown["peak_memory_mib"] = pd.to_numeric(shown["peak_memory_bytes"], errors="coerce") / 2**20
         columns.append("peak_memory_mib")
@@ -152,6 +153,7 @@ THROUGHPUT_FORMATS = {
     "median_round_ms": MS,
     "iqr_pct_of_median": PCT,
     "steps_per_s": COUNT,
+    "±95% (%)": fmt("{:.1f}"),
     "samples_per_s": COUNT,
     "gflops_per_s": FIXED2,
     "gb_per_s": FIXED2,

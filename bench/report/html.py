@@ -68,7 +68,7 @@ table.heatmap td.hm-none{color:#999;text-align:center;background:#eee}
 table.heatmap th{background:var(--bg2);white-space:nowrap}table.heatmap th.hm-case{font-weight:500}
 .legend{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;font-size:.82rem;margin:.3rem 0 1rem;color:var(--muted)}
 .legend .scale{display:inline-block;width:14rem;height:.8rem;border:1px solid #999}
-.model{display:inline-block;vertical-align:top;margin:0 2rem 1rem 0;max-width:36rem}
+.model{display:inline-block;vertical-align:top;margin:0 2rem 1rem 0;max-width:100%;overflow-x:auto}
 .status{border:2px solid;border-radius:6px;padding:.6rem .9rem;margin:.6rem 0;max-width:60rem}
 .status strong{font-size:1.05rem}
 .st-pass,.st-ok{border-color:var(--blue);background:#e6f1f8}

@@ -12,7 +12,7 @@ from bench.report.html_figures import embedded_png
 from bench.report.html_releases import verdict_table
 from bench.report.html_tables import esc, html_table
 from bench.report.schema import peers_present
-from bench.stability import AGREEMENT, MIN_ROUNDS, UNSTABLE_IQR_SHARE
+from bench.intervals import UNSTABLE_RULE
 
 
 def details_section(
@@ -26,10 +26,7 @@ def details_section(
     """Every table, sortable and filterable."""
     warm = frame[frame["phase"] == "warm"]
     title = views.answer_title(views.speedup_cells(speedup))
-    rule = (
-        f"no majority of passes within {AGREEMENT:.0%} of the median, rounds' IQR above {UNSTABLE_IQR_SHARE:.0%} "
-        f"of the median, or fewer than {MIN_ROUNDS} rounds"
-    )
+    rule = UNSTABLE_RULE
     blocks = [
         (
             f"{title}, every case",

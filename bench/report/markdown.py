@@ -25,7 +25,7 @@ import pandas as pd
 from bench.report import views
 from bench.report.regression import ALPHA, MIN_RUNS, inconclusive
 from bench.report.schema import FOCUS_BACKEND, backend_label, peers_present
-from bench.stability import AGREEMENT, MIN_ROUNDS, UNSTABLE_IQR_SHARE
+from bench.intervals import UNSTABLE_RULE
 from reference import load_blog_figures
 
 # Longest lists the digest prints before pointing to the page and the CSVs.
@@ -277,16 +277,20 @@ def section_machines(frame: pd.DataFrame) -> str:
 
 def section_unstable(frame: pd.DataFrame) -> str:
     """How many rows are too noisy to trust, and the worst of the newest runs."""
-    rule = (
-        f"no majority of passes within {AGREEMENT:.0%} of the median, rounds' IQR above {UNSTABLE_IQR_SHARE:.0%} "
-        f"of the median, or fewer than {MIN_ROUNDS} rounds"
-    )
+    rule = UNSTABLE_RULE
     count = int(frame["unstable"].sum())
+    half = pd.to_numeric(frame.get("steps_per_s_half_width_pct"), errors="coerce").dropna() if "steps_per_s_half_width_pct" in frame else pd.Series(dtype=float)
+    widths = (
+        f"95% intervals of steps/s over the {len(half):,} rows that carry one: half-width {half.median():.1f}% at the "
+        f"median, {half.quantile(0.9):.1f}% at the 90th percentile (column `steps_per_s_half_width_pct`).\n\n"
+        if len(half)
+        else ""
+    )
     if not count:
-        return f"## Unstable rows\n\nNone ({rule}).\n"
+        return f"## Unstable rows\n\n{widths}None ({rule}).\n"
     shown = views.unstable_detail(frame).sort_values("iqr_pct_of_median", ascending=False)
     return (
-        f"## Unstable rows\n\n{count} of {len(frame):,} row(s) over all runs with {rule} (column `unstable` of "
+        f"## Unstable rows\n\n{widths}{count} of {len(frame):,} row(s) over all runs with {rule} (column `unstable` of "
         f"throughput.csv; marked in index.html). Widest spread in the newest runs:\n\n"
         f"{table(shown.head(MAX_UNSTABLE).drop(columns=['run']), views.DETAIL_FORMATS)}"
         f"{_more(MAX_UNSTABLE, len(shown), 'index.html (Details, Unstable rows)')}\n"
