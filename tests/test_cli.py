@@ -98,13 +98,16 @@ def test_benchmark_run_saves_the_schema(tmp_path):
         # raw round times kept, pass by pass (3 passes of 3 rounds, and maybe one more pass at the end)
         assert len(info["round_times_s"]) == len(info["round_pass"]) in (9, 12)
         assert info["schema_version"] == SCHEMA_VERSION
-        # pytest-benchmark's own stats describe one step: stock tools read steps/s
-        steps = np.asarray(info["round_times_s"]) / info["steps_per_round"]
+        # pytest-benchmark's own stats describe one step, over the pass medians: stock tools read the suite's steps/s
+        figure = pass_figures(info["round_times_s"], info["round_pass"])
+        steps = np.asarray(figure.pass_medians) / info["steps_per_round"]
+        assert bench["stats"]["rounds"] == len(steps) == info["passes"]
         assert bench["stats"]["median"] == pytest.approx(np.median(steps))
         assert bench["stats"]["ops"] == pytest.approx(1 / np.mean(steps))
-        # the case's figure: K over the median of its pass medians
-        figure = pass_figures(info["round_times_s"], info["round_pass"])
+        # the case's figure: K over the median of its pass medians, and 1 / stats.median says the same
         assert info["steps_per_s"] == pytest.approx(info["steps_per_round"] / figure.median)
+        assert 1 / bench["stats"]["median"] == pytest.approx(info["steps_per_s"])
+        assert info["steps_per_s_ci_low"] <= info["steps_per_s"] <= info["steps_per_s_ci_high"]
     # pytest-benchmark's own tools still read the file
     compare = subprocess.run(
         [sys.executable, "-c", "from pytest_benchmark.cli import main; main()", "--storage", f"file://{tmp_path}"]
