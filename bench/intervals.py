@@ -117,6 +117,29 @@ def log_intervals(
     return found
 
 
+def pooled_intervals(
+    samples: list,
+    centres: list,
+    groups: list,
+    machine_sd: float = 0.0,
+    machine_samples: int = 0,
+    share: float = MACHINE_TERM_SHARE,
+) -> list[Interval]:
+    """log_intervals with the prior of step 1 fitted within each group (a backend), in the order given.
+
+    Each backend's noise is its own, and a peer's cases never change MLX's intervals.
+    """
+    found: list = [None] * len(samples)
+    for group in dict.fromkeys(groups):
+        mine = [i for i, g in enumerate(groups) if g == group]
+        intervals = log_intervals(
+            [samples[i] for i in mine], [centres[i] for i in mine], machine_sd, machine_samples, share
+        )
+        for i, interval in zip(mine, intervals):
+            found[i] = interval
+    return found
+
+
 def machine_spread(probes_s) -> tuple[float, int]:
     """(standard deviation of the log probe times, how many) over a run's probes; (0, n) below three."""
     logs = np.log([p for p in probes_s if p and p > 0])

@@ -36,7 +36,7 @@ from bench.engine.client import START_TIMEOUT_S, WorkerClient
 from bench.engine.isolation import WorkerPool
 from bench.engine.jobs import Job, PassResult
 from bench.engine.runner import run_pass
-from bench.intervals import log_intervals, machine_spread
+from bench.intervals import machine_spread, pooled_intervals
 from bench.schema import SCHEMA_VERSION
 from bench.session.benchmark_adapter import per_step_stats, restate_stats
 from bench.stability import PASS_TOLERANCE, PassFigures, pass_figures
@@ -358,14 +358,8 @@ class Schedule:
             centres.append(math.log(measurement.steps_per_round / figures.median))
         probes = [p for m in self.measurements for p in m.pass_probe_s.values()]
         machine_sd, machine_n = machine_spread(probes)
-        # Pooled per backend: each backend's noise is its own, and a peer never changes MLX's interval.
         backends = [m.benchmark.extra_info.get("backend") for m in measurements]
-        intervals: list = [None] * len(measurements)
-        for backend in dict.fromkeys(backends):
-            mine = [i for i, b in enumerate(backends) if b == backend]
-            found = log_intervals([samples[i] for i in mine], [centres[i] for i in mine], machine_sd, machine_n)
-            for i, interval in zip(mine, found):
-                intervals[i] = interval
+        intervals = pooled_intervals(samples, centres, backends, machine_sd, machine_n)
         for measurement, interval in zip(measurements, intervals):
             info = measurement.benchmark.extra_info
             low, high = interval.low_high

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from bench.intervals import RATIO_MACHINE_SHARE, UNSTABLE_HALF_WIDTH, Interval, log_intervals
+from bench.intervals import RATIO_MACHINE_SHARE, UNSTABLE_HALF_WIDTH, Interval, pooled_intervals
 from bench.pairing import BASELINE_BACKEND, baseline_of
 from bench.roofline import roofline_fraction
 from bench.stability import pass_figures
@@ -69,14 +69,7 @@ def ratio_intervals(infos: list[dict]) -> dict[str, Interval]:
     # The machine's drift, as the session measured it (bench.passes saves it with every case).
     machine_sd = float(infos[0].get("interval_machine_sd_log") or 0.0) if infos else 0.0
     machine_n = int(infos[0].get("interval_machine_probes") or 0) if infos else 0
-    found = {}
-    for backend in dict.fromkeys(backends):  # pooled per backend, as the report's speedup.csv
-        mine = [i for i, b in enumerate(backends) if b == backend]
-        intervals = log_intervals(
-            [samples[i] for i in mine], [centres[i] for i in mine], machine_sd, machine_n, RATIO_MACHINE_SHARE
-        )
-        found.update({ids[i]: interval for i, interval in zip(mine, intervals)})
-    return found
+    return dict(zip(ids, pooled_intervals(samples, centres, backends, machine_sd, machine_n, RATIO_MACHINE_SHARE)))
 
 
 def summary_frame(benchmarks, limits: dict | None = None) -> pd.DataFrame:

@@ -204,36 +204,21 @@ def main(argv: list[str] | None = None) -> int:
                 from bench.report.plots import write_plots  # matplotlib only when plots are wanted
 
                 plots = write_plots(frame, speedup, versions, out)
-            summary = build_summary(
-                frame,
-                speedup,
-                versions,
+            # What the digest and the page both say: the same inputs, figures and command.
+            shared = dict(
                 files=len(loaded.files),
                 skipped=loaded.skipped,
                 plots=plots,
                 threshold=args.threshold,
-                correction=args.correction,
                 command=shlex.join(["python", "-m", "bench.report", *argv]),
                 release_verdicts=loaded.release_verdicts,
                 self_tests=loaded.self_tests,
                 histories=loaded.histories,
             )
+            summary = build_summary(frame, speedup, versions, correction=args.correction, **shared)
             written.append(write_text(summary, out / "summary.md"))
-            page = build_page(
-                frame,
-                speedup,
-                versions,
-                files=len(loaded.files),
-                skipped=loaded.skipped,
-                plots=plots,
-                threshold=args.threshold,
-                command=shlex.join(["python", "-m", "bench.report", *argv]),
-                outputs=[p.name for p in written],
-                release_verdicts=loaded.release_verdicts,
-                self_tests=loaded.self_tests,
-                histories=loaded.histories,
-                backends=backends,
-            )
+            outputs = [p.name for p in written]
+            page = build_page(frame, speedup, versions, outputs=outputs, backends=backends, **shared)
             written.append(write_text(page, out / "index.html"))
             for kind, path in args.export:
                 write_export(frame, kind, Path(path))

@@ -279,7 +279,7 @@ def section_unstable(frame: pd.DataFrame) -> str:
     """How many rows are too noisy to trust, and the worst of the newest runs."""
     rule = UNSTABLE_RULE
     count = int(frame["unstable"].sum())
-    half = pd.to_numeric(frame.get("steps_per_s_half_width_pct"), errors="coerce").dropna() if "steps_per_s_half_width_pct" in frame else pd.Series(dtype=float)
+    half = pd.to_numeric(frame.get("steps_per_s_half_width_pct", pd.Series(dtype=float)), errors="coerce").dropna()
     widths = (
         f"95% intervals of steps/s over the {len(half):,} rows that carry one: half-width {half.median():.1f}% at the "
         f"median, {half.quantile(0.9):.1f}% at the 90th percentile (column `steps_per_s_half_width_pct`).\n\n"

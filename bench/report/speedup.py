@@ -42,7 +42,7 @@ from bench.pairing import BASELINE_BACKEND, CONFIDENCE, baseline_of, faster_side
 from bench.report.figures import step_times
 from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS, backend_order, backend_versions, device_class
 from bench.report.stats import ratio_ci
-from bench.intervals import RATIO_MACHINE_SHARE, log_intervals
+from bench.intervals import RATIO_MACHINE_SHARE, pooled_intervals
 from bench.stability import pass_figures
 
 # Bootstrapping fewer raw rounds than this gives intervals too coarse to mean anything.
@@ -222,7 +222,7 @@ def _ratios(pairs: pd.DataFrame, prefix: str):
     method = np.full(len(pairs), "none: no raw rounds", dtype=object)
     # Timed in passes: the ratio pass by pass (steps/s ratio = the other side's step time over this side's),
     # its interval by bench.intervals over all the pairs of one run at once, as the terminal's.
-    runs: dict[object, list[tuple[int, np.ndarray, float, float]]] = {}
+    runs: dict[object, list[tuple[int, np.ndarray, str, float, float]]] = {}
     for i, row in enumerate(pairs.itertuples(index=False)):
         theirs, ours = _pass_steps(row, prefix), _pass_steps(row, "")
         common = sorted(set(theirs) & set(ours)) if theirs and ours else []
@@ -231,12 +231,12 @@ def _ratios(pairs: pd.DataFrame, prefix: str):
         logs = np.log([theirs[p] / ours[p] for p in common])
         ratio[i], passes[i] = float(np.exp(np.median(logs))), len(common)
         machine = (_number(getattr(row, "interval_machine_sd_log", None)), _number(getattr(row, "interval_machine_probes", None)))
-        # Pooled per run and backend: each backend's noise is its own, and a peer never changes MLX's interval.
-        runs.setdefault((getattr(row, "source_file", None), row.backend), []).append((i, logs, *machine))
-    for members in runs.values():
-        sd, probes = members[0][2], int(members[0][3])
+        runs.setdefault(getattr(row, "source_file", None), []).append((i, logs, row.backend, *machine))
+    for members in runs.values():  # each run with its own machine term, pooled per backend within it
+        sd, probes = members[0][3], int(members[0][4])
         centres = [float(np.median(m[1])) for m in members]
-        found = log_intervals([m[1] for m in members], centres, sd, probes, RATIO_MACHINE_SHARE)
+        backends = [m[2] for m in members]
+        found = pooled_intervals([m[1] for m in members], centres, backends, sd, probes, RATIO_MACHINE_SHARE)
         for (i, *_), interval in zip(members, found):
             low[i], high[i] = interval.low_high
             se[i] = interval.se

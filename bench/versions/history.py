@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from bench.intervals import Interval
 from bench.versions import output
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from bench.versions.compare import (
@@ -85,12 +85,11 @@ def steps_per_s_interval(logs: list[float], steps_per_round: int) -> tuple[float
     """(steps/s, 95% low, 95% high) from the sessions' log median round times: a t interval over sessions."""
     if not logs:
         return math.nan, math.nan, math.nan
-    mean = float(np.mean(logs))
-    centre = steps_per_round / math.exp(mean)
-    if len(logs) < 2:
-        return centre, math.nan, math.nan
-    half = float(stats.t.ppf(0.975, len(logs) - 1) * np.std(logs, ddof=1) / math.sqrt(len(logs)))
-    return centre, steps_per_round / math.exp(mean + half), steps_per_round / math.exp(mean - half)
+    se = float(np.std(logs, ddof=1) / math.sqrt(len(logs))) if len(logs) > 1 else math.nan
+    # In log steps/s (minus the log round time), so the interval's ends are steps/s.
+    interval = Interval(math.log(steps_per_round) - float(np.mean(logs)), se, len(logs) - 1)
+    low, high = interval.low_high
+    return math.exp(interval.centre), low, high
 
 
 def history_rows(measurements: dict, labels: list[str], vs_oldest: list[dict], changes: list[dict], machine: str):
