@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from test_layout import headings
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -12,14 +14,7 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 def anchors(page: Path) -> set[str]:
     """GitHub's anchors for the headings of a page (outside code blocks)."""
-    found, fenced = set(), False
-    for line in page.read_text().splitlines():
-        if line.startswith("```"):
-            fenced = not fenced
-        elif line.startswith("#") and not fenced:
-            text = line.lstrip("#").strip().lower()
-            found.add(re.sub(r"[^\w\- ]", "", text).replace(" ", "-"))
-    return found
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings(page)}
 
 
 def test_the_readme_stays_short():
