@@ -8,6 +8,6 @@ Options, parametrisation and the session's reporting live in bench/session/
 pytest_plugins = (
     "bench.session.options",
     "bench.session.parametrize",
-    "bench.session.reporting",
-    "bench.distributed.options",
+    "bench.session.lifecycle",
+    "bench.distributed.pytest_plugin",
 )

@@ -88,7 +88,7 @@ def mlp_reference_params(X, y, params0: dict, lr: float, steps: int, batches=Non
     """Parameters after `steps` SGD steps from params0, in float64.
 
     batches: None for full-batch gradient descent, else the (n_batches, b) row
-    schedule of bench.datasets.batch_schedule; step t uses row t mod n_batches.
+    schedule of bench.cases.datasets.batch_schedule; step t uses row t mod n_batches.
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)

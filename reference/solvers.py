@@ -34,7 +34,7 @@ def reference_weights(model: str, X, y, w0, lr: float, steps: int, batches=None)
     """Weights after `steps` SGD steps from w0, in float64.
 
     batches: None for full-batch gradient descent, else the (n_batches, b) row
-    schedule of bench.datasets.batch_schedule; step t uses row t mod n_batches.
+    schedule of bench.cases.datasets.batch_schedule; step t uses row t mod n_batches.
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)

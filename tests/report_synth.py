@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.identity import case_id_of
+from bench.cases.identity import case_id_of
 
 MODELS = ("linear", "logistic")
 SIZES = ((1_000, 10), (2_000, 20))

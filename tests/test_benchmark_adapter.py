@@ -95,5 +95,5 @@ def test_the_session_saves_through_the_exclusive_save(tmp_path):
 
 
 def test_this_pytest_session_saves_through_the_exclusive_save(pytestconfig):
-    storage = pytestconfig._benchmarksession.storage  # set up by bench/session/reporting.py at session start
+    storage = pytestconfig._benchmarksession.storage  # set up by bench/session/lifecycle.py at session start
     assert "save" in vars(storage) and vars(storage)["save"].__name__ == "<lambda>"

@@ -7,11 +7,11 @@ import pytest
 from bench.backends import make_trainer
 from bench.backends.mlx.linear import MlxTrainer
 from bench.backends.numpy import linear as numpy_linear
-from bench.cases import Case
-from bench.checks import BarrierError, CorrectnessError, check_barrier, check_correctness
-from bench.datasets import make_problem
-from bench.models import LEARNING_RATE
-from bench.sizes import Size
+from bench.cases.case import Case
+from bench.cases.checks import BarrierError, CorrectnessError, check_barrier, check_correctness
+from bench.cases.datasets import make_problem
+from bench.cases.models import LEARNING_RATE
+from bench.cases.sizes import Size
 
 SIZE = Size(2000, 200)
 
@@ -99,8 +99,8 @@ def test_an_mlp_update_one_percent_off_is_caught():
 
 
 def test_tf32_cases_are_labelled_and_get_their_own_bound(monkeypatch):
-    from bench import checks
     from bench.backends.mlx import compat
+    from bench.cases import checks
 
     case = Case("mlp", "mlx", "nn", "step", device="gpu", batch_size=256, hidden=64)
     monkeypatch.setattr(compat, "gpu_backend", lambda: "cuda")

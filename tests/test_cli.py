@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bench.backends.mlx import compat
-from bench.schema import SCHEMA_VERSION
-from bench.stability import pass_figures
+from bench.results.extra_info import SCHEMA_VERSION
+from bench.stats.stability import pass_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_bad_options_are_usage_errors(args, message):
 
 
 def test_explicit_sizes_make_readable_case_ids():
-    result = pytest_run("--sizes", "500x5,700x7", "--collect-only", "-q", "bench/test_linear.py")
+    result = pytest_run("--sizes", "500x5,700x7", "--collect-only", "-q", "benchmarks/test_linear.py")
     assert result.returncode == 0, result.stderr
     assert "test_linear[linear-mlx-compiled-step-cpu-n500-d5]" in result.stdout or not compat.mlx_installed()
     assert "test_linear[linear-numpy-analytic-eager-cpu-n700-d7]" in result.stdout
@@ -47,7 +47,14 @@ def test_explicit_sizes_make_readable_case_ids():
 
 def test_sizes_over_the_memory_budget_skip_with_a_reason():
     result = pytest_run(
-        "--sizes", "500x5", "--memory-budget-gb", "0.001", "--benchmark-disable", "-rs", "-q", "bench/test_linear.py"
+        "--sizes",
+        "500x5",
+        "--memory-budget-gb",
+        "0.001",
+        "--benchmark-disable",
+        "-rs",
+        "-q",
+        "benchmarks/test_linear.py",
     )
     assert result.returncode == 0, result.stdout[-2000:]
     assert "needs about" in result.stdout and "over the memory budget" in result.stdout
@@ -57,7 +64,7 @@ def test_sizes_over_the_memory_budget_skip_with_a_reason():
 @pytest.mark.skipif(compat.gpu_available(), reason="this machine has an MLX GPU")
 def test_missing_gpu_skips_with_a_reason():
     result = pytest_run(
-        "--sizes", "500x5", "--mlx-device", "gpu", "--benchmark-disable", "-rs", "-q", "bench/test_linear.py"
+        "--sizes", "500x5", "--mlx-device", "gpu", "--benchmark-disable", "-rs", "-q", "benchmarks/test_linear.py"
     )
     assert result.returncode == 0, result.stdout[-2000:]
     assert "MLX has no GPU on this machine" in result.stdout
@@ -77,7 +84,7 @@ def test_benchmark_run_saves_the_schema(tmp_path):
         "-k",
         "linear-numpy-analytic-eager-cpu-n600 or linear-mlx-compiled-round-cpu-n600",
         f"--benchmark-storage=file://{tmp_path}",
-        "bench/test_linear.py",
+        "benchmarks/test_linear.py",
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "steps/s per case" in result.stdout
@@ -124,7 +131,7 @@ def test_main_job_collects_the_benchmarks_only():
     result = pytest_run("--benchmark-only", "--collect-only", "-q", "--sizes", "600x8")
     assert result.returncode == 0, result.stdout[-2000:]
     collected = [line for line in result.stdout.splitlines() if "::" in line]
-    assert collected and all(line.startswith("bench/") for line in collected)
+    assert collected and all(line.startswith("benchmarks/") for line in collected)
     # ...and the test command still runs the harness's unit tests
     tests = pytest_run("--benchmark-disable", "--collect-only", "-q", "tests/test_sizes.py")
     assert "tests/test_sizes.py::" in tests.stdout

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 import bench
-from bench import command
+from bench.console import command
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -27,10 +32,10 @@ def calls(monkeypatch):
 @pytest.mark.parametrize(
     ("subcommand", "module"),
     [
-        ("report", "bench.report.cli"),
-        ("versions", "bench.versions.cli"),
+        ("report", "bench.report.make_report"),
+        ("versions", "bench.versions.dispatch"),
         ("agreement", "bench.report.agreement"),
-        ("pinning", "bench.pinning"),
+        ("pinning", "bench.engine.pinning"),
     ],
 )
 def test_each_subcommand_hands_its_arguments_to_its_tool(calls, subcommand, module):
@@ -40,12 +45,12 @@ def test_each_subcommand_hands_its_arguments_to_its_tool(calls, subcommand, modu
 
 def test_history_is_the_release_runner_with_history_first(calls):
     assert command.main(["history", "0.29.0", "0.32.4", "--dry-run"]) == 7
-    assert calls == [("bench.versions.cli", ["--history", "0.29.0", "0.32.4", "--dry-run"])]
+    assert calls == [("bench.versions.dispatch", ["--history", "0.29.0", "0.32.4", "--dry-run"])]
 
 
 def test_a_subcommands_help_is_its_tools_own(calls):
     command.main(["report", "--help"])
-    assert calls == [("bench.report.cli", ["--help"])]
+    assert calls == [("bench.report.make_report", ["--help"])]
 
 
 def test_help_lists_every_subcommand(capsys, calls):
@@ -72,3 +77,20 @@ def test_an_unknown_subcommand_is_one_line_on_stderr_and_exit_2(capsys, calls):
 def test_no_subcommand_is_a_usage_error(capsys, calls):
     assert command.main([]) == 2
     assert "usage: mlx-sgd-bench" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["-m", "bench", "--version"], f"mlx-sgd-bench {bench.__version__}"),
+        (["-m", "bench.pinning", "--help"], "usage: python -m bench.pinning"),
+        (["-m", "bench.report", "--help"], "usage:"),
+        (["-m", "bench.versions", "--help"], "usage:"),
+        (["-m", "bench.report.agreement", "--help"], "usage:"),
+    ],
+)
+def test_every_command_a_user_knows_still_runs(argv, expected):
+    """The tools' `python -m` names from before the package's layout by concern, and `python -m bench`."""
+    result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith(expected)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bench.datasets import PROBLEMS, ProblemCache, make_problem, n_test_examples, seed_for
-from bench.sizes import Size
+from bench.cases.datasets import PROBLEMS, ProblemCache, make_problem, n_test_examples, seed_for
+from bench.cases.sizes import Size
 
 
 def fresh(model, size):
@@ -90,7 +90,7 @@ def test_the_reference_lives_as_long_as_its_problem():
     import gc
     import weakref
 
-    from bench.checks import expected_weights
+    from bench.cases.checks import expected_weights
 
     cache = ProblemCache()
     problem = cache.get("linear", Size(300, 7))

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.checks import ERROR_BOUNDS, CorrectnessError, relative_error
-from bench.datasets import make_problem
-from bench.distributed import protocol
-from bench.distributed.figures import format_table, scaling_frame
+from bench.cases.checks import ERROR_BOUNDS, CorrectnessError, relative_error
+from bench.cases.datasets import make_problem
+from bench.cases.models import LEARNING_RATE
+from bench.cases.sizes import Size
+from bench.distributed import control
 from bench.distributed.hostfile import (
     HostfileError,
     free_ports,
@@ -31,11 +32,10 @@ from bench.distributed.hostfile import (
     ring_hostfile,
 )
 from bench.distributed.launcher import DistributedError, LaunchSpec, RankGroup
-from bench.distributed.options import parse_ranks, settings_from_options
-from bench.distributed.runner import DistCase, DistSettings, check_weights, describe, launch_spec
-from bench.distributed.worker import INJECTED_CRASH_STATUS
-from bench.models import LEARNING_RATE
-from bench.sizes import Size
+from bench.distributed.measure import DistCase, DistSettings, check_weights, describe, launch_spec
+from bench.distributed.pytest_plugin import parse_ranks, settings_from_options
+from bench.distributed.rank import INJECTED_CRASH_STATUS
+from bench.distributed.scaling import format_table, scaling_frame
 from reference import reference_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,8 +136,8 @@ def test_pytest_reports_a_malformed_hostfile_in_one_line(tmp_path):
     path = tmp_path / "hosts.json"
     path.write_text('[{"ssh": "m1", "ips": ["10.0.0.1"]}, {"ssh": "m2", "ips": ["not-an-ip"]}]')
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "bench.distributed.options", "--dist-hostfile", str(path),
-         "--collect-only", "-q", "bench/test_distributed.py"],
+        [sys.executable, "-m", "pytest", "-p", "bench.distributed.pytest_plugin", "--dist-hostfile", str(path),
+         "--collect-only", "-q", "benchmarks/test_distributed.py"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 4  # pytest's usage error
@@ -175,18 +175,18 @@ def test_free_ports_avoid_a_port_in_use():
 
 def test_shards_cover_every_example_once():
     for n, ranks in ((400, 2), (1_001, 3), (5, 5)):
-        bounds = [protocol.shard_bounds(n, ranks, r) for r in range(ranks)]
+        bounds = [control.shard_bounds(n, ranks, r) for r in range(ranks)]
         assert bounds[0][0] == 0 and bounds[-1][1] == n
         assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
         assert max(b - a for a, b in bounds) - min(b - a for a, b in bounds) <= 1
 
 
 def test_protocol_messages_round_trip():
-    assert protocol.decode(protocol.encode("run", steps=5)) == {"op": "run", "steps": 5}
-    with pytest.raises(protocol.ProtocolError):
-        protocol.decode(b"[1, 2]")
-    assert protocol.is_address_in_use(RuntimeError("[ring] Couldn't bind socket (error: 98)"))
-    assert not protocol.is_address_in_use(RuntimeError("[ring] Connection refused"))
+    assert control.decode(control.encode("run", steps=5)) == {"op": "run", "steps": 5}
+    with pytest.raises(control.ProtocolError):
+        control.decode(b"[1, 2]")
+    assert control.is_address_in_use(RuntimeError("[ring] Couldn't bind socket (error: 98)"))
+    assert not control.is_address_in_use(RuntimeError("[ring] Connection refused"))
 
 
 # -- real ranks ---------------------------------------------------------------------------
@@ -306,7 +306,7 @@ def test_a_failing_case_does_not_lose_the_other_results(tmp_path):
     # TMPDIR: the failed case keeps its ranks' logs, here rather than in the system's /tmp.
     env = dict(os.environ, MLX_SGD_BENCH_DIST_FAULT="crash:1", TMPDIR=str(tmp_path))
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "bench/test_distributed.py", "-p", "bench.distributed.options",
+        [sys.executable, "-m", "pytest", "benchmarks/test_distributed.py", "-p", "bench.distributed.pytest_plugin",
          "--benchmark-only", "--sizes", "400x25", "--rounds", "3", "--round-time", "0.005", "--dist-timeout", "20",
          "-k", "linear", f"--benchmark-storage=file://{tmp_path / 'results'}", "-q", "-p", "no:cacheprovider"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
@@ -343,7 +343,7 @@ def fake_result(steps_per_s: float, n_ranks: int, compute_s: float, collective_s
     stats = {"median": round_s, "q1": round_s * 0.99, "q3": round_s * 1.01, "rounds": 5, "data": [round_s] * 5}
     return {
         "name": name,
-        "fullname": f"bench/test_distributed.py::{name}",
+        "fullname": f"benchmarks/test_distributed.py::{name}",
         "params": {},
         "stats": stats,
         "extra_info": info,
@@ -403,7 +403,7 @@ def test_report_combines_two_machines(tmp_path):
 
 
 def test_report_summary_shows_both_machines_distributed_runs(tmp_path):
-    cli = pytest.importorskip("bench.report.cli")
+    cli = pytest.importorskip("bench.report.make_report")
     results, out = tmp_path / "results", tmp_path / "report"
     for machine, runs in TWO_MACHINES.items():
         write_machine(results, machine, [fake_result(*r) for r in runs])
@@ -433,8 +433,8 @@ def _fake_rank(address: str, token: str, rank: int, closed: list) -> None:
     host, _, port = address.rpartition(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         try:
-            sock.sendall(protocol.encode("hello", pid=None, rank=rank, host=f"fake-{token[:4]}", token=token))
-            sock.sendall(protocol.encode("ready", rank=rank, size=1, host=f"fake-{token[:4]}"))
+            sock.sendall(control.encode("hello", pid=None, rank=rank, host=f"fake-{token[:4]}", token=token))
+            sock.sendall(control.encode("ready", rank=rank, size=1, host=f"fake-{token[:4]}"))
             answer = sock.makefile("rb").readline()  # b'{"op":"quit"}' at the end for a rank of the group
         except (ConnectionResetError, BrokenPipeError):
             answer = b""  # closed with our "ready" unread: the kernel answers with a reset
@@ -469,4 +469,4 @@ def test_a_rank_without_the_groups_token_is_dropped(monkeypatch):
     deadline = time.monotonic() + 5
     while len(closed) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert dict(closed) == {"0" * 32: b"", "": b"", group.token: protocol.encode("quit")}  # impostors: no answer
+    assert dict(closed) == {"0" * 32: b"", "": b"", group.token: control.encode("quit")}  # impostors: no answer

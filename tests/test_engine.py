@@ -7,14 +7,14 @@ import threading
 
 import pytest
 
-from bench.cases import Case
+from bench.cases.case import Case
+from bench.cases.sizes import Size
 from bench.engine import isolation
 from bench.engine.client import WorkerClient, WorkerError, WorkerTimeout
 from bench.engine.isolation import WorkerPool, leftover_reason, process_state
 from bench.engine.jobs import Job, PassResult
+from bench.engine.passes import Measurement, Schedule
 from bench.engine.runner import run_pass
-from bench.passes import Measurement, Schedule
-from bench.sizes import Size
 
 SIZE = Size(200, 8)
 CASE = Case("linear", "numpy", "analytic", "eager")

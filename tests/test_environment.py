@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from bench import environment
 from bench.backends.mlx import compat
+from bench.engine import run_environment
 
 
 def test_collect_is_json_and_has_rule_7_fields():
-    info = environment.collect()
+    info = run_environment.collect()
     json.dumps(info)
     for key in ("cpu_model", "usable_cpus", "numpy_version", "numpy_blas", "mlx_version", "mlx_blas", "env"):
         assert key in info, key
@@ -18,7 +18,7 @@ def test_collect_is_json_and_has_rule_7_fields():
 
 
 def test_machine_size_is_recorded():
-    info = environment.collect()
+    info = run_environment.collect()
     assert info["cpu_count"] >= info["usable_cpus"] >= 1
     assert info["memory_total_bytes"] is None or info["memory_total_bytes"] > 2**28
     if sys.platform.startswith("linux"):
@@ -29,7 +29,7 @@ def test_machine_size_is_recorded():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
 def test_blas_libraries_are_read_from_the_process():
-    info = environment.collect()
+    info = run_environment.collect()
     assert info["loaded_blas_libraries"], "no BLAS library found mapped into the process"
     assert info["numpy_blas"] and info["numpy_blas"][0]["num_threads"] >= 1
     assert info["mlx_blas"]["library"] in info["loaded_blas_libraries"] or info["mlx_blas"]["source"].startswith(

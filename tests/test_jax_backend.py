@@ -21,11 +21,11 @@ from bench.backends.jax import (  # noqa: E402
 )
 from bench.backends.jax.linear import LOSSES, JaxTrainer, held_device_bytes  # noqa: E402
 from bench.backends.jax.mlp import JaxMlpTrainer, mlp_loss  # noqa: E402
-from bench.cases import Case, GridOptions, linear_batches, mlp_shapes  # noqa: E402
-from bench.checks import BarrierError, CorrectnessError, check_barrier, check_correctness, relative_error  # noqa: E402
-from bench.datasets import flatten_params, make_problem  # noqa: E402
-from bench.models import LEARNING_RATE  # noqa: E402
-from bench.sizes import BLOG_SIZE, Size  # noqa: E402
+from bench.cases.case import Case, GridOptions, linear_batches, mlp_shapes  # noqa: E402
+from bench.cases.checks import BarrierError, CorrectnessError, check_barrier, check_correctness, relative_error  # noqa: E402
+from bench.cases.datasets import flatten_params, make_problem  # noqa: E402
+from bench.cases.models import LEARNING_RATE  # noqa: E402
+from bench.cases.sizes import BLOG_SIZE, Size  # noqa: E402
 from reference import reference_weights  # noqa: E402
 from reference.mlp import mlp_reference_params  # noqa: E402
 
@@ -293,8 +293,8 @@ def test_without_jax_the_backend_says_why_and_imports_nothing():
     code = (
         "import sys; sys.modules['jax'] = None\n"
         "import importlib\n"
-        "from bench.cases import GridOptions\n"
-        "from bench.sizes import BLOG_SIZE\n"
+        "from bench.cases.case import GridOptions\n"
+        "from bench.cases.sizes import BLOG_SIZE\n"
         "b = importlib.import_module('bench.backends.jax').BACKEND\n"
         "print(b.missing())\n"
         "assert b.machine_info() == {}, b.machine_info()\n"

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from bench.backends import make_trainer
-from bench.cases import Case
-from bench.checks import ERROR_BOUNDS, relative_error
-from bench.datasets import make_problem
-from bench.grid import cases_for, skip_reason
-from bench.models import LEARNING_RATE
-from bench.sizes import Size
+from bench.cases.case import Case
+from bench.cases.checks import ERROR_BOUNDS, relative_error
+from bench.cases.datasets import make_problem
+from bench.cases.grid import cases_for, skip_reason
+from bench.cases.models import LEARNING_RATE
+from bench.cases.sizes import Size
 from reference import reference_weights
 
 SIZE = Size(400, 25)

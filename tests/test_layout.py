@@ -1,13 +1,15 @@
-"""The house rules of the package: no import circles, no module over 500 lines, a docstring on every module."""
+"""The house rules of the package: no import circles, no module over 500 lines, a docstring on every module,
+modules grouped by concern under distinct names, the benchmarks apart, and a Layout that lists every module."""
 
 from __future__ import annotations
 
 import ast
 import re
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("bench", "reference")
+PACKAGES = ("bench", "benchmarks", "reference")
 MAX_LINES = 500
 
 
@@ -132,3 +134,87 @@ def test_a_citation_of_a_missing_section_is_caught(tmp_path):
     text = 'x (docs/page.md, "Kept", "Gone") y'
     names = [re.findall(r'"([^"]+)"', n) for _, n in CITATION.findall(text)]
     assert names == [["Kept", "Gone"]] and "Gone" not in headings(page)
+
+
+# One module per backend package for each model (bench/backends/<library>/linear.py, mlp.py): the same name on purpose.
+NAMES_REPEATED_BY_DESIGN = {"__init__", "__main__", "linear", "mlp"}
+# What stays at the top of the tool package: the package, `python -m bench`, and `python -m bench.pinning` kept working.
+TOP_LEVEL_MODULES = {"__init__.py", "__main__.py", "pinning.py"}
+
+
+def test_no_two_modules_of_the_tool_share_a_name():
+    paths = defaultdict(list)
+    for path in (ROOT / "bench").rglob("*.py"):
+        if path.stem not in NAMES_REPEATED_BY_DESIGN and path != ROOT / "bench" / "pinning.py":  # the old name, kept
+            paths[path.stem].append(str(path.relative_to(ROOT)))
+    assert {stem: found for stem, found in paths.items() if len(found) > 1} == {}
+
+
+def test_the_tool_package_is_grouped_by_concern_and_the_benchmarks_live_apart():
+    assert {path.name for path in (ROOT / "bench").glob("*.py")} == TOP_LEVEL_MODULES
+    assert [str(path.relative_to(ROOT)) for path in (ROOT / "bench").rglob("test_*.py")] == []
+    assert {path.stem for path in (ROOT / "benchmarks").glob("test_*.py")} >= {
+        "test_linear",
+        "test_logistic",
+        "test_mlp",
+    }
+
+
+def layout_block(page: Path) -> list[str]:
+    """The lines of the code block under the page's "Layout" heading."""
+    lines = page.read_text().split("## Layout", 1)[1].splitlines()
+    start = lines.index("```") + 1
+    return lines[start : lines.index("```", start)]
+
+
+def listed_modules(block: list[str]) -> set[str]:
+    """Every module path the Layout names: `bench/x.py ...`, or `  y.py ...` under a `bench/pkg/` heading line;
+    a backend's subpackage line (`  mlx/  __init__ (...), linear, mlp; compat ...`) names its modules by stem."""
+    listed, folder, subpackage = set(), "", None
+    for line in block:
+        words = line.split()
+        if not words:
+            continue
+        if not line.startswith(" ") and words[0].endswith("/"):
+            folder, subpackage = words[0], None
+        elif not line.startswith(" "):
+            listed.add(words[0])
+            subpackage = None
+        elif line.startswith("  ") and not line.startswith("   "):
+            if words[0].endswith("/"):
+                subpackage = folder + words[0]
+                listed |= {subpackage + stem + ".py" for stem in re.findall(r"\w+", line)}
+            else:
+                subpackage = None
+                listed.add(folder + words[0])
+        elif subpackage:  # a continuation line of a backend's subpackage
+            listed |= {subpackage + stem + ".py" for stem in re.findall(r"\w+", line)}
+    return listed
+
+
+def test_the_layout_lists_every_module():
+    listed = listed_modules(layout_block(ROOT / "docs" / "extending.md"))
+    modules_on_disk = {
+        str(path.relative_to(ROOT)) for package in ("bench", "benchmarks") for path in (ROOT / package).rglob("*.py")
+    }
+    assert sorted(modules_on_disk - listed) == []
+    assert (
+        sorted(
+            name
+            for name in listed - modules_on_disk
+            if name.endswith(".py") and "/" in name and not name.startswith(("bench/backends/",))
+        )
+        == []
+    )
+
+
+def test_a_module_missing_from_the_layout_is_caught():
+    block = [
+        "bench/engine/    the engine",
+        "  timing.py    the loop",
+        "bench/backends/   backends",
+        "  mlx/   linear, mlp",
+    ]
+    listed = listed_modules(block)
+    assert {"bench/engine/timing.py", "bench/backends/mlx/linear.py", "bench/backends/mlx/mlp.py"} <= listed
+    assert "bench/engine/worker.py" not in listed

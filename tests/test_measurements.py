@@ -6,15 +6,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench import machine_limits, roofline
 from bench.backends import get, make_trainer
-from bench.cases import Case
-from bench.datasets import make_problem
+from bench.cases.case import Case
+from bench.cases.datasets import make_problem
+from bench.cases.models import LEARNING_RATE
+from bench.cases.sizes import Size
+from bench.engine import machine_limits
 from bench.engine.defaults import MEMORY_STEPS
-from bench.intervals import log_intervals
-from bench.models import LEARNING_RATE
-from bench.sizes import Size
-from bench.summary import format_summary
+from bench.session.summary import format_summary
+from bench.stats import roofline
+from bench.stats.intervals import log_intervals
 
 SIZE = Size(20_000, 50)
 X_BYTES = SIZE.n_examples * SIZE.n_features * 4
@@ -64,7 +65,7 @@ def fake_bench(backend, variant, steps_per_s, pass_factors=(1.0, 1.0, 1.0), barr
         "case_id": f"linear-{backend}-{variant}-{barrier}-cpu-n100-d10", "scenario": "grid",
         "round_times_s": times, "round_pass": [p + 1 for p in range(len(pass_factors)) for _ in range(5)],
     }  # fmt: skip
-    # The interval the session saves (bench.passes), here from this case's passes alone.
+    # The interval the session saves (bench.engine.passes), here from this case's passes alone.
     logs = np.log([k / (round_s * factor) for factor in pass_factors])
     (interval,) = log_intervals([logs], [math.log(steps_per_s)])
     info.update(

@@ -7,11 +7,11 @@ import pytest
 
 from bench.backends import get, make_trainer
 from bench.backends.mlx import mlp as mlx_mlp
-from bench.cases import Case
-from bench.checks import ERROR_BOUNDS, check_barrier, relative_error
-from bench.datasets import make_problem, mlp_initial_params
-from bench.models import LEARNING_RATE
-from bench.sizes import Size
+from bench.cases.case import Case
+from bench.cases.checks import ERROR_BOUNDS, check_barrier, relative_error
+from bench.cases.datasets import make_problem, mlp_initial_params
+from bench.cases.models import LEARNING_RATE
+from bench.cases.sizes import Size
 from reference.mlp import (
     flatten_params,
     mlp_gradients,

@@ -44,7 +44,7 @@ def test_dependencies_are_the_requirements_files():
 
 
 def test_one_console_command():
-    assert pyproject()["project"]["scripts"] == {"mlx-sgd-bench": "bench.command:main"}
+    assert pyproject()["project"]["scripts"] == {"mlx-sgd-bench": "bench.console.command:main"}
 
 
 def test_the_changelog_has_an_entry_for_this_version():
@@ -54,7 +54,7 @@ def test_the_changelog_has_an_entry_for_this_version():
 
 def test_every_result_records_the_suites_version(monkeypatch):
     import bench.backends
-    from bench import environment
+    from bench.engine import run_environment
 
     monkeypatch.setattr(bench.backends, "all_backends", lambda: [])
-    assert environment.collect()["mlx_sgd_bench_version"] == bench.__version__
+    assert run_environment.collect()["mlx_sgd_bench_version"] == bench.__version__

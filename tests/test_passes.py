@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from bench import affinity
+from bench.engine import affinity
+from bench.engine.passes import Measurement, Schedule
 from bench.engine.timing import time_rounds
-from bench.pairing import baseline_of, faster_side, pass_ratio
-from bench.passes import Measurement, Schedule
-from bench.schema import SCHEMA_VERSION
-from bench.stability import pass_figures, pass_figures_many
+from bench.results.extra_info import SCHEMA_VERSION
+from bench.stats.pairing import baseline_of, faster_side, pass_ratio
+from bench.stats.stability import pass_figures, pass_figures_many
 
 
 def rounds(*pass_medians, per_pass=5, jitter=0.001):
@@ -214,9 +214,9 @@ def test_cpu_affinity_choices():
 
 @pytest.mark.skipif(not affinity.supported(), reason="needs Linux CPU affinity")
 def test_pinning_comparison_runs_both_ways():
-    from bench.cases import Case
-    from bench.pinning import compare
-    from bench.sizes import Size
+    from bench.cases.case import Case
+    from bench.cases.sizes import Size
+    from bench.engine.pinning import compare
 
     figures = compare(
         Case("linear", "numpy", "analytic", "eager"), Size(200, 5), affinity.serial_cpus("auto"), pairs=2, rounds=2
@@ -226,7 +226,7 @@ def test_pinning_comparison_runs_both_ways():
 
 
 def test_machine_steadiness_summarises_the_probes():
-    from bench.steadiness import describe, probe_seconds, summary
+    from bench.engine.steadiness import describe, probe_seconds, summary
 
     assert summary([]) is None
     steady = summary([0.001] * 9 + [0.002])

@@ -29,7 +29,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from bench import versions
 from bench.report import main as report_main
-from bench.report.cli import OUTPUT_FILES
+from bench.report.make_report import OUTPUT_FILES
 
 SAMPLE = next((Path(__file__).parent / "data" / "report" / "results").rglob("*.json"))
 SAMPLE_DOC = json.loads(SAMPLE.read_text())

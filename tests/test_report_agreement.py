@@ -65,7 +65,7 @@ def test_consistency_share_and_half_width_of_the_intervals(tmp_path, capsys):
             rate = (
                 info["steps_per_round"] / bench["stats"]["median"] if "steps_per_s" not in info else info["steps_per_s"]
             )
-            # a 95% interval of +-2% around each figure (se 0.01 in log), as bench.intervals saves it
+            # a 95% interval of +-2% around each figure (se 0.01 in log), as bench.stats.intervals saves it
             info.update(steps_per_s_se_log=0.01, steps_per_s_ci_low=rate * 0.98, steps_per_s_ci_high=rate * 1.02)
         path.write_text(json.dumps(data))
         paths.append(str(path))

@@ -10,14 +10,14 @@ import pytest
 import report_browser
 import report_synth as synth
 
-from bench.cases import Case
-from bench.releases import COMPARED_BACKENDS
+from bench.cases.case import Case
+from bench.cases.sizes import Size
 from bench.report import main, views
-from bench.report.figures import add_figures
 from bench.report.load import load_results
+from bench.report.row_figures import add_figures
 from bench.report.schema import case_label
 from bench.report.speedup import backends_table, fastest_cases, speedup_table
-from bench.sizes import Size
+from bench.results.releases import COMPARED_BACKENDS
 
 DATA = Path(__file__).parent / "data" / "report"
 
@@ -41,7 +41,7 @@ def frame(peers):
 
 
 def pytest_ids(cases=synth.PEER_CASES, models=("linear", "mlp"), sizes=synth.PEER_SIZES) -> set[str]:
-    """The ids pytest gives these cases (bench.cases.Case.case_id), the ones `pytest -k` filters by."""
+    """The ids pytest gives these cases (bench.cases.case.Case.case_id), the ones `pytest -k` filters by."""
     ids = set()
     for model in models:
         shape = {"hidden": 64, "batch_size": 256} if model == "mlp" else {}
@@ -153,7 +153,7 @@ def test_versions_csv_case_ids_are_pytest_ids(tmp_path):
         synth.write(folder, f"b{i}", synth.relabel(doc, "0.31.0", f"2026-01-0{i + 1}T01:00:00+00:00"))
     out = tmp_path / "out"
     assert main([str(tmp_path / "results"), "--out", str(out), "--no-plots"]) == 0
-    # A comparison of MLX releases judges MLX and its NumPy controls only (bench.releases.COMPARED_BACKENDS).
+    # A comparison of MLX releases judges MLX and its NumPy controls only (bench.results.releases.COMPARED_BACKENDS).
     judged = [c for c in synth.PEER_CASES if c[0] in COMPARED_BACKENDS]
     assert {r["case_id"] for r in rows(out / "versions.csv")} == pytest_ids(judged)
 

@@ -276,7 +276,7 @@ def test_new_fields_get_their_tables(tmp_path):
     for section in ("<h3>Cold start</h3>", "<h3>Harness overhead</h3>", "<h3>Distributed runs</h3>"):
         assert section in page
     assert ">peak memory (MiB)</th>" in page and ">% of roofline</th>" in page
-    # The one identity (bench.identity), as pytest names the data-parallel case: -ring-2ranks, not -ring-r2.
+    # The one identity (bench.cases.identity), as pytest names the data-parallel case: -ring-2ranks, not -ring-r2.
     assert "mlx-compiled-step-cpu-ring-2ranks" in page.split("<h3>Distributed runs</h3>")[1]
     table = rows(out / "throughput.csv")
     assert all(r["roofline_fraction"] for r in table) and {r["phase"] for r in table} == {"warm", "cold"}
@@ -332,7 +332,7 @@ def test_a_report_that_fails_half_way_leaves_the_previous_one_whole(tmp_path, mo
     out = tmp_path / "out"
     assert main([str(RESULTS), "--out", str(out), "--no-plots"]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    import bench.report.cli as cli
+    import bench.report.make_report as cli
 
     def page_fails(*args, **kwargs):
         raise OSError(28, "No space left on device")  # after the CSVs and summary.md were written

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import report_synth as synth
 
-from bench.report.figures import add_figures
 from bench.report.load import load_results
+from bench.report.row_figures import add_figures
 
 
 def figures_of(tmp_path, benchmarks, **machine):

@@ -10,8 +10,8 @@ import report_browser
 import report_synth as synth
 
 from bench.report import compare_versions, load_results, main, read_results, views
-from bench.report.figures import add_figures
 from bench.report.html_figures import speedup_heatmap, speedup_norm
+from bench.report.row_figures import add_figures
 from bench.report.speedup import speedup_table
 
 DATA = Path(__file__).parent / "data" / "report"

@@ -385,7 +385,7 @@ def test_a_figure_that_overflows_is_blank_and_never_exported_as_infinity(tmp_pat
     assert len(entries) == len(doc["benchmarks"]) and all(0 < e["value"] < 1e300 for e in entries)
 
     from bench.report.export import github_action_benchmark
-    from bench.report.figures import add_figures
+    from bench.report.row_figures import add_figures
 
     frame = add_figures(read_results([tmp_path / "results"]).frame)
     frame.loc[frame.index[:2], "steps_per_s"] = [np.inf, np.nan]  # a figure that is none: no point on a chart

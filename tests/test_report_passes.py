@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import report_synth as synth
 
-from bench.report.cli import main
-from bench.report.figures import add_figures
 from bench.report.load import load_results
+from bench.report.make_report import main
+from bench.report.row_figures import add_figures
 from bench.report.speedup import speedup_table
 
 

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import report_synth as synth
 
-from bench.releases import version_key
 from bench.report.load import load_results
 from bench.report.regression import (
     COLUMNS,
@@ -22,6 +21,7 @@ from bench.report.regression import (
     judge,
     regressions,
 )
+from bench.results.releases import version_key
 
 SLOW_CASE = "linear-mlx-compiled-step-cpu-n2000-d20"
 MACHINE = "Darwin-CPython-3.12-64bit"

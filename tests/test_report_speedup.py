@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import report_synth as synth
 
-from bench.report.figures import add_figures
 from bench.report.load import load_results
+from bench.report.row_figures import add_figures
 from bench.report.speedup import speedup_table
 
 DATA = Path(__file__).parent / "data" / "report"

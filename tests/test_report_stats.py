@@ -5,8 +5,8 @@ import pytest
 import scipy.special
 import scipy.stats
 
-from bench.report.stats import bootstrap_medians, ratio_ci
-from bench.verdict_engine import adjust_p, fit_noise_prior, holm, shrink_variances, trigamma_inverse
+from bench.report.bootstrap import bootstrap_medians, ratio_ci
+from bench.stats.verdict_engine import adjust_p, fit_noise_prior, holm, shrink_variances, trigamma_inverse
 
 
 def test_holm_by_hand():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.sizes import BLOG_SIZE, FULL, QUICK, Size, SizeError, estimated_case_bytes, parse_sizes
+from bench.cases.sizes import BLOG_SIZE, FULL, QUICK, Size, SizeError, estimated_case_bytes, parse_sizes
 
 
 def test_named_grids():

@@ -35,7 +35,7 @@ def bench_run(storage: Path, plant: str, steps_per_round: int, *extra: str) -> s
             "pytest",
             "-p",
             "slowdown_plugin",
-            str(ROOT / "bench" / "test_linear.py"),
+            str(ROOT / "benchmarks" / "test_linear.py"),
             "--benchmark-only",
         ]
         + ["--sizes", "600x8", "--passes", "2", "--rounds", "3", "--steps-per-round", str(steps_per_round)]

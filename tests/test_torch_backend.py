@@ -19,11 +19,11 @@ from bench.backends.numpy import blas_pools  # noqa: E402
 from bench.backends.torch import BACKEND, TorchBackend  # noqa: E402
 from bench.backends.torch import linear as torch_linear  # noqa: E402
 from bench.backends.torch.linear import TorchTrainer  # noqa: E402
-from bench.cases import Case, GridOptions, mlp_shapes  # noqa: E402
-from bench.checks import BarrierError, CorrectnessError, check_barrier, check_correctness  # noqa: E402
-from bench.datasets import make_problem  # noqa: E402
-from bench.models import LEARNING_RATE  # noqa: E402
-from bench.sizes import BLOG_SIZE, Size  # noqa: E402
+from bench.cases.case import Case, GridOptions, mlp_shapes  # noqa: E402
+from bench.cases.checks import BarrierError, CorrectnessError, check_barrier, check_correctness  # noqa: E402
+from bench.cases.datasets import make_problem  # noqa: E402
+from bench.cases.models import LEARNING_RATE  # noqa: E402
+from bench.cases.sizes import BLOG_SIZE, Size  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = Size(200, 8)
@@ -355,8 +355,8 @@ def test_the_backend_package_does_not_import_torch():
     code = (
         "import sys\n"
         "from bench.backends import get\n"
-        "from bench.cases import GridOptions\n"
-        "from bench.sizes import Size\n"
+        "from bench.cases.case import GridOptions\n"
+        "from bench.cases.sizes import Size\n"
         "backend = get('torch')\n"
         "backend.missing()\n"
         "backend.configure(lambda name: 'cpu')\n"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import verdict_engine as engine
+from bench.stats import verdict_engine as engine
 
 
 def frame_of(deltas, sd=0.01, n=4, control=None, groups=None) -> pd.DataFrame:

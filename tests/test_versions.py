@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bench import versions
-from bench.versions import EnvCache, InstallError, PinSet, environments, reporting, runs
+from bench.versions import EnvCache, InstallError, PinSet, environments, run_reports, runs
 
 PINS = PinSet(("numpy==2.0.0", "pytest==8.0.0"))
 
@@ -406,7 +406,7 @@ def session(tmp_path, monkeypatch):
         (out / "versions.csv").write_text(session.csv)
         return session.report_status
 
-    monkeypatch.setattr(reporting, "run_report", fake_report)
+    monkeypatch.setattr(run_reports, "run_report", fake_report)
 
     def run(*argv):
         ours = ["--cache-dir", str(tmp_path / "envs"), "--results", str(tmp_path / "results"), "--sizes", "2000x20"]
@@ -430,7 +430,7 @@ def test_session_runs_interleaved_and_reports(session, capsys):
     assert session.run("0.30.0", "0.32.4", "--passes", "2", "--", "-k", "linear") == versions.EXIT_OK
     assert session.runner.runs == [(1, "0.30.0"), (1, "0.32.4"), (2, "0.32.4"), (2, "0.30.0")]
     assert session.runner.cwds == {session.results / versions.SUITE_DIR}  # the copy, not the live checkout
-    assert (session.results / versions.SUITE_DIR / "bench" / "versions" / "cli.py").exists()
+    assert (session.results / versions.SUITE_DIR / "bench" / "versions" / "dispatch.py").exists()
     assert saved(session.results) == [
         "mlx-0.30.0-pass1.json",
         "mlx-0.30.0-pass2.json",
@@ -519,7 +519,7 @@ def test_verdict_table_counts_each_pair_once_regressions_first():
         {"older": "0.31.1", "newer": "0.32.4", "against": "previous", "verdict": "same", "control": "True"},
         {"older": "0.29.4", "newer": "0.32.4", "against": "oldest", "verdict": "regression", "control": "False"},
     ]
-    assert reporting.verdict_table(rows) == [
+    assert run_reports.verdict_table(rows) == [
         "  mlx 0.31.1 -> 0.32.4: 1 regression, 0 faster, 0 same, 1 undecided",
         "  mlx 0.29.4 -> 0.31.1: 0 regression, 0 faster, 1 same, 0 undecided",
     ]
@@ -530,8 +530,8 @@ def test_verdicts_list_regressions_first(tmp_path):
     csv.write_text(
         "case_id,verdict,control\na,same,False\nb,faster,False\nc,regression,False\nd,regression,True\ne,regression,False\n"
     )
-    assert [row["case_id"] for row in reporting.read_verdicts(csv)] == ["c", "e", "a", "b", "d"]
-    assert reporting.read_verdicts(tmp_path / "missing.csv") == []
+    assert [row["case_id"] for row in run_reports.read_verdicts(csv)] == ["c", "e", "a", "b", "d"]
+    assert run_reports.read_verdicts(tmp_path / "missing.csv") == []
 
 
 def test_nothing_saved_skips_the_report(session, capsys):
@@ -578,7 +578,7 @@ def test_report_exit_1_counts_as_regression_only_with_its_table(session, capsys)
 
 
 def test_report_reads_only_the_runs_folder(tmp_path):
-    cmd = reporting.report_command(tmp_path, tmp_path / "report", 0.1, True)
+    cmd = run_reports.report_command(tmp_path, tmp_path / "report", 0.1, True)
     assert cmd[1:4] == ["-m", "bench.report", str(tmp_path / versions.RUNS_DIR)]
     assert cmd[-3:] == ["--threshold", "0.1", "--fail-on-regression"]
 
@@ -590,7 +590,7 @@ def test_snapshot_copies_the_suite_and_nothing_else(tmp_path, use_git, monkeypat
     import subprocess
 
     root = tmp_path / "checkout"
-    names = ("conftest.py", "bench/test_a.py", "bench/report/cli.py", "tests/data/report/results/a.json")
+    names = ("conftest.py", "bench/test_a.py", "bench/report/make_report.py", "tests/data/report/results/a.json")
     for name in names + ("results/Linux/0001_x.json", "bench/__pycache__/a.pyc", "notes.tmp"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(name)
@@ -603,7 +603,7 @@ def test_snapshot_copies_the_suite_and_nothing_else(tmp_path, use_git, monkeypat
     info = versions.snapshot_suite(tmp_path / "copy", root)
     copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
     # Folders named like results/ or report/ below the top level are suite code or test data.
-    expected = [".gitignore", "bench/report/cli.py", "bench/test_a.py", "conftest.py"]
+    expected = [".gitignore", "bench/report/make_report.py", "bench/test_a.py", "conftest.py"]
     expected += ([] if use_git else ["notes.tmp"]) + ["tests/data/report/results/a.json"]
     assert copied == expected and info["files"] == len(expected)
     (root / "bench/test_a.py").write_text("edited later")
@@ -637,10 +637,10 @@ def test_a_run_stopped_by_the_timeout_is_reported_as_a_timeout(session, capsys, 
 def test_the_report_runs_from_the_snapshot(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(
-        reporting.subprocess, "run", lambda cmd, cwd: calls.append(cwd) or subprocess.CompletedProcess(cmd, 0)
+        run_reports.subprocess, "run", lambda cmd, cwd: calls.append(cwd) or subprocess.CompletedProcess(cmd, 0)
     )
     (tmp_path / versions.SUITE_DIR / "bench" / "report").mkdir(parents=True)
-    assert reporting.run_report(tmp_path, tmp_path / "report", 0.1, False) == 0
+    assert run_reports.run_report(tmp_path, tmp_path / "report", 0.1, False) == 0
     assert calls == [tmp_path / versions.SUITE_DIR]
 
 

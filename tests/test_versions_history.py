@@ -13,11 +13,11 @@ import pytest
 from test_versions_paired import MACHINE, World, fake_cases, fake_ensure
 
 from bench import versions
-from bench.grid import HISTORY_CASES, grid_case_entries
+from bench.cases.grid import HISTORY_CASES, grid_case_entries
 from bench.report.html_history import history_section, history_svg
 from bench.report.load import read_results
 from bench.report.markdown import section_history
-from bench.versions import cli, compare, history, index
+from bench.versions import compare, dispatch, history, index
 
 PUBLISHED = ["0.2.0", "0.26.3", "0.26.5", "0.27.1", "0.28.0rc1", "0.28.0", "0.29.0", "0.29.1", "0.30.0"]
 BACKEND = ["0.26.5", "0.27.1", "0.28.0", "0.29.0", "0.29.1", "0.30.0"]
@@ -35,7 +35,7 @@ def run(tmp_path, world, *argv, available=PUBLISHED, backend=BACKEND):
         versions.EnvCache(tmp_path / "c"),
         versions.PinSet(()),
         world.start,
-        cli.paired_settings(args),
+        dispatch.paired_settings(args),
         fake_ensure,
         available=available,
         backend=backend,

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from bench import versions
-from bench.affinity import cpu_sets
+from bench.engine.affinity import cpu_sets
 from bench.engine.client import WorkerClient, WorkerError, WorkerTimeout
 from bench.engine.worker import serve
-from bench.versions import arguments, bisect, compare, output, selftest, verdicts
+from bench.versions import arguments, bisect, compare, selftest, verdict_files, verdicts
 from bench.versions.paired import PairedSettings, Side, pairs_for, run_paired
 from bench.versions.targets import ReleaseError, mlx_requirement, parse_target, twin
 
@@ -243,7 +243,9 @@ def test_a_case_the_newer_release_breaks_is_broken_first_and_fails_the_gate(tmp_
     assert by_id[wrong]["verdict"] == "broken" and "float64 reference" in by_id[wrong]["reason"]
     assert by_id[hung]["verdict"] == "broken" and "timeout" in by_id[hung]["reason"]
     assert sum(r["verdict"] == "broken" for r in rows) == 3
-    table = output.verdict_table([{"older": "0.30.0", "newer": "0.32.4", "status": "ok", "reason": ""}], rows, 0.1)
+    table = verdict_files.verdict_table(
+        [{"older": "0.30.0", "newer": "0.32.4", "status": "ok", "reason": ""}], rows, 0.1
+    )
     assert "3 broken" in table[1] and table[3].split()[0] in (crashed, wrong, hung)  # broken rows come first
     # The same verdicts fail the gate in a normal comparison: --fail-on-regression exits 1.
     monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE))
@@ -308,7 +310,7 @@ def test_cpu_sets():
 
 
 def test_holm_is_the_verdict_engines():
-    from bench import verdict_engine
+    from bench.stats import verdict_engine
 
     assert verdict_engine.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
 
@@ -324,7 +326,7 @@ def test_a_a_comparison_has_no_regression_and_a_planted_slowdown_is_found():
     assert 25 < planted["pct_change"] < 35 and planted["ci_low_pct"] < planted["pct_change"] < planted["ci_high_pct"]
     assert planted["method"] == "paired" and planted["n_older"] == planted["n_newer"] == 4
     assert sum(r["verdict"] == "same" for r in rows) >= 35  # 1% noise, 4 sessions: +-10% is easily excluded
-    assert set(output.ROW_FIELDS) <= set(rows[0])
+    assert set(verdict_files.ROW_FIELDS) <= set(rows[0])
 
 
 def test_process_offsets_are_not_taken_for_changes():
@@ -590,9 +592,9 @@ def fake_ensure(key, cache, pins, spec=None, version=None):
 
 def run_main(tmp_path, argv, world):
     args = versions.parse_args([*argv, "--results", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")])
-    from bench.versions import cli
+    from bench.versions import dispatch
 
-    return cli.paired_main(
+    return dispatch.paired_main(
         args, versions.EnvCache(tmp_path / "cache"), versions.PinSet(()), start_worker=world.start, ensure=fake_ensure
     )
 
@@ -602,11 +604,11 @@ def test_paired_comparison_writes_verdicts_and_exits_by_them(tmp_path, capsys, m
     world = World(effects={"0.32.4": {"linear-mlx-v3-step-cpu-n1000-d10": 0.3}})
     status = run_main(tmp_path, ["0.30.0", "0.32.4", "--fail-on-regression", "--cpus", "none"], world)
     assert status == versions.EXIT_REGRESSION
-    document = json.loads((tmp_path / "results" / output.VERDICTS_JSON).read_text())
+    document = json.loads((tmp_path / "results" / verdict_files.VERDICTS_JSON).read_text())
     assert document["kind"] == "mlx-sgd-bench-release-verdicts" and document["schema_version"] == 1
     assert document["comparisons"] == [{"older": "0.30.0", "newer": "0.32.4", "status": "ok", "reason": ""}]
     assert document["machine"]["cpu_model"] and document["settings"]["sessions"] == 4
-    assert (tmp_path / "results" / output.VERDICTS_CSV).read_text().startswith("machine,case_id,")
+    assert (tmp_path / "results" / verdict_files.VERDICTS_CSV).read_text().startswith("machine,case_id,")
     assert (tmp_path / "results" / "suite" / "bench" / "engine" / "worker.py").exists()
     out = capsys.readouterr().out
     assert "1 regression" in out and "linear-mlx-v3-step-cpu-n1000-d10" in out
@@ -628,12 +630,12 @@ def test_self_test_end_to_end_writes_self_test_json(tmp_path, monkeypatch):
             "none",
         ]
     )
-    from bench.versions import cli
+    from bench.versions import dispatch
 
-    status = cli.paired_main(
+    status = dispatch.paired_main(
         args, versions.EnvCache(tmp_path / "c"), versions.PinSet(()), start_worker=world.start, ensure=fake_ensure
     )
-    document = json.loads((tmp_path / "r" / output.SELF_TEST_JSON).read_text())
+    document = json.loads((tmp_path / "r" / verdict_files.SELF_TEST_JSON).read_text())
     assert document["kind"] == "mlx-sgd-bench-self-test" and document["release"] == "0.32.4"
     assert document["status"] in selftest.STATUS_EXIT and status == selftest.STATUS_EXIT[document["status"]]
     assert len(document["planted"]) == 18 and document["settings"]["broken"]  # a third of the 56 MLX cases left

@@ -18,7 +18,7 @@ outside bench/backends/ branches on a backend's name:
   what a case runs inside   case_context(case), runs_serially(case)
   its command-line options  add_options(group), configure(getoption)
 
-A Trainer owns its copy of one problem (bench.datasets.Problem: data, start
+A Trainer owns its copy of one problem (bench.cases.datasets.Problem: data, start
 weights and batch schedule, the same bytes for every backend) and its weights:
   reset()            back to the problem's start weights (outside any timer)
   run(steps, stop_accuracy=None) -> int
@@ -26,9 +26,9 @@ weights and batch schedule, the same bytes for every backend) and its weights:
                      stop_accuracy, stop early once the sync check passes it
                      (the blog's early stopping); returns the steps done
   settle() -> float  seconds to finish any work the last run left pending
-                     (0 for an eager backend); see bench.checks.check_barrier
+                     (0 for an eager backend); see bench.cases.checks.check_barrier
   weights()          the current weights as one float64 NumPy vector, in the
-                     order of bench.datasets.flatten_params
+                     order of bench.cases.datasets.flatten_params
   layout             a short text saying how the weights are laid out
 """
 
@@ -41,9 +41,9 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from bench.cases import Case, GridOptions
-from bench.datasets import Problem
-from bench.sizes import Size
+from bench.cases.case import Case, GridOptions
+from bench.cases.datasets import Problem
+from bench.cases.sizes import Size
 
 
 class Trainer(Protocol):
@@ -115,7 +115,7 @@ class Backend:
         return contextlib.nullcontext()
 
     def runs_serially(self, case: Case) -> bool:
-        """Whether the case hands its work between threads one at a time, so one CPU serves it best (bench.affinity)."""
+        """Whether the case hands its work between threads one at a time, so one CPU serves it best (bench.engine.affinity)."""
         return False
 
     # ---- what is recorded ---------------------------------------------------------------------

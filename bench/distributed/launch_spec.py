@@ -38,7 +38,7 @@ class LaunchSpec:
     backend: str = "ring"
     hostfile: Hostfile | None = None  # a user's hosts: ranks start through mlx.launch
     timeout_s: float = 60.0  # the longest any rank may take to start or to answer one command
-    fault: str | None = None  # tests only: bench.distributed.worker --inject-fault
+    fault: str | None = None  # tests only: bench.distributed.rank --inject-fault
 
     @property
     def launcher(self) -> str:

@@ -1,7 +1,7 @@
 """RankGroup: start N ranks, command them under a timeout, and always stop them.
 
 Local runs (the default): the suite starts every rank itself, each
-`python -m bench.distributed.worker` on 127.0.0.1 with the ring backend,
+`python -m bench.distributed.rank` on 127.0.0.1 with the ring backend,
 MLX_RANK set and MLX_HOSTFILE naming free ports. mlx.launch is not used here
 because its output loop busy-waits: on a small machine it takes a core from
 the ranks and the timings with it.
@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.distributed import protocol
+from bench.distributed import control
 from bench.distributed.hostfile import (
     LOOPBACK,
     PORT_RANGE,
@@ -58,11 +58,11 @@ from bench.distributed.hostfile import (
 from bench.distributed.launch_spec import (
     LaunchSpec,
     mlx_launch_command,
-    mpirun_available,  # noqa: F401  (re-exported: bench.distributed.runner imports it here)
+    mpirun_available,  # noqa: F401  (re-exported: bench.distributed.measure imports it here)
 )
 from bench.distributed.processes import StartedProcess, exit_words, group_alive, last_output, wait_all
 
-WORKER_MODULE = "bench.distributed.worker"
+WORKER_MODULE = "bench.distributed.rank"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUIT_GRACE_S = 2.0  # a healthy rank exits this fast after "quit"
@@ -99,7 +99,7 @@ class _Rank:
 
 
 class RankGroup:
-    """N ranks of bench.distributed.worker, started together and stopped together."""
+    """N ranks of bench.distributed.rank, started together and stopped together."""
 
     def __init__(self, spec: LaunchSpec, port_picker=free_ports, keep_logs_on_failure: bool = True):
         self.spec = spec
@@ -199,7 +199,7 @@ class RankGroup:
         """Send one command to every rank; return their answers in rank order."""
         if self._closed or self._failed:
             raise DistributedError(f"the rank group is stopped; cannot {what}")
-        message = protocol.encode(op, **fields)
+        message = control.encode(op, **fields)
         deadline = time.monotonic() + self.spec.timeout_s
         try:
             for r in self._ranks:
@@ -324,7 +324,7 @@ class RankGroup:
     def _accept(self) -> None:
         sock, _ = self._listener.accept()
         sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see protocol.Channel
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see control.Channel
         rank = _Rank(sock)
         self._ranks.append(rank)
         self._selector.register(sock, selectors.EVENT_READ, rank)
@@ -389,9 +389,9 @@ class RankGroup:
                     self._drop(r)
                     return []
                 r.trusted = True
-            message = protocol.decode(line)
+            message = control.decode(line)
             if message["op"] == "error":
-                if message.get("kind") == protocol.ADDRESS_IN_USE:
+                if message.get("kind") == control.ADDRESS_IN_USE:
                     raise AddressInUse(f"{r.name}: {message.get('message', '')}")
                 if self.spec.launcher == "local":  # a dead peer makes the others' all_sum fail too: name it
                     self._check_processes(what, grace_s=0.5, besides=r.pid)
@@ -404,8 +404,8 @@ class RankGroup:
     def _presents_token(self, line: bytes) -> bool:
         """Whether a connection's first line is a hello carrying this group's token."""
         try:
-            message = protocol.decode(line)
-        except protocol.ProtocolError:
+            message = control.decode(line)
+        except control.ProtocolError:
             return False
         token = message.get("token")
         return (
@@ -461,7 +461,7 @@ class RankGroup:
         if polite:
             for r in self._ranks:
                 try:
-                    r.sock.sendall(protocol.encode("quit"))
+                    r.sock.sendall(control.encode("quit"))
                 except OSError:
                     pass
             wait_all(self._processes, QUIT_GRACE_S)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.distributed import protocol
+from bench.distributed import control
 
 
 @dataclass
@@ -66,4 +66,4 @@ def last_output(log: Path, whose: str = "its") -> str:
         lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return ""
-    return f"; {whose} last output: {protocol.one_line(lines[-1], 200)!r}" if lines else ""
+    return f"; {whose} last output: {control.one_line(lines[-1], 200)!r}" if lines else ""

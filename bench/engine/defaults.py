@@ -1,8 +1,8 @@
 """Every measuring default, defined once: round time, rounds, passes, the long-round rule, the blog's runs.
 
 The command-line options of the main job (bench.session.options) and of the
-release runner (bench.versions.cli) take their defaults from here, and so do
-the records that carry them (bench.harness.Settings, bench.versions.paired.PairedSettings).
+release runner (bench.versions.dispatch) take their defaults from here, and so do
+the records that carry them (bench.session.harness.Settings, bench.versions.paired.PairedSettings).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ LONG_ROUND_FACTOR = 3
 LONG_ROUND_ROUNDS = 3
 MIN_BLOCKS = 3
 
-# The blog's run (bench/test_blog.py): 10,000 steps, or until training accuracy passes 95% (logistic).
+# The blog's run (benchmarks/test_blog.py): 10,000 steps, or until training accuracy passes 95% (logistic).
 BLOG_STEPS = 10_000
 BLOG_STOP_ACCURACY = 0.95
 BLOG_ROUNDS = 1  # timed runs of each blog configuration per pass

@@ -32,7 +32,7 @@ MLX release and not the other. So:
    unless the user set them; they are recorded with every result.
 4. **Warm-up and probe.** Every pass builds its trainer afresh, warms it up
    (one round; in the first pass the calibration) and times the machine's
-   probe first (bench.steadiness), as before.
+   probe first (bench.engine.steadiness), as before.
 
 Cases of one group share their worker: they are the cases compared with each
 other (MLX's variants at one size, NumPy's beside them in their own worker,

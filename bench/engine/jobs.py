@@ -1,7 +1,7 @@
 """The engine's two records: a Job (one pass of one case, to run) and a PassResult (what the pass measured).
 
 A Job names its problem (model, size, batch, width), never its arrays: the
-worker rebuilds the data from the same seeded generator (bench.datasets), so
+worker rebuilds the data from the same seeded generator (bench.cases.datasets), so
 every process trains on the same bytes. Both records travel as JSON between
 the session and a worker (bench.engine.worker) and keep one name for every
 field from end to end: K is ``steps_per_round`` here, in the worker, and in the
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from bench import models
-from bench.cases import Case
+from bench.cases import models
+from bench.cases.case import Case
+from bench.cases.sizes import Size
 from bench.engine import defaults
-from bench.sizes import Size
 
 SCENARIOS = ("grid", "blog", "cold")
 
@@ -57,7 +57,7 @@ class Job:
 
     @property
     def case_id(self) -> str:
-        """The case's readable id (bench.identity)."""
+        """The case's readable id (bench.cases.identity)."""
         return self.case.case_id(self.size)
 
     @property
@@ -111,8 +111,8 @@ class PassResult:
     """What one pass measured, in the process that took it.
 
     round_times_s: seconds of each timed round of steps_per_round steps.
-    probe_s: the machine's probe right before the pass (bench.steadiness).
-    checks: the correctness figures (bench.checks.check_correctness) and barrier_pending_s.
+    probe_s: the machine's probe right before the pass (bench.engine.steadiness).
+    checks: the correctness figures (bench.cases.checks.check_correctness) and barrier_pending_s.
     info: the first pass's extras for extra_info (first_step_s, layout, peak memory, ...).
     planted: the slowdown actually applied to the rounds (time with plant / time without), when planted.
     worker: the process: pid, CPUs it may use, the worker's serial number, and whether it

@@ -26,17 +26,17 @@ import time
 
 import numpy as np
 
-from bench.affinity import pinned
 from bench.backends import get, make_trainer
-from bench.checks import check_barrier, check_correctness, check_settled
-from bench.datasets import make_problem
+from bench.cases.checks import check_barrier, check_correctness, check_settled
+from bench.cases.datasets import make_problem
+from bench.cases.models import BLOG_MODELS
+from bench.cases.sizes import BLOG_SIZE
 from bench.engine import defaults
+from bench.engine.affinity import pinned
 from bench.engine.jobs import Job, PassResult
 from bench.engine.plants import break_trainer
+from bench.engine.steadiness import probe_seconds
 from bench.engine.timing import calibrate, time_rounds, timed_run, warm_up
-from bench.models import BLOG_MODELS
-from bench.sizes import BLOG_SIZE
-from bench.steadiness import probe_seconds
 from reference import quality
 
 # State that leave_behind puts into this process and that nothing ever releases (the isolation proof).

@@ -72,7 +72,7 @@ class Worker:
 
     def hello(self, request: dict) -> dict:
         """Who this worker is."""
-        from bench.environment import machine_identity
+        from bench.engine.run_environment import machine_identity
 
         return {
             "pid": os.getpid(),
@@ -94,9 +94,9 @@ class Worker:
         return {"pid": os.getpid()}
 
     def cases(self, request: dict) -> dict:
-        """The warm grid's cases at the requested sizes (bench.grid.grid_case_entries)."""
-        from bench.grid import grid_case_entries
-        from bench.releases import COMPARED_BACKENDS
+        """The warm grid's cases at the requested sizes (bench.cases.grid.grid_case_entries)."""
+        from bench.cases.grid import grid_case_entries
+        from bench.results.releases import COMPARED_BACKENDS
 
         devices = tuple(request["devices"]) if request.get("devices") else None
         found, skipped = grid_case_entries(

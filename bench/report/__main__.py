@@ -1,8 +1,8 @@
-"""Entry point of ``python -m bench.report`` (see bench.report.cli)."""
+"""Entry point of ``python -m bench.report`` (see bench.report.make_report)."""
 
 import sys
 
-from bench.report.cli import main
+from bench.report.make_report import main
 
 try:
     sys.exit(main())

@@ -2,7 +2,7 @@
 
 Two back-to-back runs of one command on one machine should give the same
 figures within their intervals. First, the calibration of the intervals
-(bench.intervals), for steps/s and for the ratio to NumPy (x NumPy): the share
+(bench.stats.intervals), for steps/s and for the ratio to NumPy (x NumPy): the share
 of the cases whose two figures are consistent with their intervals,
 |log(x2 / x1)| <= 1.96 * sqrt(se1^2 + se2^2), and the median half-width of the
 95% intervals (an interval honest only because it is enormous is no use, so
@@ -11,7 +11,7 @@ over the cases both runs hold (warm cases whose round lasts at least
 MIN_ROUND_S, since shorter rounds are dominated by timer and call overhead),
 the median and 90th percentile of the absolute change in steps/s, the
 cases that moved most, the same figures over the cases that neither run
-flags unstable, and how far the machine's own probe (bench.steadiness) moved. Exit status: 0, or 2 when the files cannot be compared.
+flags unstable, and how far the machine's own probe (bench.engine.steadiness) moved. Exit status: 0, or 2 when the files cannot be compared.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from bench.report.figures import add_figures
+from bench.report.row_figures import add_figures
 from bench.report.load import read_results, warn_stderr
 
 MIN_ROUND_S = 1e-3
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if all(machine):
         first, second = machine
         print(
-            f"the machine itself (bench.steadiness probe): median {first['median_s'] * 1e3:.2f} -> "
+            f"the machine itself (bench.engine.steadiness probe): median {first['median_s'] * 1e3:.2f} -> "
             f"{second['median_s'] * 1e3:.2f} ms ({100 * (second['median_s'] / first['median_s'] - 1):+.1f}%), "
             f"moving by {first['spread']:.0%} / {second['spread']:.0%} within each run"
         )

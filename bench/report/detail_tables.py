@@ -135,7 +135,7 @@ def throughput_detail(warm: pd.DataFrame) -> pd.DataFrame:
         "iqr_pct_of_median",
         "steps_per_s",
     ]
-    if "steps_per_s_half_width_pct" in shown:  # the 95% interval, saved since intervals exist (bench.intervals)
+    if "steps_per_s_half_width_pct" in shown:  # the 95% interval, saved since intervals exist (bench.stats.intervals)
         shown["±95% (%)"] = pd.to_numeric(shown["steps_per_s_half_width_pct"], errors="coerce")
         columns.append("±95% (%)")
     columns += ["samples_per_s", "gflops_per_s", "gb_per_s"]

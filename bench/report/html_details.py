@@ -12,7 +12,7 @@ from bench.report.html_figures import embedded_png
 from bench.report.html_releases import verdict_table
 from bench.report.html_tables import esc, html_table
 from bench.report.schema import peers_present
-from bench.intervals import UNSTABLE_RULE
+from bench.stats.intervals import UNSTABLE_RULE
 
 
 def details_section(

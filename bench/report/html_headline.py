@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.releases import version_key
+from bench.results.releases import version_key
 from bench.report import views
 from bench.report.html_blocks import paragraph, section
 from bench.report.html_figures import heatmap_legend, speedup_heatmap, speedup_norm
@@ -88,7 +88,7 @@ def blog_section(frame: pd.DataFrame) -> str:
     rows = views.blog_rows(frame, published)
     if rows.empty:
         body = paragraph(
-            "No results of the blog scenario; run <code>pytest --benchmark-only bench/test_blog.py</code>.", "none"
+            "No results of the blog scenario; run <code>pytest --benchmark-only benchmarks/test_blog.py</code>.", "none"
         )
     else:
         body = (

@@ -16,12 +16,12 @@ fields of docs/results-schema.md, "Results files" flattened from ``machine_info`
 raw round times (``round_times_s``, a NumPy array, or None when the run did not
 save them) with the pass of each round (``round_pass``).
 
-Three schema versions are read (bench.schema). Since ``schema_version`` 2 the
+Three schema versions are read (bench.results.extra_info). Since ``schema_version`` 2 the
 saved pytest-benchmark ``stats`` are per step (so stock tools read steps/s) and
 the raw round times sit in ``extra_info["round_times_s"]`` with
 ``round_pass``; files without a ``schema_version`` hold round times in
 ``stats.data``, all from one pass. From version 3 the saved ``case_id`` is the
-one identity of bench.identity and is kept; older files spelled some ids
+one identity of bench.cases.identity and is kept; older files spelled some ids
 otherwise (``-b256-h64``, ``-r2``, MLP ids without their width), so their
 ``case_id`` is recomputed from the fields: every row's id is the pytest id a
 run of today's suite gives that case. Peer backends' machine_info fields
@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.oneline import one_line
+from bench.console.oneline import one_line
 from bench.report.records import HISTORY_KIND, RECORD_KINDS, RELEASE_VERDICTS_KIND, SELF_TEST_KIND, record_kind
 from bench.report.schema import (
     BACKEND_FIELD_PREFIXES,
@@ -54,7 +54,7 @@ from bench.report.schema import (
     backend_versions,
     case_ids,
 )
-from bench.schema import SCHEMA_VERSION
+from bench.results.extra_info import SCHEMA_VERSION
 
 # Whole-number fields: sizes, K, and the numeric parts of a case's identity.
 _INTEGER_KEYS = ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.releases import version_key
+from bench.results.releases import version_key
 from bench.report.schema import BACKEND_LABELS, backend_label
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from bench.report import views
 from bench.report.regression import ALPHA, MIN_RUNS, inconclusive
 from bench.report.schema import FOCUS_BACKEND, backend_label, peers_present
-from bench.intervals import UNSTABLE_RULE
+from bench.stats.intervals import UNSTABLE_RULE
 from reference import load_blog_figures
 
 # Longest lists the digest prints before pointing to the page and the CSVs.
@@ -235,7 +235,7 @@ def section_blog(frame: pd.DataFrame) -> str:
     published = {(f["model"], f["backend"]): f["steps_per_s"] for f in figures["figures"]}
     rows = views.blog_rows(frame, published)
     if rows.empty:
-        return "## The blog's cases\n\n_(no results of the blog scenario; run `pytest --benchmark-only bench/test_blog.py`)_\n"
+        return "## The blog's cases\n\n_(no results of the blog scenario; run `pytest --benchmark-only benchmarks/test_blog.py`)_\n"
     rows = rows.assign(unstable=rows["unstable"].map(lambda u: "yes" if u else ""))
     return (
         f"## The blog's cases\n\nThe blog: {figures['machine']}. Its figures are one timing each; "

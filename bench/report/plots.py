@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
-from bench.releases import version_key
+from bench.results.releases import version_key
 from bench.report.outputs import write_figure
 from bench.report.regression import regressions
 from bench.report.schema import (

@@ -12,7 +12,7 @@ median per-step time (round time / K); all statistics are on its logarithm.
    case of the run, so a run that was slow as a whole cancels out.
 2. Noise per case: the spread of its normalised run figures around their
    release's mean, pooled over every release of the case on that machine.
-3. Everything after is the one verdict engine (bench.verdict_engine), which
+3. Everything after is the one verdict engine (bench.stats.verdict_engine), which
    the release runner's paired comparison uses too: the noise prior (never
    below a case's own variance), the t tests, Holm over the MLX cases of each
    comparison (``--correction bh``: Benjamini-Hochberg), the verdicts
@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from bench import verdict_engine as engine
-from bench.releases import COMPARED_BACKENDS, DEFAULT_THRESHOLD, version_key
-from bench.report.figures import add_figures
+from bench.stats import verdict_engine as engine
+from bench.results.releases import COMPARED_BACKENDS, DEFAULT_THRESHOLD, version_key
+from bench.report.row_figures import add_figures
 from bench.report.schema import BASELINE_BACKEND, CASE_KEYS, case_ids
-from bench.verdict_engine import fit_noise_prior, shrink_variances
+from bench.stats.verdict_engine import fit_noise_prior, shrink_variances
 
 ALPHA = engine.ALPHA
 MIN_RUNS = engine.MIN_SAMPLES  # fewer runs than this on a side is never a regression
@@ -285,7 +285,7 @@ def _machine_arrays(warm: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.nd
     table = warm.groupby([*_CASE, "source_file"], dropna=False)["_log_step"].median().unstack("source_file")
     runs = warm.drop_duplicates("source_file").set_index("source_file")["mlx_version"]
     cases = table.index.to_frame(index=False)
-    # The loader's case_id (the saved one from schema 3 on, else bench.identity's), computed where a frame lacks it.
+    # The loader's case_id (the saved one from schema 3 on, else bench.cases.identity's), computed where a frame lacks it.
     ids = case_ids(cases).to_numpy(dtype=object)
     if "case_id" in warm:
         found = (
@@ -311,7 +311,7 @@ def compare_versions(
         return empty
     if "median_step_s" not in frame:
         frame = add_figures(frame)
-    # MLX's cases and NumPy's controls only (bench.releases.COMPARED_BACKENDS).
+    # MLX's cases and NumPy's controls only (bench.results.releases.COMPARED_BACKENDS).
     warm = frame[
         (frame["phase"] == "warm") & frame["mlx_version"].notna() & frame["backend"].isin(COMPARED_BACKENDS)
     ].copy()

@@ -1,10 +1,10 @@
 """The columns the report reads and writes, what identifies a benchmark case, and how a case is named.
 
-The result schema is bench.schema's, seen from the report: the extra_info
+The result schema is bench.results.extra_info's, seen from the report: the extra_info
 fields a saved benchmark must carry to be one of ours (REQUIRED_EXTRA_INFO),
 the fields that name a case so that it can be found in another run, machine
 or MLX version (CASE_KEYS), and the defaults that stand in for fields older
-results lack (IDENTITY_DEFAULTS). Cases are named as bench.identity names
+results lack (IDENTITY_DEFAULTS). Cases are named as bench.cases.identity names
 them everywhere else (pytest ids, the saved ``case_id``), so that a row of any
 CSV can be grepped against ``pytest -k``: ``case_label`` is that id without
 its model (and, unless asked, without its size). Backends are names in the
@@ -18,11 +18,11 @@ import pandas as pd
 from bench.backends import all_backends
 from bench.backends.registry import BACKENDS
 
-from bench.identity import case_id_of, size_id
-from bench.pairing import BASELINE_BACKEND
-from bench.schema import CASE_KEYS, IDENTITY_DEFAULTS, REQUIRED_FIELDS  # noqa: F401  (re-exported: the report reads them here)
+from bench.cases.identity import case_id_of, size_id
+from bench.stats.pairing import BASELINE_BACKEND
+from bench.results.extra_info import CASE_KEYS, IDENTITY_DEFAULTS, REQUIRED_FIELDS  # noqa: F401  (re-exported: the report reads them here)
 
-# The result schema is bench.schema's (the suite writes it there); the report
+# The result schema is bench.results.extra_info's (the suite writes it there); the report
 # keeps its own names for the same tuples.
 REQUIRED_EXTRA_INFO = REQUIRED_FIELDS
 
@@ -63,7 +63,7 @@ MACHINE_COLUMNS = (
 # backend's version and threads reach the report without a line here.
 BACKEND_FIELD_PREFIXES = tuple(f"{name}_" for name in BACKENDS)
 
-# Figures the report computes for every row (bench.report.figures).
+# Figures the report computes for every row (bench.report.row_figures).
 FIGURE_COLUMNS = (
     "n_rounds",
     "has_raw_times",
@@ -93,7 +93,7 @@ OBJECT_COLUMNS = (RAW_TIMES, ROUND_PASS)
 
 
 def case_id(row: pd.Series | dict, trust_unversioned: bool = True) -> str:
-    """The case's full id (bench.identity): the saved ``case_id`` from schema 3 on, else computed from its fields.
+    """The case's full id (bench.cases.identity): the saved ``case_id`` from schema 3 on, else computed from its fields.
 
     A row without any ``schema_version`` field is one of the report's own tables
     (speedup.csv, backends.csv...), whose ``case_id`` the loader has already made
@@ -123,7 +123,7 @@ def case_label(row: pd.Series | dict, with_size: bool = False) -> str:
 
 
 def implementation_id_of(row: pd.Series | dict) -> str:
-    """bench.identity's implementation id (no model, no size) from a row's fields."""
+    """bench.cases.identity's implementation id (no model, no size) from a row's fields."""
     return case_id_of(row).removeprefix(f"{row['model']}-").removesuffix(f"-{size_label(row)}")
 
 
@@ -132,7 +132,7 @@ def size_label(row: pd.Series | dict) -> str:
     return size_id(row["n_examples"], row["n_features"])
 
 
-# The fields a case's name is made of (bench.identity), and what says whether a saved id can be used.
+# The fields a case's name is made of (bench.cases.identity), and what says whether a saved id can be used.
 _NAME_FIELDS = (
     "case_id", "schema_version", "model", "backend", "variant", "barrier", "device",
     "n_examples", "n_features", "batch_size", "hidden", "n_ranks", "distributed_backend",
@@ -159,7 +159,7 @@ def case_ids(frame: pd.DataFrame, trust_unversioned: bool = True) -> pd.Series:
 # How a reader sees the backends the suite knows; any other name is shown as it is.
 # How a reader sees each registered backend (Backend.label), in the registry's order.
 BACKEND_LABELS = {backend.name: backend.label for backend in all_backends()}
-# The backend the suite is about (the baseline, BASELINE_BACKEND, is bench.pairing's).
+# The backend the suite is about (the baseline, BASELINE_BACKEND, is bench.stats.pairing's).
 FOCUS_BACKEND = "mlx"
 # Devices that are not the host CPU meet as one class: MLX's "gpu" is PyTorch's "cuda" or "mps", JAX's "cuda".
 CPU_DEVICE, ACCELERATOR = "cpu", "accelerator"

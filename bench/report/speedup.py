@@ -4,7 +4,7 @@ Two tables, two CSVs, because they answer two questions:
 
 speedup.csv (``speedup_table``): every warm case of every backend other than
 NumPy (MLX, PyTorch, JAX... whatever the data holds) against its NumPy
-baseline, by bench.pairing's rule (the terminal summary uses the same):
+baseline, by bench.stats.pairing's rule (the terminal summary uses the same):
 float32 ``analytic`` NumPy (the blog's float64 ``seed`` code in the blog
 scenario), ``sync`` against ``sync`` cases, else ``eager``; same run, model,
 scenario, size, batch size, hidden width and ranks. One row per case and run;
@@ -25,7 +25,7 @@ the fastest against float32 ones.
 The ratio's interval is the same in both tables. Cases timed in several passes
 are compared within each pass (the suite times all backends' cases of a size
 next to each other in every pass) and the per-pass ratios summarised: the
-median, with a 95% interval across passes (bench.intervals: the run's pairs
+median, with a 95% interval across passes (bench.stats.intervals: the run's pairs
 moderate each other, the machine's drift widens them, as in the terminal). Runs
 saved before passes existed fall back to a percentile bootstrap of the ratio
 of median per-step times from the raw round times of both cases. ``faster``
@@ -38,12 +38,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.pairing import BASELINE_BACKEND, CONFIDENCE, baseline_of, faster_side
-from bench.report.figures import step_times
+from bench.stats.pairing import BASELINE_BACKEND, CONFIDENCE, baseline_of, faster_side
+from bench.report.row_figures import step_times
 from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS, backend_order, backend_versions, device_class
-from bench.report.stats import ratio_ci
-from bench.intervals import RATIO_MACHINE_SHARE, pooled_intervals
-from bench.stability import pass_figures
+from bench.report.bootstrap import ratio_ci
+from bench.stats.intervals import RATIO_MACHINE_SHARE, pooled_intervals
+from bench.stats.stability import pass_figures
 
 # Bootstrapping fewer raw rounds than this gives intervals too coarse to mean anything.
 MIN_CI_ROUNDS = 3
@@ -221,7 +221,7 @@ def _ratios(pairs: pd.DataFrame, prefix: str):
     passes = np.zeros(len(pairs), dtype=int)
     method = np.full(len(pairs), "none: no raw rounds", dtype=object)
     # Timed in passes: the ratio pass by pass (steps/s ratio = the other side's step time over this side's),
-    # its interval by bench.intervals over all the pairs of one run at once, as the terminal's.
+    # its interval by bench.stats.intervals over all the pairs of one run at once, as the terminal's.
     runs: dict[object, list[tuple[int, np.ndarray, str, float, float]]] = {}
     for i, row in enumerate(pairs.itertuples(index=False)):
         theirs, ours = _pass_steps(row, prefix), _pass_steps(row, "")
@@ -240,7 +240,7 @@ def _ratios(pairs: pd.DataFrame, prefix: str):
         for (i, *_), interval in zip(members, found):
             low[i], high[i] = interval.low_high
             se[i] = interval.se
-            method[i] = f"t {CONFIDENCE:.0%} across passes, per-pass ratios (bench.intervals)"
+            method[i] = f"t {CONFIDENCE:.0%} across passes, per-pass ratios (bench.stats.intervals)"
     _bootstrap_single_pass(pairs, prefix, passes, low, high, method)
     return ratio, low, high, passes, method, se
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.releases import version_key
+from bench.results.releases import version_key
 from bench.report.schema import case_labels
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench import verdict_engine
+from bench.stats import verdict_engine
 from bench.report import regression
 from bench.report.schema import BASELINE_BACKEND
 from bench.report.table_formats import P_VALUE, PCT, SIGNED_PCT, YES
@@ -66,7 +66,7 @@ def verdict_rows(versions: pd.DataFrame) -> pd.DataFrame:
 
 def is_regression(rows: pd.DataFrame) -> pd.Series:
     """Which verdict rows are regressions (the regression flag, or the verdict itself in the newer format)."""
-    # Older frames carry a yes/no `regression` flag; newer ones the verdict itself (bench.verdict_engine).
+    # Older frames carry a yes/no `regression` flag; newer ones the verdict itself (bench.stats.verdict_engine).
     verdict = rows["verdict"] if "verdict" in rows else pd.Series("", index=rows.index)
     if "regression" in rows:
         verdict = verdict.where(rows["regression"].astype(str).str.lower() != "true", "regression")

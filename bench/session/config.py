@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from bench.cases import GridOptions
-from bench.harness import Settings
-from bench.passes import Schedule
-from bench.sizes import Size
+from bench.cases.case import GridOptions
+from bench.cases.sizes import Size
+from bench.engine.passes import Schedule
+from bench.session.harness import Settings
 
 
 @dataclass
@@ -22,9 +22,9 @@ class SessionConfig:
     settings: Settings  # how hard to measure (the `settings` fixture)
     schedule: Schedule  # later passes and the cases' final figures
     sizes_option: str = "quick"
-    # Measured at session start (bench.machine_limits); None until then, or when not timing.
+    # Measured at session start (bench.engine.machine_limits); None until then, or when not timing.
     machine_limits: dict | None = None
-    # The data-parallel benchmark's settings (bench.distributed.options), where that plugin runs.
+    # The data-parallel benchmark's settings (bench.distributed.pytest_plugin), where that plugin runs.
     distributed: object | None = None
 
 

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from bench import affinity
 from bench.backends import BackendOptionError, all_backends
-from bench.cases import HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK, GridOptions
-from bench.engine import defaults
-from bench.harness import Settings
-from bench.passes import Schedule
+from bench.cases.case import HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK, GridOptions
+from bench.cases.sizes import SizeError, default_memory_budget, parse_sizes
+from bench.engine import affinity, defaults
+from bench.engine.passes import Schedule
 from bench.session.config import SESSION_CONFIG, SessionConfig
-from bench.sizes import SizeError, default_memory_budget, parse_sizes
+from bench.session.harness import Settings
 
 TESTS_DIR = Path(__file__).resolve().parents[2] / "tests"
 PASS_PROCESS_CHOICES = ("new", "same")

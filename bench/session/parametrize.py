@@ -2,7 +2,7 @@
 
 A benchmark module says which cases it runs (SCENARIO: grid, blog or cold)
 for which models (MODEL or MODELS); the blog's configurations run at the
-blog's size only. Sizes are outer, cases inner (bench.grid orders them so that
+blog's size only. Sizes are outer, cases inner (bench.cases.grid orders them so that
 compared cases sit side by side). A case that cannot run here is skipped with
 a one-line reason: its library is missing, its device is absent, or its
 arrays would not fit the memory budget.
@@ -14,10 +14,10 @@ from dataclasses import asdict
 
 import pytest
 
-from bench.cases import Case
-from bench.grid import cases_for, skip_reason
+from bench.cases.case import Case
+from bench.cases.grid import cases_for, skip_reason
+from bench.cases.sizes import BLOG_SIZE, Size, estimated_case_bytes
 from bench.session.config import session_config
-from bench.sizes import BLOG_SIZE, Size, estimated_case_bytes
 
 
 def memory_reason(size: Size, hidden: int, budget: int) -> str | None:
@@ -47,17 +47,17 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def case(request):
-    """The implementation under test (a bench.cases.Case)."""
+    """The implementation under test (a bench.cases.case.Case)."""
     return Case(**request.param)
 
 
 @pytest.fixture
 def size(request):
-    """The problem size (a bench.sizes.Size)."""
+    """The problem size (a bench.cases.sizes.Size)."""
     return Size(**request.param)
 
 
 @pytest.fixture(scope="session")
 def settings(pytestconfig):
-    """Measurement settings from the command line (bench.harness.Settings)."""
+    """Measurement settings from the command line (bench.session.harness.Settings)."""
     return session_config(pytestconfig).settings

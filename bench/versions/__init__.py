@@ -36,8 +36,7 @@ the self-test); 5 self-test: the planted 30% slowdown was missed.
 
 from __future__ import annotations
 
-from bench.releases import DEFAULT_THRESHOLD
-from bench.versions.cli import build_parser, main, parse_args, split_argv
+from bench.results.releases import DEFAULT_THRESHOLD
 from bench.versions.common import (
     CACHE_ENV_VAR,
     DEFAULT_PASSES,
@@ -53,6 +52,7 @@ from bench.versions.common import (
     SUITE_DIR,
     InstallError,
 )
+from bench.versions.dispatch import build_parser, main, parse_args, split_argv
 from bench.versions.environments import EnvCache, default_cache_dir, ensure_env, env_python, wanted_marker
 from bench.versions.pins import PinSet, is_mlx_distribution, mlx_spec, pin_set, read_requirements
 from bench.versions.plan import child_environment, pytest_command, run_order, save_name

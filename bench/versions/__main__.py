@@ -2,6 +2,6 @@
 
 import sys
 
-from bench.versions.cli import main
+from bench.versions.dispatch import main
 
 sys.exit(main())

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from bench.affinity import cpu_sets
+from bench.console.oneline import one_line
+from bench.engine.affinity import cpu_sets
 from bench.engine.defaults import ROUND_TIME_S as DEFAULT_ROUND_TIME_S
-from bench.oneline import one_line
-from bench.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_threshold
+from bench.results.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_threshold
 from bench.versions import verdicts
 from bench.versions.common import CACHE_ENV_VAR, DEFAULT_PASSES, EXIT_USAGE, ORDERS, REPO_ROOT
 from bench.versions.environments import default_cache_dir
@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # the default since the checks run in every session; kept so older command lines still work
     parser.add_argument(
         "--sizes",
-        help="size grid: quick (default), full, history (the default of --history: bench.grid.HISTORY_CASES), "
+        help="size grid: quick (default), full, history (the default of --history: bench.cases.grid.HISTORY_CASES), "
         "or 5000x50,...",
     )
     parser.add_argument(
@@ -252,9 +252,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         fail(str(error))
     if args.history and (args.mode != "paired" or args.self_test or args.bisect):
         parser.error("--history is a paired run of its own: not with --mode runs, --self-test or --bisect")
-    # Validate the grid here, before minutes of installing: bench.sizes is plain Python.
-    from bench.grid import HISTORY_GRID
-    from bench.sizes import SizeError, parse_sizes
+    # Validate the grid here, before minutes of installing: bench.cases.sizes is plain Python.
+    from bench.cases.grid import HISTORY_GRID
+    from bench.cases.sizes import SizeError, parse_sizes
 
     args.sizes = args.sizes or (HISTORY_GRID if args.history else "quick")
     if args.sizes.strip().lower() == HISTORY_GRID and args.mode == "runs":
@@ -280,7 +280,7 @@ def check_cases(args: argparse.Namespace) -> None:
     """--cases and --bisect's CASE name cases of the grid, and --bisect's OLD comes before NEW; else fail()."""
     if not args.cases and not args.bisect:
         return
-    from bench.grid import grid_case_ids
+    from bench.cases.grid import grid_case_ids
 
     known = grid_case_ids(args.sizes, ("mlx", "numpy"))
     for pattern in args.cases or []:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from bench.environment import machine_identity
-from bench.versions import output
+from bench.engine.run_environment import machine_identity
+from bench.versions import verdict_files
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, InstallError
 from bench.versions.compare import EXIT_INCONCLUSIVE, grid_cases, install, judge, machine_label
 from bench.versions.index import backend_package, published_releases, releases_between
@@ -143,9 +143,9 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
             f"bisect: cannot tell whether {case_id} regressed against {old} in {unsure[-1]}: its interval reaches "
             f"both sides of {args.threshold:.0%}; more --sessions narrow it"
         )
-    output.write_json(
+    verdict_files.write_json(
         args.results / BISECT_JSON,
-        {"kind": "mlx-sgd-bench-bisect", "schema_version": 1, "created": output.now(), "machine": identity,
+        {"kind": "mlx-sgd-bench-bisect", "schema_version": 1, "created": verdict_files.now(), "machine": identity,
          "case_id": case_id, "old": old, "new": new, "candidates": candidates, "first_regressed": first,
          "probes": [probes[r] for r in candidates if r in probes]},
     )  # fmt: skip

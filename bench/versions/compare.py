@@ -13,11 +13,11 @@ import platform
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import verdict_engine
 from bench.engine.client import WorkerClient, WorkerError, worker_command
-from bench.environment import machine_identity
-from bench.releases import version_key
-from bench.versions import output, verdicts
+from bench.engine.run_environment import machine_identity
+from bench.results.releases import version_key
+from bench.stats import verdict_engine
+from bench.versions import verdict_files, verdicts
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, InstallError
 from bench.versions.environments import EnvCache, ensure_env
 from bench.versions.paired import PairedSettings, Side, run_paired
@@ -145,16 +145,16 @@ def measure(
     )
     data = run_paired(
         sides, cases, settings, start_worker,
-        save=lambda d: output.write_json(save_to, dict(d, machine=identity)),
+        save=lambda d: verdict_files.write_json(save_to, dict(d, machine=identity)),
         verbose=getattr(args, "verbose", False),
     )  # fmt: skip
     data["machine"] = identity
-    output.write_json(save_to, data)
+    verdict_files.write_json(save_to, data)
     return data, identity, cases
 
 
 def exit_status(comparisons: list[dict], rows: list[dict], fail_on_regression: bool) -> int:
-    """The one exit-code precedence (bench.verdict_engine.exit_status) over a paired run's rows and comparisons."""
+    """The one exit-code precedence (bench.stats.verdict_engine.exit_status) over a paired run's rows and comparisons."""
     status = {(c["older"], c["newer"]): c["status"] for c in comparisons}
     verdicts = ((r["verdict"], r["control"], status.get((r["older"], r["newer"]), "ok")) for r in rows)
     return verdict_engine.exit_status(verdicts, status.values(), fail_on_regression)
@@ -169,13 +169,13 @@ def run_compare(
         print("fewer than two releases installed: nothing to compare")
         return EXIT_INCOMPLETE
     sides = [Side(t.label, Path(pythons[t.label]), t.version) for t in ready]
-    data, identity, cases = measure(args, sides, start_worker, settings, args.results / output.MEASUREMENTS_JSON)
+    data, identity, cases = measure(args, sides, start_worker, settings, args.results / verdict_files.MEASUREMENTS_JSON)
     comparisons, rows = judge(data, consecutive_pairs(ready), args.threshold, args.alpha, machine_label(identity))
     record = settings_record(args, settings, len(cases))
     record["releases"] = [{"label": t.label, "version": t.version, "spec": t.spec, "sha256": t.sha256} for t in ready]
-    document = output.verdicts_document(identity, record, comparisons, rows)
-    json_path, csv_path = output.write_verdicts(args.results, document)
-    for line in output.verdict_table(comparisons, rows, args.threshold):
+    document = verdict_files.verdicts_document(identity, record, comparisons, rows)
+    json_path, csv_path = verdict_files.write_verdicts(args.results, document)
+    for line in verdict_files.verdict_table(comparisons, rows, args.threshold):
         print(line)
     print(f"verdicts: {json_path} and {csv_path.name}")
     status = exit_status(comparisons, rows, args.fail_on_regression)

@@ -18,7 +18,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from bench.releases import version_key
+from bench.results.releases import version_key
 from bench.versions.common import CACHE_ENV_VAR, MARKER_NAME, InstallError
 from bench.versions.pins import PinSet, mlx_spec
 from bench.versions.targets import ReleaseError, safe_key

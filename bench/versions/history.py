@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.intervals import Interval
-from bench.versions import output
+from bench.stats.intervals import Interval
+from bench.versions import verdict_files
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from bench.versions.compare import (
     consecutive_pairs,
@@ -131,7 +131,7 @@ def history_rows(measurements: dict, labels: list[str], vs_oldest: list[dict], c
                     change_ci_low_pct=change["ci_low_pct"],
                     change_ci_high_pct=change["ci_high_pct"],
                     change_verdict=change["verdict"],
-                    change_p_adjusted=output._direction_p(change),
+                    change_p_adjusted=verdict_files._direction_p(change),
                 )
             rows.append(row)
     return rows
@@ -158,7 +158,7 @@ def change_points(changes: list[dict], comparisons: list[dict]) -> list[dict]:
                 "pct_change": row["pct_change"],
                 "ci_low_pct": row["ci_low_pct"],
                 "ci_high_pct": row["ci_high_pct"],
-                "p_value_adjusted": output._direction_p(row),
+                "p_value_adjusted": verdict_files._direction_p(row),
                 "status": comparison.get("status", "ok"),
                 "reason": row.get("reason", "") if row["verdict"] == "broken" else comparison.get("reason", ""),
             }
@@ -171,7 +171,7 @@ def history_document(identity, record, labels, failures, comparisons, changes, r
     return {
         "kind": HISTORY_KIND,
         "schema_version": 1,
-        "created": output.now(),
+        "created": verdict_files.now(),
         "machine": identity,
         "settings": record,
         "releases": labels,
@@ -186,9 +186,9 @@ def history_document(identity, record, labels, failures, comparisons, changes, r
 def write_history(folder: Path, document: dict) -> tuple[Path, Path]:
     """history.json and history.csv in `folder` (atomically); their paths."""
     json_path, csv_path = folder / HISTORY_JSON, folder / HISTORY_CSV
-    output.write_json(json_path, document)
+    verdict_files.write_json(json_path, document)
     frame = pd.DataFrame(document["rows"]).reindex(columns=CSV_FIELDS)
-    output.write_atomic(csv_path, frame.to_csv(index=False, float_format="%.6g"))
+    verdict_files.write_atomic(csv_path, frame.to_csv(index=False, float_format="%.6g"))
     return json_path, csv_path
 
 
@@ -205,8 +205,8 @@ def history_lines(document: dict, threshold: float) -> list[str]:
     for point in points:
         note = "" if point["status"] == "ok" else f" (unconfirmed: comparison {point['status']})"
         lines.append(
-            f"  {point['case_id'][:58]:<58} {point['older']} -> {point['newer']}: {output._fmt(point['pct_change'], '+.1f')}% "
-            f"[{output._fmt(point['ci_low_pct'], '+.1f')}, {output._fmt(point['ci_high_pct'], '+.1f')}] {point['verdict']}{note}"
+            f"  {point['case_id'][:58]:<58} {point['older']} -> {point['newer']}: {verdict_files._fmt(point['pct_change'], '+.1f')}% "
+            f"[{verdict_files._fmt(point['ci_low_pct'], '+.1f')}, {verdict_files._fmt(point['ci_high_pct'], '+.1f')}] {point['verdict']}{note}"
         )
     frame = pd.DataFrame(document["rows"])
     if len(frame):
@@ -214,8 +214,8 @@ def history_lines(document: dict, threshold: float) -> list[str]:
         lines.append(f"{labels[-1]} against {labels[0]}, time per step (MLX cases):")
         for _, row in last.iterrows():
             lines.append(
-                f"  {row['case_id'][:58]:<58} {output._fmt(row.get('pct_vs_oldest'), '+7.1f')}% "
-                f"[{output._fmt(row.get('ci_low_pct'), '+.1f')}, {output._fmt(row.get('ci_high_pct'), '+.1f')}] "
+                f"  {row['case_id'][:58]:<58} {verdict_files._fmt(row.get('pct_vs_oldest'), '+7.1f')}% "
+                f"[{verdict_files._fmt(row.get('ci_low_pct'), '+.1f')}, {verdict_files._fmt(row.get('ci_high_pct'), '+.1f')}] "
                 f"{row.get('verdict_vs_oldest', '')}"
             )
     return lines
@@ -245,7 +245,7 @@ def run_history(args, cache, pins, start_worker, settings, ensure, available=Non
         print("fewer than two releases installed: no history")
         return EXIT_INCOMPLETE
     sides = [Side(t.label, Path(pythons[t.label]), t.version) for t in ready]
-    data, identity, cases = measure(args, sides, start_worker, settings, args.results / output.MEASUREMENTS_JSON)
+    data, identity, cases = measure(args, sides, start_worker, settings, args.results / verdict_files.MEASUREMENTS_JSON)
     machine = machine_label(identity)
     labels = [t.label for t in ready]
     pairs = consecutive_pairs(ready)

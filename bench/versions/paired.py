@@ -25,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.cases import Case
+from bench.cases.case import Case
+from bench.cases.sizes import Size
 from bench.engine import defaults
 from bench.engine.client import WorkerError, WorkerRefused, WorkerTimeout
 from bench.engine.isolation import WorkerPool
 from bench.engine.jobs import Job
-from bench.sizes import Size
 
 DEFAULT_SESSIONS = 4
 DEFAULT_PAIRS = 6

@@ -56,7 +56,7 @@ def pytest_command(python: Path, release: str, pass_no: int, sizes: str, storage
 def child_environment(env_dir: Path) -> dict:
     """os.environ for a run inside `env_dir`, with everything that could leak the host's packages removed."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", CACHE_ENV_VAR)}
-    # CACHE_ENV_VAR starts with MLX_, and bench.environment records every MLX_* variable as
+    # CACHE_ENV_VAR starts with MLX_, and bench.engine.run_environment records every MLX_* variable as
     # performance-relevant: a cache path is not, so it stays out of the results.
     env["VIRTUAL_ENV"] = str(env_dir)
     env["PATH"] = f"{env_python(env_dir).parent}{os.pathsep}{env.get('PATH', '')}"

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from bench.versions import output, verdicts
+from bench.versions import verdict_files, verdicts
 from bench.versions.common import EXIT_OK, EXIT_REGRESSION
 from bench.versions.compare import EXIT_INCONCLUSIVE, judge, machine_label, measure, settings_record
 from bench.versions.paired import PairedSettings, Side
@@ -354,7 +354,7 @@ def run_self_test(args, target: Target, twin: Target, pythons: dict, start_worke
     )
     for case_id, kind in leftovers.items():
         print(f"self-test: {case_id} leaves {kind} behind in {twin.label}'s worker; next: {followers.get(case_id)}")
-    data, identity, cases = measure(args, sides, start_worker, settings, args.results / output.MEASUREMENTS_JSON)
+    data, identity, cases = measure(args, sides, start_worker, settings, args.results / verdict_files.MEASUREMENTS_JSON)
     comparisons, rows = judge(data, [(target.label, twin.label)], args.threshold, args.alpha, machine_label(identity))
     aa_ids = [
         r["case_id"] for r in rows if not r["control"] and r["case_id"] not in plants and r["case_id"] not in broken
@@ -364,19 +364,19 @@ def run_self_test(args, target: Target, twin: Target, pythons: dict, start_worke
     result = summarize(comparisons[0], rows, plants, args.threshold, leftovers, followers, broken, applied, order)
     record = settings_record(args, settings, len(cases))
     record.update(plants=plants, leftovers=leftovers, broken=broken)
-    output.write_verdicts(args.results, output.verdicts_document(identity, record, comparisons, rows))
+    verdict_files.write_verdicts(args.results, verdict_files.verdicts_document(identity, record, comparisons, rows))
     document = {
-        "kind": output.SELF_TEST_KIND,
-        "schema_version": output.SCHEMA_VERSION,
-        "created": output.now(),
+        "kind": verdict_files.SELF_TEST_KIND,
+        "schema_version": verdict_files.SCHEMA_VERSION,
+        "created": verdict_files.now(),
         "release": target.label,
         "machine": identity,
         "settings": record,
         **result,
     }
-    output.write_json(args.results / output.SELF_TEST_JSON, document)
+    verdict_files.write_json(args.results / verdict_files.SELF_TEST_JSON, document)
     print_report(result, rows, plants, broken)
-    print(f"self-test: {args.results / output.SELF_TEST_JSON}")
+    print(f"self-test: {args.results / verdict_files.SELF_TEST_JSON}")
     return STATUS_EXIT[result["status"]]
 
 

@@ -5,7 +5,7 @@ lasting offset per case, so rounds of one process are not independent. Per
 session, the case's change is the median over its blocks of log(newer round /
 older round), blocks being neighbouring rounds of both releases. Across
 sessions: their mean, their variance and the number of sessions go to the one
-verdict engine (bench.verdict_engine), which the report's run-level
+verdict engine (bench.stats.verdict_engine), which the report's run-level
 comparison uses too: the noise prior (never below a case's own variance, none
 under ten cases), Holm over the MLX cases, the verdicts, the controls that
 judge their own group, the exit codes.
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench import verdict_engine as engine
+from bench.stats import verdict_engine as engine
 
 DEFAULT_ALPHA = engine.ALPHA
 METHOD = "paired"
@@ -68,7 +68,7 @@ def compare_pair(
     variance = np.array([float(np.var(changes[cid], ddof=1)) if len(changes[cid]) > 1 else np.nan for cid in ids])
     control = np.array([cases[cid]["case"]["backend"] == "numpy" for cid in ids], dtype=bool)
     dfs = np.maximum(n - 1, 0)
-    # The prior is fitted to the MLX cases' variances (bench.verdict_engine, step 1); controls use it too.
+    # The prior is fitted to the MLX cases' variances (bench.stats.verdict_engine, step 1); controls use it too.
     prior_variance, prior_df = engine.fit_noise_prior(variance[~control], dfs[~control])
     noise, noise_df = engine.shrink_variances(variance, dfs, prior_variance, prior_df)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -32,8 +32,8 @@ import os
 import sys
 
 from bench.backends.base import Backend, device_choice
-from bench.cases import Case, GridOptions, cold_mlp_shape, linear_batches, mlp_shapes
-from bench.sizes import BLOG_SIZE, QUICK_PEERS, Size
+from bench.cases.case import Case, GridOptions, cold_mlp_shape, linear_batches, mlp_shapes
+from bench.cases.sizes import BLOG_SIZE, QUICK_PEERS, Size
 
 DEVICES = ("cpu", "cuda")
 # variant -> barrier: a barrier every step, or one per round of K steps in one call

@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench.backends.jax import jax_device
-from bench.cases import Case
-from bench.datasets import Problem, flatten_params
+from bench.cases.case import Case
+from bench.cases.datasets import Problem, flatten_params
 
 # variant -> its barrier policy
 VARIANTS = {"jit": "step", "fori": "round"}
@@ -136,7 +136,7 @@ class JaxTrainer:
         return problem.start["w"]
 
     def named_params(self) -> dict:
-        """The current weights by name, as bench.datasets.flatten_params takes them."""
+        """The current weights by name, as bench.cases.datasets.flatten_params takes them."""
         return {"w": self.params}
 
     # ---- the Trainer API ---------------------------------------------------------------------

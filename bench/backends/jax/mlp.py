@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 
 from bench.backends.jax.linear import JaxTrainer
-from bench.cases import Case
-from bench.datasets import Problem
+from bench.cases.case import Case
+from bench.cases.datasets import Problem
 from reference.mlp import PARAM_ORDER
 
 

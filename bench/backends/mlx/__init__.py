@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from bench.backends.base import Backend, BackendOptionError, device_choice
 from bench.backends.mlx import compat
-from bench.cases import Case, GridOptions, cold_mlp_shape, linear_batches, mlp_shapes
-from bench.sizes import Size
+from bench.cases.case import Case, GridOptions, cold_mlp_shape, linear_batches, mlp_shapes
+from bench.cases.sizes import Size
 
 DEVICES = ("cpu", "gpu")
 LINEAR_VARIANTS = ("autodiff", "analytic", "compiled")
@@ -110,7 +110,7 @@ class MlxBackend(Backend):
         return mlx_blas_threads()
 
     def matmul_precision(self, case: Case) -> str:
-        # MLX's CUDA backend computes float32 matmuls in TF32 unless MLX_ENABLE_TF32=0 (bench.checks.TF32_BOUNDS).
+        # MLX's CUDA backend computes float32 matmuls in TF32 unless MLX_ENABLE_TF32=0 (bench.cases.checks.TF32_BOUNDS).
         if case.dtype.name == "float32" and compat.tf32_matmuls(case.device):
             return "tf32"
         return case.dtype.name

@@ -11,7 +11,7 @@ import os
 import sys
 
 from bench.backends.mlx import compat
-from bench.environment import library_defining, loaded_blas_libraries
+from bench.engine.run_environment import library_defining, loaded_blas_libraries
 
 
 def mlx_blas() -> dict:

@@ -14,8 +14,8 @@ import mlx.core as mx
 import numpy as np
 
 from bench.backends.mlx import compat
-from bench.cases import Case
-from bench.datasets import Problem
+from bench.cases.case import Case
+from bench.cases.datasets import Problem
 
 
 def linear_loss(w, X, y):

@@ -22,8 +22,8 @@ import mlx.optimizers as optim
 import numpy as np
 
 from bench.backends.mlx import compat
-from bench.cases import Case
-from bench.datasets import MLP_CLASSES, Problem, flatten_params
+from bench.cases.case import Case
+from bench.cases.datasets import MLP_CLASSES, Problem, flatten_params
 
 
 class Mlp(nn.Module):

@@ -16,8 +16,8 @@ import tracemalloc
 import numpy as np
 
 from bench.backends.base import Backend
-from bench.cases import Case, GridOptions, cold_mlp_shape, linear_batches, mlp_shapes
-from bench.sizes import Size
+from bench.cases.case import Case, GridOptions, cold_mlp_shape, linear_batches, mlp_shapes
+from bench.cases.sizes import Size
 
 
 class NumpyBackend(Backend):

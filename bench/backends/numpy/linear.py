@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from bench.cases import Case
-from bench.datasets import Problem
+from bench.cases.case import Case
+from bench.cases.datasets import Problem
 
 # The blog's NumPy linear example used (d, 1) column vectors; its logistic one 1-D.
 BLOG_COLUMN_LAYOUT = {"linear": True, "logistic": False}

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.cases import Case
-from bench.datasets import Problem, flatten_params
+from bench.cases.case import Case
+from bench.cases.datasets import Problem, flatten_params
 from reference.mlp import PARAM_ORDER
 
 VARIANTS = ("analytic", "analytic-1thread")

@@ -19,8 +19,8 @@ from __future__ import annotations
 import importlib.util
 
 from bench.backends.base import Backend, device_choice
-from bench.cases import MLP_BATCH_SIZE, Case, GridOptions, cold_mlp_shape, linear_batches, mlp_shapes
-from bench.sizes import BLOG_SIZE, QUICK_PEERS, Size
+from bench.cases.case import MLP_BATCH_SIZE, Case, GridOptions, cold_mlp_shape, linear_batches, mlp_shapes
+from bench.cases.sizes import BLOG_SIZE, QUICK_PEERS, Size
 
 DEVICES = ("cpu", "cuda", "mps")
 LINEAR_VARIANTS = ("analytic", "autograd", "compiled")
@@ -218,7 +218,7 @@ class TorchBackend(Backend):
 
     def matmul_precision(self, case: Case) -> str:
         # PyTorch computes float32 CUDA matmuls in TF32 only when asked to (allow_tf32, or a
-        # float32 matmul precision below "highest"); bench.checks then uses TF32_BOUNDS.
+        # float32 matmul precision below "highest"); bench.cases.checks then uses TF32_BOUNDS.
         if case.device == "cuda" and case.dtype.name == "float32" and torch_installed():
             from bench.backends.torch.linear import cuda_tf32_matmuls
 

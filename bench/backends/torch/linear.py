@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from bench.backends import torch as backend
-from bench.cases import Case
-from bench.datasets import Problem
+from bench.cases.case import Case
+from bench.cases.datasets import Problem
 
 # What every compiled step is compiled with (see bench.backends.torch.setup_compile).
 COMPILE_OPTIONS = {"backend": "inductor", "dynamic": False, "fullgraph": True}

@@ -39,8 +39,8 @@ from bench.backends.torch.linear import (
     to_tensor,
     torch_device,
 )
-from bench.cases import Case
-from bench.datasets import MLP_CLASSES, Problem, flatten_params
+from bench.cases.case import Case
+from bench.cases.datasets import MLP_CLASSES, Problem, flatten_params
 
 VARIANTS = ("nn", "compiled")
 

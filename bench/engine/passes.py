@@ -1,0 +1,390 @@
+"""Each case timed in several passes spread over the session (docs/measurement.md, "How a case is timed").
+
+A busy neighbour can slow a whole case by 40% for a second while its rounds
+agree with each other, so rounds taken in one burst are not independent
+evidence. The session therefore times every case in passes, in pass-major
+order: pass 1 runs when the case's own test runs (calibrating K, checking the
+barrier and correctness, measuring memory); once every test has run, passes
+2..P time each case again with the same K, in the same order, so minutes
+separate a case's passes while the cases compared with each other (MLX and
+NumPy at one size, N ranks and 1 rank) stay next to each other in every pass.
+
+Every pass of a grid, blog or cold case, the first included, is a job
+(bench.engine.jobs) that a worker process runs under the engine's isolation
+policy (bench.engine.isolation): a fresh, backend-pure worker per group of
+cases, checked for leftover state before every case. Only the data-parallel
+cases, whose ranks are processes of their own, are timed from here.
+
+A case whose passes disagree (bench.stats.stability) is timed once more at the end
+of the session, while the time spent on that stays within REMEASURE_SHARE of
+the session's timing so far. The rounds of every pass go to pytest-benchmark
+as per-step times (its ``stats`` then describe one step: ``ops`` is steps/s),
+and the raw round times with their pass labels go into ``extra_info``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bench.engine.client import START_TIMEOUT_S, WorkerClient
+from bench.engine.isolation import WorkerPool
+from bench.engine.jobs import Job, PassResult
+from bench.engine.runner import run_pass
+from bench.engine.steadiness import describe as describe_steadiness
+from bench.engine.steadiness import probe_seconds
+from bench.engine.steadiness import summary as steadiness_summary
+from bench.results.extra_info import SCHEMA_VERSION
+from bench.session.benchmark_adapter import per_step_stats, restate_stats
+from bench.stats.intervals import machine_spread, pooled_intervals
+from bench.stats.stability import PASS_TOLERANCE, PassFigures, pass_figures
+
+REMEASURE_SHARE = 0.05  # re-measuring disagreeing cases may add this share of the session's timing
+PROGRESS_EVERY_S = 20.0  # a progress line during a later pass at most this often
+# How long a pass of one case may take before its worker counts as hung: generous against a
+# busy machine, short against a deadlock. A first pass (calibration, the blog's 10,000-step
+# runs, the checks) has no earlier figure to scale from.
+FIRST_PASS_TIMEOUT_S = 900.0
+PASS_TIMEOUT_FLOOR_S = 120.0
+PASS_TIMEOUT_FACTOR = 20
+
+
+@dataclass
+class Measurement:
+    """One case's timed rounds across the session, and how to time it again.
+
+    ``job`` is the case's later-pass job (bench.engine.jobs.Job), run in a
+    worker (or here, with ``--pass-process same``); ``time_pass`` instead times
+    one more pass in this process (a data-parallel case, whose ranks stay up
+    between passes); neither: the case is timed in one pass only (cold start).
+    ``finish`` adds the case's own figures to extra_info once every pass is in;
+    ``close`` releases what the case kept between passes.
+    """
+
+    case_id: str
+    benchmark: object  # the pytest-benchmark fixture of the case's test
+    steps_per_round: int
+    rounds_per_pass: int
+    job: Job | None = None
+    time_pass: Callable[[], list[float]] | None = None
+    finish: Callable[[Measurement, Schedule], dict] | None = None
+    close: Callable[[], object] | None = None  # releases what time_pass keeps (a group of ranks)
+    pass_pids: dict[int, int] = field(default_factory=dict)  # the process that took each pass
+    pass_probe_s: dict[int, float] = field(default_factory=dict)  # the machine's probe before each pass
+    round_times: list[float] = field(default_factory=list)
+    round_pass: list[int] = field(default_factory=list)
+    failure: str | None = None
+    remeasured: bool = False
+    _stats: object = None
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether the case can be timed in later passes."""
+        return self.job is not None or self.time_pass is not None
+
+    def start(self, times: list[float], probe_s: float | None = None, pid: int | None = None) -> None:
+        """Record pass 1 and give pytest-benchmark a per-step record of the case (one step = round / K)."""
+        self._stats = per_step_stats(self.benchmark, self.steps_per_round)
+        self.add_pass(1, times, pid or os.getpid(), probe_s)
+
+    def add_pass(self, pass_id: int, times: list[float], pid: int, probe_s: float | None = None) -> None:
+        """Append one pass's round times, taken in process `pid` right after a probe of `probe_s` seconds."""
+        self.pass_pids[pass_id] = pid
+        if probe_s is not None:
+            self.pass_probe_s[pass_id] = probe_s
+        for seconds in times:
+            self.round_times.append(seconds)
+            self.round_pass.append(pass_id)
+            self._stats.update(seconds)  # pytest-benchmark divides by K: per-step times
+
+    @property
+    def figures(self) -> PassFigures:
+        """The case's figures from every pass so far."""
+        return pass_figures(self.round_times, self.round_pass)
+
+    @property
+    def pass_cost_s(self) -> float:
+        """About how long one more pass takes: its rounds and a warm-up round."""
+        return (self.rounds_per_pass + 1) * self.figures.median
+
+    def pass_step_times(self) -> dict[int, float]:
+        """Median per-step time of each pass, by pass."""
+        figures = self.figures
+        return {int(p): m / self.steps_per_round for p, m in zip(figures.pass_ids, figures.pass_medians)}
+
+
+@dataclass
+class Schedule:
+    """Every case measured in this session, in the order their tests ran, and the workers that time them.
+
+    ``worker_options`` set: every pass of a job runs in a worker process under
+    the isolation policy, each worker configured with these backend options
+    (as the session parsed them); None: every job runs in this process.
+    """
+
+    passes: int = 3
+    measurements: list[Measurement] = field(default_factory=list)
+    timing_s: float = 0.0  # seconds of the session so far (from its start), when the later passes began or ended
+    notes: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    worker_options: dict | None = None
+    pool: WorkerPool | None = field(default=None, repr=False)
+    # Where the session's time went (seconds): worker starts, timed passes, re-measure (bench.session.lifecycle).
+    time_spent: dict[str, float] = field(default_factory=dict)
+    phase_s: dict[str, float] = field(default_factory=dict)  # inside the passes: setup, rounds, checks... (PassResult)
+
+    def add(self, measurement: Measurement) -> None:
+        """Register a case whose pass 1 is done."""
+        self.measurements.append(measurement)
+
+    def by_id(self, case_id: str) -> Measurement | None:
+        """The measurement of a case, if it ran in this session and did not fail."""
+        for measurement in self.measurements:
+            if measurement.case_id == case_id and measurement.failure is None:
+                return measurement
+        return None
+
+    def run_job(self, job: Job, timeout_s: float = FIRST_PASS_TIMEOUT_S) -> PassResult:
+        """One pass of a job: in its group's worker (the isolation policy), or here without worker options."""
+        if self.worker_options is None:
+            result = run_pass(job)
+        else:
+            if self.pool is None:
+                self.pool = WorkerPool(self._start_worker)
+            result = self.pool.run(job, timeout_s)
+        phase = "blog runs" if job.scenario == "blog" else None  # the blog's 10,000-step runs, on their own
+        for name, seconds in (result.phases_s or {}).items():
+            key = phase if phase and name == "rounds" else name
+            self.phase_s[key] = self.phase_s.get(key, 0.0) + seconds
+        return result
+
+    def _start_worker(self, job: Job) -> WorkerClient:
+        """A new worker for the job's group, configured with the session's options for the group's backend only."""
+        start = time.perf_counter()
+        worker = WorkerClient(label="pass worker")
+        try:
+            worker.request(
+                {"cmd": "configure", "options": self.worker_options, "backends": [job.case.backend]}, START_TIMEOUT_S
+            )
+        except BaseException:
+            worker.close()
+            raise
+        self.time_spent["worker starts"] = self.time_spent.get("worker starts", 0.0) + time.perf_counter() - start
+        return worker
+
+    def close_workers(self) -> None:
+        """End the live worker: the next job starts a fresh one (every pass begins in new processes)."""
+        if self.pool is not None:
+            self.pool.close()
+
+    def close_all(self) -> None:
+        """Release what every case kept for its later passes, and the workers (safe to call more than once)."""
+        self.close_workers()
+        for measurement in self.measurements:
+            if measurement.close is not None:
+                close, measurement.close = measurement.close, None
+                close()
+
+    def _time_again(self, measurement: Measurement, pass_id: int) -> None:
+        try:
+            if measurement.job is not None:
+                timeout = PASS_TIMEOUT_FLOOR_S + PASS_TIMEOUT_FACTOR * measurement.pass_cost_s
+                result = self.run_job(measurement.job, timeout)
+                measurement.add_pass(pass_id, result.round_times_s, result.pid, result.probe_s)
+            else:
+                probe_s = probe_seconds()
+                measurement.add_pass(pass_id, measurement.time_pass(), os.getpid(), probe_s)
+        except Exception as error:  # noqa: BLE001 - any failure of a check drops the case, with its reason
+            measurement.failure = f"pass {pass_id}: {error}"
+            measurement.benchmark.has_error = True  # a case that fails a check is not saved
+
+    def _one_pass(
+        self,
+        measurements: list[Measurement],
+        pass_id: int,
+        budget_s: float | None = None,
+        progress: Callable[[str], None] | None = None,
+    ):
+        """Time each measurement once more, in order, each group in a new worker (or here).
+
+        With a budget, a case whose pass would take the pass past it is skipped.
+        Returns the measurements timed and the pids of the pass's workers.
+        """
+        self.close_workers()  # a pass starts in new processes
+        before = len(self.pool.started) if self.pool is not None else 0
+        start, timed = time.perf_counter(), []
+        todo = [m for m in measurements if m.failure is None]
+        last_note = start
+        try:
+            for index, measurement in enumerate(todo):
+                if budget_s is not None and time.perf_counter() - start + measurement.pass_cost_s > budget_s:
+                    continue
+                self._time_again(measurement, pass_id)
+                timed.append(measurement)
+                now = time.perf_counter()
+                if progress is not None and now - last_note >= PROGRESS_EVERY_S and index + 1 < len(todo):
+                    last_note = now
+                    per_case = (now - start) / (index + 1)
+                    left = per_case * (len(todo) - index - 1)
+                    # The passes after this one take about as long as this one: say when the whole run ends.
+                    later = per_case * len(todo) * max(0, self.passes - pass_id) if budget_s is None else 0.0
+                    label = f"pass {pass_id} of {self.passes}" if budget_s is None else "re-measure"
+                    progress(
+                        f"{label}: {index + 1} of {len(todo)} cases in {now - start:.0f} s, "
+                        f"about {left:.0f} s left in this {'pass' if budget_s is None else 're-measure'}"
+                        + (f", {left + later:.0f} s in all before the re-measure" if later else "")
+                    )
+        finally:
+            self.close_workers()
+        pids = self.pool.started[before:] if self.pool is not None else []
+        return timed, pids
+
+    def run_later_passes(self, progress: Callable[[str], None] = lambda line: None, should_stop=lambda: False) -> None:
+        """Passes 2..P over every case that can be timed again, in the order of pass 1."""
+        self.close_workers()
+        self.timing_s = time.perf_counter() - self.started
+        self.time_spent["pass 1"] = self.timing_s
+        again = [m for m in self.measurements if m.repeatable]
+        for pass_id in range(2, self.passes + 1):
+            if not again or should_stop():
+                return
+            start = time.perf_counter()
+            _, pids = self._one_pass(again, pass_id, progress=progress)
+            timed = sum(m.failure is None for m in again)
+            self.time_spent[f"pass {pass_id}"] = time.perf_counter() - start
+            where = f" in {len(pids)} worker processes" if pids else ""
+            progress(f"pass {pass_id} of {self.passes}: {timed} cases in {time.perf_counter() - start:.0f} s{where}")
+        self.timing_s = time.perf_counter() - self.started
+        self._remeasure(progress)
+        self.close_all()
+        if self.pool is not None and self.pool.replaced:
+            self.notes.append(
+                f"{len(self.pool.replaced)} worker(s) replaced before a case for leftover state: "
+                + "; ".join(self.pool.replaced[:3])
+            )
+            progress(self.notes[-1])
+        steadiness = self.steadiness()
+        if steadiness is not None:
+            self.notes.append(describe_steadiness(steadiness))
+            progress(self.notes[-1])
+        self.notes.append(self.time_breakdown())
+
+    def time_breakdown(self) -> str:
+        """One line: where the session's timing went (each pass, worker starts within them, the re-measure)."""
+        spent = dict(self.time_spent)
+        starts = spent.pop("worker starts", 0.0)
+        parts = [f"{name} {seconds:.0f} s" for name, seconds in spent.items()]
+        line = f"time: {', '.join(parts)}; {starts:.0f} s of it starting {self._started_workers()} worker processes"
+        if self.phase_s:
+            # Inside the cases' passes, summed over every pass (the re-measure included).
+            names = {"setup": "setup (data, trainer, first step, K, warm-up)", "rounds": "timed rounds"}
+            order = ("rounds", "blog runs", "setup", "checks", "memory")
+            inside = [f"{names.get(k, k)} {self.phase_s[k]:.0f} s" for k in order if k in self.phase_s]
+            line += "; within the passes: " + ", ".join(inside)
+        return line
+
+    def _started_workers(self) -> int:
+        return len(self.pool.started) if self.pool is not None else 0
+
+    def steadiness(self) -> dict | None:
+        """The machine's probe over every pass of the session (bench.engine.steadiness), or None without probes."""
+        return steadiness_summary([s for m in self.measurements for s in m.pass_probe_s.values()])
+
+    def _remeasure(self, progress: Callable[[str], None]) -> None:
+        """Time each case whose passes disagree once more, while the time allows."""
+        flagged = [m for m in self.measurements if m.repeatable and m.failure is None and m.figures.disagree]
+        if not flagged:
+            return
+        start = time.perf_counter()
+        done, _ = self._one_pass(flagged, self.passes + 1, budget_s=REMEASURE_SHARE * self.timing_s)
+        self.time_spent["re-measure"] = time.perf_counter() - start
+        for measurement in done:
+            measurement.remeasured = measurement.failure is None
+        note = (
+            f"{len(flagged)} case(s) whose passes disagreed (more than {PASS_TOLERANCE:.0%} apart) after {self.passes} "
+            f"passes; {len(done)} re-measured once at the end (a fourth pass in their figure and its interval)"
+        )
+        if len(done) < len(flagged):
+            note += f"; {len(flagged) - len(done)} left as they were (re-measuring is held to {REMEASURE_SHARE:.0%} of the session)"
+        self.notes.append(note)
+        progress(note + f" ({time.perf_counter() - start:.0f} s)")
+
+    def finalize(self) -> None:
+        """Write each surviving case's figures from all its passes into its extra_info."""
+        self.close_all()
+        for measurement in self.measurements:
+            if measurement.failure is not None or not measurement.round_times:
+                continue
+            figures = measurement.figures
+            info = measurement.benchmark.extra_info
+            steps_per_round = measurement.steps_per_round
+            info.update(
+                schema_version=SCHEMA_VERSION,
+                steps_per_round=steps_per_round,
+                round_times_s=list(measurement.round_times),
+                round_pass=list(measurement.round_pass),
+                passes=figures.passes,
+                pass_pids=[measurement.pass_pids.get(int(p)) for p in figures.pass_ids],
+                pass_probe_s=[measurement.pass_probe_s.get(int(p)) for p in figures.pass_ids],
+                rounds_per_pass=measurement.rounds_per_pass,
+                pass_steps_per_s=[steps_per_round / m for m in figures.pass_medians],
+                pass_spread=figures.pass_spread,
+                remeasured=measurement.remeasured,
+                unstable=figures.unstable,
+            )
+            info.update(throughput(info, figures.median))
+            # pytest-benchmark's stats over the pass medians, so its median is the suite's figure (1 / it = steps/s).
+            restate_stats(measurement._stats, list(figures.pass_medians))
+            info["stats_over"] = "pass medians"
+            if measurement.finish is not None:
+                info.update(measurement.finish(measurement, self))
+        self._add_intervals([m for m in self.measurements if m.failure is None and m.round_times])
+
+    def _add_intervals(self, measurements: list[Measurement]) -> None:
+        """Every figure's 95% interval and the unstable rule (bench.stats.intervals), over all the session's cases at once."""
+        if not measurements:
+            return
+        samples, centres = [], []
+        for measurement in measurements:
+            figures = measurement.figures
+            # The pass is the unit; a case timed in one pass (a cold start: a fresh trainer per round) has its rounds.
+            medians = figures.pass_medians if figures.passes > 1 else np.asarray(measurement.round_times)
+            samples.append(np.log(measurement.steps_per_round / np.asarray(medians, dtype=float)))
+            centres.append(math.log(measurement.steps_per_round / figures.median))
+        probes = [p for m in self.measurements for p in m.pass_probe_s.values()]
+        machine_sd, machine_n = machine_spread(probes)
+        backends = [m.benchmark.extra_info.get("backend") for m in measurements]
+        intervals = pooled_intervals(samples, centres, backends, machine_sd, machine_n)
+        for measurement, interval in zip(measurements, intervals):
+            info = measurement.benchmark.extra_info
+            low, high = interval.low_high
+            info.update(
+                steps_per_s_ci_low=low if math.isfinite(low) else None,
+                steps_per_s_ci_high=high if math.isfinite(high) else None,
+                steps_per_s_se_log=interval.se if math.isfinite(interval.se) else None,
+                steps_per_s_df=interval.df if math.isfinite(interval.df) else None,
+                steps_per_s_half_width_pct=interval.half_width_pct if math.isfinite(interval.half) else None,
+                interval_machine_sd_log=machine_sd,
+                interval_machine_probes=machine_n,
+                unstable=interval.unstable,
+            )
+
+    def failures(self) -> list[str]:
+        """One line per case that failed a check in a later pass."""
+        return [f"{m.case_id}: {m.failure}" for m in self.measurements if m.failure is not None]
+
+
+def throughput(info: dict, round_median_s: float) -> dict:
+    """steps/s, samples/s, GFLOP/s and GB/s from a median round time."""
+    steps_per_s = info["steps_per_round"] / round_median_s
+    return {
+        "steps_per_s": steps_per_s,
+        "samples_per_s": steps_per_s * info["batch_size"],
+        "gflops_per_s": steps_per_s * info["flops_per_step"] / 1e9,
+        "gb_per_s": steps_per_s * info["bytes_per_step"] / 1e9,
+    }

@@ -1,0 +1,6 @@
+"""What is saved and read back, in one place for the writers and the readers.
+
+- ``extra_info``: the fields every saved case carries (the result schema);
+- ``releases``: what the release runner (bench.versions) and the report
+  (bench.report) agree on: release order, thresholds, record names.
+"""

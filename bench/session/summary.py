@@ -1,0 +1,145 @@
+"""The end-of-run table in the terminal: steps/s per case and its ratio to NumPy, pass by pass.
+
+pytest-benchmark prints per-step times; a reader wants throughput and the
+comparison the suite exists for, measured in this run. The figures follow the
+same rules as the report: a case's steps/s is K over the median of its pass
+medians, its stability is bench.stats.stability's, and its ratio to NumPy pairs it
+with the case bench.stats.pairing names and is taken within each pass, then summarised.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from bench.stats.intervals import RATIO_MACHINE_SHARE, UNSTABLE_HALF_WIDTH, Interval, pooled_intervals
+from bench.stats.pairing import BASELINE_BACKEND, baseline_of
+from bench.stats.roofline import roofline_fraction
+from bench.stats.stability import pass_figures
+
+SCENARIO_TITLES = {"blog": " (the blog's configuration)", "cold": " (cold start: first step of a new trainer)"}
+
+
+def _pass_step_times(info: dict) -> dict[int, float]:
+    """Median per-step time of each pass of a saved case."""
+    figures = pass_figures(info["round_times_s"], info["round_pass"])
+    return {int(p): m / info["steps_per_round"] for p, m in zip(figures.pass_ids, figures.pass_medians)}
+
+
+def _identity(info: dict, variant: str, dtype: str, barrier: str) -> tuple:
+    """What a case shares with its baseline: model, size, scenario, batch, width, ranks; and the implementation."""
+    return (
+        info["model"],
+        info["n_examples"],
+        info["n_features"],
+        info.get("scenario", "grid"),
+        info.get("batch_size"),
+        info.get("hidden"),
+        info.get("n_ranks", 1),
+        variant,
+        dtype,
+        barrier,
+    )
+
+
+def ratio_intervals(infos: list[dict]) -> dict[str, Interval]:
+    """Each case's steps/s ratio to its NumPy baseline, pass by pass, with its interval (bench.stats.intervals), by case id."""
+    baselines = {
+        _identity(i, i["variant"], i["dtype"], i["barrier"]): i for i in infos if i["backend"] == BASELINE_BACKEND
+    }
+    ids, samples, centres, backends = [], [], [], []
+    for info in infos:
+        if info["backend"] == BASELINE_BACKEND:
+            continue
+        base = baselines.get(_identity(info, *baseline_of(info.get("scenario", "grid"), info["barrier"])))
+        if base is None:
+            continue
+        mine, theirs = _pass_step_times(info), _pass_step_times(base)
+        common = sorted(set(mine) & set(theirs))
+        if not common:
+            continue
+        # steps/s ratio per pass = NumPy's step time over the case's
+        logs = np.log([theirs[p] / mine[p] for p in common])
+        ids.append(info["case_id"])
+        samples.append(logs)
+        centres.append(float(np.median(logs)))
+        backends.append(info["backend"])
+    # The machine's drift, as the session measured it (bench.engine.passes saves it with every case).
+    machine_sd = float(infos[0].get("interval_machine_sd_log") or 0.0) if infos else 0.0
+    machine_n = int(infos[0].get("interval_machine_probes") or 0) if infos else 0
+    return dict(zip(ids, pooled_intervals(samples, centres, backends, machine_sd, machine_n, RATIO_MACHINE_SHARE)))
+
+
+def summary_frame(benchmarks, limits: dict | None = None) -> pd.DataFrame:
+    """One row per timed case: id, K, steps/s with its interval, GFLOP/s, GB/s, roofline share, ratio to NumPy."""
+    infos = [b.extra_info for b in benchmarks if "steps_per_s" in b.extra_info and "round_times_s" in b.extra_info]
+    ratios = ratio_intervals(infos)
+    rows = []
+    for info in infos:
+        figures = pass_figures(info["round_times_s"], info["round_pass"])
+        ratio = ratios.get(info["case_id"])
+        low, high = ratio.low_high if ratio is not None else (math.nan, math.nan)
+        half = info.get("steps_per_s_half_width_pct")
+        rows.append(
+            {
+                "group": f"{info['model']}-n{info['n_examples']}-d{info['n_features']}",
+                "scenario": info.get("scenario", "grid"),
+                # case_id without its model prefix and size suffix: the group says those
+                "case": info["case_id"].removeprefix(info["model"] + "-").rsplit("-n", 1)[0],
+                "K": info["steps_per_round"],
+                "steps/s": info["steps_per_s"],
+                "GFLOP/s": info["gflops_per_s"],
+                "GB/s": info["gb_per_s"],
+                "roof": (
+                    roofline_fraction(info["gflops_per_s"], info["flops_per_step"], info["bytes_per_step"], limits)
+                    if limits
+                    else None
+                ),
+                "passes": figures.passes,
+                "±95%": half if half is not None else math.nan,
+                "unstable": "!" if info.get("unstable") else "",
+                "overhead": info.get("harness_overhead_ratio"),
+                "x NumPy": math.exp(ratio.centre) if ratio is not None else None,
+                "x NumPy 95%": f"{low:.3g}-{high:.3g}" if np.isfinite(low) and np.isfinite(high) else None,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    for column in ("overhead", "roof", "x NumPy"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column])  # None -> NaN where not measured
+    return frame
+
+
+def format_summary(benchmarks, limits: dict | None = None, notes: list[str] = ()) -> str:
+    """The table as text, grouped by model and size, with what the session's passes found."""
+    frame = summary_frame(benchmarks, limits)
+    lines = []
+    for (group, scenario), part in frame.groupby(["group", "scenario"], sort=False) if not frame.empty else []:
+        lines.append(group + SCENARIO_TITLES.get(scenario, ""))
+        part = part.drop(columns=["group", "scenario"]).dropna(axis=1, how="all")
+        table = part.to_string(
+            index=False,
+            na_rep="",
+            formatters={
+                "steps/s": "{:,.0f}".format,
+                "GFLOP/s": "{:.2f}".format,
+                "GB/s": "{:.2f}".format,
+                "x NumPy": "{:.3f}".format,
+                "roof": "{:.0%}".format,
+                "±95%": "{:.1f}%".format,
+                "overhead": "{:.3f}".format,
+            },
+        )
+        lines.extend("  " + line for line in table.splitlines())
+    unstable = int((frame["unstable"] == "!").sum()) if not frame.empty else 0
+    if not frame.empty and frame["±95%"].notna().any():
+        half = frame["±95%"].dropna()
+        lines.append(
+            f"95% intervals of steps/s: half-width {half.median():.1f}% at the median, {half.quantile(0.9):.1f}% at the "
+            f"90th percentile; {unstable} of {len(frame)} figures unstable (their interval reaches more than "
+            f"{UNSTABLE_HALF_WIDTH:.0%} either side): see README, 'Getting stable numbers'."
+        )
+    lines.extend(notes)
+    return "\n".join(lines)
