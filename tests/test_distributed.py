@@ -32,10 +32,11 @@ from bench.distributed.hostfile import (
     ring_hostfile,
 )
 from bench.distributed.launcher import DistributedError, LaunchSpec, RankGroup
-from bench.distributed.measure import DistCase, DistSettings, check_weights, describe, launch_spec
+from bench.distributed.measure import DistCase, DistSettings, check_weights, describe, launch_spec, scaling
 from bench.distributed.pytest_plugin import parse_ranks, settings_from_options
 from bench.distributed.rank import INJECTED_CRASH_STATUS
 from bench.distributed.scaling import format_table, scaling_frame
+from bench.engine.passes import Measurement, Schedule
 from reference import reference_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -470,3 +471,35 @@ def test_a_rank_without_the_groups_token_is_dropped(monkeypatch):
     while len(closed) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert dict(closed) == {"0" * 32: b"", "": b"", group.token: control.encode("quit")}  # impostors: no answer
+
+
+def measured(case_id: str, step_s: list[float], probes_s: list[float]) -> Measurement:
+    """A case timed in one pass per step time (3 rounds of K = 10 steps each), with the machine's probe before each."""
+    measurement = Measurement(case_id, benchmark=None, steps_per_round=10, rounds_per_pass=3)
+    for pass_id, (seconds, probe) in enumerate(zip(step_s, probes_s), start=1):
+        measurement.round_times += [seconds * 10] * 3
+        measurement.round_pass += [pass_id] * 3
+        measurement.pass_probe_s[pass_id] = probe
+    return measurement
+
+
+def speedup_of(probes_s: list[float]) -> dict:
+    size = Size(1000, 100)
+    one, two = DistCase("linear", 1), DistCase("linear", 2)
+    base = measured(one.case_id(size), [2.0e-3, 2.1e-3, 2.0e-3], probes_s)
+    case = measured(two.case_id(size), [1.0e-3, 1.1e-3, 1.05e-3], probes_s)
+    return scaling(two, size, case, Schedule(measurements=[base, case]))
+
+
+def test_the_speedup_is_taken_pass_by_pass_with_an_interval_that_widens_with_the_machines_drift():
+    steady, drifting = speedup_of([1e-3, 1e-3, 1e-3]), speedup_of([1e-3, 1.4e-3, 0.8e-3])
+    # Pass by pass: 2.0 / 1.0, 2.1 / 1.1, 2.0 / 1.05; the figure is their median.
+    assert steady["speedup"] == pytest.approx(2.1 / 1.1)
+    assert steady["scaling_efficiency"] == pytest.approx(steady["speedup"] / 2)
+    for found in (steady, drifting):
+        assert found["speedup_ci_low"] < found["speedup"] < found["speedup_ci_high"]
+    # The same passes on a machine whose probe moved: the machine term of both figures widens the interval.
+    assert (
+        drifting["speedup_ci_low"] < steady["speedup_ci_low"]
+        and drifting["speedup_ci_high"] > steady["speedup_ci_high"]
+    )

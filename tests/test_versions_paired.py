@@ -691,6 +691,29 @@ def test_bisect_finds_the_first_regressed_release(tmp_path, monkeypatch):
     assert len(saved["probes"]) <= 4  # binary search, not every release
 
 
+def test_bisect_that_cannot_tell_says_why_in_the_verdicts_words(tmp_path, monkeypatch, capsys):
+    case, control = "linear-mlx-v3-step-cpu-n1000-d10", "linear-numpy-v0-eager-cpu-n1000-d10"
+    # 0.32.4 regressed; in 0.32.0 the NumPy control of the case's group moved, though its code is the same.
+    world = World(effects={"0.32.4": {case: 0.4}, "0.32.0": {control: 0.4}})
+    monkeypatch.setattr(bisect, "machine_identity", lambda: dict(MACHINE))
+    monkeypatch.setattr(arguments, "check_cases", lambda args: None)
+    argv = ["--bisect", case, "0.31.0", "0.32.4", "--results", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
+    args = versions.parse_args([*argv, "--cpus", "none"])
+    status = bisect.run_bisect(
+        args,
+        versions.EnvCache(tmp_path / "c"),
+        versions.PinSet(()),
+        world.start,
+        PairedSettings(sessions=4, cpu_sets=[[]]),
+        fake_ensure,
+        available=["0.31.0", "0.32.0", "0.32.1", "0.32.4"],
+    )
+    assert status == bisect.EXIT_INCONCLUSIVE == 4  # the documented exit: measured, cannot tell
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith(f"bisect: cannot tell whether {case} regressed against 0.31.0 in 0.32.0: ")
+    assert f"the NumPy control of its model and size moved ({control}" in last and "both sides" not in last
+
+
 def test_releases_between():
     assert bisect.releases_between(["0.30.0", "0.31.0rc1", "0.31.0", "0.32.4", "garbage"], "0.30.0", "0.32.4") == [
         "0.31.0",

@@ -21,6 +21,7 @@ can finish a step before the all_sum has everyone's share.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from bench.engine.timing import calibrate, time_rounds
 from bench.results import extra_info
 from bench.session.benchmark_adapter import mark_used
 from bench.session.harness import Settings, enqueue
+from bench.stats.intervals import RATIO_MACHINE_SHARE, log_intervals
 from bench.stats.pairing import pass_ratio
 from reference import reference_weights
 
@@ -246,7 +248,9 @@ def scaling(case: DistCase, size: Size, measurement: Measurement, schedule: Sche
 
     speedup = steps/s at N / steps/s at N = 1, taken within each pass (the two
     ran next to each other) and summarised as the median over passes with a
-    95% interval (bench.stats.pairing); scaling_efficiency = speedup / N (1.0: N ranks
+    95% interval built like every other ratio's (bench.stats.intervals: a t
+    interval over the per-pass ratios, widened by the machine term of both
+    figures, from the session's probe); scaling_efficiency = speedup / N (1.0: N ranks
     are N times as fast; strong scaling, the problem stays the same). None
     where no N = 1 run of the case is in this session; the report can then
     pair saved results itself (bench.distributed.scaling).
@@ -256,13 +260,18 @@ def scaling(case: DistCase, size: Size, measurement: Measurement, schedule: Sche
     if base is None:
         return {**none, "baseline_steps_per_s": None}
     # steps/s ratio per pass = the baseline's step time over this case's
-    ratio = pass_ratio(base.pass_step_times(), measurement.pass_step_times())
+    base_times, case_times = base.pass_step_times(), measurement.pass_step_times()
+    ratio = pass_ratio(base_times, case_times)
     if ratio is None:
         return {**none, "baseline_steps_per_s": None}
+    logs = [math.log(base_times[p] / case_times[p]) for p in sorted(set(base_times) & set(case_times))]
+    machine_sd, machine_n = schedule.machine_spread()
+    interval = log_intervals([logs], [math.log(ratio.ratio)], machine_sd, machine_n, RATIO_MACHINE_SHARE)[0]
+    low, high = interval.low_high
     return {
         "speedup": ratio.ratio,
-        "speedup_ci_low": ratio.low,
-        "speedup_ci_high": ratio.high,
+        "speedup_ci_low": low if math.isfinite(low) else None,
+        "speedup_ci_high": high if math.isfinite(high) else None,
         "scaling_efficiency": ratio.ratio / case.n_ranks,
         "baseline_steps_per_s": base.steps_per_round / base.figures.median,
     }

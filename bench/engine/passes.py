@@ -295,6 +295,10 @@ class Schedule:
         """The machine's probe over every pass of the session (bench.engine.steadiness), or None without probes."""
         return steadiness_summary([s for m in self.measurements for s in m.pass_probe_s.values()])
 
+    def machine_spread(self) -> tuple[float, int]:
+        """(standard deviation of the log probe times, how many probes) over every pass of the session so far."""
+        return machine_spread([p for m in self.measurements for p in m.pass_probe_s.values()])
+
     def _remeasure(self, progress: Callable[[str], None]) -> None:
         """Time each case whose passes disagree once more, while the time allows."""
         flagged = [m for m in self.measurements if m.repeatable and m.failure is None and m.figures.disagree]
@@ -356,8 +360,7 @@ class Schedule:
             medians = figures.pass_medians if figures.passes > 1 else np.asarray(measurement.round_times)
             samples.append(np.log(measurement.steps_per_round / np.asarray(medians, dtype=float)))
             centres.append(math.log(measurement.steps_per_round / figures.median))
-        probes = [p for m in self.measurements for p in m.pass_probe_s.values()]
-        machine_sd, machine_n = machine_spread(probes)
+        machine_sd, machine_n = self.machine_spread()
         backends = [m.benchmark.extra_info.get("backend") for m in measurements]
         intervals = pooled_intervals(samples, centres, backends, machine_sd, machine_n)
         for measurement, interval in zip(measurements, intervals):

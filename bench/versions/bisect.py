@@ -107,14 +107,22 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
             flush=True,
         )
         if comparisons[0]["status"] != "ok" or row["verdict"] in ("undecided", "inconclusive"):
-            unsure.append(release)  # the interval still reaches past the threshold: no yes or no
+            # No yes or no: say why in the words of the verdict engine (a moved NumPy control, a machine that
+            # ran differently for the two releases) or, for `undecided`, that the interval reaches both sides.
+            if comparisons[0]["status"] != "ok":
+                why = f"{comparisons[0]['reason']}; rerun it alone on the machine"
+            elif row["verdict"] == "inconclusive":
+                why = f"{row['reason']}; rerun it alone on the machine"
+            else:
+                why = f"its interval reaches both sides of {args.threshold:.0%}; more --sessions narrow it"
+            unsure.append((release, why))
             return None
         return row["verdict"] in ("regression", "broken")
 
     print(
         f"bisect: {case_id} between {old} and {new}: {len(candidates)} releases ({', '.join(candidates)})", flush=True
     )
-    unsure: list[str] = []  # probes that measured but could not decide (not failures)
+    unsure: list[tuple[str, str]] = []  # (release, why) of probes that measured but could not decide (not failures)
     low, high = 0, len(candidates) - 1  # invariant: the first regressed release, if any, is in candidates[low..high]
     first = None
     answer = regressed(candidates[high])
@@ -139,10 +147,8 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
         if status == EXIT_OK:
             print(f"bisect: first release where {case_id} regressed against {old}: {first}")
     if unsure:
-        print(
-            f"bisect: cannot tell whether {case_id} regressed against {old} in {unsure[-1]}: its interval reaches "
-            f"both sides of {args.threshold:.0%}; more --sessions narrow it"
-        )
+        release, why = unsure[-1]
+        print(f"bisect: cannot tell whether {case_id} regressed against {old} in {release}: {why}")
     verdict_files.write_json(
         args.results / BISECT_JSON,
         {"kind": "mlx-sgd-bench-bisect", "schema_version": 1, "created": verdict_files.now(), "machine": identity,
