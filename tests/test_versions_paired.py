@@ -655,29 +655,13 @@ def test_self_test_end_to_end_writes_self_test_json(tmp_path, monkeypatch):
     } <= set(document)
 
 
-def test_bisect_finds_the_first_regressed_release(tmp_path, monkeypatch):
-    case = "linear-mlx-v3-step-cpu-n1000-d10"
-    slow_from = ["0.31.0", "0.31.1", "0.32.0", "0.32.4"]
-    world = World(effects={r: {case: 0.4} for r in slow_from})
+def bisect_in(world, tmp_path, monkeypatch, case, old, new, available) -> int:
+    """Run --bisect of `case` between `old` and `new` against the fake world; its exit status."""
     monkeypatch.setattr(bisect, "machine_identity", lambda: dict(MACHINE))
     monkeypatch.setattr(arguments, "check_cases", lambda args: None)  # the fake world's ids are not the grid's
-    args = versions.parse_args(
-        [
-            "--bisect",
-            case,
-            "0.29.0",
-            "0.32.4",
-            "--results",
-            str(tmp_path / "r"),
-            "--cache-dir",
-            str(tmp_path / "c"),
-            "--cpus",
-            "none",
-        ]
-    )
-    available = ["0.28.0", "0.29.0", "0.29.1", "0.30.0", "0.31.0rc1", "0.31.0", "0.31.1", "0.32.0", "0.32.4", "0.33.0"]
-    status = bisect.run_bisect(
-        args,
+    argv = ["--bisect", case, old, new, "--results", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
+    return bisect.run_bisect(
+        versions.parse_args([*argv, "--cpus", "none"]),
         versions.EnvCache(tmp_path / "c"),
         versions.PinSet(()),
         world.start,
@@ -685,6 +669,14 @@ def test_bisect_finds_the_first_regressed_release(tmp_path, monkeypatch):
         fake_ensure,
         available=available,
     )
+
+
+def test_bisect_finds_the_first_regressed_release(tmp_path, monkeypatch):
+    case = "linear-mlx-v3-step-cpu-n1000-d10"
+    slow_from = ["0.31.0", "0.31.1", "0.32.0", "0.32.4"]
+    world = World(effects={r: {case: 0.4} for r in slow_from})
+    available = ["0.28.0", "0.29.0", "0.29.1", "0.30.0", "0.31.0rc1", "0.31.0", "0.31.1", "0.32.0", "0.32.4", "0.33.0"]
+    status = bisect_in(world, tmp_path, monkeypatch, case, "0.29.0", "0.32.4", available)
     assert status == versions.EXIT_OK
     saved = json.loads((tmp_path / "r" / bisect.BISECT_JSON).read_text())
     assert saved["first_regressed"] == "0.31.0" and saved["candidates"][0] == "0.29.1"
@@ -695,19 +687,7 @@ def test_bisect_that_cannot_tell_says_why_in_the_verdicts_words(tmp_path, monkey
     case, control = "linear-mlx-v3-step-cpu-n1000-d10", "linear-numpy-v0-eager-cpu-n1000-d10"
     # 0.32.4 regressed; in 0.32.0 the NumPy control of the case's group moved, though its code is the same.
     world = World(effects={"0.32.4": {case: 0.4}, "0.32.0": {control: 0.4}})
-    monkeypatch.setattr(bisect, "machine_identity", lambda: dict(MACHINE))
-    monkeypatch.setattr(arguments, "check_cases", lambda args: None)
-    argv = ["--bisect", case, "0.31.0", "0.32.4", "--results", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
-    args = versions.parse_args([*argv, "--cpus", "none"])
-    status = bisect.run_bisect(
-        args,
-        versions.EnvCache(tmp_path / "c"),
-        versions.PinSet(()),
-        world.start,
-        PairedSettings(sessions=4, cpu_sets=[[]]),
-        fake_ensure,
-        available=["0.31.0", "0.32.0", "0.32.1", "0.32.4"],
-    )
+    status = bisect_in(world, tmp_path, monkeypatch, case, "0.31.0", "0.32.4", ["0.31.0", "0.32.0", "0.32.1", "0.32.4"])
     assert status == bisect.EXIT_INCONCLUSIVE == 4  # the documented exit: measured, cannot tell
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith(f"bisect: cannot tell whether {case} regressed against 0.31.0 in 0.32.0: ")
