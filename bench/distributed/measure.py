@@ -40,7 +40,6 @@ from bench.engine.timing import calibrate, time_rounds
 from bench.results import extra_info
 from bench.session.benchmark_adapter import mark_used
 from bench.session.harness import Settings, enqueue
-from bench.stats.intervals import RATIO_MACHINE_SHARE, log_intervals
 from bench.stats.pairing import pass_ratio
 from reference import reference_weights
 
@@ -260,18 +259,13 @@ def scaling(case: DistCase, size: Size, measurement: Measurement, schedule: Sche
     if base is None:
         return {**none, "baseline_steps_per_s": None}
     # steps/s ratio per pass = the baseline's step time over this case's
-    base_times, case_times = base.pass_step_times(), measurement.pass_step_times()
-    ratio = pass_ratio(base_times, case_times)
+    ratio = pass_ratio(base.pass_step_times(), measurement.pass_step_times(), *schedule.machine_spread())
     if ratio is None:
         return {**none, "baseline_steps_per_s": None}
-    logs = [math.log(base_times[p] / case_times[p]) for p in sorted(set(base_times) & set(case_times))]
-    machine_sd, machine_n = schedule.machine_spread()
-    interval = log_intervals([logs], [math.log(ratio.ratio)], machine_sd, machine_n, RATIO_MACHINE_SHARE)[0]
-    low, high = interval.low_high
     return {
         "speedup": ratio.ratio,
-        "speedup_ci_low": low if math.isfinite(low) else None,
-        "speedup_ci_high": high if math.isfinite(high) else None,
+        "speedup_ci_low": ratio.low if math.isfinite(ratio.low) else None,
+        "speedup_ci_high": ratio.high if math.isfinite(ratio.high) else None,
         "scaling_efficiency": ratio.ratio / case.n_ranks,
         "baseline_steps_per_s": base.steps_per_round / base.figures.median,
     }

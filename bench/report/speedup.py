@@ -38,11 +38,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.stats.pairing import BASELINE_BACKEND, CONFIDENCE, baseline_of, faster_side
+from bench.stats.pairing import BASELINE_BACKEND, baseline_of, faster_side, pass_log_ratios
 from bench.report.row_figures import step_times
 from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS, backend_order, backend_versions, device_class
 from bench.report.bootstrap import ratio_ci
-from bench.stats.intervals import RATIO_MACHINE_SHARE, pooled_intervals
+from bench.stats.intervals import CONFIDENCE, RATIO_MACHINE_SHARE, pooled_intervals
 from bench.stats.stability import pass_figures
 
 # Bootstrapping fewer raw rounds than this gives intervals too coarse to mean anything.
@@ -225,11 +225,10 @@ def _ratios(pairs: pd.DataFrame, prefix: str):
     runs: dict[object, list[tuple[int, np.ndarray, str, float, float]]] = {}
     for i, row in enumerate(pairs.itertuples(index=False)):
         theirs, ours = _pass_steps(row, prefix), _pass_steps(row, "")
-        common = sorted(set(theirs) & set(ours)) if theirs and ours else []
-        if len(common) < 2:
+        logs = pass_log_ratios(theirs, ours) if theirs and ours else np.array([])
+        if len(logs) < 2:
             continue
-        logs = np.log([theirs[p] / ours[p] for p in common])
-        ratio[i], passes[i] = float(np.exp(np.median(logs))), len(common)
+        ratio[i], passes[i] = float(np.exp(np.median(logs))), len(logs)
         machine = (_number(getattr(row, "interval_machine_sd_log", None)), _number(getattr(row, "interval_machine_probes", None)))
         runs.setdefault(getattr(row, "source_file", None), []).append((i, logs, row.backend, *machine))
     for members in runs.values():  # each run with its own machine term, pooled per backend within it

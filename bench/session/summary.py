@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bench.stats.intervals import RATIO_MACHINE_SHARE, UNSTABLE_HALF_WIDTH, Interval, pooled_intervals
-from bench.stats.pairing import BASELINE_BACKEND, baseline_of
+from bench.stats.pairing import BASELINE_BACKEND, baseline_of, pass_log_ratios
 from bench.stats.roofline import roofline_fraction
 from bench.stats.stability import pass_figures
 
@@ -56,12 +56,10 @@ def ratio_intervals(infos: list[dict]) -> dict[str, Interval]:
         base = baselines.get(_identity(info, *baseline_of(info.get("scenario", "grid"), info["barrier"])))
         if base is None:
             continue
-        mine, theirs = _pass_step_times(info), _pass_step_times(base)
-        common = sorted(set(mine) & set(theirs))
-        if not common:
-            continue
         # steps/s ratio per pass = NumPy's step time over the case's
-        logs = np.log([theirs[p] / mine[p] for p in common])
+        logs = pass_log_ratios(_pass_step_times(base), _pass_step_times(info))
+        if not len(logs):
+            continue
         ids.append(info["case_id"])
         samples.append(logs)
         centres.append(float(np.median(logs)))

@@ -14,21 +14,23 @@ size and hidden width that is
 Compared cases are timed next to each other in every pass, so their ratio is
 taken within each pass (the same moment's luck on both sides) and then
 summarised over passes: the median of the per-pass ratios, with a 95%
-t-interval of their logarithms across passes (the pass is the unit of
-evidence; rounds of one pass are not independent samples).
+interval built like every ratio's (bench.stats.intervals: a t interval of
+their logarithms across passes, with the machine term of both figures; the
+pass is the unit of evidence, rounds of one pass are not independent samples).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
+
+from bench.stats.intervals import RATIO_MACHINE_SHARE, log_intervals
 
 BASELINE_BACKEND = "numpy"
 # The baseline's (variant, dtype) per scenario; scenarios not listed use "default".
 BASELINE_VARIANTS = {"default": ("analytic", "float32"), "blog": ("seed", "float64")}
-CONFIDENCE = 0.95
 
 
 def baseline_of(scenario: str, barrier: str) -> tuple[str, str, str]:
@@ -47,22 +49,32 @@ class PassRatio:
     passes: int
 
 
-def pass_ratio(numerator: dict, denominator: dict) -> PassRatio | None:
-    """Median over common passes of numerator[p] / denominator[p], with its interval; None without a common pass.
+def pass_log_ratios(numerator: dict, denominator: dict) -> np.ndarray:
+    """log(numerator[p] / denominator[p]) over the passes both sides have, in pass order (empty without one).
 
     For a steps/s ratio pass per-step times the other way round: baseline step
     time over case step time.
     """
     common = sorted(set(numerator) & set(denominator))
-    if not common:
+    return np.log([numerator[p] / denominator[p] for p in common]) if common else np.array([])
+
+
+def pass_ratio(
+    numerator: dict, denominator: dict, machine_sd: float = 0.0, machine_samples: int = 0
+) -> PassRatio | None:
+    """Median over common passes of numerator[p] / denominator[p], with its interval; None without a common pass.
+
+    The interval is bench.stats.intervals' for one ratio: the per-pass log
+    ratios' t interval, widened by the machine term of both figures where the
+    session's probe spread (machine_sd over machine_samples probes) is given.
+    """
+    logs = pass_log_ratios(numerator, denominator)
+    if not len(logs):
         return None
-    ratios = np.array([numerator[p] / denominator[p] for p in common], dtype=float)
-    low = high = float("nan")
-    if len(ratios) >= 2:
-        logs = np.log(ratios)
-        half = scipy.stats.t.ppf((1 + CONFIDENCE) / 2, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
-        low, high = float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
-    return PassRatio(float(np.median(ratios)), low, high, len(common))
+    ratio = float(np.median(np.exp(logs)))
+    (interval,) = log_intervals([logs], [math.log(ratio)], machine_sd, machine_samples, RATIO_MACHINE_SHARE)
+    low, high = interval.low_high
+    return PassRatio(ratio, low, high, len(logs))
 
 
 def faster_side(low: float, high: float, case_side: str, baseline_side: str = BASELINE_BACKEND) -> str:
