@@ -160,16 +160,25 @@ def exit_status(comparisons: list[dict], rows: list[dict], fail_on_regression: b
     return verdict_engine.exit_status(verdicts, status.values(), fail_on_regression)
 
 
+def measure_installed(args, targets: list[Target], pythons: dict, start_worker: Callable, settings, outcome: str):
+    """(the installed targets, their measurements, machine identity, cases), all timed interleaved and saved;
+    None, after saying "fewer than two releases installed: {outcome}", when fewer than two installed."""
+    ready = [t for t in targets if t.label in pythons]
+    if len(ready) < 2:
+        print(f"fewer than two releases installed: {outcome}")
+        return None
+    sides = [Side(t.label, Path(pythons[t.label]), t.version) for t in ready]
+    return ready, *measure(args, sides, start_worker, settings, args.results / verdict_files.MEASUREMENTS_JSON)
+
+
 def run_compare(
     args, targets: list[Target], pythons: dict, failures: dict, start_worker: Callable, settings: PairedSettings
 ) -> int:
     """Time the installed releases paired, judge consecutive pairs, write and print the verdicts."""
-    ready = [t for t in targets if t.label in pythons]
-    if len(ready) < 2:
-        print("fewer than two releases installed: nothing to compare")
+    measured = measure_installed(args, targets, pythons, start_worker, settings, "nothing to compare")
+    if measured is None:
         return EXIT_INCOMPLETE
-    sides = [Side(t.label, Path(pythons[t.label]), t.version) for t in ready]
-    data, identity, cases = measure(args, sides, start_worker, settings, args.results / verdict_files.MEASUREMENTS_JSON)
+    ready, data, identity, cases = measured
     comparisons, rows = judge(data, consecutive_pairs(ready), args.threshold, args.alpha, machine_label(identity))
     record = settings_record(args, settings, len(cases))
     record["releases"] = [{"label": t.label, "version": t.version, "spec": t.spec, "sha256": t.sha256} for t in ready]

@@ -35,11 +35,10 @@ from bench.versions.compare import (
     install,
     judge,
     machine_label,
-    measure,
+    measure_installed,
     settings_record,
 )
 from bench.versions.index import backend_package, published_releases, releases_in_range
-from bench.versions.paired import Side
 from bench.versions.targets import parse_target
 
 HISTORY_KIND = "mlx-sgd-bench-release-history"
@@ -240,12 +239,10 @@ def run_history(args, cache, pins, start_worker, settings, ensure, available=Non
         print(f"mlx {release}: left out ({why})", flush=True)
     pythons, failures = install(targets, cache, pins, ensure=ensure)
     print(f"environments ready in {time.perf_counter() - started:.0f} s", flush=True)
-    ready = [t for t in targets if t.label in pythons]
-    if len(ready) < 2:
-        print("fewer than two releases installed: no history")
+    measured = measure_installed(args, targets, pythons, start_worker, settings, "no history")
+    if measured is None:
         return EXIT_INCOMPLETE
-    sides = [Side(t.label, Path(pythons[t.label]), t.version) for t in ready]
-    data, identity, cases = measure(args, sides, start_worker, settings, args.results / verdict_files.MEASUREMENTS_JSON)
+    ready, data, identity, cases = measured
     machine = machine_label(identity)
     labels = [t.label for t in ready]
     pairs = consecutive_pairs(ready)
