@@ -42,7 +42,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def dist_case(request):
-    """The data-parallel configuration under test (a runner.DistCase)."""
+    """The data-parallel configuration under test (a bench.distributed.measure.DistCase)."""
     return DistCase(**request.param)
 
 
