@@ -11,7 +11,7 @@ from bench.engine import affinity
 from bench.engine.passes import Measurement, Schedule
 from bench.engine.timing import time_rounds
 from bench.results.extra_info import SCHEMA_VERSION
-from bench.stats.pairing import baseline_of, faster_side, pass_ratio
+from bench.stats.pairing import baseline_of, compared_with, faster_side, pass_ratio
 from bench.stats.stability import pass_figures, pass_figures_many
 
 
@@ -75,6 +75,22 @@ def test_one_pairing_rule():
     assert baseline_of("grid", "step") == ("analytic", "float32", "eager")
     assert baseline_of("grid", "sync") == ("analytic", "float32", "sync")
     assert baseline_of("blog", "round") == ("seed", "float64", "eager")
+
+
+def test_compared_cases_are_found_both_ways():
+    size = {"model": "linear", "n_examples": 1000, "n_features": 10, "batch_size": 1000}
+    infos = [
+        dict(size, backend="numpy", variant="analytic", dtype="float32", barrier="eager"),  # 0: baseline of 2
+        dict(size, backend="numpy", variant="analytic", dtype="float32", barrier="sync"),  # 1: baseline of 3
+        dict(size, backend="mlx", variant="compiled", dtype="float32", barrier="step"),
+        dict(size, backend="mlx", variant="compiled", dtype="float32", barrier="sync"),
+        dict(size, backend="numpy", variant="seed", dtype="float64", barrier="eager"),  # 4: no one's baseline here
+        dict(size, backend="mlx", variant="compiled", dtype="float32", barrier="step", n_features=20),  # 5: no baseline
+    ]
+    assert compared_with(infos, {0}) == {0, 2}
+    assert compared_with(infos, {3}) == {1, 3}
+    assert compared_with(infos, {4, 5}) == {4, 5}
+    assert compared_with(infos, set()) == set()
 
 
 class FakeStats:
@@ -152,6 +168,28 @@ def test_disagreeing_cases_are_remeasured_once_within_the_budget():
     schedule.finalize()
     assert flaky.remeasured and flaky.benchmark.extra_info["passes"] == 4
     assert "1 re-measured once at the end" in schedule.notes[0]
+
+
+def test_a_remeasured_case_takes_the_cases_compared_with_it_along():
+    """A ratio is taken pass by pass: the NumPy baseline's extra pass is only of use with its partners'."""
+    shape = {"model": "linear", "n_examples": 1000, "n_features": 10, "batch_size": 1000, "dtype": "float32"}
+    numpy = measurement("numpy", [[0.02] * 5, [0.03] * 5, [0.02] * 5, [0.02] * 5])  # passes 50% apart
+    mlx = measurement("mlx", [[0.04] * 5, [0.041] * 5, [0.04] * 5, [0.04] * 5])
+    other_size = measurement("mlx-d20", [[0.05] * 5, [0.05] * 5, [0.05] * 5, [0.05] * 5])
+    numpy.benchmark.extra_info.update(shape, backend="numpy", variant="analytic", barrier="eager")
+    mlx.benchmark.extra_info.update(shape, backend="mlx", variant="autodiff", barrier="step")
+    other_size.benchmark.extra_info.update(shape, n_features=20, backend="mlx", variant="autodiff", barrier="step")
+    schedule = Schedule(passes=3)
+    for m in (numpy, mlx, other_size):
+        schedule.add(m)
+    schedule.started -= 100  # as if the session had been timing for 100 s: re-measuring fits
+    schedule.run_later_passes()
+    assert numpy.remeasured and mlx.remeasured and not other_size.remeasured
+    assert mlx.pass_step_times().keys() == numpy.pass_step_times().keys() == {1, 2, 3, 4}
+    assert (
+        "1 case(s) whose passes disagreed" in schedule.notes[0] and "1 case(s) compared with them" in schedule.notes[0]
+    )
+    assert "2 re-measured once at the end" in schedule.notes[0]
 
 
 def test_remeasuring_stops_at_its_time_budget():

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import report_synth as synth
 
 from bench.report import agreement
@@ -72,5 +73,51 @@ def test_consistency_share_and_half_width_of_the_intervals(tmp_path, capsys):
     assert agreement.main(paths) == 0
     out = capsys.readouterr().out
     # +0.5% is within 1.96 * sqrt(2) * 1% of the first run; +30% is not.
-    assert "steps/s: 66.7% of 3 cases consistent" in out
+    assert "steps/s: 66.7% of 3 cases consistent within their 95% intervals" in out
+    assert "66.7% by 1.96 * sqrt(se1^2 + se2^2)" in out
     assert "median 95% half-width 2.0%" in out
+
+
+def test_consistency_within_the_intervals_shown_and_by_the_normal_rule(tmp_path, capsys):
+    """A t interval with few degrees of freedom is wider than 1.96 se: a 4% gap is within two +-4% intervals
+    (half-widths combined: 5.5%) but outside 1.96 * sqrt(2) * 1% (2.8%)."""
+    case = ("mlx", "autodiff", "step")
+    paths = []
+    for name, time in (("a", 0.02), ("b", 0.02 / 1.04)):
+        path = tmp_path / f"{name}.json"
+        save(path, {case: [time] * 5})
+        data = json.loads(path.read_text())
+        info = data["benchmarks"][0]["extra_info"]
+        rate = info["steps_per_round"] / time
+        half = np.log(1.04)  # the t interval: t_df * se with t_df near 4 (three passes)
+        info.update(steps_per_s_se_log=0.01, steps_per_s_ci_low=rate / np.exp(half), steps_per_s_ci_high=rate * 1.04)
+        path.write_text(json.dumps(data))
+        paths.append(str(path))
+    assert agreement.main(paths) == 0
+    out = capsys.readouterr().out
+    assert "steps/s: 100.0% of 1 cases consistent within their 95% intervals" in out
+    assert "0.0% by 1.96 * sqrt(se1^2 + se2^2)" in out
+    assert "median 95% half-width 4.0%" in out
+
+
+def test_ratios_outside_their_intervals_are_traced_to_the_numpy_baseline_that_moved(tmp_path, capsys):
+    """NumPy 25% faster in the second run, MLX unchanged: both MLX ratios to it fall outside, through one baseline."""
+    paths = []
+    for name, numpy_time in (("a", 0.02), ("b", 0.016)):
+        jitter = (1.0, 1.01, 0.99)
+        cases = {
+            ("numpy", "analytic", "eager"): [numpy_time * j for j in jitter],
+            ("mlx", "autodiff", "step"): [0.04 * j for j in (1.0, 1.012, 0.991)],
+            ("mlx", "compiled", "step"): [0.03 * j for j in (1.0, 1.009, 0.988)],
+        }
+        benchmarks = [
+            synth.in_passes(synth.benchmark(backend=b, variant=v, barrier=r, times=[1] * 5), medians)
+            for (b, v, r), medians in cases.items()
+        ]
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(synth.run(benchmarks)))
+        paths.append(str(path))
+    assert agreement.main(paths) == 0
+    out = capsys.readouterr().out
+    assert "x NumPy: 0.0% of 2 cases consistent" in out
+    assert "outside: 2 ratio(s) to linear-numpy-analytic-eager-cpu-n1000-d10, whose own steps/s moved +25.0%" in out

@@ -16,7 +16,7 @@ cases, checked for leftover state before every case. Only the data-parallel
 cases, whose ranks are processes of their own, are timed from here.
 
 A case whose passes disagree (bench.stats.stability) is timed once more at the end
-of the session, while the time spent on that stays within REMEASURE_SHARE of
+of the session, with the cases it is compared with, while the time spent on that stays within REMEASURE_SHARE of
 the session's timing so far. The rounds of every pass go to pytest-benchmark
 as per-step times (its ``stats`` then describe one step: ``ops`` is steps/s),
 and the raw round times with their pass labels go into ``extra_info``.
@@ -42,6 +42,7 @@ from bench.engine.steadiness import summary as steadiness_summary
 from bench.results.extra_info import SCHEMA_VERSION
 from bench.session.benchmark_adapter import per_step_stats, restate_stats
 from bench.stats.intervals import machine_spread, pooled_intervals
+from bench.stats.pairing import compared_with
 from bench.stats.stability import PASS_TOLERANCE, PassFigures, pass_figures
 
 REMEASURE_SHARE = 0.05  # re-measuring disagreeing cases may add this share of the session's timing
@@ -300,21 +301,32 @@ class Schedule:
         return machine_spread([p for m in self.measurements for p in m.pass_probe_s.values()])
 
     def _remeasure(self, progress: Callable[[str], None]) -> None:
-        """Time each case whose passes disagree once more, while the time allows."""
-        flagged = [m for m in self.measurements if m.repeatable and m.failure is None and m.figures.disagree]
+        """Time each case whose passes disagree once more, with the cases it is compared with, while the time allows.
+
+        A ratio is taken pass by pass: a NumPy baseline re-measured alone would
+        add a pass that none of its ratios can use. So the re-measure, like every
+        pass, times compared cases next to each other (bench.stats.pairing.compared_with).
+        """
+        usable = [m for m in self.measurements if m.repeatable and m.failure is None]
+        flagged = [i for i, m in enumerate(usable) if m.figures.disagree]
         if not flagged:
             return
+        group = compared_with([m.benchmark.extra_info for m in usable], set(flagged))
+        todo = [m for i, m in enumerate(usable) if i in group]  # in the order of pass 1
         start = time.perf_counter()
-        done, _ = self._one_pass(flagged, self.passes + 1, budget_s=REMEASURE_SHARE * self.timing_s)
+        done, _ = self._one_pass(todo, self.passes + 1, budget_s=REMEASURE_SHARE * self.timing_s)
         self.time_spent["re-measure"] = time.perf_counter() - start
         for measurement in done:
             measurement.remeasured = measurement.failure is None
+        partners = len(todo) - len(flagged)
         note = (
             f"{len(flagged)} case(s) whose passes disagreed (more than {PASS_TOLERANCE:.0%} apart) after {self.passes} "
-            f"passes; {len(done)} re-measured once at the end (a fourth pass in their figure and its interval)"
+            f"passes"
+            + (f", {partners} case(s) compared with them" if partners else "")
+            + f"; {len(done)} re-measured once at the end (one more pass in their figure and its interval)"
         )
-        if len(done) < len(flagged):
-            note += f"; {len(flagged) - len(done)} left as they were (re-measuring is held to {REMEASURE_SHARE:.0%} of the session)"
+        if len(done) < len(todo):
+            note += f"; {len(todo) - len(done)} left as they were (re-measuring is held to {REMEASURE_SHARE:.0%} of the session)"
         self.notes.append(note)
         progress(note + f" ({time.perf_counter() - start:.0f} s)")
 

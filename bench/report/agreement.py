@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -42,27 +43,48 @@ def changes(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     return both.sort_values("abs_change_pct", ascending=False)
 
 
-Z = 1.96  # the consistency rule's multiplier of the combined standard error
+Z = 1.96  # the normal approximation's multiplier of the combined standard error
 
 
-def consistency(first: pd.DataFrame, second: pd.DataFrame, key: str, value: str, se: str, low: str, high: str):
-    """(cases with intervals in both runs, share consistent, median half-width in %) of one figure, or None."""
+@dataclass(frozen=True)
+class Consistency:
+    """How one figure's intervals held between two runs."""
+
+    cases: int  # cases with an interval in both runs
+    within_intervals: float  # share with |log(x2/x1)| <= sqrt(h1^2 + h2^2), h: each run's 95% half-width in log
+    within_normal: float  # share with |log(x2/x1)| <= Z * sqrt(se1^2 + se2^2)
+    half_width_pct: float  # median 95% half-width over both runs' intervals, in %
+    outside: pd.DataFrame  # the pairs of rows outside their intervals (columns suffixed _a and _b)
+
+
+def consistency(first: pd.DataFrame, second: pd.DataFrame, key: str, value: str, se: str, low: str, high: str,
+                extra: tuple = ()) -> Consistency | None:  # fmt: skip
+    """How far one figure's intervals held between two runs (None without a case having one in both).
+
+    An interval is t_df * se wide, and with a few passes t_df is well above 1.96:
+    two figures are consistent with the intervals shown when their gap is within
+    the two half-widths combined (the Welch test of their difference at 5%).
+    The rule with 1.96 in place of each t_df, which takes the standard errors as
+    known, is given beside it. extra: columns kept with the rows outside (their _a and _b).
+    """
     keep = [key, value, se, low, high]
-    a = first[keep].dropna().drop_duplicates(key)
-    b = second[keep].dropna().drop_duplicates(key)
+    a = first[keep + list(extra)].dropna(subset=keep).drop_duplicates(key)
+    b = second[keep + list(extra)].dropna(subset=keep).drop_duplicates(key)
     both = a.merge(b, on=key, suffixes=("_a", "_b"))
     if both.empty:
         return None
     gap = np.abs(np.log(both[f"{value}_b"] / both[f"{value}_a"]))
-    consistent = gap <= Z * np.hypot(both[f"{se}_a"], both[f"{se}_b"])
-    halves = np.concatenate(
-        [100 * (both[f"{high}_{side}"] / both[f"{value}_{side}"] - 1) for side in ("a", "b")]
-    )
-    return len(both), float(consistent.mean()), float(np.median(halves))
+    # the intervals are symmetric in log: value * exp(+-h)
+    halves = {side: np.log(both[f"{high}_{side}"] / both[f"{value}_{side}"]) for side in ("a", "b")}
+    within = gap <= np.hypot(halves["a"], halves["b"])
+    normal = gap <= Z * np.hypot(both[f"{se}_a"], both[f"{se}_b"])
+    pct = 100 * np.expm1(np.concatenate([halves["a"], halves["b"]]))
+    return Consistency(len(both), float(within.mean()), float(normal.mean()), float(np.median(pct)), both[~within])
 
 
-def calibration_lines(first: pd.DataFrame, second: pd.DataFrame) -> list[str]:
-    """The intervals' calibration for steps/s and x NumPy, one line each (runs saved with intervals only)."""
+def calibration_lines(first: pd.DataFrame, second: pd.DataFrame, show: int = 5) -> list[str]:
+    """The intervals' calibration for steps/s and x NumPy (runs saved with intervals only); for x NumPy, which
+    NumPy baselines the ratios outside their intervals share, and how far each baseline itself moved."""
     from bench.report.speedup import speedup_table
 
     lines = []
@@ -75,15 +97,31 @@ def calibration_lines(first: pd.DataFrame, second: pd.DataFrame) -> list[str]:
         if not all(c in a and c in b for c in columns):
             lines.append(f"{name}: no intervals saved in both runs (runs saved before intervals existed)")
             continue
-        found = consistency(a, b, *columns)
+        extra = ("baseline_case_id", "baseline_steps_per_s") if name == "x NumPy" else ()
+        found = consistency(a, b, *columns, extra=extra)
         if found is None:
             lines.append(f"{name}: no case with an interval in both runs")
             continue
-        cases, share, half = found
         lines.append(
-            f"{name}: {share:.1%} of {cases} cases consistent within their intervals "
-            f"(|log(x2/x1)| <= {Z} * sqrt(se1^2 + se2^2)); median 95% half-width {half:.1f}%"
+            f"{name}: {found.within_intervals:.1%} of {found.cases} cases consistent within their 95% intervals "
+            f"(|log(x2/x1)| <= sqrt(h1^2 + h2^2), h: each interval's half-width in log), "
+            f"{found.within_normal:.1%} by {Z} * sqrt(se1^2 + se2^2); median 95% half-width {found.half_width_pct:.1f}%"
         )
+        if extra and not found.outside.empty:
+            lines.extend(shared_baselines(found.outside, show))
+    return lines
+
+
+def shared_baselines(outside: pd.DataFrame, show: int) -> list[str]:
+    """The NumPy baselines of the ratios outside their intervals, most shared first, each with its own change.
+
+    Ratios to one baseline move together when the baseline moves: a handful of
+    NumPy figures can put many ratios outside at once.
+    """
+    lines = []
+    for baseline, rows in sorted(outside.groupby("baseline_case_id_a"), key=lambda item: -len(item[1]))[:show]:
+        change = 100 * (rows["baseline_steps_per_s_b"].iloc[0] / rows["baseline_steps_per_s_a"].iloc[0] - 1)
+        lines.append(f"  outside: {len(rows)} ratio(s) to {baseline}, whose own steps/s moved {change:+.1f}%")
     return lines
 
 
@@ -101,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: no usable results", file=sys.stderr)
             return 2
         frames.append(add_figures(loaded.frame))
-    for line in calibration_lines(*frames):
+    for line in calibration_lines(*frames, args.show):
         print(line)
     table = changes(*frames)
     if table.empty:

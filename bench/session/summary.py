@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bench.stats.intervals import RATIO_MACHINE_SHARE, UNSTABLE_HALF_WIDTH, Interval, pooled_intervals
-from bench.stats.pairing import BASELINE_BACKEND, baseline_of, pass_log_ratios
+from bench.stats.pairing import BASELINE_BACKEND, baseline_identity, case_identity, pass_log_ratios
 from bench.stats.roofline import roofline_fraction
 from bench.stats.stability import pass_figures
 
@@ -28,32 +28,14 @@ def _pass_step_times(info: dict) -> dict[int, float]:
     return {int(p): m / info["steps_per_round"] for p, m in zip(figures.pass_ids, figures.pass_medians)}
 
 
-def _identity(info: dict, variant: str, dtype: str, barrier: str) -> tuple:
-    """What a case shares with its baseline: model, size, scenario, batch, width, ranks; and the implementation."""
-    return (
-        info["model"],
-        info["n_examples"],
-        info["n_features"],
-        info.get("scenario", "grid"),
-        info.get("batch_size"),
-        info.get("hidden"),
-        info.get("n_ranks", 1),
-        variant,
-        dtype,
-        barrier,
-    )
-
-
 def ratio_intervals(infos: list[dict]) -> dict[str, Interval]:
     """Each case's steps/s ratio to its NumPy baseline, pass by pass, with its interval (bench.stats.intervals), by case id."""
-    baselines = {
-        _identity(i, i["variant"], i["dtype"], i["barrier"]): i for i in infos if i["backend"] == BASELINE_BACKEND
-    }
+    baselines = {case_identity(i): i for i in infos if i["backend"] == BASELINE_BACKEND}
     ids, samples, centres, backends = [], [], [], []
     for info in infos:
         if info["backend"] == BASELINE_BACKEND:
             continue
-        base = baselines.get(_identity(info, *baseline_of(info.get("scenario", "grid"), info["barrier"])))
+        base = baselines.get(baseline_identity(info))
         if base is None:
             continue
         # steps/s ratio per pass = NumPy's step time over the case's

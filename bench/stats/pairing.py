@@ -39,6 +39,51 @@ def baseline_of(scenario: str, barrier: str) -> tuple[str, str, str]:
     return variant, dtype, "sync" if barrier == "sync" else "eager"
 
 
+def identity(info: dict, variant: str, dtype: str, barrier: str) -> tuple:
+    """What a case shares with the case it is compared with (model, size, scenario, batch, width, ranks), and an
+    implementation (variant, dtype, barrier): equal for a case's baseline_identity and its baseline's case_identity."""
+    return (
+        info.get("model"),
+        info.get("n_examples"),
+        info.get("n_features"),
+        info.get("scenario", "grid"),
+        info.get("batch_size"),
+        info.get("hidden"),
+        info.get("n_ranks", 1),
+        variant,
+        dtype,
+        barrier,
+    )
+
+
+def case_identity(info: dict) -> tuple:
+    """A case's own identity (bench.stats.pairing.identity with its variant, dtype and barrier)."""
+    return identity(info, info.get("variant"), info.get("dtype"), info.get("barrier"))
+
+
+def baseline_identity(info: dict) -> tuple | None:
+    """The identity of the NumPy case a case is compared with; None for a NumPy case."""
+    if info.get("backend") == BASELINE_BACKEND:
+        return None
+    return identity(info, *baseline_of(info.get("scenario", "grid"), info.get("barrier")))
+
+
+def compared_with(infos: list[dict], chosen: set[int]) -> set[int]:
+    """The indices of `infos` compared with any chosen one (a case's NumPy baseline; the cases a NumPy case is the
+    baseline of), the chosen ones included."""
+    baselines = {case_identity(info): i for i, info in enumerate(infos) if info.get("backend") == BASELINE_BACKEND}
+    found = set(chosen)
+    for i, info in enumerate(infos):
+        base = baselines.get(baseline_identity(info))
+        if base is None:
+            continue
+        if i in chosen:
+            found.add(base)
+        if base in chosen:
+            found.add(i)
+    return found
+
+
 @dataclass(frozen=True)
 class PassRatio:
     """A ratio measured pass by pass: its median, 95% interval and how many passes it rests on."""
