@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench.engine import affinity
-from bench.engine.passes import Measurement, Schedule
+from bench.engine.passes import Measurement, Schedule, remeasure_groups
 from bench.engine.timing import time_rounds
 from bench.results.extra_info import SCHEMA_VERSION
 from bench.stats.pairing import baseline_of, compared_with, faster_side, pass_ratio
@@ -190,6 +190,36 @@ def test_a_remeasured_case_takes_the_cases_compared_with_it_along():
         "1 case(s) whose passes disagreed" in schedule.notes[0] and "1 case(s) compared with them" in schedule.notes[0]
     )
     assert "2 re-measured once at the end" in schedule.notes[0]
+
+
+def test_remeasure_groups_join_cases_that_share_a_comparison():
+    size = {"model": "linear", "n_examples": 1000, "n_features": 10, "batch_size": 1000, "dtype": "float32"}
+    infos = [
+        dict(size, backend="numpy", variant="analytic", barrier="eager"),
+        dict(size, backend="mlx", variant="autodiff", barrier="step"),
+        dict(size, backend="mlx", variant="compiled", barrier="step"),
+        dict(size, backend="mlx", variant="compiled", barrier="step", n_features=20),  # no baseline in this run
+    ]
+    assert remeasure_groups(infos, [1, 2]) == [[0, 1, 2]]  # both ratios to case 0: one group
+    assert remeasure_groups(infos, [3, 1]) == [[0, 1], [3]]  # in the order of pass 1
+    assert remeasure_groups(infos, [0]) == [[0, 1, 2]]
+
+
+def test_a_remeasure_group_that_does_not_fit_the_budget_is_skipped_whole():
+    """The session timed for 10 s: 5% leaves 0.5 s, too little for a NumPy baseline and its MLX case together
+    (0.6 s of rounds), though the baseline alone (0.12 s) would fit. Neither is re-measured."""
+    shape = {"model": "linear", "n_examples": 1000, "n_features": 10, "batch_size": 1000, "dtype": "float32"}
+    numpy = measurement("numpy", [[0.02] * 5, [0.03] * 5, [0.02] * 5, [0.02] * 5])
+    mlx = measurement("mlx", [[0.08] * 5, [0.08] * 5, [0.08] * 5, [0.08] * 5])
+    numpy.benchmark.extra_info.update(shape, backend="numpy", variant="analytic", barrier="eager")
+    mlx.benchmark.extra_info.update(shape, backend="mlx", variant="autodiff", barrier="step")
+    schedule = Schedule(passes=3)
+    schedule.add(numpy)
+    schedule.add(mlx)
+    schedule.started -= 10
+    schedule.run_later_passes()
+    assert not numpy.remeasured and not mlx.remeasured
+    assert "2 left as they were" in schedule.notes[0]
 
 
 def test_remeasuring_stops_at_its_time_budget():

@@ -206,40 +206,47 @@ class Schedule:
 
     def _one_pass(
         self,
-        measurements: list[Measurement],
+        groups: list[list[Measurement]],
         pass_id: int,
         budget_s: float | None = None,
         progress: Callable[[str], None] | None = None,
     ):
-        """Time each measurement once more, in order, each group in a new worker (or here).
+        """Time each measurement of `groups` once more, in order, in new workers (or here).
 
-        With a budget, a case whose pass would take the pass past it is skipped.
+        With a budget, a group whose passes would take the pass past it is
+        skipped whole: a re-measured case with the cases compared with it, or none of them.
         Returns the measurements timed and the pids of the pass's workers.
         """
         self.close_workers()  # a pass starts in new processes
         before = len(self.pool.started) if self.pool is not None else 0
         start, timed = time.perf_counter(), []
-        todo = [m for m in measurements if m.failure is None]
+        todo = [m for group in groups for m in group if m.failure is None]
+        done = 0
         last_note = start
         try:
-            for index, measurement in enumerate(todo):
-                if budget_s is not None and time.perf_counter() - start + measurement.pass_cost_s > budget_s:
+            for group in groups:
+                group = [m for m in group if m.failure is None]
+                cost = sum(m.pass_cost_s for m in group)
+                if budget_s is not None and time.perf_counter() - start + cost > budget_s:
+                    done += len(group)
                     continue
-                self._time_again(measurement, pass_id)
-                timed.append(measurement)
-                now = time.perf_counter()
-                if progress is not None and now - last_note >= PROGRESS_EVERY_S and index + 1 < len(todo):
-                    last_note = now
-                    per_case = (now - start) / (index + 1)
-                    left = per_case * (len(todo) - index - 1)
-                    # The passes after this one take about as long as this one: say when the whole run ends.
-                    later = per_case * len(todo) * max(0, self.passes - pass_id) if budget_s is None else 0.0
-                    label = f"pass {pass_id} of {self.passes}" if budget_s is None else "re-measure"
-                    progress(
-                        f"{label}: {index + 1} of {len(todo)} cases in {now - start:.0f} s, "
-                        f"about {left:.0f} s left in this {'pass' if budget_s is None else 're-measure'}"
-                        + (f", {left + later:.0f} s in all before the re-measure" if later else "")
-                    )
+                for measurement in group:
+                    self._time_again(measurement, pass_id)
+                    timed.append(measurement)
+                    done += 1
+                    now = time.perf_counter()
+                    if progress is not None and now - last_note >= PROGRESS_EVERY_S and done < len(todo):
+                        last_note = now
+                        per_case = (now - start) / done
+                        left = per_case * (len(todo) - done)
+                        # The passes after this one take about as long as this one: say when the whole run ends.
+                        later = per_case * len(todo) * max(0, self.passes - pass_id) if budget_s is None else 0.0
+                        label = f"pass {pass_id} of {self.passes}" if budget_s is None else "re-measure"
+                        progress(
+                            f"{label}: {done} of {len(todo)} cases in {now - start:.0f} s, "
+                            f"about {left:.0f} s left in this {'pass' if budget_s is None else 're-measure'}"
+                            + (f", {left + later:.0f} s in all before the re-measure" if later else "")
+                        )
         finally:
             self.close_workers()
         pids = self.pool.started[before:] if self.pool is not None else []
@@ -255,7 +262,7 @@ class Schedule:
             if not again or should_stop():
                 return
             start = time.perf_counter()
-            _, pids = self._one_pass(again, pass_id, progress=progress)
+            _, pids = self._one_pass([[m] for m in again], pass_id, progress=progress)
             timed = sum(m.failure is None for m in again)
             self.time_spent[f"pass {pass_id}"] = time.perf_counter() - start
             where = f" in {len(pids)} worker processes" if pids else ""
@@ -311,10 +318,12 @@ class Schedule:
         flagged = [i for i, m in enumerate(usable) if m.figures.disagree]
         if not flagged:
             return
-        group = compared_with([m.benchmark.extra_info for m in usable], set(flagged))
-        todo = [m for i, m in enumerate(usable) if i in group]  # in the order of pass 1
+        groups = [
+            [usable[i] for i in group] for group in remeasure_groups([m.benchmark.extra_info for m in usable], flagged)
+        ]
+        todo = [m for group in groups for m in group]
         start = time.perf_counter()
-        done, _ = self._one_pass(todo, self.passes + 1, budget_s=REMEASURE_SHARE * self.timing_s)
+        done, _ = self._one_pass(groups, self.passes + 1, budget_s=REMEASURE_SHARE * self.timing_s)
         self.time_spent["re-measure"] = time.perf_counter() - start
         for measurement in done:
             measurement.remeasured = measurement.failure is None
@@ -392,6 +401,23 @@ class Schedule:
     def failures(self) -> list[str]:
         """One line per case that failed a check in a later pass."""
         return [f"{m.case_id}: {m.failure}" for m in self.measurements if m.failure is not None]
+
+
+def remeasure_groups(infos: list[dict], flagged: list[int]) -> list[list[int]]:
+    """The cases to re-measure, as groups re-measured whole: each flagged case with the cases compared with it.
+
+    Groups that share a case are one group (an MLX case and its NumPy baseline
+    both flagged); each group in the order of pass 1, the groups in the order of
+    their first case, so compared cases stay next to each other as in every pass.
+    """
+    groups: list[set[int]] = []
+    for index in flagged:
+        group = compared_with(infos, {index})
+        for other in [g for g in groups if g & group]:
+            group |= other
+            groups.remove(other)
+        groups.append(group)
+    return sorted((sorted(g) for g in groups), key=lambda g: g[0])
 
 
 def throughput(info: dict, round_median_s: float) -> dict:
