@@ -1,7 +1,6 @@
 """`python -m bench SUBCOMMAND`: the console command `mlx-sgd-bench` without installing the package."""
 
-import sys
-
 from bench.console.command import main
+from bench.console.entry import run
 
-sys.exit(main())
+run(main)

@@ -94,3 +94,13 @@ def test_every_command_a_user_knows_still_runs(argv, expected):
     result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith(expected)
+
+
+def test_a_reader_that_goes_away_ends_a_tool_quietly():
+    """`tool | head`: the pipe closes while the tool still prints; no traceback, the status of a SIGPIPE'd process."""
+    script = "from bench.console.entry import run; run(lambda: print('x' * 1_000_000) or 0)"
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()  # the reader goes before the 1 MB is written: more than a pipe holds
+    stderr = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141
+    assert "Traceback" not in stderr and stderr == ""

@@ -44,7 +44,7 @@ def test_dependencies_are_the_requirements_files():
 
 
 def test_one_console_command():
-    assert pyproject()["project"]["scripts"] == {"mlx-sgd-bench": "bench.console.command:main"}
+    assert pyproject()["project"]["scripts"] == {"mlx-sgd-bench": "bench.console.command:console"}
 
 
 def test_the_changelog_has_an_entry_for_this_version():

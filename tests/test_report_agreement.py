@@ -120,4 +120,43 @@ def test_ratios_outside_their_intervals_are_traced_to_the_numpy_baseline_that_mo
     assert agreement.main(paths) == 0
     out = capsys.readouterr().out
     assert "x NumPy: 0.0% of 2 cases consistent" in out
-    assert "outside: 2 ratio(s) to linear-numpy-analytic-eager-cpu-n1000-d10, whose own steps/s moved +25.0%" in out
+    assert (
+        "outside: 2 ratio(s) to linear-numpy-analytic-eager-cpu-n1000-d10: the baseline's steps/s moved +25.0%, "
+        "the cases' own +0.0% to +0.0%"
+    ) in out
+
+
+def runs_with_probe(tmp_path, second_slower: float, probe_change: float) -> list[str]:
+    """Two runs of three cases with +-2% intervals: the second's cases `second_slower` times slower, its probe
+    median `1 + probe_change` times the first's."""
+    cases = [("numpy", "analytic", "eager"), ("mlx", "autodiff", "step"), ("mlx", "compiled", "step")]
+    paths = []
+    for name, factor, probe in (("a", 1.0, 1e-3), ("b", second_slower, 1e-3 * (1 + probe_change))):
+        path = tmp_path / f"{name}.json"
+        save(path, {c: [0.02 * factor] * 5 for c in cases})
+        data = json.loads(path.read_text())
+        for bench in data["benchmarks"]:
+            info = bench["extra_info"]
+            rate = info["steps_per_round"] / (0.02 * factor)
+            info.update(steps_per_s_se_log=0.01, steps_per_s_ci_low=rate / 1.02, steps_per_s_ci_high=rate * 1.02)
+        data["machine_info"]["machine_steadiness"] = {"median_s": probe, "spread": 0.2}
+        path.write_text(json.dumps(data))
+        paths.append(str(path))
+    return paths
+
+
+def test_a_machine_that_changed_between_the_runs_is_named_and_divided_out(tmp_path, capsys):
+    """The whole machine 13% slower in the second run (the probe says so): every figure falls outside its
+    interval, and every one is consistent once the second run is scaled back by the probe's change."""
+    assert agreement.main(runs_with_probe(tmp_path, 1.13, 0.13)) == 0
+    out = capsys.readouterr().out
+    assert "steps/s: 0.0% of 3 cases consistent" in out
+    assert "the machine itself changed between the runs: its probe's median moved +13.0% (1.00 -> 1.13 ms)" in out
+    assert "scaled by the probe's change: 100.0% of 3 cases consistent within their 95% intervals" in out
+
+
+def test_a_machine_that_stayed_put_gets_no_machine_change_line(tmp_path, capsys):
+    assert agreement.main(runs_with_probe(tmp_path, 1.0, 0.02)) == 0
+    out = capsys.readouterr().out
+    assert "steps/s: 100.0% of 3 cases consistent" in out
+    assert "changed between the runs" not in out and "median 1.00 -> 1.02 ms (+2.0%)" in out

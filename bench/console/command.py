@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from bench import __version__
+from bench.console.entry import run
 
 PROG = "mlx-sgd-bench"
 EXIT_USAGE = 2
@@ -76,5 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def console() -> None:
+    """The installed `mlx-sgd-bench`: main, ending as every tool does (bench.console.entry)."""
+    run(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -2,10 +2,11 @@
 
 import sys
 
+from bench.console.entry import run
 from bench.report.make_report import main
 
 try:
-    sys.exit(main())
+    run(main)
 except KeyboardInterrupt:
     # Each output is replaced atomically: what was written before the interrupt is complete.
     print("interrupted: outputs already written are complete, the rest unchanged", file=sys.stderr)

@@ -1,17 +1,25 @@
 """How well two runs of the same grid agree: python -m bench.report.agreement RUN_A.json RUN_B.json.
 
 Two back-to-back runs of one command on one machine should give the same
-figures within their intervals. First, the calibration of the intervals
-(bench.stats.intervals), for steps/s and for the ratio to NumPy (x NumPy): the share
-of the cases whose two figures are consistent with their intervals,
-|log(x2 / x1)| <= 1.96 * sqrt(se1^2 + se2^2), and the median half-width of the
-95% intervals (an interval honest only because it is enormous is no use, so
-both are shown). Then, as before, how far the figures differ. Prints,
-over the cases both runs hold (warm cases whose round lasts at least
-MIN_ROUND_S, since shorter rounds are dominated by timer and call overhead),
-the median and 90th percentile of the absolute change in steps/s, the
-cases that moved most, the same figures over the cases that neither run
-flags unstable, and how far the machine's own probe (bench.engine.steadiness) moved. Exit status: 0, or 2 when the files cannot be compared.
+figures within their intervals (bench.stats.intervals). It prints, for steps/s
+and for the ratio to NumPy (x NumPy):
+
+- the share of the cases whose two figures are consistent with the intervals
+  shown, |log(x2 / x1)| <= sqrt(h1^2 + h2^2) with h each 95% interval's
+  half-width in log, and the share by the normal rule
+  |log(x2 / x1)| <= 1.96 * sqrt(se1^2 + se2^2); the median half-width (an
+  interval honest only because it is enormous is no use, so both are shown);
+- for x NumPy, the NumPy baselines of the ratios that fell outside;
+- when the machine's own probe (bench.engine.steadiness) moved by more than
+  MACHINE_CHANGE between the runs, that it did, and the steps/s consistency
+  once the second run is scaled by that change.
+
+Then how far the figures differ, over the cases both runs hold (warm cases
+whose round lasts at least MIN_ROUND_S, since shorter rounds are dominated by
+timer and call overhead): the median and 90th percentile of the absolute
+change in steps/s, the cases that moved most, the same figures over the cases
+that neither run flags unstable, and how far the probe moved. Exit status: 0,
+or 2 when the files cannot be compared.
 """
 
 from __future__ import annotations
@@ -24,10 +32,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench.console.entry import run
 from bench.report.row_figures import add_figures
 from bench.report.load import read_results, warn_stderr
 
 MIN_ROUND_S = 1e-3
+# The probe's median moving more than this between two runs means the machine changed speed: in four pairs of
+# back-to-back main-job runs on a 2-core Intel Xeon VM it moved by -0.5% to +2.1%; in a fifth by +13%, and the
+# cases' steps/s with it (median change 11.5%). docs/stable-numbers.md, "Intervals".
+MACHINE_CHANGE = 0.05
 
 
 def changes(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
@@ -97,7 +110,7 @@ def calibration_lines(first: pd.DataFrame, second: pd.DataFrame, show: int = 5) 
         if not all(c in a and c in b for c in columns):
             lines.append(f"{name}: no intervals saved in both runs (runs saved before intervals existed)")
             continue
-        extra = ("baseline_case_id", "baseline_steps_per_s") if name == "x NumPy" else ()
+        extra = ("baseline_case_id", "baseline_steps_per_s", "steps_per_s") if name == "x NumPy" else ()
         found = consistency(a, b, *columns, extra=extra)
         if found is None:
             lines.append(f"{name}: no case with an interval in both runs")
@@ -113,7 +126,8 @@ def calibration_lines(first: pd.DataFrame, second: pd.DataFrame, show: int = 5) 
 
 
 def shared_baselines(outside: pd.DataFrame, show: int) -> list[str]:
-    """The NumPy baselines of the ratios outside their intervals, most shared first, each with its own change.
+    """The NumPy baselines of the ratios outside their intervals, most shared first: how far each baseline's
+    steps/s moved between the runs, and how far its cases' own did.
 
     Ratios to one baseline move together when the baseline moves: a handful of
     NumPy figures can put many ratios outside at once.
@@ -121,7 +135,12 @@ def shared_baselines(outside: pd.DataFrame, show: int) -> list[str]:
     lines = []
     for baseline, rows in sorted(outside.groupby("baseline_case_id_a"), key=lambda item: -len(item[1]))[:show]:
         change = 100 * (rows["baseline_steps_per_s_b"].iloc[0] / rows["baseline_steps_per_s_a"].iloc[0] - 1)
-        lines.append(f"  outside: {len(rows)} ratio(s) to {baseline}, whose own steps/s moved {change:+.1f}%")
+        own = 100 * (rows["steps_per_s_b"] / rows["steps_per_s_a"] - 1)
+        moved = f"{own.iloc[0]:+.1f}%" if len(rows) == 1 else f"{own.min():+.1f}% to {own.max():+.1f}%"
+        lines.append(
+            f"  outside: {len(rows)} ratio(s) to {baseline}: the baseline's steps/s moved {change:+.1f}%, "
+            f"the cases' own {moved}"
+        )
     return lines
 
 
@@ -140,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         frames.append(add_figures(loaded.frame))
     for line in calibration_lines(*frames, args.show):
+        print(line)
+    machine = [steadiness_of(path) for path in (args.first, args.second)]
+    for line in machine_change_lines(*frames, *machine):
         print(line)
     table = changes(*frames)
     if table.empty:
@@ -163,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
             f"stable in both runs: {len(stable)} cases, median {np.median(stable):.1f}%, "
             f"90th percentile {np.percentile(stable, 90):.1f}%"
         )
-    machine = [steadiness_of(path) for path in (args.first, args.second)]
     if all(machine):
         first, second = machine
         print(
@@ -172,6 +193,46 @@ def main(argv: list[str] | None = None) -> int:
             f"moving by {first['spread']:.0%} / {second['spread']:.0%} within each run"
         )
     return 0
+
+
+def probe_change(first: dict | None, second: dict | None) -> float | None:
+    """How far the machine's probe median moved from the first run to the second (0.13: 13% slower), or None."""
+    try:
+        change = second["median_s"] / first["median_s"] - 1
+    except (TypeError, KeyError, ZeroDivisionError):
+        return None
+    return change if np.isfinite(change) else None
+
+
+def machine_change_lines(first: pd.DataFrame, second: pd.DataFrame, steady_a, steady_b) -> list[str]:
+    """When the machine's own speed changed between the runs (MACHINE_CHANGE): say so, and how the steps/s
+    intervals hold once the second run is scaled by the probe's change.
+
+    A run's intervals describe the machine as that run found it. When the
+    probe, the same kernel every time, runs 13% slower in the second run, the
+    cases run slower with it, and a figure's change says more about the
+    machine than about its interval.
+    """
+    change = probe_change(steady_a, steady_b)
+    if change is None or abs(change) <= MACHINE_CHANGE:
+        return []
+    lines = [
+        f"the machine itself changed between the runs: its probe's median moved {100 * change:+.1f}% "
+        f"({steady_a['median_s'] * 1e3:.2f} -> {steady_b['median_s'] * 1e3:.2f} ms); each run's intervals describe "
+        "the machine as that run found it"
+    ]
+    columns = ("case_id", "steps_per_s", "steps_per_s_se_log", "steps_per_s_ci_low", "steps_per_s_ci_high")
+    if all(c in first and c in second for c in columns):
+        scaled = second.copy()
+        for column in ("steps_per_s", "steps_per_s_ci_low", "steps_per_s_ci_high"):
+            scaled[column] = scaled[column] * (1 + change)  # back to the first run's machine speed
+        found = consistency(first, scaled, *columns)
+        if found is not None:
+            lines.append(
+                f"  with the second run's steps/s scaled by the probe's change: {found.within_intervals:.1%} of "
+                f"{found.cases} cases consistent within their 95% intervals, {found.within_normal:.1%} by the normal rule"
+            )
+    return lines
 
 
 def steadiness_of(path: str) -> dict | None:
@@ -184,4 +245,4 @@ def steadiness_of(path: str) -> dict | None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

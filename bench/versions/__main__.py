@@ -1,7 +1,6 @@
 """`python -m bench.versions`: see bench.versions."""
 
-import sys
-
+from bench.console.entry import run
 from bench.versions.dispatch import main
 
-sys.exit(main())
+run(main)
