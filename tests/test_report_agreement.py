@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import report_synth as synth
 
 from bench.report import agreement
@@ -14,6 +13,21 @@ def save(path, times_by_case):
         for (backend, variant, barrier), times in times_by_case.items()
     ]
     path.write_text(json.dumps(synth.run(benchmarks)))
+    return str(path)
+
+
+def save_with_intervals(path, times_by_case, half=1.02, se_log=0.01, probe_s=None):
+    """A saved run whose every figure has the 95% interval [x / half, x * half] and standard error se_log (in log),
+    as bench.stats.intervals saves them; with probe_s, the machine's probe median of the run."""
+    save(path, times_by_case)
+    data = json.loads(path.read_text())
+    for bench in data["benchmarks"]:
+        info = bench["extra_info"]
+        rate = info.get("steps_per_s") or info["steps_per_round"] / bench["stats"]["median"]
+        info.update(steps_per_s_se_log=se_log, steps_per_s_ci_low=rate / half, steps_per_s_ci_high=rate * half)
+    if probe_s is not None:
+        data["machine_info"]["machine_steadiness"] = {"median_s": probe_s, "spread": 0.2}
+    path.write_text(json.dumps(data))
     return str(path)
 
 
@@ -56,20 +70,10 @@ def test_agreement_shows_how_far_the_machine_itself_moved(tmp_path, capsys):
 def test_consistency_share_and_half_width_of_the_intervals(tmp_path, capsys):
     """Two runs with saved intervals: a case whose figures differ by more than its intervals allow is inconsistent."""
     cases = [("numpy", "analytic", "eager"), ("mlx", "autodiff", "step"), ("mlx", "compiled", "step")]
-    paths = []
-    for name, times in (("a", (0.02, 0.02, 0.02)), ("b", (0.02, 0.0201, 0.026))):
-        path = tmp_path / f"{name}.json"
-        save(path, {c: [t] * 5 for c, t in zip(cases, times)})
-        data = json.loads(path.read_text())
-        for bench in data["benchmarks"]:
-            info = bench["extra_info"]
-            rate = (
-                info["steps_per_round"] / bench["stats"]["median"] if "steps_per_s" not in info else info["steps_per_s"]
-            )
-            # a 95% interval of +-2% around each figure (se 0.01 in log), as bench.stats.intervals saves it
-            info.update(steps_per_s_se_log=0.01, steps_per_s_ci_low=rate * 0.98, steps_per_s_ci_high=rate * 1.02)
-        path.write_text(json.dumps(data))
-        paths.append(str(path))
+    paths = [
+        save_with_intervals(tmp_path / f"{name}.json", {c: [t] * 5 for c, t in zip(cases, times)})
+        for name, times in (("a", (0.02, 0.02, 0.02)), ("b", (0.02, 0.0201, 0.026)))
+    ]
     assert agreement.main(paths) == 0
     out = capsys.readouterr().out
     # +0.5% is within 1.96 * sqrt(2) * 1% of the first run; +30% is not.
@@ -82,17 +86,10 @@ def test_consistency_within_the_intervals_shown_and_by_the_normal_rule(tmp_path,
     """A t interval with few degrees of freedom is wider than 1.96 se: a 4% gap is within two +-4% intervals
     (half-widths combined: 5.5%) but outside 1.96 * sqrt(2) * 1% (2.8%)."""
     case = ("mlx", "autodiff", "step")
-    paths = []
-    for name, time in (("a", 0.02), ("b", 0.02 / 1.04)):
-        path = tmp_path / f"{name}.json"
-        save(path, {case: [time] * 5})
-        data = json.loads(path.read_text())
-        info = data["benchmarks"][0]["extra_info"]
-        rate = info["steps_per_round"] / time
-        half = np.log(1.04)  # the t interval: t_df * se with t_df near 4 (three passes)
-        info.update(steps_per_s_se_log=0.01, steps_per_s_ci_low=rate / np.exp(half), steps_per_s_ci_high=rate * 1.04)
-        path.write_text(json.dumps(data))
-        paths.append(str(path))
+    paths = [
+        save_with_intervals(tmp_path / f"{name}.json", {case: [time] * 5}, half=1.04)  # t_df near 4: 3 passes
+        for name, time in (("a", 0.02), ("b", 0.02 / 1.04))
+    ]
     assert agreement.main(paths) == 0
     out = capsys.readouterr().out
     assert "steps/s: 100.0% of 1 cases consistent within their 95% intervals" in out
@@ -130,19 +127,10 @@ def runs_with_probe(tmp_path, second_slower: float, probe_change: float) -> list
     """Two runs of three cases with +-2% intervals: the second's cases `second_slower` times slower, its probe
     median `1 + probe_change` times the first's."""
     cases = [("numpy", "analytic", "eager"), ("mlx", "autodiff", "step"), ("mlx", "compiled", "step")]
-    paths = []
-    for name, factor, probe in (("a", 1.0, 1e-3), ("b", second_slower, 1e-3 * (1 + probe_change))):
-        path = tmp_path / f"{name}.json"
-        save(path, {c: [0.02 * factor] * 5 for c in cases})
-        data = json.loads(path.read_text())
-        for bench in data["benchmarks"]:
-            info = bench["extra_info"]
-            rate = info["steps_per_round"] / (0.02 * factor)
-            info.update(steps_per_s_se_log=0.01, steps_per_s_ci_low=rate / 1.02, steps_per_s_ci_high=rate * 1.02)
-        data["machine_info"]["machine_steadiness"] = {"median_s": probe, "spread": 0.2}
-        path.write_text(json.dumps(data))
-        paths.append(str(path))
-    return paths
+    return [
+        save_with_intervals(tmp_path / f"{name}.json", {c: [0.02 * factor] * 5 for c in cases}, probe_s=probe)
+        for name, factor, probe in (("a", 1.0, 1e-3), ("b", second_slower, 1e-3 * (1 + probe_change)))
+    ]
 
 
 def test_a_machine_that_changed_between_the_runs_is_named_and_divided_out(tmp_path, capsys):
