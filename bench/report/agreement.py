@@ -38,7 +38,7 @@ from bench.report.load import read_results, warn_stderr
 
 MIN_ROUND_S = 1e-3
 # The probe's median moving more than this between two runs means the machine changed speed: in four pairs of
-# back-to-back main-job runs on a 2-core Intel Xeon VM it moved by -0.5% to +2.1%; in a fifth by +13%, and the
+# back-to-back main-job runs on a 2-core Intel Xeon VM it moved by -1.5% to +2.1%; in a fifth by +13%, and the
 # cases' steps/s with it (median change 11.5%). docs/stable-numbers.md, "Intervals".
 MACHINE_CHANGE = 0.05
 
