@@ -16,8 +16,8 @@ cases, checked for leftover state before every case. Only the data-parallel
 cases, whose ranks are processes of their own, are timed from here.
 
 A case whose passes disagree (bench.stats.stability) is timed once more at the end
-of the session, with the cases it is compared with, while the time spent on that stays within REMEASURE_SHARE of
-the session's timing so far. The rounds of every pass go to pytest-benchmark
+of the session, with the cases it is compared with, while the time spent on that
+stays within REMEASURE_SHARE of the session's timing so far. The rounds of every pass go to pytest-benchmark
 as per-step times (its ``stats`` then describe one step: ``ops`` is steps/s),
 and the raw round times with their pass labels go into ``extra_info``.
 """

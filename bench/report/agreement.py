@@ -185,11 +185,12 @@ def main(argv: list[str] | None = None) -> int:
             f"stable in both runs: {len(stable)} cases, median {np.median(stable):.1f}%, "
             f"90th percentile {np.percentile(stable, 90):.1f}%"
         )
-    if all(machine):
+    change = probe_change(*machine)
+    if change is not None:
         first, second = machine
         print(
             f"the machine itself (bench.engine.steadiness probe): median {first['median_s'] * 1e3:.2f} -> "
-            f"{second['median_s'] * 1e3:.2f} ms ({100 * (second['median_s'] / first['median_s'] - 1):+.1f}%), "
+            f"{second['median_s'] * 1e3:.2f} ms ({100 * change:+.1f}%), "
             f"moving by {first['spread']:.0%} / {second['spread']:.0%} within each run"
         )
     return 0
