@@ -42,7 +42,7 @@ from bench.engine.steadiness import summary as steadiness_summary
 from bench.results.extra_info import SCHEMA_VERSION
 from bench.session.benchmark_adapter import per_step_stats, restate_stats
 from bench.stats.intervals import machine_spread, pooled_intervals
-from bench.stats.pairing import compared_with
+from bench.stats.pairing import compared_with, pass_step_times
 from bench.stats.stability import PASS_TOLERANCE, PassFigures, pass_figures
 
 REMEASURE_SHARE = 0.05  # re-measuring disagreeing cases may add this share of the session's timing
@@ -115,8 +115,7 @@ class Measurement:
 
     def pass_step_times(self) -> dict[int, float]:
         """Median per-step time of each pass, by pass."""
-        figures = self.figures
-        return {int(p): m / self.steps_per_round for p, m in zip(figures.pass_ids, figures.pass_medians)}
+        return pass_step_times(self.round_times, self.round_pass, self.steps_per_round)
 
 
 @dataclass

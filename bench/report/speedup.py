@@ -38,12 +38,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.stats.pairing import BASELINE_BACKEND, baseline_of, faster_side, pass_log_ratios
+from bench.stats.pairing import BASELINE_BACKEND, baseline_of, faster_side, pass_log_ratios, pass_step_times
 from bench.report.row_figures import step_times
 from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS, backend_order, backend_versions, device_class
 from bench.report.bootstrap import ratio_ci
 from bench.stats.intervals import CONFIDENCE, RATIO_MACHINE_SHARE, pooled_intervals
-from bench.stats.stability import pass_figures
 
 # Bootstrapping fewer raw rounds than this gives intervals too coarse to mean anything.
 MIN_CI_ROUNDS = 3
@@ -258,9 +257,7 @@ def _pass_steps(row, prefix: str) -> dict[int, float] | None:
     times, labels = getattr(row, f"{prefix}{RAW_TIMES}"), getattr(row, f"{prefix}{ROUND_PASS}")
     if times is None or labels is None:
         return None
-    figures = pass_figures(times, labels)
-    k = getattr(row, f"{prefix}steps_per_round")
-    return {int(p): m / k for p, m in zip(figures.pass_ids, figures.pass_medians)}
+    return pass_step_times(times, labels, getattr(row, f"{prefix}steps_per_round"))
 
 
 def _bootstrap_single_pass(pairs: pd.DataFrame, prefix: str, passes, low, high, method) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bench.stats.intervals import RATIO_MACHINE_SHARE, UNSTABLE_HALF_WIDTH, Interval, pooled_intervals
-from bench.stats.pairing import BASELINE_BACKEND, baseline_identity, case_identity, pass_log_ratios
+from bench.stats.pairing import BASELINE_BACKEND, baseline_identity, case_identity, pass_log_ratios, pass_step_times
 from bench.stats.roofline import roofline_fraction
 from bench.stats.stability import pass_figures
 
@@ -24,8 +24,7 @@ SCENARIO_TITLES = {"blog": " (the blog's configuration)", "cold": " (cold start:
 
 def _pass_step_times(info: dict) -> dict[int, float]:
     """Median per-step time of each pass of a saved case."""
-    figures = pass_figures(info["round_times_s"], info["round_pass"])
-    return {int(p): m / info["steps_per_round"] for p, m in zip(figures.pass_ids, figures.pass_medians)}
+    return pass_step_times(info["round_times_s"], info["round_pass"], info["steps_per_round"])
 
 
 def ratio_intervals(infos: list[dict]) -> dict[str, Interval]:

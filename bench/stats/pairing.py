@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.stats.intervals import RATIO_MACHINE_SHARE, log_intervals
+from bench.stats.stability import pass_figures
 
 BASELINE_BACKEND = "numpy"
 # The baseline's (variant, dtype) per scenario; scenarios not listed use "default".
@@ -92,6 +93,12 @@ class PassRatio:
     low: float  # NaN with fewer than two common passes
     high: float
     passes: int
+
+
+def pass_step_times(round_times, round_pass, steps_per_round: int) -> dict[int, float]:
+    """Median per-step time of each pass of a case, by pass: one side of pass_log_ratios."""
+    figures = pass_figures(round_times, round_pass)
+    return {int(p): m / steps_per_round for p, m in zip(figures.pass_ids, figures.pass_medians)}
 
 
 def pass_log_ratios(numerator: dict, denominator: dict) -> np.ndarray:
