@@ -217,7 +217,7 @@ class Schedule:
         Returns the measurements timed and the pids of the pass's workers.
         """
         self.close_workers()  # a pass starts in new processes
-        before = len(self.pool.started) if self.pool is not None else 0
+        before = self._started_workers()
         start, timed = time.perf_counter(), []
         todo = [m for group in groups for m in group if m.failure is None]
         done = 0

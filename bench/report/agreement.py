@@ -57,6 +57,8 @@ def changes(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
 
 
 Z = 1.96  # the normal approximation's multiplier of the combined standard error
+# A steps/s figure with its interval, as the runner saves it: (key, value, se, low, high) of consistency().
+STEPS_COLUMNS = ("case_id", "steps_per_s", "steps_per_s_se_log", "steps_per_s_ci_low", "steps_per_s_ci_high")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def calibration_lines(first: pd.DataFrame, second: pd.DataFrame, show: int = 5) 
 
     lines = []
     figures = (
-        ("steps/s", first, second, "case_id", "steps_per_s", "steps_per_s_se_log", "steps_per_s_ci_low", "steps_per_s_ci_high"),
+        ("steps/s", first, second, *STEPS_COLUMNS),
         ("x NumPy", speedup_table(first), speedup_table(second), "case_id", "speedup", "speedup_se_log",
          "speedup_ci_low", "speedup_ci_high"),
     )  # fmt: skip
@@ -222,12 +224,11 @@ def machine_change_lines(first: pd.DataFrame, second: pd.DataFrame, steady_a, st
         f"({steady_a['median_s'] * 1e3:.2f} -> {steady_b['median_s'] * 1e3:.2f} ms); each run's intervals describe "
         "the machine as that run found it"
     ]
-    columns = ("case_id", "steps_per_s", "steps_per_s_se_log", "steps_per_s_ci_low", "steps_per_s_ci_high")
-    if all(c in first and c in second for c in columns):
+    if all(c in first and c in second for c in STEPS_COLUMNS):
         scaled = second.copy()
         for column in ("steps_per_s", "steps_per_s_ci_low", "steps_per_s_ci_high"):
             scaled[column] = scaled[column] * (1 + change)  # back to the first run's machine speed
-        found = consistency(first, scaled, *columns)
+        found = consistency(first, scaled, *STEPS_COLUMNS)
         if found is not None:
             lines.append(
                 f"  with the second run's steps/s scaled by the probe's change: {found.within_intervals:.1%} of "
