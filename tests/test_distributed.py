@@ -34,6 +34,8 @@ from bench.distributed.hostfile import (
 from bench.distributed.launcher import DistributedError, LaunchSpec, RankGroup
 from bench.distributed.measure import DistCase, DistSettings, check_weights, describe, launch_spec, scaling
 from bench.distributed.pytest_plugin import parse_ranks, settings_from_options
+from bench.stats.intervals import RunTerm
+from bench.stats.run_terms import RunTerms
 from bench.distributed.rank import INJECTED_CRASH_STATUS
 from bench.distributed.scaling import format_table, scaling_frame
 from bench.engine.passes import Measurement, Schedule
@@ -483,23 +485,25 @@ def measured(case_id: str, step_s: list[float], probes_s: list[float]) -> Measur
     return measurement
 
 
-def speedup_of(probes_s: list[float]) -> dict:
+def speedup_of(run_terms: RunTerms = RunTerms()) -> dict:
     size = Size(1000, 100)
     one, two = DistCase("linear", 1), DistCase("linear", 2)
-    base = measured(one.case_id(size), [2.0e-3, 2.1e-3, 2.0e-3], probes_s)
-    case = measured(two.case_id(size), [1.0e-3, 1.1e-3, 1.05e-3], probes_s)
-    return scaling(two, size, case, Schedule(measurements=[base, case]))
+    base = measured(one.case_id(size), [2.0e-3, 2.1e-3, 2.0e-3], [1e-3] * 3)
+    case = measured(two.case_id(size), [1.0e-3, 1.1e-3, 1.05e-3], [1e-3] * 3)
+    return scaling(two, size, case, Schedule(measurements=[base, case], run_terms=run_terms))
 
 
-def test_the_speedup_is_taken_pass_by_pass_with_an_interval_that_widens_with_the_machines_drift():
-    steady, drifting = speedup_of([1e-3, 1e-3, 1e-3]), speedup_of([1e-3, 1.4e-3, 0.8e-3])
+def test_the_speedup_is_taken_pass_by_pass_with_an_interval_that_widens_with_the_between_run_term():
+    alone = speedup_of()
+    term = RunTerm(0.05**2, 20.0, "test")
+    with_term = speedup_of(RunTerms({"ratio/*/*": term}, "test"))
     # Pass by pass: 2.0 / 1.0, 2.1 / 1.1, 2.0 / 1.05; the figure is their median.
-    assert steady["speedup"] == pytest.approx(2.1 / 1.1)
-    assert steady["scaling_efficiency"] == pytest.approx(steady["speedup"] / 2)
-    for found in (steady, drifting):
+    assert alone["speedup"] == pytest.approx(2.1 / 1.1) == with_term["speedup"]
+    assert alone["scaling_efficiency"] == pytest.approx(alone["speedup"] / 2)
+    for found in (alone, with_term):
         assert found["speedup_ci_low"] < found["speedup"] < found["speedup_ci_high"]
-    # The same passes on a machine whose probe moved: the machine term of both figures widens the interval.
+    # The between-run term (bench.stats.run_terms) is added to the passes' own: the interval widens.
     assert (
-        drifting["speedup_ci_low"] < steady["speedup_ci_low"]
-        and drifting["speedup_ci_high"] > steady["speedup_ci_high"]
+        with_term["speedup_ci_low"] < alone["speedup_ci_low"]
+        and with_term["speedup_ci_high"] > alone["speedup_ci_high"]
     )

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from bench.backends import get, make_trainer
 from bench.cases.case import Case
@@ -15,7 +16,7 @@ from bench.engine import machine_limits
 from bench.engine.defaults import MEMORY_STEPS
 from bench.session.summary import format_summary
 from bench.stats import roofline
-from bench.stats.intervals import log_intervals
+from bench.stats.intervals import log_intervals, median_variance_factor
 
 SIZE = Size(20_000, 50)
 X_BYTES = SIZE.n_examples * SIZE.n_features * 4
@@ -64,6 +65,8 @@ def fake_bench(backend, variant, steps_per_s, pass_factors=(1.0, 1.0, 1.0), barr
         "gflops_per_s": 1.0, "gb_per_s": 2.0, "flops_per_step": 4000, "bytes_per_step": 8000,
         "case_id": f"linear-{backend}-{variant}-{barrier}-cpu-n100-d10", "scenario": "grid",
         "round_times_s": times, "round_pass": [p + 1 for p in range(len(pass_factors)) for _ in range(5)],
+        # No between-run term, so the intervals below follow from the passes alone.
+        "interval_run_var_log": 0.0, "ratio_run_var_log": 0.0,
     }  # fmt: skip
     # The interval the session saves (bench.engine.passes), here from this case's passes alone.
     logs = np.log([k / (round_s * factor) for factor in pass_factors])
@@ -84,7 +87,13 @@ def test_summary_shows_ratios_roofline_and_flags_unstable_rows():
     assert "0.250" in text  # MLX at a quarter of NumPy's steps/s
     assert "50%" in text  # 1 GFLOP/s of a 2 GFLOP/s roof (4 GB/s x 0.5 flop/byte)
     assert "1 of 2 figures unstable" in text  # the MLX case's passes 0.8 / 1.0 / 1.25: its interval is wide
-    assert "0.144-0.435" in text  # x NumPy's 95% interval beside it
+    # x NumPy's 95% interval beside it: the median of the per-pass log ratios, a t interval at 2 degrees of freedom
+    # whose standard error is the median's of three passes (bench.stats.intervals.median_variance_factor).
+    logs = np.log([0.25 / f for f in (0.8, 1.0, 1.25)])
+    half = stats.t.ppf(0.975, 2) * math.sqrt(median_variance_factor(3) * np.var(logs, ddof=1) / 3)
+    low, high = math.exp(np.median(logs) - half), math.exp(np.median(logs) + half)
+    assert f"{low:.3g}-{high:.3g}" in text
+    assert 1.3 < median_variance_factor(3) < 1.4  # 1.35: a median of three is noisier than their mean
 
 
 def test_summary_compares_mini_batches_with_numpy_at_the_same_batch_size():
@@ -104,7 +113,7 @@ def test_summary_ratio_is_taken_within_each_pass():
     text = format_summary([numpy, mlx])
     mlx_line = next(line for line in text.splitlines() if "mlx-analytic" in line)
     # Each case's own figure carries the burst in its interval (unstable); their ratio, taken pass by pass, does not.
-    assert mlx_line.split()[-2:] == ["0.500", "0.5-0.5"]
+    assert mlx_line.split()[-3:-1] == ["0.500", "0.5-0.5"]
     assert "2 of 2 figures unstable" in text
 
 

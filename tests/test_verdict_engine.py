@@ -42,8 +42,13 @@ def test_power_is_80_percent_everywhere():
     judged = engine.decide(frame_of([0.0]), threshold=0.10, paired=True)
     import scipy.stats
 
-    reach = scipy.stats.t.ppf(1 - 0.01, 3) + scipy.stats.t.ppf(0.8, 3)
-    assert judged["min_detectable_pct"][0] == pytest.approx(100 * np.expm1(reach * 0.01 / 2))
+    se = 0.01 / 2
+    # A regression is significant *and* beyond the threshold: 80% of such changes clear the larger bar by z_0.8 se.
+    bar = max(np.log1p(0.10), scipy.stats.t.ppf(1 - 0.01, 3) * se)
+    assert judged["min_detectable_pct"][0] == pytest.approx(100 * np.expm1(bar + scipy.stats.t.ppf(0.8, 3) * se))
+    assert (
+        judged["min_detectable_pct"][0] > 10
+    )  # never below the threshold: a change of exactly 10% is caught half the time
 
 
 def test_no_prior_under_ten_cases_and_never_below_a_cases_own_variance():

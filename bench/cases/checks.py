@@ -15,6 +15,7 @@ import numpy as np
 from bench.backends import get
 from bench.cases.case import Case
 from bench.cases.datasets import Problem, flatten_params
+from bench.cases.reference_cache import cached
 from reference import reference_weights
 
 CHECK_STEPS = 10
@@ -60,19 +61,29 @@ def relative_error(w: np.ndarray, w_ref: np.ndarray) -> float:
 def expected_weights(problem: Problem, lr: float, steps: int) -> np.ndarray:
     """The float64 reference's weights (flattened) after `steps` steps of the problem's own schedule.
 
-    Kept in the problem's memo, so it lives exactly as long as the problem does.
+    Kept in the problem's memo, so it lives exactly as long as the problem does, and
+    in the session's reference cache (bench.cases.reference_cache), so that the
+    session's other workers read it instead of computing it again.
     """
     key = ("expected_weights", lr, steps)
     if key not in problem.memo:
-        if problem.model == "mlp":
-            from reference.mlp import mlp_reference_params
 
-            params = mlp_reference_params(problem.X, problem.y, problem.start, lr, steps, problem.batches)
-            problem.memo[key] = flatten_params(params)
-        else:
-            problem.memo[key] = reference_weights(
-                problem.model, problem.X, problem.y, problem.w0, lr, steps, problem.batches
-            )
+        def compute() -> np.ndarray:
+            if problem.model == "mlp":
+                from reference.mlp import mlp_reference_params
+
+                params = mlp_reference_params(problem.X, problem.y, problem.start, lr, steps, problem.batches)
+                return flatten_params(params)
+            return reference_weights(problem.model, problem.X, problem.y, problem.w0, lr, steps, problem.batches)
+
+        name = (
+            f"{problem.model}-n{problem.n_examples}-d{problem.n_features}-b{problem.batch_size}-h{problem.hidden}"
+            f"-lr{lr!r}-s{steps}"
+        )
+        expected = cached(name, compute)
+        if expected.shape != problem.start_vector().shape:  # a file that is not this problem's: never trusted
+            expected = compute()
+        problem.memo[key] = expected
     return problem.memo[key]
 
 

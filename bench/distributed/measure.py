@@ -248,8 +248,8 @@ def scaling(case: DistCase, size: Size, measurement: Measurement, schedule: Sche
     speedup = steps/s at N / steps/s at N = 1, taken within each pass (the two
     ran next to each other) and summarised as the median over passes with a
     95% interval built like every other ratio's (bench.stats.intervals: a t
-    interval over the per-pass ratios, widened by the machine term of both
-    figures, from the session's probe); scaling_efficiency = speedup / N (1.0: N ranks
+    interval over the per-pass ratios, with the session's between-run term for
+    ratios, bench.stats.run_terms); scaling_efficiency = speedup / N (1.0: N ranks
     are N times as fast; strong scaling, the problem stays the same). None
     where no N = 1 run of the case is in this session; the report can then
     pair saved results itself (bench.distributed.scaling).
@@ -259,7 +259,9 @@ def scaling(case: DistCase, size: Size, measurement: Measurement, schedule: Sche
     if base is None:
         return {**none, "baseline_steps_per_s": None}
     # steps/s ratio per pass = the baseline's step time over this case's
-    ratio = pass_ratio(base.pass_step_times(), measurement.pass_step_times(), *schedule.machine_spread())
+    figure = {"backend": case.backend, "n_examples": size.n_examples, "n_features": size.n_features}
+    term = schedule.run_terms.for_figure("ratio", figure)
+    ratio = pass_ratio(base.pass_step_times(), measurement.pass_step_times(), term)
     if ratio is None:
         return {**none, "baseline_steps_per_s": None}
     return {

@@ -30,8 +30,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from bench.engine.client import START_TIMEOUT_S, WorkerClient
 from bench.engine.isolation import WorkerPool
 from bench.engine.jobs import Job, PassResult
@@ -41,8 +39,10 @@ from bench.engine.steadiness import probe_seconds
 from bench.engine.steadiness import summary as steadiness_summary
 from bench.results.extra_info import SCHEMA_VERSION
 from bench.session.benchmark_adapter import per_step_stats, restate_stats
-from bench.stats.intervals import machine_spread, pooled_intervals
+from bench.stats.figures import steps_intervals, term_fields
+from bench.stats.intervals import machine_spread
 from bench.stats.pairing import compared_with, pass_step_times
+from bench.stats.run_terms import RunTerms
 from bench.stats.stability import PASS_TOLERANCE, PassFigures, pass_figures
 
 REMEASURE_SHARE = 0.05  # re-measuring disagreeing cases may add this share of the session's timing
@@ -137,6 +137,8 @@ class Schedule:
     # Where the session's time went (seconds): worker starts, timed passes, re-measure (bench.session.lifecycle).
     time_spent: dict[str, float] = field(default_factory=dict)
     phase_s: dict[str, float] = field(default_factory=dict)  # inside the passes: setup, rounds, checks... (PassResult)
+    # The between-run terms every interval of the session gets (bench.stats.run_terms; --run-terms).
+    run_terms: RunTerms = field(default_factory=RunTerms)
 
     def add(self, measurement: Measurement) -> None:
         """Register a case whose pass 1 is done."""
@@ -370,27 +372,21 @@ class Schedule:
         self._add_intervals([m for m in self.measurements if m.failure is None and m.round_times])
 
     def _add_intervals(self, measurements: list[Measurement]) -> None:
-        """Every figure's 95% interval and the unstable rule (bench.stats.intervals), over all the session's cases at once."""
+        """Every figure's 95% interval and the unstable rule (bench.stats.figures), over all the session's cases at once."""
         if not measurements:
             return
-        samples, centres = [], []
-        for measurement in measurements:
-            figures = measurement.figures
-            # The pass is the unit; a case timed in one pass (a cold start: a fresh trainer per round) has its rounds.
-            medians = figures.pass_medians if figures.passes > 1 else np.asarray(measurement.round_times)
-            samples.append(np.log(measurement.steps_per_round / np.asarray(medians, dtype=float)))
-            centres.append(math.log(measurement.steps_per_round / figures.median))
+        infos = [m.benchmark.extra_info for m in measurements]
+        for info in infos:
+            info.update(term_fields(info, self.run_terms))  # the record owns the terms its intervals were given
         machine_sd, machine_n = self.machine_spread()
-        backends = [m.benchmark.extra_info.get("backend") for m in measurements]
-        intervals = pooled_intervals(samples, centres, backends, machine_sd, machine_n)
-        for measurement, interval in zip(measurements, intervals):
-            info = measurement.benchmark.extra_info
+        for info, interval in zip(infos, steps_intervals(infos)):
             low, high = interval.low_high
             info.update(
                 steps_per_s_ci_low=low if math.isfinite(low) else None,
                 steps_per_s_ci_high=high if math.isfinite(high) else None,
                 steps_per_s_se_log=interval.se if math.isfinite(interval.se) else None,
-                steps_per_s_df=interval.df if math.isfinite(interval.df) else None,
+                steps_per_s_se_within_log=interval.se_within if math.isfinite(interval.se_within) else None,
+                steps_per_s_df=interval.df if math.isfinite(interval.se) else None,
                 steps_per_s_half_width_pct=interval.half_width_pct if math.isfinite(interval.half) else None,
                 interval_machine_sd_log=machine_sd,
                 interval_machine_probes=machine_n,

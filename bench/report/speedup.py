@@ -25,8 +25,9 @@ the fastest against float32 ones.
 The ratio's interval is the same in both tables. Cases timed in several passes
 are compared within each pass (the suite times all backends' cases of a size
 next to each other in every pass) and the per-pass ratios summarised: the
-median, with a 95% interval across passes (bench.stats.intervals: the run's pairs
-moderate each other, the machine's drift widens them, as in the terminal). Runs
+median of the per-pass log ratios, with a 95% interval across passes
+(bench.stats.figures, as in the terminal: the run's pairs moderate each other,
+the between-run term widens them). Runs
 saved before passes existed fall back to a percentile bootstrap of the ratio
 of median per-step times from the raw round times of both cases. ``faster``
 names the faster backend only when the interval excludes 1, else
@@ -38,11 +39,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.stats.pairing import BASELINE_BACKEND, baseline_of, faster_side, pass_log_ratios, pass_step_times
+from bench.stats.figures import ratio_intervals, step_times_by_pass
+from bench.stats.pairing import BASELINE_BACKEND, baseline_of, faster_side
 from bench.report.row_figures import step_times
 from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS, backend_order, backend_versions, device_class
 from bench.report.bootstrap import ratio_ci
-from bench.stats.intervals import CONFIDENCE, RATIO_MACHINE_SHARE, pooled_intervals
+from bench.stats.intervals import CONFIDENCE
 
 # Bootstrapping fewer raw rounds than this gives intervals too coarse to mean anything.
 MIN_CI_ROUNDS = 3
@@ -219,45 +221,26 @@ def _ratios(pairs: pd.DataFrame, prefix: str):
     low, high, se = np.full(len(pairs), np.nan), np.full(len(pairs), np.nan), np.full(len(pairs), np.nan)
     passes = np.zeros(len(pairs), dtype=int)
     method = np.full(len(pairs), "none: no raw rounds", dtype=object)
-    # Timed in passes: the ratio pass by pass (steps/s ratio = the other side's step time over this side's),
-    # its interval by bench.stats.intervals over all the pairs of one run at once, as the terminal's.
-    runs: dict[object, list[tuple[int, np.ndarray, str, float, float]]] = {}
-    for i, row in enumerate(pairs.itertuples(index=False)):
-        theirs, ours = _pass_steps(row, prefix), _pass_steps(row, "")
-        logs = pass_log_ratios(theirs, ours) if theirs and ours else np.array([])
-        if len(logs) < 2:
+    # Timed in passes: the ratio pass by pass, its interval by bench.stats.figures over all the pairs of one run at
+    # once, as the terminal's (the run's ratios of one backend moderate each other).
+    runs: dict[object, list[tuple[int, tuple[dict, dict]]]] = {}
+    for i, record in enumerate(pairs.to_dict("records")):
+        case = {k: v for k, v in record.items() if not k.startswith(prefix)}
+        base = {k.removeprefix(prefix): v for k, v in record.items() if k.startswith(prefix)}
+        common = set(step_times_by_pass(case)) & set(step_times_by_pass(base))
+        if len(common) < 2:
             continue
-        ratio[i], passes[i] = float(np.exp(np.median(logs))), len(logs)
-        machine = (_number(getattr(row, "interval_machine_sd_log", None)), _number(getattr(row, "interval_machine_probes", None)))
-        runs.setdefault(getattr(row, "source_file", None), []).append((i, logs, row.backend, *machine))
-    for members in runs.values():  # each run with its own machine term, pooled per backend within it
-        sd, probes = members[0][3], int(members[0][4])
-        centres = [float(np.median(m[1])) for m in members]
-        backends = [m[2] for m in members]
-        found = pooled_intervals([m[1] for m in members], centres, backends, sd, probes, RATIO_MACHINE_SHARE)
-        for (i, *_), interval in zip(members, found):
+        passes[i] = len(common)
+        runs.setdefault(record.get("source_file"), []).append((i, (case, base)))
+    for members in runs.values():
+        found = ratio_intervals([pair for _, pair in members])
+        for (i, _), interval in zip(members, found):
+            ratio[i] = float(np.exp(interval.centre))
             low[i], high[i] = interval.low_high
             se[i] = interval.se
-            method[i] = f"t {CONFIDENCE:.0%} across passes, per-pass ratios (bench.stats.intervals)"
+            method[i] = f"t {CONFIDENCE:.0%} across passes, per-pass ratios (bench.stats.figures)"
     _bootstrap_single_pass(pairs, prefix, passes, low, high, method)
     return ratio, low, high, passes, method, se
-
-
-def _number(value) -> float:
-    """A saved figure as a float, 0 where missing (files saved before the field existed)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return value if np.isfinite(value) else 0.0
-
-
-def _pass_steps(row, prefix: str) -> dict[int, float] | None:
-    """Median per-step time of each pass of one side of a pair, or None without pass labels."""
-    times, labels = getattr(row, f"{prefix}{RAW_TIMES}"), getattr(row, f"{prefix}{ROUND_PASS}")
-    if times is None or labels is None:
-        return None
-    return pass_step_times(times, labels, getattr(row, f"{prefix}steps_per_round"))
 
 
 def _bootstrap_single_pass(pairs: pd.DataFrame, prefix: str, passes, low, high, method) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.cases.reference_cache import session_cache
 from bench.engine import isolation, machine_limits, run_environment
 from bench.session.benchmark_adapter import exclusive_saves, session_benchmarks
 from bench.session.config import session_config
@@ -39,17 +40,21 @@ def pytest_sessionstart(session):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtestloop(session):
-    """Once every test has run (pass 1 of each case), time passes 2..P of the cases, in the same order."""
-    outcome = yield
-    schedule = session_config(session.config).schedule
-    if outcome.excinfo is not None or session.shouldstop or session.shouldfail or not schedule.measurements:
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    progress = (lambda line: reporter.write_line(line)) if reporter is not None else (lambda line: None)
-    if reporter is not None:
-        reporter.ensure_newline()
-    schedule.run_later_passes(progress, should_stop=lambda: bool(session.shouldstop))
-    session.testsfailed += len(schedule.failures())  # a check failed in a later pass: the run fails
+    """Once every test has run (pass 1 of each case), time passes 2..P of the cases, in the same order.
+
+    Every worker of the session shares one private reference cache (bench.cases.reference_cache).
+    """
+    with session_cache():
+        outcome = yield
+        schedule = session_config(session.config).schedule
+        if outcome.excinfo is not None or session.shouldstop or session.shouldfail or not schedule.measurements:
+            return
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        progress = (lambda line: reporter.write_line(line)) if reporter is not None else (lambda line: None)
+        if reporter is not None:
+            reporter.ensure_newline()
+        schedule.run_later_passes(progress, should_stop=lambda: bool(session.shouldstop))
+        session.testsfailed += len(schedule.failures())  # a check failed in a later pass: the run fails
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

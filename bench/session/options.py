@@ -24,6 +24,7 @@ from bench.engine import affinity, defaults
 from bench.engine.passes import Schedule
 from bench.session.config import SESSION_CONFIG, SessionConfig
 from bench.session.harness import Settings
+from bench.stats.run_terms import load_terms
 
 TESTS_DIR = Path(__file__).resolve().parents[2] / "tests"
 PASS_PROCESS_CHOICES = ("new", "same")
@@ -93,6 +94,13 @@ def pytest_addoption(parser):
         "or a CPU list like 1 or 0,1",
     )
     group.addoption(
+        "--run-terms",
+        default=None,
+        metavar="FILE",
+        help="between-run terms of the intervals, as python -m bench.stats.run_terms estimates them from pairs of "
+        "your own runs (default: the suite's estimate, bench/stats/run_terms.json; docs/stable-numbers.md)",
+    )
+    group.addoption(
         "--no-overhead-check",
         action="store_true",
         help="skip the bare-loop comparison run for the blog's size",
@@ -110,6 +118,7 @@ def pytest_configure(config):
             backend.configure(config.getoption)
         sizes = parse_sizes(config.getoption("sizes"))
         cpus = affinity.parse_cpus(config.getoption("cpu_affinity"))
+        run_terms = load_terms(config.getoption("run_terms"))
     except (BackendOptionError, SizeError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
     if config.getoption("rounds") < 1 or config.getoption("passes") < 1 or config.getoption("round_time") <= 0:
@@ -119,6 +128,7 @@ def pytest_configure(config):
     budget_gb = config.getoption("memory_budget_gb")
     schedule = Schedule(
         passes=config.getoption("passes"),
+        run_terms=run_terms,
         worker_options=backend_options(config) if config.getoption("pass_process") == "new" else None,
     )
     settings = Settings(

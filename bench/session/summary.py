@@ -14,41 +14,19 @@ import math
 import numpy as np
 import pandas as pd
 
-from bench.stats.intervals import RATIO_MACHINE_SHARE, UNSTABLE_HALF_WIDTH, Interval, pooled_intervals
-from bench.stats.pairing import BASELINE_BACKEND, baseline_identity, case_identity, pass_log_ratios, pass_step_times
+from bench.stats.figures import baseline_pairs
+from bench.stats.figures import ratio_intervals as figure_ratios
+from bench.stats.intervals import UNSTABLE_HALF_WIDTH, Interval
 from bench.stats.roofline import roofline_fraction
 from bench.stats.stability import pass_figures
 
 SCENARIO_TITLES = {"blog": " (the blog's configuration)", "cold": " (cold start: first step of a new trainer)"}
 
 
-def _pass_step_times(info: dict) -> dict[int, float]:
-    """Median per-step time of each pass of a saved case."""
-    return pass_step_times(info["round_times_s"], info["round_pass"], info["steps_per_round"])
-
-
 def ratio_intervals(infos: list[dict]) -> dict[str, Interval]:
-    """Each case's steps/s ratio to its NumPy baseline, pass by pass, with its interval (bench.stats.intervals), by case id."""
-    baselines = {case_identity(i): i for i in infos if i["backend"] == BASELINE_BACKEND}
-    ids, samples, centres, backends = [], [], [], []
-    for info in infos:
-        if info["backend"] == BASELINE_BACKEND:
-            continue
-        base = baselines.get(baseline_identity(info))
-        if base is None:
-            continue
-        # steps/s ratio per pass = NumPy's step time over the case's
-        logs = pass_log_ratios(_pass_step_times(base), _pass_step_times(info))
-        if not len(logs):
-            continue
-        ids.append(info["case_id"])
-        samples.append(logs)
-        centres.append(float(np.median(logs)))
-        backends.append(info["backend"])
-    # The machine's drift, as the session measured it (bench.engine.passes saves it with every case).
-    machine_sd = float(infos[0].get("interval_machine_sd_log") or 0.0) if infos else 0.0
-    machine_n = int(infos[0].get("interval_machine_probes") or 0) if infos else 0
-    return dict(zip(ids, pooled_intervals(samples, centres, backends, machine_sd, machine_n, RATIO_MACHINE_SHARE)))
+    """Each case's steps/s ratio to its NumPy baseline, pass by pass, with its interval (bench.stats.figures), by case id."""
+    pairs = baseline_pairs(infos)
+    return {case["case_id"]: found for (case, _), found in zip(pairs, figure_ratios(pairs)) if found is not None}
 
 
 def summary_frame(benchmarks, limits: dict | None = None) -> pd.DataFrame:
@@ -82,6 +60,8 @@ def summary_frame(benchmarks, limits: dict | None = None) -> pd.DataFrame:
                 "overhead": info.get("harness_overhead_ratio"),
                 "x NumPy": math.exp(ratio.centre) if ratio is not None else None,
                 "x NumPy 95%": f"{low:.3g}-{high:.3g}" if np.isfinite(low) and np.isfinite(high) else None,
+                "x NumPy ±95%": ratio.half_width_pct if ratio is not None and np.isfinite(ratio.half) else math.nan,
+                "x unstable": "!" if ratio is not None and ratio.unstable else "",
             }
         )
     frame = pd.DataFrame(rows)
@@ -108,17 +88,22 @@ def format_summary(benchmarks, limits: dict | None = None, notes: list[str] = ()
                 "x NumPy": "{:.3f}".format,
                 "roof": "{:.0%}".format,
                 "±95%": "{:.1f}%".format,
+                "x NumPy ±95%": "{:.1f}%".format,
                 "overhead": "{:.3f}".format,
             },
         )
         lines.extend("  " + line for line in table.splitlines())
-    unstable = int((frame["unstable"] == "!").sum()) if not frame.empty else 0
-    if not frame.empty and frame["±95%"].notna().any():
-        half = frame["±95%"].dropna()
+    figures = (("steps/s", "steps/s", "±95%", "unstable"), ("x NumPy", "x NumPy", "x NumPy ±95%", "x unstable"))
+    for name, value, width, flag in figures if not frame.empty else ():
+        shown = frame[frame[value].notna()]
+        half = shown[width].dropna()
+        if half.empty:
+            continue
         lines.append(
-            f"95% intervals of steps/s: half-width {half.median():.1f}% at the median, {half.quantile(0.9):.1f}% at the "
-            f"90th percentile; {unstable} of {len(frame)} figures unstable (their interval reaches more than "
-            f"{UNSTABLE_HALF_WIDTH:.0%} either side): see README, 'Getting stable numbers'."
+            f"95% intervals of {name}: half-width {half.median():.1f}% at the median, {half.quantile(0.9):.1f}% at the "
+            f"90th percentile; {int((shown[flag] == '!').sum())} of {len(shown)} figures unstable (their interval "
+            f"reaches more than {UNSTABLE_HALF_WIDTH:.0%} either side, or there is none): see README, 'Getting stable "
+            "numbers'."
         )
     lines.extend(notes)
     return "\n".join(lines)

@@ -1,41 +1,36 @@
-"""How far a figure can be trusted: a 95% interval on every steps/s and every ratio of a run, and the unstable rule.
+"""How far a figure can be trusted: the one recipe for the 95% interval of every steps/s and every ratio.
 
-The unit of evidence is the pass (docs/measurement.md, "How a case is timed"):
-a case's steps/s is K over the median of its pass medians, and its interval
-comes from the spread of its passes' log steps/s, in three steps:
+The unit of evidence is the pass (docs/measurement.md, "How a case is timed"): a case's
+steps/s is K over the median of its pass medians, and a ratio's centre is the median of its
+per-pass log ratios (ratio_centre). Its interval on the log scale has two parts
+(docs/stable-numbers.md, "Intervals"):
 
-1. **Each case's pass-to-pass variance, moderated by the run's other cases of its backend**
-   (bench.stats.verdict_engine's noise prior, the same empirical-Bayes shrinkage the
-   release verdicts use): with three passes a case's own variance is a guess
-   (three passes that happen to agree would claim a precision no rerun
-   keeps), so it is pooled with the variance typical of the run, never below
-   its own, and its degrees of freedom grow with the prior's.
-2. **A term for the machine**: passes minutes apart do not see how the
-   machine moves over longer spans (two back-to-back runs on a shared VM
-   differ by more than each run's passes suggest). The run measures how far
-   the machine's own speed moved while it ran (bench.engine.steadiness: a fixed probe
-   before every pass), and a share MACHINE_TERM_SHARE of the probe's standard
-   deviation (in log) is added to each case's standard error as an independent
-   term, with Welch-Satterthwaite's degrees of freedom. The share was chosen
-   on three pairs of back-to-back default runs on 2-core AMD EPYC VMs (the
-   share of cases whose two figures agree within their intervals was 77-87%
-   without it, 84-97% with it) and is checked anew by every
-   `python -m bench.report.agreement` (docs/stable-numbers.md, "Intervals").
-   On a quiet machine the probe barely moves and the term is small.
-3. **A t interval** of the mean log steps/s over the passes.
+1. **Within the run**: the spread of the figure's passes. With a few passes a case's own
+   variance is a guess, so it is moderated by the run's other figures of its backend
+   (bench.stats.verdict_engine's noise prior, the empirical-Bayes shrinkage the release
+   verdicts use): pooled with the variance typical of the run, never below its own. A case
+   whose own variance is the larger keeps it *and its own degrees of freedom*; only a case
+   that takes the prior's variance takes the prior's degrees of freedom too. The centre is
+   a median, whose variance exceeds a mean's (by median_variance_factor: 1.35 at three
+   passes), so the standard error is the median's, not the mean's.
+2. **Between runs**: what stays constant within a run but moves from one run to the next
+   (the moment's load, the machine's state) does not shrink with more passes. Its variance
+   per backend and size class, the run term, is estimated from the suite's own repeated
+   runs (bench.stats.run_terms) and added to the squared standard error as it is, not
+   divided by the number of passes, with Welch-Satterthwaite's degrees of freedom.
 
-A ratio to NumPy is taken pass by pass (bench.stats.pairing), so a burst that slows
-both cases of a pass cancels out; its interval follows the same three steps
-over its per-pass ratios (moderated by the run's other ratios), with the
-machine term of both of its figures (RATIO_MACHINE_SHARE).
+A t interval follows. A figure resting on one pass (a cold start, timed once per session)
+has no interval: rounds of one pass share that moment's luck and are not samples
+(docs/measurement.md, "Measurement rules", rule 8). It is unstable, and it does not feed
+the prior.
 
-A figure is **unstable** when its interval reaches more than
-UNSTABLE_HALF_WIDTH either side of it (or rests on one pass): the same rule in
-the terminal, the report and the CSVs.
+A figure is **unstable** when its interval reaches more than UNSTABLE_HALF_WIDTH either
+side of it (or it has none): the same rule in the terminal, the report and the CSVs.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -45,16 +40,32 @@ from scipy import stats
 from bench.stats.verdict_engine import fit_noise_prior, shrink_variances
 
 CONFIDENCE = 0.95
-MACHINE_TERM_SHARE = 0.3  # the share of the probe's log standard deviation added to each figure's (step 2)
-# A ratio holds two figures timed at different moments of a pass, each exposed to the machine alike and
-# independently: its machine term is the two terms combined.
-RATIO_MACHINE_SHARE = MACHINE_TERM_SHARE * math.sqrt(2)
 UNSTABLE_HALF_WIDTH = 0.10  # a figure whose 95% interval reaches more than 10% either side is unstable
 # The rule in words, for the report's page and digest; runs saved before intervals keep bench.stats.stability's.
 UNSTABLE_RULE = (
-    f"a 95% interval of steps/s reaching more than {UNSTABLE_HALF_WIDTH:.0%} either side (runs saved before "
-    "intervals existed: no majority of passes within 5% of the median, rounds' IQR above 10%, or fewer than 5 rounds)"
+    f"a 95% interval reaching more than {UNSTABLE_HALF_WIDTH:.0%} either side of the figure, or none (one pass); "
+    "runs saved before intervals existed: no majority of passes within 5% of the median, rounds' IQR above 10%, "
+    "or fewer than 5 rounds"
 )
+# Draws of the seeded simulation behind median_variance_factor: its factors are good to about 0.3%.
+MEDIAN_FACTOR_DRAWS = 2**20
+
+
+@dataclass(frozen=True)
+class RunTerm:
+    """The between-run variance of a log figure (step 2), its degrees of freedom and where it was estimated."""
+
+    variance: float  # in log^2; 0 where none applies
+    df: float  # inf: taken as known
+    source: str = ""
+
+    @property
+    def sd_pct(self) -> float:
+        """The term as a standard deviation, in %."""
+        return 100 * math.expm1(math.sqrt(max(self.variance, 0.0)))
+
+
+NO_RUN_TERM = RunTerm(0.0, math.inf, "none")
 
 
 @dataclass(frozen=True)
@@ -62,8 +73,9 @@ class Interval:
     """A figure on the log scale: its centre, standard error and degrees of freedom, and the 95% half-width."""
 
     centre: float  # log of the figure
-    se: float  # standard error of the log figure
+    se: float  # standard error of the log figure, run term included
     df: float
+    se_within: float = math.nan  # the part from the run's own passes (step 1)
 
     @property
     def half(self) -> float:
@@ -89,52 +101,66 @@ class Interval:
         return not math.isfinite(half) or math.exp(half) - 1 > UNSTABLE_HALF_WIDTH
 
 
-def log_intervals(
-    samples: list, centres: list, machine_sd: float = 0.0, machine_samples: int = 0, share: float = MACHINE_TERM_SHARE
-) -> list[Interval]:
-    """The interval of each figure from its per-pass log samples (steps 1-3 of the module doc).
+@functools.lru_cache(maxsize=64)
+def median_variance_factor(n: int) -> float:
+    """Var(median of n normal draws) / Var(mean of them): 1 for one or two draws, 1.35 for three, pi/2 at the limit.
 
-    samples[i]: the log values of figure i, one per pass; centres[i]: the log of
-    the figure itself (the median of its passes). machine_sd: the probe's
-    standard deviation in log over the run, from machine_samples probes (0: none);
-    share: how much of it enters (MACHINE_TERM_SHARE, RATIO_MACHINE_SHARE for a ratio).
+    A seeded simulation (MEDIAN_FACTOR_DRAWS draws), so every process gets the same factors.
     """
+    if n <= 2:
+        return 1.0
+    rng = np.random.default_rng(n)
+    draws = rng.standard_normal((MEDIAN_FACTOR_DRAWS // n + 1, n))
+    return float(np.var(np.median(draws, axis=1)) * n)
+
+
+def ratio_centre(logs) -> float:
+    """The log of a ratio measured pass by pass: the median of its per-pass log ratios (one rule everywhere)."""
+    return float(np.median(np.asarray(logs, dtype=float)))
+
+
+def log_intervals(samples: list, centres: list, run_terms: list[RunTerm] | None = None) -> list[Interval]:
+    """The interval of each figure from its per-pass log values (steps 1-2 of the module doc).
+
+    samples[i]: the log values of figure i, one per pass; centres[i]: the log of the
+    figure itself (the median of its passes); run_terms[i]: its between-run term
+    (none given: no run term). The prior of step 1 is fitted over all the figures given:
+    give one backend's figures at a time (pooled_intervals does).
+    """
+    terms = run_terms if run_terms is not None else [NO_RUN_TERM] * len(samples)
     n = np.array([len(s) for s in samples], dtype=float)
     variances = np.array([np.var(s, ddof=1) if len(s) > 1 else np.nan for s in samples])
     dfs = np.maximum(n - 1, 0)
     prior_variance, prior_df = fit_noise_prior(variances, dfs)
     pooled, pooled_df = shrink_variances(variances, dfs, prior_variance, prior_df)
-    machine = (share * machine_sd) ** 2 if machine_sd and machine_samples > 1 else 0.0
     found = []
-    for count, own, own_df, centre in zip(n, pooled, pooled_df, centres):
+    for count, own, own_df, centre, term in zip(n, pooled, pooled_df, centres, terms):
         if count < 2 or not np.isfinite(own):
             found.append(Interval(float(centre), math.nan, 0.0))
             continue
-        a, b = own / count, machine / count
-        se = math.sqrt(a + b)
-        df = own_df if not b else (a + b) ** 2 / (a**2 / own_df + b**2 / (machine_samples - 1))
-        found.append(Interval(float(centre), se, float(df)))
+        within = median_variance_factor(int(count)) * own / count
+        between = max(term.variance, 0.0)
+        se = math.sqrt(within + between)
+        if between == 0 or math.isinf(term.df):
+            df = own_df * (within + between) ** 2 / within**2 if between else own_df
+        else:
+            df = (within + between) ** 2 / (within**2 / own_df + between**2 / term.df)
+        found.append(Interval(float(centre), se, float(df), math.sqrt(within)))
     return found
 
 
 def pooled_intervals(
-    samples: list,
-    centres: list,
-    groups: list,
-    machine_sd: float = 0.0,
-    machine_samples: int = 0,
-    share: float = MACHINE_TERM_SHARE,
+    samples: list, centres: list, groups: list, run_terms: list[RunTerm] | None = None
 ) -> list[Interval]:
     """log_intervals with the prior of step 1 fitted within each group (a backend), in the order given.
 
     Each backend's noise is its own, and a peer's cases never change MLX's intervals.
     """
+    terms = run_terms if run_terms is not None else [NO_RUN_TERM] * len(samples)
     found: list = [None] * len(samples)
     for group in dict.fromkeys(groups):
         mine = [i for i, g in enumerate(groups) if g == group]
-        intervals = log_intervals(
-            [samples[i] for i in mine], [centres[i] for i in mine], machine_sd, machine_samples, share
-        )
+        intervals = log_intervals([samples[i] for i in mine], [centres[i] for i in mine], [terms[i] for i in mine])
         for i, interval in zip(mine, intervals):
             found[i] = interval
     return found

@@ -13,10 +13,10 @@ size and hidden width that is
 
 Compared cases are timed next to each other in every pass, so their ratio is
 taken within each pass (the same moment's luck on both sides) and then
-summarised over passes: the median of the per-pass ratios, with a 95%
+summarised over passes: the median of the per-pass log ratios, with a 95%
 interval built like every ratio's (bench.stats.intervals: a t interval of
-their logarithms across passes, with the machine term of both figures; the
-pass is the unit of evidence, rounds of one pass are not independent samples).
+their logarithms across passes, with the between-run term; the pass is the
+unit of evidence, rounds of one pass are not independent samples).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.stats.intervals import RATIO_MACHINE_SHARE, log_intervals
+from bench.stats.intervals import NO_RUN_TERM, RunTerm, log_intervals, ratio_centre
 from bench.stats.stability import pass_figures
 
 BASELINE_BACKEND = "numpy"
@@ -111,22 +111,19 @@ def pass_log_ratios(numerator: dict, denominator: dict) -> np.ndarray:
     return np.log([numerator[p] / denominator[p] for p in common]) if common else np.array([])
 
 
-def pass_ratio(
-    numerator: dict, denominator: dict, machine_sd: float = 0.0, machine_samples: int = 0
-) -> PassRatio | None:
-    """Median over common passes of numerator[p] / denominator[p], with its interval; None without a common pass.
+def pass_ratio(numerator: dict, denominator: dict, run_term: RunTerm = NO_RUN_TERM) -> PassRatio | None:
+    """The ratio of numerator[p] / denominator[p] over their common passes, with its interval; None without one.
 
-    The interval is bench.stats.intervals' for one ratio: the per-pass log
-    ratios' t interval, widened by the machine term of both figures where the
-    session's probe spread (machine_sd over machine_samples probes) is given.
+    Its centre and interval are bench.stats.intervals' for one ratio (ratio_centre,
+    log_intervals): the per-pass log ratios' t interval, with the between-run term given.
     """
     logs = pass_log_ratios(numerator, denominator)
     if not len(logs):
         return None
-    ratio = float(np.median(np.exp(logs)))
-    (interval,) = log_intervals([logs], [math.log(ratio)], machine_sd, machine_samples, RATIO_MACHINE_SHARE)
+    centre = ratio_centre(logs)
+    (interval,) = log_intervals([logs], [centre], [run_term])
     low, high = interval.low_high
-    return PassRatio(ratio, low, high, len(logs))
+    return PassRatio(math.exp(centre), low, high, len(logs))
 
 
 def faster_side(low: float, high: float, case_side: str, baseline_side: str = BASELINE_BACKEND) -> str:

@@ -24,7 +24,8 @@ blocks) differ only in how they make those samples. Everything after is here:
      measures the curve on this machine).
    - `faster`: the mirror image; `same`: the 95% interval lies within +-t;
    - `undecided`: anything else, with the smallest change this data would
-     detect with POWER (80%) and the samples a side that would detect t;
+     detect with POWER (80%), significant and beyond t, and the samples a side
+     that would detect 2t so (a change of exactly t never reaches 80%);
    - `broken` (the paired runner): the newer release crashed, timed out or
      failed a check; `inconclusive`: a NumPy control of the case's own group
      (model and size) moved.
@@ -120,7 +121,10 @@ def shrink_variances(variances, dfs, prior_variance: float, prior_df: float) -> 
 
     The posterior (d0 s0^2 + d s^2) / (d0 + d) with d0 + d degrees of freedom;
     where a case's own variance is the larger (one disturbed run, say), its own
-    is kept: shrinking it down would turn that disturbance into a verdict.
+    is kept: shrinking it down would turn that disturbance into a verdict. It
+    keeps the posterior's degrees of freedom too: with its own alone (2 at three
+    samples) Holm's correction over a release comparison's cases would catch a
+    +30% change about half the time (tests/test_report_regression.py).
     Without a prior (d0 = 0) each case keeps its own variance and d.
     """
     variances, dfs = np.asarray(variances, dtype=float), np.asarray(dfs, dtype=float)
@@ -218,13 +222,20 @@ def decide(
     tests["pct_change"] = change
     tests["p_value"] = np.where(slower, tests["p_slower"], tests["p_faster"])
     tests["p_value_adjusted"] = np.where(slower, tests["p_slower_adjusted"], tests["p_faster_adjusted"])
-    # The smallest change found with POWER at the strictest step of the correction, and the
-    # samples a side that would bring it down to the threshold.
+    # A regression must be significant at the strictest step of the correction *and* estimated beyond the
+    # threshold, so a true change is caught with POWER only when it lies z_POWER standard errors beyond the larger
+    # of the two bars: the smallest change found with POWER is max(threshold, critical * se) + z_POWER * se.
+    # A change of exactly the threshold is caught about half the time however many samples there are, so the
+    # samples a side are those that catch twice the threshold with POWER (the size the self-test plants).
     family = tests["family"].fillna(1).clip(lower=1).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        reach = scipy.stats.t.ppf(1 - alpha / family, df) + scipy.stats.t.ppf(POWER, df)
-        tests["min_detectable_pct"] = pct(reach * se)
-        needed = np.ceil((1 if paired else 2) * (reach * np.sqrt(tests["noise"].to_numpy(dtype=float)) / limit) ** 2)
+        critical = scipy.stats.t.ppf(1 - alpha / family, df)
+        z_power = scipy.stats.t.ppf(POWER, df)
+        tests["min_detectable_pct"] = pct(np.fmax(limit, critical * se) + z_power * se)
+        # se of the change with n samples a side: sqrt(k * noise / n) (k = 1 paired, 2 for two groups); it must be
+        # at most limit / z_power (the threshold's bar) and 2 * limit / (critical + z_power) (the significance bar).
+        allowed = np.fmin(limit / z_power, 2 * limit / (critical + z_power))
+        needed = np.ceil((1 if paired else 2) * tests["noise"].to_numpy(dtype=float) / allowed**2)
     tests["passes_needed"] = pd.array(np.where(np.isfinite(needed), np.maximum(needed, MIN_SAMPLES), np.nan)).astype(
         "Int64"
     )
