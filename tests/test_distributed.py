@@ -34,11 +34,11 @@ from bench.distributed.hostfile import (
 from bench.distributed.launcher import DistributedError, LaunchSpec, RankGroup
 from bench.distributed.measure import DistCase, DistSettings, check_weights, describe, launch_spec, scaling
 from bench.distributed.pytest_plugin import parse_ranks, settings_from_options
-from bench.stats.intervals import RunTerm
-from bench.stats.run_terms import RunTerms
 from bench.distributed.rank import INJECTED_CRASH_STATUS
 from bench.distributed.scaling import format_table, scaling_frame
 from bench.engine.passes import Measurement, Schedule
+from bench.stats.intervals import RunTerm
+from bench.stats.run_terms import RunTerms
 from reference import reference_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -485,12 +485,12 @@ def measured(case_id: str, step_s: list[float], probes_s: list[float]) -> Measur
     return measurement
 
 
-def speedup_of(run_terms: RunTerms = RunTerms()) -> dict:
+def speedup_of(run_terms: RunTerms | None = None) -> dict:
     size = Size(1000, 100)
     one, two = DistCase("linear", 1), DistCase("linear", 2)
     base = measured(one.case_id(size), [2.0e-3, 2.1e-3, 2.0e-3], [1e-3] * 3)
     case = measured(two.case_id(size), [1.0e-3, 1.1e-3, 1.05e-3], [1e-3] * 3)
-    return scaling(two, size, case, Schedule(measurements=[base, case], run_terms=run_terms))
+    return scaling(two, size, case, Schedule(measurements=[base, case], run_terms=run_terms or RunTerms()))
 
 
 def test_the_speedup_is_taken_pass_by_pass_with_an_interval_that_widens_with_the_between_run_term():
