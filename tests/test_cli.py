@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bench.backends.mlx import compat
+from bench.engine.cache_sizes import cache_levels
 from bench.results.extra_info import SCHEMA_VERSION
 from bench.stats.stability import pass_figures
 
@@ -92,7 +93,11 @@ def test_benchmark_run_saves_the_schema(tmp_path):
 
     (saved,) = list(tmp_path.rglob("*.json"))
     data = json.loads(saved.read_text())
-    assert data["machine_info"]["machine_limits"]["memory_bandwidth_gb_s"] > 0
+    limits = data["machine_info"]["machine_limits"]
+    assert limits["memory_bandwidth_gb_s"] > 0
+    # every cache level the OS reports, measured and saved with its size (none where the OS says nothing)
+    assert [level["level"] for level in limits["cache_levels"]] == [level.name for level in cache_levels()[0]]
+    assert all(level["bandwidth_gb_s"] > 0 and level["capacity_bytes"] > 0 for level in limits["cache_levels"])
     assert data["machine_info"]["mlx_blas"]["library"]
     required = {
         "model", "backend", "variant", "device", "dtype", "barrier", "n_examples", "n_features", "batch_size",

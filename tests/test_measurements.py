@@ -41,9 +41,16 @@ def test_float64_variant_holds_twice_the_bytes():
     assert f64 == pytest.approx(2 * f32, rel=0.1)
 
 
-def test_machine_limits_are_measured_not_assumed():
-    x = np.ones(8 << 20, dtype=np.float32)
-    assert machine_limits.read_bandwidth_gb_s(x, threads=2, passes=2) > 0.1
+@pytest.mark.parametrize("kernel", machine_limits.KERNELS)
+def test_bandwidth_kernels_read_every_byte_of_their_buffer(kernel):
+    # Each of `reps` batch items reads the whole buffer: its result depends on every element.
+    x = np.arange(2 * machine_limits.GEMV_COLUMNS, dtype=np.float32) / 100
+    out = machine_limits.repeated_reader(x, 3, kernel)()
+    want = [np.dot(x, x)] if kernel == "dot" else x.reshape(-1, machine_limits.GEMV_COLUMNS).sum(axis=1)
+    assert out.shape[0] == 3 and np.allclose(out.reshape(3, -1), np.tile(want, (3, 1)), rtol=1e-5)
+
+
+def test_peak_gflops_is_measured_not_assumed():
     assert machine_limits.matmul_gflops(size=256, passes=2) > 0.1
 
 
@@ -51,7 +58,8 @@ def test_roofline_bound_is_the_lower_roof():
     assert roofline.roofline_gflops(0.25, bandwidth_gb_s=20, peak_gflops=100) == 5  # memory-bound
     assert roofline.roofline_gflops(50, bandwidth_gb_s=20, peak_gflops=100) == 100  # compute-bound
     limits = {"memory_bandwidth_gb_s": 20, "peak_gflops_f32": 100}
-    assert roofline.roofline_fraction(4, flops_per_step=1, bytes_per_step=4, limits=limits) == pytest.approx(0.8)
+    share = roofline.roofline_fraction(4, flops_per_step=1, bytes_per_step=4, working_set_bytes=1e9, limits=limits)
+    assert share == pytest.approx(0.8)
 
 
 def fake_bench(backend, variant, steps_per_s, pass_factors=(1.0, 1.0, 1.0), barrier="eager"):

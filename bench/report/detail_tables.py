@@ -145,7 +145,9 @@ def throughput_detail(warm: pd.DataFrame) -> pd.DataFrame:
     if shown["roofline_fraction"].notna().any():
         shown["roofline_pct"] = 100 * shown["roofline_fraction"]
         shown["bandwidth_pct"] = 100 * shown["bandwidth_fraction"]
-        columns += ["arithmetic_intensity", "roofline_pct", "bandwidth_pct"]
+        columns += ["arithmetic_intensity", "roofline_level", "roofline_pct", "bandwidth_pct"]
+        if (shown["roofline_note"] != "").any():  # a share above 100% is shown with its reason (bench.stats.roofline)
+            columns.append("roofline_note")
     return shown[columns + ["unstable"]]
 
 

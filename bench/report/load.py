@@ -55,6 +55,7 @@ from bench.report.schema import (
     case_ids,
 )
 from bench.results.extra_info import SCHEMA_VERSION
+from bench.stats.roofline import LIMIT_FIELDS, flat_limits
 
 # Whole-number fields: sizes, K, and the numeric parts of a case's identity.
 _INTEGER_KEYS = ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks")
@@ -236,8 +237,8 @@ def machine_columns(info: dict) -> dict:
         "env": ";".join(f"{k}={v}" for k, v in sorted(env.items())) or None,
         "bench_rounds": _scalar(settings.get("rounds")),
         "bench_round_time_s": _scalar(settings.get("round_time_s")),
-        "memory_bandwidth_gb_s": _scalar(limits.get("memory_bandwidth_gb_s")),
-        "peak_gflops_f32": _scalar(limits.get("peak_gflops_f32")),
+        # memory's bandwidth, the peak, each cache level's capacity and bandwidth (NaN where not measured)
+        **flat_limits(limits),
     }
     # Every backend's own fields (torch_version, jax_cpu_threads, ...), where a run recorded them.
     peers = {
@@ -420,7 +421,7 @@ def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
     frame["batch_size"] = pd.to_numeric(frame["batch_size"], errors="coerce").fillna(frame["n_examples"])
     for key in _INTEGER_KEYS:
         frame[key] = pd.to_numeric(frame[key], errors="coerce").fillna(0).astype("int64")
-    for key in ("flops_per_step", "bytes_per_step", "memory_bandwidth_gb_s", "peak_gflops_f32"):
+    for key in ("flops_per_step", "bytes_per_step", *LIMIT_FIELDS):
         frame[key] = pd.to_numeric(frame[key], errors="coerce") if key in frame else np.nan
     for key in (k for k in CASE_KEYS if k not in _INTEGER_KEYS):  # the rest of a case's identity is text
         frame[key] = frame[key].astype(str)

@@ -10,9 +10,10 @@ width of the 95% interval the run saved with it (bench.stats.intervals, the same
 the terminal summary's); files saved before intervals existed by the older
 rule of bench.stats.stability.
 
-When a run's ``machine_info`` carries ``machine_limits`` (memory bandwidth,
-peak float32 GFLOP/s), each row also gets its roofline bound and how close it
-comes to it. A figure that overflows (a saved field at an extreme, such as a
+When a run's ``machine_info`` carries ``machine_limits`` (bandwidth per cache
+level and of memory, peak float32 GFLOP/s), each CPU row also gets its working
+set, the level it fits in, its cache-aware roofline bound, how close it comes
+to it, and why where it exceeds it (bench.stats.roofline). A figure that overflows (a saved field at an extreme, such as a
 flop count of 1e308) is left blank (NaN), never reported as infinite.
 """
 
@@ -22,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from bench.report.schema import RAW_TIMES, ROUND_PASS
+from bench.cases.models import working_set_of
 from bench.stats.intervals import UNSTABLE_HALF_WIDTH
+from bench.stats.roofline import LIMIT_FIELDS, above_bound_note, roofline_bound
 from bench.stats.stability import pass_figures_many, unstable
 
 _FIGURES = ("median", "q1", "q3", "pass_spread", "iqr_share", "agreeing_share", "passes", "rounds")
@@ -83,14 +86,8 @@ def _with_figures(frame: pd.DataFrame) -> pd.DataFrame:
     frame["gflops_per_s"] = frame["steps_per_s"] * frame["flops_per_step"] / 1e9
     frame["gb_per_s"] = frame["steps_per_s"] * frame["bytes_per_step"] / 1e9
 
-    # Roofline: a kernel of intensity I flop/byte cannot beat min(bandwidth * I, peak).
-    bandwidth, peak = frame["memory_bandwidth_gb_s"], frame["peak_gflops_f32"]
     frame["arithmetic_intensity"] = frame["flops_per_step"] / frame["bytes_per_step"]
-    frame["roofline_gflops_per_s"] = np.fmin(bandwidth * frame["arithmetic_intensity"], peak)
-    # fmin ignores a single missing limit; a bound needs both, so blank it then.
-    frame.loc[bandwidth.isna() | peak.isna(), "roofline_gflops_per_s"] = np.nan
-    frame["roofline_fraction"] = frame["gflops_per_s"] / frame["roofline_gflops_per_s"]
-    frame["bandwidth_fraction"] = frame["gb_per_s"] / bandwidth
+    frame = _with_roofline(frame)
 
     # The width of the 95% interval the run saved (bench.stats.intervals) decides, as in the terminal; files saved
     # before intervals existed keep the rule they were judged by (bench.stats.stability).
@@ -110,8 +107,51 @@ def _with_figures(frame: pd.DataFrame) -> pd.DataFrame:
 _DERIVED = (
     "median_round_s", "q1_round_s", "q3_round_s", "iqr_round_s", "iqr_pct_of_median", "pass_spread_pct",
     "median_step_s", "steps_per_s", "samples_per_s", "gflops_per_s", "gb_per_s", "arithmetic_intensity",
-    "roofline_gflops_per_s", "roofline_fraction", "bandwidth_fraction",
+    "roofline_bandwidth_gb_s", "roofline_gflops_per_s", "roofline_fraction", "bandwidth_fraction",
 )  # fmt: skip
+
+
+def _roofline_row(row: dict) -> dict:
+    """One row's cache-aware roofline figures (bench.stats.roofline): NaN or blank where it has none."""
+    blank = {
+        "roofline_level": "", "roofline_bandwidth_gb_s": np.nan, "roofline_gflops_per_s": np.nan,
+        "roofline_fraction": np.nan, "bandwidth_fraction": np.nan, "roofline_note": "",
+    }  # fmt: skip
+    # The limits are the CPU's (measured with NumPy at session start): they bound no other device.
+    if row["device"] != "cpu":
+        return blank
+    bound = roofline_bound(row["flops_per_step"], row["bytes_per_step"], row["working_set_bytes"], row)
+    if bound is None:
+        return blank
+    fraction = row["gflops_per_s"] / bound.gflops_per_s
+    return {
+        "roofline_level": bound.label,
+        "roofline_bandwidth_gb_s": bound.bandwidth_gb_s,
+        "roofline_gflops_per_s": bound.gflops_per_s,
+        "roofline_fraction": fraction,
+        "bandwidth_fraction": row["gb_per_s"] / bound.bandwidth_gb_s,
+        "roofline_note": above_bound_note(fraction, bound, row["gflops_per_s"], row["gb_per_s"]),
+    }
+
+
+def _with_roofline(frame: pd.DataFrame) -> pd.DataFrame:
+    """The working set of every row, and the bound of the level it fits in, its share and why it is above it."""
+    sizes = frame[["model", "n_examples", "n_features", "batch_size", "hidden", "dtype"]].to_dict("records")
+    frame["working_set_bytes"] = [_working_set(row) for row in sizes]
+    needed = ["device", "flops_per_step", "bytes_per_step", "working_set_bytes", "gflops_per_s", "gb_per_s"]
+    rows = frame[needed + [c for c in LIMIT_FIELDS if c in frame]].to_dict("records")
+    figures = pd.DataFrame([_roofline_row(row) for row in rows], index=frame.index)
+    for column in figures:
+        frame[column] = figures[column]
+    return frame
+
+
+def _working_set(row: dict) -> float:
+    """bench.cases.models.working_set_of of a row, NaN where its fields cannot say (an unknown dtype name)."""
+    try:
+        return float(working_set_of(row))
+    except (TypeError, ValueError, KeyError):
+        return np.nan
 
 
 def step_times(frame: pd.DataFrame, times_column: str = RAW_TIMES, k_column: str = "steps_per_round") -> list:

@@ -20,6 +20,7 @@ from bench.backends.registry import BACKENDS
 
 from bench.cases.identity import case_id_of, size_id
 from bench.stats.pairing import BASELINE_BACKEND
+from bench.stats.roofline import LIMIT_FIELDS
 from bench.results.extra_info import CASE_KEYS, IDENTITY_DEFAULTS, REQUIRED_FIELDS  # noqa: F401  (re-exported: the report reads them here)
 
 # The result schema is bench.results.extra_info's (the suite writes it there); the report
@@ -54,8 +55,7 @@ MACHINE_COLUMNS = (
     "env",
     "bench_rounds",
     "bench_round_time_s",
-    "memory_bandwidth_gb_s",
-    "peak_gflops_f32",
+    *LIMIT_FIELDS,  # memory_bandwidth_gb_s, peak_gflops_f32, then each cache level's capacity and bandwidth
 )
 
 # machine_info fields of every registered backend are prefixed with its name
@@ -80,9 +80,13 @@ FIGURE_COLUMNS = (
     "gflops_per_s",
     "gb_per_s",
     "arithmetic_intensity",
+    "working_set_bytes",
+    "roofline_level",
+    "roofline_bandwidth_gb_s",
     "roofline_gflops_per_s",
     "roofline_fraction",
     "bandwidth_fraction",
+    "roofline_note",
     "unstable",
 )
 

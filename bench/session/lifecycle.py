@@ -21,15 +21,17 @@ from bench.session.summary import format_summary
 SUMMARY_LEGEND = (
     "K: steps per round; steps/s: K / median of the pass medians; ±95%: how far its 95% interval reaches (from the "
     "passes, moderated by the session's other cases and widened by the machine's own drift: bench.stats.intervals); "
-    "! = unstable: the interval reaches more than 10% either side; roof: share of the roofline bound "
-    "min(bandwidth x intensity, peak GFLOP/s) measured at session start; overhead: suite round time / bare loop; "
+    "! = unstable: the interval reaches more than 10% either side; roof: share of the cache-aware roofline bound "
+    "min(bandwidth x intensity, peak GFLOP/s), the bandwidth that of the level the case's data fits in (from: L1, L2, "
+    "L3 or DRAM), all measured at session start; ^ = above the bound, the reason below the table; "
+    "overhead: suite round time / bare loop; "
     "x NumPy: steps/s over NumPy's (float32 analytic, same barrier class), median of the per-pass ratios, "
     "with its 95% interval"
 )
 
 
 def pytest_sessionstart(session):
-    """Measure the machine's memory bandwidth and peak GFLOP/s before any benchmark runs."""
+    """Measure the machine's bandwidth per cache level and memory, and its peak GFLOP/s, before any benchmark runs."""
     config = session.config
     exclusive_saves(config)  # two runs saving into one results folder at once: neither overwrites the other
     timing = not (config.getoption("benchmark_disable") or config.getoption("benchmark_skip"))
