@@ -175,3 +175,55 @@ def test_published_index_lists_are_read_from_pip_output(monkeypatch):
     monkeypatch.setattr(index.subprocess, "run", lambda *a, **k: Done())
     assert index.published_releases("mlx") == ["0.32.4", "0.32.3rc1", "0.26.5"]
     assert index.final_releases(index.published_releases("mlx")) == ["0.26.5", "0.32.4"]
+
+
+SIX = ["0.26.5", "0.27.1", "0.28.0", "0.29.0", "0.29.1", "0.30.0"]
+
+
+def test_a_13_percent_step_that_adjacent_pairs_leave_undecided_is_a_change_point(tmp_path, monkeypatch, capsys):
+    # Six releases, 4 sessions, about 3% noise per session: the pair test at alpha / 5 cannot call +13%,
+    # the segmentation with the noise pooled over the table names it, with its interval.
+    monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE))
+    world = World(cases=fake_cases(12, 4), effects={r: {STEP_CASE: 0.13} for r in SIX[3:]}, process_sd=0.03, seed=4)
+    status, document = run(tmp_path, world)
+    points = document["change_points"]
+    assert [(p["case_id"], p["older"], p["newer"], p["verdict"], p["status"]) for p in points] == [
+        (STEP_CASE, "0.28.0", "0.29.0", "regression", "ok")
+    ]
+    assert points[0]["ci_low_pct"] < 13 < points[0]["ci_high_pct"] and points[0]["t"] > 4
+    rows = {(r["case_id"], r["release"]): r for r in document["rows"]}
+    assert rows[STEP_CASE, "0.29.0"]["step_verdict"] == "regression"
+    assert rows[STEP_CASE, "0.29.0"]["change_verdict"] != "regression"  # the pair test alone misses it
+    assert document["machine_changes"] == [] and document["detector"]["families"]["mlx"]["cases"] == 12
+    out = capsys.readouterr().out
+    assert "NumPy controls: no step" in out and "0.28.0 -> 0.29.0" in out
+    with open(tmp_path / "r" / history.HISTORY_CSV) as handle:
+        table = {(r["case_id"], r["release"]): r for r in csv.DictReader(handle)}
+    assert (
+        table[STEP_CASE, "0.29.0"]["step_verdict"] == "regression"
+        and float(table[STEP_CASE, "0.29.0"]["noise_pct"]) > 0
+    )
+
+
+def test_a_control_that_steps_is_a_machine_change_and_voids_that_release(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE))
+    control = "linear-numpy-v0-eager-cpu-n1000-d10"
+    effects = {r: {STEP_CASE: 0.35, control: 0.30} for r in SIX[3:]}
+    world = World(cases=fake_cases(12, 4), effects=effects)
+    status, document = run(tmp_path, world, "--fail-on-regression")
+    assert [(m["case_id"], m["newer"]) for m in document["machine_changes"]] == [(control, "0.29.0")]
+    (point,) = document["change_points"]
+    assert point["status"] == "inconclusive" and control in point["reason"]
+    assert status == compare.EXIT_INCONCLUSIVE  # a regression it cannot vouch for is not a pass, nor a failure
+    assert "1 step(s), a machine change" in capsys.readouterr().out
+    loaded = read_results([tmp_path / "r"], warn=lambda line: None)
+    assert "The NumPy controls stepped" in history_section(loaded.histories, 0.10)
+    assert f"NumPy control {control} stepped 0.28.0 → 0.29.0" in section_history(loaded.histories)
+
+
+def test_a_step_within_the_threshold_is_listed_but_is_no_change_point(tmp_path, monkeypatch):
+    monkeypatch.setattr(compare, "machine_identity", lambda: dict(MACHINE))
+    world = World(cases=fake_cases(12, 4), effects={r: {STEP_CASE: 0.05} for r in SIX[3:]}, process_sd=0.003)
+    status, document = run(tmp_path, world, "--fail-on-regression")
+    assert document["change_points"] == [] and status == versions.EXIT_OK
+    assert [(s["case_id"], s["newer"], s["verdict"]) for s in document["steps"]] == [(STEP_CASE, "0.29.0", "small")]

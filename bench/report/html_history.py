@@ -2,7 +2,7 @@
 
 One small chart per case (x: the releases in version order; y: time per step
 relative to the oldest release, its 95% interval as a bar), the change points
-the release runner confirmed between consecutive releases marked at the newer
+the release runner's step detector found (bench.stats.steps) marked at the newer
 release (red: slower, blue: faster, black: broken), in a table that sorts and
 filters like the page's others. The data are history.json files written by
 `python -m bench.versions --history` (bench.versions.history).
@@ -158,9 +158,20 @@ def history_section(histories: list[dict], threshold: float) -> str:
             f"({esc(settings.get('sessions', '?'))} sessions, grid {esc(settings.get('sizes', '?'))}, "
             f"{esc(record.get('created', ''))}). Each chart: time per step relative to {esc(releases[0] if releases else '?')} "
             f"(dot) with its 95% interval (bar); the grey band is ±{100 * threshold_used:g}%; a large red dot is a "
-            f"confirmed step slower than the release before, blue faster, black broken. "
+            f"step slower than the release before, blue faster, black broken. Steps are found over all releases at "
+            f"once (a two-way fit of sessions and releases, segmentation with a penalty that keeps null histories to "
+            f"at most 1% with any step) and are change points beyond the threshold. "
             f"{len(points)} change point(s) among the MLX cases."
         )
+        moved = record.get("machine_changes") or []
+        if moved:
+            intro += " The NumPy controls stepped (a machine change; MLX steps at that release are inconclusive): " + (
+                "; ".join(
+                    f"{esc(m.get('case_id'))} {esc(m.get('older'))}→{esc(m.get('newer'))} {m.get('pct_change', 0):+.1f}%"
+                    for m in moved
+                )
+                + "."
+            )
         if missing:
             intro += " Not measured: " + "; ".join(f"{esc(k)} ({esc(v)})" for k, v in missing.items()) + "."
         table = history_table(record, threshold_used)
@@ -174,7 +185,9 @@ def history_section(histories: list[dict], threshold: float) -> str:
                 extra={
                     "history": lambda case_id: f"<td>{charts.get(case_id, '')}</td>",
                     # One change point a line, so the column stays narrow and the charts stay in view.
-                    "change points": lambda text: f"<td>{'<br>'.join(esc(line) for line in str(text).splitlines())}</td>",
+                    "change points": lambda text: (
+                        f"<td>{'<br>'.join(esc(line) for line in str(text).splitlines())}</td>"
+                    ),
                 },
                 keep=("control",),
             )

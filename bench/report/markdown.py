@@ -83,6 +83,11 @@ def section_history(histories: list[dict]) -> str:
                 f"{_signed(point.get('pct_change'))} [{_signed(point.get('ci_low_pct'))}, {_signed(point.get('ci_high_pct'))}] "
                 f"**{point.get('verdict')}**{status}"
             )
+        for moved in record.get("machine_changes") or []:
+            lines.append(
+                f"  - NumPy control {moved.get('case_id')} stepped {moved.get('older')} → {moved.get('newer')} "
+                f"{_signed(moved.get('pct_change'))}: a machine change, MLX steps there inconclusive"
+            )
         for release, why in (record.get("not_measured") or {}).items():
             lines.append(f"  - not measured: MLX {release}: {why}")
     return "## Release history\n\n" + "\n".join(lines) + "\n"

@@ -97,8 +97,8 @@ def pytest_addoption(parser):
         "--run-terms",
         default=None,
         metavar="FILE",
-        help="between-run terms of the intervals, as python -m bench.stats.run_terms estimates them from pairs of "
-        "your own runs (default: the suite's estimate, bench/stats/run_terms.json; docs/stable-numbers.md)",
+        help="between-run terms of the intervals, as python -m bench.report.calibration estimate writes them from "
+        "pairs of your own runs (default: the suite's estimate, bench/stats/run_terms.json; docs/stable-numbers.md)",
     )
     group.addoption(
         "--no-overhead-check",

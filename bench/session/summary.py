@@ -126,8 +126,8 @@ def format_summary(benchmarks, limits: dict | None = None, notes: list[str] = ()
         lines.append(
             f"95% intervals of {name}: half-width {half.median():.1f}% at the median, {half.quantile(0.9):.1f}% at the "
             f"90th percentile; {int((shown[flag] == '!').sum())} of {len(shown)} figures unstable (their interval "
-            f"reaches more than {UNSTABLE_HALF_WIDTH:.0%} either side, or there is none): see README, 'Getting stable "
-            "numbers'."
+            f"reaches more than {UNSTABLE_HALF_WIDTH:.0%} either side, or there is none): "
+            "see README, 'Getting stable numbers'."
         )
     lines.extend(notes)
     return "\n".join(lines)

@@ -15,17 +15,15 @@ of freedom are counted in those groups, not in figures. A cell with fewer than
 MIN_CELL_GROUPS groups takes the estimate of its backend over every size, then of its kind.
 
 The suite ships the terms it estimated on its own runs (run_terms.json beside this module,
-with the runs, machine and command that made it); `python -m bench.stats.run_terms A.json
+with the runs and machine that made it); `python -m bench.report.calibration estimate A.json
 B.json [C.json D.json ...] --out FILE` estimates them from a reader's own pairs of runs, and
 `pytest --benchmark-only --run-terms FILE` uses them.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,66 +133,3 @@ def estimate_terms(rows: list[tuple[str, str, str, float, float, float, str]], s
         if groups >= MIN_CELL_GROUPS or key.endswith("/*/*"):
             terms[key] = RunTerm(tau2, df, source)
     return RunTerms(terms, source)
-
-
-def pair_rows(first: list[dict], second: list[dict]) -> list[tuple]:
-    """The rows estimate_terms takes from two runs' saved cases (extra_info dicts): steps/s and ratio figures."""
-    from bench.stats.figures import figure_table
-
-    a, b = figure_table(first, within_only=True), figure_table(second, within_only=True)
-    rows = []
-    for key, (kind, backend, size, log_a, w_a, group) in a.items():
-        if key in b:
-            rows.append((kind, backend, size, b[key][3] - log_a, w_a, b[key][4], group))
-    return rows
-
-
-def _cases(path: str) -> tuple[list[dict], dict]:
-    """The saved cases (extra_info) of one run file, and its machine_info."""
-    document = json.loads(Path(path).read_text(encoding="utf-8"))
-    infos = [
-        dict(b.get("extra_info") or {}, case_id=b.get("extra_info", {}).get("case_id", b.get("name")))
-        for b in document.get("benchmarks", [])
-    ]
-    return infos, document.get("machine_info") or {}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Estimate the run terms from pairs of runs and print or save them."""
-    parser = argparse.ArgumentParser(prog="python -m bench.stats.run_terms", description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="saved runs, in pairs of back-to-back runs of one grid: A B [C D ...]")
-    parser.add_argument("--out", help="write the terms here (JSON) instead of printing them")
-    args = parser.parse_args(argv)
-    if len(args.runs) % 2:
-        print("error: give the runs in pairs (an even number of files)", file=sys.stderr)
-        return 2
-    rows, cpus = [], set()
-    for first, second in zip(args.runs[::2], args.runs[1::2]):
-        try:
-            (a, machine_a), (b, machine_b) = _cases(first), _cases(second)
-        except (OSError, ValueError, AttributeError) as error:
-            print(f"error: cannot read {first} or {second}: {error}", file=sys.stderr)
-            return 2
-        cpus |= {str((m.get("cpu") or {}).get("brand_raw", m.get("processor", "?"))) for m in (machine_a, machine_b)}
-        rows.extend(pair_rows(a, b))
-    if not rows:
-        print("error: the runs share no figure with a within-run standard error", file=sys.stderr)
-        return 2
-    names = ", ".join(Path(r).name for r in args.runs)
-    terms = estimate_terms(rows, f"{len(args.runs) // 2} pair(s) of runs on {', '.join(sorted(cpus))}: {names}")
-    text = json.dumps(terms.to_json(), indent=2) + "\n"
-    if args.out:
-        from bench.report.outputs import write_atomic
-
-        write_atomic(Path(args.out), lambda handle: handle.write(text))
-    else:
-        sys.stdout.write(text)
-    for key, term in terms.terms.items():
-        print(f"{key}: {term.sd_pct:.1f}% between runs (df {term.df:.0f})", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    from bench.console.entry import run
-
-    run(main)

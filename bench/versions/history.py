@@ -7,11 +7,15 @@ engine's isolation policy. Per case and release it then gives:
 - steps/s with a 95% interval over the sessions (the unit of evidence);
 - the time relative to the oldest release, with its 95% interval (the paired
   comparison oldest -> release, bench.versions.verdicts);
-- the verdict of each release against the one before it; a confirmed
-  regression or speed-up there is a change point. With P consecutive pairs
-  the verdicts use alpha / P (Holm within each pair over the MLX cases, as in
-  every comparison), so the chance of one false change point anywhere in the
-  history stays at most alpha.
+- the steps over all releases at once (bench.stats.steps): per case the
+  release-by-session table of log median round times, a two-way fit so that a
+  session's luck cancels, the noise pooled over the table and the backend's
+  cases, and a segmentation whose penalty keeps null histories to at most 1%
+  with any step. A step beyond the threshold is a change point; the NumPy
+  controls go through the same detector, and a step there is a machine change
+  that leaves every MLX change point at that release inconclusive;
+- as information, the paired verdict of each release against the one before
+  it (at alpha / P for P pairs); a `broken` one is a change point too.
 Saved as history.json and history.csv beside the run's measurements; the
 report shows it as the page's "Release history" (bench.report.html_history).
 """
@@ -26,12 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.stats import steps as step_detector
 from bench.stats.intervals import Interval
+from bench.stats.verdict_engine import exit_status as engine_exit_status
 from bench.versions import verdict_files
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from bench.versions.compare import (
     consecutive_pairs,
-    exit_status,
     install,
     judge,
     machine_label,
@@ -48,8 +53,11 @@ CHANGE_VERDICTS = ("regression", "faster", "broken")
 CSV_FIELDS = (
     "machine", "case_id", "model", "backend", "control", "release", "steps_per_s", "steps_per_s_ci_low",
     "steps_per_s_ci_high", "pct_vs_oldest", "ci_low_pct", "ci_high_pct", "verdict_vs_oldest", "change_pct",
-    "change_ci_low_pct", "change_ci_high_pct", "change_verdict", "change_p_adjusted", "sessions",
+    "change_ci_low_pct", "change_ci_high_pct", "change_verdict", "change_p_adjusted", "step_pct", "step_ci_low_pct",
+    "step_ci_high_pct", "step_verdict", "noise_pct", "sessions",
 )  # fmt: skip
+CONTROL_BACKEND = "numpy"
+SMALL_STEP = "small"  # a step the detector finds, within the threshold: listed, not a change point
 
 
 def plan_releases(args, available: list[str] | None = None, backend: list[str] | None = None) -> tuple[list, dict]:
@@ -91,10 +99,14 @@ def steps_per_s_interval(logs: list[float], steps_per_round: int) -> tuple[float
     return math.exp(interval.centre), low, high
 
 
-def history_rows(measurements: dict, labels: list[str], vs_oldest: list[dict], changes: list[dict], machine: str):
-    """One row per case and release: steps/s, the change against the oldest and against the release before."""
+def history_rows(
+    measurements: dict, labels: list[str], vs_oldest: list[dict], changes: list[dict], machine: str, found=()
+):
+    """One row per case and release: steps/s, the change against the oldest and against the release before, and
+    the detector's step into this release (`found`: the history's step records) with the case's pooled noise."""
     oldest = {(r["case_id"], r["newer"]): r for r in vs_oldest}
     step = {(r["case_id"], r["newer"]): r for r in changes}
+    detected = {(r["case_id"], r["newer"]): r for r in found}
     rows = []
     for case_id, case in measurements["cases"].items():
         steps_per_round = case.get("steps_per_round") or 0
@@ -132,40 +144,143 @@ def history_rows(measurements: dict, labels: list[str], vs_oldest: list[dict], c
                     change_verdict=change["verdict"],
                     change_p_adjusted=verdict_files._direction_p(change),
                 )
+            if (case_id, label) in detected:
+                jump = detected[case_id, label]
+                row.update(
+                    step_pct=jump["pct_change"],
+                    step_ci_low_pct=jump["ci_low_pct"],
+                    step_ci_high_pct=jump["ci_high_pct"],
+                    step_verdict=jump["verdict"],
+                )
             rows.append(row)
     return rows
 
 
-def change_points(changes: list[dict], comparisons: list[dict]) -> list[dict]:
-    """The MLX cases' confirmed steps between consecutive releases (regression, faster, broken), largest first.
+def detect(measurements: dict, labels: list[str]) -> dict:
+    """{backend: bench.stats.steps.Detection} over each backend's cases of the history (a family each)."""
+    tables: dict[str, list] = {}
+    for case_id, case in measurements["cases"].items():
+        table = step_detector.case_table(case_id, case["sessions"], labels)
+        if table is not None:
+            tables.setdefault(case["case"]["backend"], []).append(table)
+    return {backend: step_detector.detect_steps(found) for backend, found in tables.items()}
 
-    A step in a comparison whose NumPy controls moved as a whole is kept but
-    marked unconfirmed (its `status` says why).
+
+def step_records(detections: dict, threshold: float) -> list[dict]:
+    """Every step the detector found, as saved: case, releases, size and interval, verdict, the segments around it.
+
+    Verdict: `regression` or `faster` beyond the threshold, SMALL_STEP within it.
     """
-    status = {(c["older"], c["newer"]): c for c in comparisons}
+    records = []
+    for backend, detection in detections.items():
+        for step in detection.steps:
+            low, high = step.ci_pct
+            change = step.pct_change
+            verdict = (
+                "regression" if change > 100 * threshold else "faster" if change < -100 * threshold else SMALL_STEP
+            )
+            records.append(
+                {
+                    "case_id": step.case_id,
+                    "backend": backend,
+                    "control": backend == CONTROL_BACKEND,
+                    "older": step.older,
+                    "newer": step.newer,
+                    "pct_change": change,
+                    "ci_low_pct": low,
+                    "ci_high_pct": high,
+                    "t": step.log_change / step.se if step.se > 0 else math.inf,
+                    "df": step.df,
+                    "verdict": verdict,
+                    "segment_before": list(step.segment_before),
+                    "segment_after": list(step.segment_after),
+                }
+            )
+    return records
+
+
+def machine_changes(found: list[dict]) -> list[dict]:
+    """The NumPy controls' steps: their code is the same in every release, so a step there is not MLX's."""
+    return [r for r in found if r["control"]]
+
+
+def change_points(found: list[dict], changes: list[dict]) -> list[dict]:
+    """The MLX cases' change points, largest first: the detector's steps beyond the threshold, and `broken` pairs.
+
+    A step at a release where a NumPy control stepped too is kept but
+    `inconclusive` (its `reason` names the control): at that release
+    something besides MLX changed.
+    """
+    moved = {}
+    for control in machine_changes(found):
+        moved.setdefault((control["older"], control["newer"]), control)
     points = []
-    for row in changes:
-        if row["control"] or row["verdict"] not in CHANGE_VERDICTS:
+    for row in found:
+        if row["control"] or row["verdict"] == SMALL_STEP:
             continue
-        comparison = status.get((row["older"], row["newer"]), {})
+        control = moved.get((row["older"], row["newer"]))
+        points.append(
+            {
+                key: row[key]
+                for key in ("case_id", "older", "newer", "verdict", "pct_change", "ci_low_pct", "ci_high_pct", "t")
+            }
+            | {
+                "status": "inconclusive" if control else "ok",
+                "reason": (
+                    f"the NumPy control {control['case_id']} stepped at the same release "
+                    f"({control['pct_change']:+.1f}%): something besides MLX changed there"
+                )
+                if control
+                else "",
+            }
+        )
+    for row in changes:
+        if row["control"] or row["verdict"] != "broken":
+            continue
         points.append(
             {
                 "case_id": row["case_id"],
                 "older": row["older"],
                 "newer": row["newer"],
-                "verdict": row["verdict"],
+                "verdict": "broken",
                 "pct_change": row["pct_change"],
                 "ci_low_pct": row["ci_low_pct"],
                 "ci_high_pct": row["ci_high_pct"],
-                "p_value_adjusted": verdict_files._direction_p(row),
-                "status": comparison.get("status", "ok"),
-                "reason": row.get("reason", "") if row["verdict"] == "broken" else comparison.get("reason", ""),
+                "status": "ok",
+                "reason": row.get("reason", ""),
             }
         )
     return sorted(points, key=lambda p: -abs(p["pct_change"] if p["pct_change"] is not None else 0))
 
 
-def history_document(identity, record, labels, failures, comparisons, changes, rows, points) -> dict:
+def detector_record(detections: dict) -> dict:
+    """How the steps were found, per backend: the penalty, the noise prior's degrees of freedom, each case's noise."""
+    return {
+        "method": "two-way fit (session + release) of each session's log median round time; exact optimal "
+        "partitioning of the release means with a Gaussian cost and a penalty per step from simulated null histories",
+        "false_alarm_rate": step_detector.FALSE_ALARM_RATE,
+        "simulations": step_detector.SIMULATIONS,
+        "families": {
+            backend: {
+                "cases": len(detection.noise),
+                "penalty": detection.penalty,
+                "prior_df": detection.prior_df,
+                "noise_pct": {case: 100 * math.expm1(sd) for case, (sd, _) in detection.noise.items()},
+                "noise_df": {case: df for case, (_, df) in detection.noise.items()},
+            }
+            for backend, detection in detections.items()
+        },
+    }
+
+
+def history_exit_status(points: list[dict], moved: list[dict], fail_on_regression: bool) -> int:
+    """The one exit-code precedence (bench.stats.verdict_engine.exit_status) over the change points: a machine
+    change leaves the history inconclusive (its controls cannot vouch for that release)."""
+    verdicts = [(p["verdict"], False, p["status"]) for p in points]
+    return engine_exit_status(verdicts, ["inconclusive"] if moved else ["ok"], fail_on_regression)
+
+
+def history_document(identity, record, labels, failures, comparisons, changes, rows, points, found=(), how=None):
     """history.json: the releases, what could not be measured, and every figure with its interval."""
     return {
         "kind": HISTORY_KIND,
@@ -177,6 +292,9 @@ def history_document(identity, record, labels, failures, comparisons, changes, r
         "not_measured": failures,
         "comparisons": comparisons,
         "change_points": points,
+        "steps": list(found),
+        "machine_changes": machine_changes(list(found)),
+        "detector": how or {},
         "pair_rows": changes,
         "rows": rows,
     }
@@ -199,14 +317,21 @@ def history_lines(document: dict, threshold: float) -> list[str]:
         lines.append(f"  not measured: mlx {release}: {why}")
     points = document["change_points"]
     lines.append(
-        f"change points (a step of more than {threshold:.0%} between consecutive releases, significant after correction): {len(points)}"
+        f"change points (steps over all releases, beyond {threshold:.0%}; at most "
+        f"{step_detector.FALSE_ALARM_RATE:.0%} of histories without any show one): {len(points)}"
     )
     for point in points:
-        note = "" if point["status"] == "ok" else f" (unconfirmed: comparison {point['status']})"
-        lines.append(
-            f"  {point['case_id'][:58]:<58} {point['older']} -> {point['newer']}: {verdict_files._fmt(point['pct_change'], '+.1f')}% "
-            f"[{verdict_files._fmt(point['ci_low_pct'], '+.1f')}, {verdict_files._fmt(point['ci_high_pct'], '+.1f')}] {point['verdict']}{note}"
-        )
+        note = "" if point["status"] == "ok" else f" ({point['status']}: {point.get('reason', '')})"
+        lines.append(f"  {_step_line(point)} {point['verdict']}{note}")
+    small = [s for s in document.get("steps", []) if not s["control"] and s["verdict"] == SMALL_STEP]
+    if small:
+        lines.append(f"steps within ±{threshold:.0%} (real by the same test, too small to be change points):")
+        lines.extend(f"  {_step_line(s)}" for s in small)
+    moved = document.get("machine_changes", [])
+    lines.append(
+        f"NumPy controls: {'no step' if not moved else f'{len(moved)} step(s), a machine change at that release'}"
+    )
+    lines.extend(f"  {_step_line(s)}" for s in moved)
     frame = pd.DataFrame(document["rows"])
     if len(frame):
         last = frame[(frame["release"] == labels[-1]) & ~frame["control"]]
@@ -218,6 +343,15 @@ def history_lines(document: dict, threshold: float) -> list[str]:
                 f"{row.get('verdict_vs_oldest', '')}"
             )
     return lines
+
+
+def _step_line(step: dict) -> str:
+    """A step in one terminal line: case, releases, size and 95% interval."""
+    fmt = verdict_files._fmt
+    return (
+        f"{step['case_id'][:58]:<58} {step['older']} -> {step['newer']}: {fmt(step['pct_change'], '+.1f')}% "
+        f"[{fmt(step['ci_low_pct'], '+.1f')}, {fmt(step['ci_high_pct'], '+.1f')}]"
+    )
 
 
 def run_history(args, cache, pins, start_worker, settings, ensure, available=None, backend=None) -> int:
@@ -248,19 +382,36 @@ def run_history(args, cache, pins, start_worker, settings, ensure, available=Non
     pairs = consecutive_pairs(ready)
     comparisons, changes = judge(data, pairs, args.threshold, args.alpha / len(pairs), machine)
     _, vs_oldest = judge(data, [(labels[0], label) for label in labels[1:]], args.threshold, args.alpha, machine)
-    rows = history_rows(data, labels, vs_oldest, changes, machine)
+    detections = detect(data, labels)
+    found = step_records(detections, args.threshold)
+    rows = history_rows(data, labels, vs_oldest, changes, machine, found)
+    for row in rows:  # each case's pooled noise (the detector's), on every row of the case
+        family = detections.get(row["backend"])
+        if family and row["case_id"] in family.noise:
+            row["noise_pct"] = 100 * math.expm1(family.noise[row["case_id"]][0])
     record = settings_record(args, settings, len(cases))
     record.update(
         releases=[{"label": t.label, "version": t.version, "spec": t.spec} for t in ready],
         alpha_per_pair=args.alpha / len(pairs),
         wall_s=round(time.perf_counter() - started, 1),
     )
-    points = change_points(changes, comparisons)
-    document = history_document(identity, record, labels, left_out | failures, comparisons, changes, rows, points)
+    points = change_points(found, changes)
+    document = history_document(
+        identity,
+        record,
+        labels,
+        left_out | failures,
+        comparisons,
+        changes,
+        rows,
+        points,
+        found,
+        detector_record(detections),
+    )
     json_path, csv_path = write_history(args.results, document)
     for line in history_lines(document, args.threshold):
         print(line)
     print(f"history: {json_path} and {csv_path.name} ({(time.perf_counter() - started) / 60:.1f} min in all)")
-    status = exit_status(comparisons, changes, args.fail_on_regression)
+    status = history_exit_status(points, document["machine_changes"], args.fail_on_regression)
     # A release the index has but no wheel for this platform is out of reach, not a failure; a failed install is.
     return EXIT_INCOMPLETE if failures and status == EXIT_OK else status

@@ -1,0 +1,175 @@
+"""Whether the intervals say what they claim, from pairs of back-to-back runs; and the run terms they need.
+
+Two runs of one command on one machine, nothing changed between them: for each figure both
+hold (steps/s and x NumPy), z = log(x2 / x1) / sqrt(se1^2 + se2^2), se each run's standard
+error of the log figure (bench.stats.figures, run term included). Where the intervals are
+calibrated, z is about standard normal: its variance near 1, about 5% of |z| beyond 1.96 and
+1% beyond 2.58, for every backend and in every tercile of the standard errors (an interval
+that is right on average but overconfident where it is narrow is not calibrated).
+
+Figures of one model and size share their moments and their NumPy baseline, so they are not
+independent: the interval on the share beyond 1.96 is a cluster bootstrap over those groups.
+
+    python -m bench.report.calibration check A.json B.json [C.json D.json ...]
+    python -m bench.report.calibration estimate A.json B.json [C.json D.json ...] --out FILE
+
+`check` prints the table; `estimate` fits the run terms (bench.stats.run_terms) from the pairs
+and writes them where `pytest --benchmark-only --run-terms FILE` reads them. Check intervals
+on pairs the terms were not estimated from. Exit status 0, or 2 when the files cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.console.entry import run
+from bench.report.load import read_results, warn_stderr
+from bench.report.outputs import write_atomic
+from bench.stats.figures import figure_table
+from bench.stats.run_terms import estimate_terms
+
+BOOTSTRAP_DRAWS = 2_000
+Z95, Z99 = 1.959964, 2.575829
+
+
+def run_records(path: str) -> tuple[list[dict], str]:
+    """The saved cases of one run file as records (the report's loader: foreign files are refused), and its CPU."""
+    loaded = read_results([path], warn_stderr)
+    if loaded.frame.empty:
+        raise ValueError(f"{path}: no usable results")
+    frame = loaded.frame
+    cpu = str(frame["cpu_model"].iloc[0]) if "cpu_model" in frame else "?"
+    return frame.to_dict("records"), cpu
+
+
+def pair_rows(first: list[dict], second: list[dict], within_only: bool) -> pd.DataFrame:
+    """One row per figure in both runs: kind, backend, size class, group, d = log(x2/x1), and each run's squared
+    standard error (the passes' part alone with within_only, the whole interval's otherwise)."""
+    a, b = figure_table(first, within_only), figure_table(second, within_only)
+    rows = []
+    for key, (kind, backend, size, log_a, var_a, group) in a.items():
+        if key in b:
+            rows.append(
+                {"kind": kind, "backend": backend, "size": size, "group": str(group), "case_id": key[1],
+                 "d": b[key][3] - log_a, "var_a": var_a, "var_b": b[key][4]}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def z_frame(pairs: list[tuple[list[dict], list[dict]]]) -> pd.DataFrame:
+    """z of every figure in both runs of each pair, with its standard-error tercile within its kind."""
+    frames = [pair_rows(a, b, within_only=False).assign(pair=i) for i, (a, b) in enumerate(pairs)]
+    frame = pd.concat([f for f in frames if not f.empty], ignore_index=True) if frames else pd.DataFrame()
+    if frame.empty:
+        return frame
+    frame["se"] = np.sqrt(frame["var_a"] + frame["var_b"])
+    frame = frame[frame["se"] > 0].copy()
+    frame["z"] = frame["d"] / frame["se"]
+    frame["group"] = frame["pair"].astype(str) + ":" + frame["group"]
+    frame["tercile"] = frame.groupby("kind")["se"].transform(
+        lambda se: pd.qcut(se.rank(method="first"), 3, labels=["low se", "mid se", "high se"])
+    )
+    return frame
+
+
+def beyond_share_interval(z: pd.Series, groups: pd.Series, seed: int = 0) -> tuple[float, float]:
+    """The 95% cluster-bootstrap interval of the share of |z| beyond 1.96, resampling whole groups."""
+    beyond = (z.abs() > Z95).to_numpy(dtype=float)
+    labels, codes = np.unique(groups.to_numpy(), return_inverse=True)
+    sums, counts = np.bincount(codes, beyond, len(labels)), np.bincount(codes, minlength=len(labels))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(labels), size=(BOOTSTRAP_DRAWS, len(labels)))
+    shares = sums[draws].sum(axis=1) / np.maximum(counts[draws].sum(axis=1), 1)
+    low, high = np.percentile(shares, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def calibration_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per kind, overall, per backend and per standard-error tercile: figures, var(z), shares beyond 1.96 (with its
+    cluster-bootstrap interval) and 2.58, and the median 95% half-width."""
+    rows = []
+    for kind, part in frame.groupby("kind", sort=False):
+        slices = [("all", part)]
+        slices += [(f"backend {b}", p) for b, p in part.groupby("backend")]
+        slices += [(str(t), p) for t, p in part.groupby("tercile", observed=True)]
+        for label, rows_of in slices:
+            low, high = beyond_share_interval(rows_of["z"], rows_of["group"])
+            half = 100 * np.expm1(Z95 * np.sqrt(np.concatenate([rows_of["var_a"], rows_of["var_b"]])))
+            rows.append(
+                {"figure": "steps/s" if kind == "steps" else "x NumPy", "slice": label, "figures": len(rows_of),
+                 "var_z": float(np.var(rows_of["z"], ddof=1)) if len(rows_of) > 1 else np.nan,
+                 "beyond_1.96": float((rows_of["z"].abs() > Z95).mean()), "beyond_1.96_low": low,
+                 "beyond_1.96_high": high, "beyond_2.58": float((rows_of["z"].abs() > Z99).mean()),
+                 "median_half_width_pct": float(np.median(half))}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def calibration_lines(table: pd.DataFrame) -> list[str]:
+    """The table as lines for the terminal."""
+    lines = []
+    for row in table.to_dict("records"):
+        lines.append(
+            f"{row['figure']:8} {row['slice']:14} {row['figures']:4d} figures: var(z) {row['var_z']:5.2f}, "
+            f"|z| > 1.96 {row['beyond_1.96']:6.1%} [{row['beyond_1.96_low']:.1%}, {row['beyond_1.96_high']:.1%}], "
+            f"|z| > 2.58 {row['beyond_2.58']:6.1%}; median half-width {row['median_half_width_pct']:.1f}%"
+        )
+    return lines
+
+
+def _read_pairs(paths: list[str]) -> tuple[list[tuple[list[dict], list[dict]]], set[str]]:
+    if len(paths) % 2:
+        raise ValueError("give the runs in pairs (an even number of files)")
+    records = [run_records(p) for p in paths]
+    pairs = [(records[i][0], records[i + 1][0]) for i in range(0, len(records), 2)]
+    return pairs, {cpu for _, cpu in records}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """check: the calibration table of pairs of runs; estimate: the run terms they imply."""
+    parser = argparse.ArgumentParser(prog="python -m bench.report.calibration", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("check", "estimate"), help="check the intervals, or estimate run terms")
+    parser.add_argument("runs", nargs="+", help="saved runs in pairs of back-to-back runs of one grid: A B [C D ...]")
+    parser.add_argument("--out", help="estimate: write the run terms here (JSON) instead of printing them")
+    args = parser.parse_args(argv)
+    try:
+        pairs, cpus = _read_pairs(args.runs)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.action == "check":
+        frame = z_frame(pairs)
+        if frame.empty:
+            print("error: the runs share no figure with an interval", file=sys.stderr)
+            return 2
+        for line in calibration_lines(calibration_table(frame)):
+            print(line)
+        return 0
+    rows = pd.concat([pair_rows(a, b, within_only=True) for a, b in pairs], ignore_index=True)
+    if rows.empty:
+        print("error: the runs share no figure with an interval", file=sys.stderr)
+        return 2
+    names = ", ".join(Path(r).name for r in args.runs)
+    source = f"{len(pairs)} pair(s) of back-to-back runs on {', '.join(sorted(cpus))}: {names}"
+    terms = estimate_terms(
+        list(rows[["kind", "backend", "size", "d", "var_a", "var_b", "group"]].itertuples(index=False, name=None)),
+        source,
+    )
+    text = json.dumps(terms.to_json(), indent=2) + "\n"
+    if args.out:
+        write_atomic(Path(args.out), lambda handle: handle.write(text))
+    else:
+        sys.stdout.write(text)
+    for key, term in terms.terms.items():
+        print(f"{key}: {term.sd_pct:.1f}% between runs (df {term.df:.0f})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
