@@ -61,6 +61,7 @@ from bench.distributed.launch_spec import (
     mpirun_available,  # noqa: F401  (re-exported: bench.distributed.measure imports it here)
 )
 from bench.distributed.processes import StartedProcess, exit_words, group_alive, last_output, wait_all
+from bench.engine import lifetime
 
 WORKER_MODULE = "bench.distributed.rank"
 
@@ -241,11 +242,13 @@ class RankGroup:
             popen = subprocess.Popen(
                 argv,
                 cwd=REPO_ROOT,
-                env=env,
+                env=lifetime.child_environment(env),
                 stdin=subprocess.PIPE,  # never written; closed at the end
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: killed as one, never by pytest's Ctrl-C alone
+                # Its own process group (killed as one, never by pytest's Ctrl-C alone), and it dies with
+                # this process even when this one is SIGKILLed (bench.engine.lifetime).
+                **lifetime.start_options(),
             )
         self._processes.append(StartedProcess(label, popen, log))
         self.pids.append(popen.pid)

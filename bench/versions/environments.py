@@ -18,6 +18,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from bench.engine import lifetime
 from bench.results.releases import version_key
 from bench.versions.common import CACHE_ENV_VAR, MARKER_NAME, InstallError
 from bench.versions.pins import PinSet, mlx_spec
@@ -122,7 +123,15 @@ def _folder_bytes(path: Path) -> int:
 
 def _call(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[int, str]:
     """Run a short command, return (exit status, stdout+stderr); the one seam the tests replace."""
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **lifetime.start_options(own_session=False),  # no install goes on after the suite was killed
+    )
     return proc.returncode, proc.stdout
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from bench.engine import lifetime
 from bench.versions.common import REPO_ROOT, RUNS_DIR
 from bench.versions.plan import child_environment, pytest_command, save_name
 
@@ -97,7 +98,13 @@ def _stream(cmd: list[str], cwd: Path, env: dict, log: Path, echo: bool, timeout
         out.write(f"$ {shlex.join(cmd)}\n")
         out.flush()
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            cmd,
+            cwd=cwd,
+            env=lifetime.child_environment(dict(env)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            **lifetime.start_options(),  # and it dies with this process (bench.engine.lifetime)
         )
         timer = None
         if timeout:
