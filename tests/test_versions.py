@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bench import versions
-from bench.versions import EnvCache, InstallError, PinSet, environments, run_reports, runs
+from bench.versions import EnvCache, InstallError, PinSet, env_ownership, environments, run_reports, runs
 
 PINS = PinSet(("numpy==2.0.0", "pytest==8.0.0"))
 
@@ -263,6 +263,13 @@ class FakeInstaller:
         raise AssertionError(f"unexpected command {cmd}")
 
 
+def claimed(path: Path) -> None:
+    """A folder as the suite leaves it when a build starts: its owner file, then python -m venv's pyvenv.cfg."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / env_ownership.OWNER_NAME).write_text(json.dumps(env_ownership.owner_record(path.name[4:])))
+    (path / "pyvenv.cfg").write_text("home = /usr/bin\n")
+
+
 def test_env_is_built_once_then_reused(tmp_path, monkeypatch):
     fake = FakeInstaller()
     monkeypatch.setattr(environments, "_call", fake)
@@ -283,7 +290,7 @@ def test_half_built_or_stale_env_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setattr(environments, "_call", FakeInstaller())
     cache = EnvCache(tmp_path)
     versions.env_python(cache.path("0.30.0")).parent.mkdir(parents=True)  # no marker: an interrupted build
-    (cache.path("0.30.0") / "pyvenv.cfg").write_text("home = /usr/bin\n")  # venv writes it first of all
+    claimed(cache.path("0.30.0"))  # the suite's owner file, written first of all
     (cache.path("0.30.0") / "leftover").write_text("x")
     assert "did not finish" in versions.ensure_env("0.30.0", cache, PINS)[1]
     assert not (cache.path("0.30.0") / "leftover").exists()
@@ -330,7 +337,7 @@ def test_list_and_clear_envs(tmp_path, monkeypatch, capsys):
     for release in ("0.32.4", "0.30.0", "0.31.1"):
         versions.ensure_env(release, cache, PINS)
     (cache.path("0.29.4") / "bin").mkdir(parents=True)  # half-built: a venv, no marker yet
-    (cache.path("0.29.4") / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    claimed(cache.path("0.29.4"))
 
     assert [e["release"] for e in cache.entries()] == ["0.29.4", "0.30.0", "0.31.1", "0.32.4"]  # version order
     versions.main(["--list-envs", "--cache-dir", str(cache.root)])
@@ -659,9 +666,8 @@ def test_clear_envs_deletes_only_this_suites_environments(tmp_path, capsys):
     ours = cache / "mlx-0.30.0"
     half = cache / "mlx-0.31.0"
     (ours / "bin").mkdir(parents=True)
-    (ours / environments.MARKER_NAME).write_text("{}")
-    half.mkdir()
-    (half / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (ours / environments.MARKER_NAME).write_text(json.dumps({"suite": env_ownership.SUITE_IDENTITY}))
+    claimed(half)
     checkout = cache / "mlx-examples"
     (checkout / ".git").mkdir(parents=True)
     (checkout / "README.md").write_text("keep")

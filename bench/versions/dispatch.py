@@ -21,6 +21,7 @@ from bench.versions.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
     EXIT_REGRESSION,
+    EXIT_USAGE,
     MANIFEST_NAME,
     REPO_ROOT,
     REQUIREMENTS,
@@ -60,8 +61,12 @@ def list_envs(cache: EnvCache, pins: PinSet) -> int:
 
 
 def clear_envs(cache: EnvCache, releases: list[str]) -> int:
-    """Delete cached environments and say which."""
-    removed = cache.clear(releases or None)
+    """Delete cached environments and say which, and which were left and why (one line each)."""
+    try:
+        removed = cache.clear(releases or None, on_skip=lambda path, why: print(f"left {path}: {why}"))
+    except InstallError as error:  # a lock file that is a link: refused, never followed
+        print(f"python -m bench.versions: {error}", file=sys.stderr)
+        return EXIT_USAGE
     for path in removed:
         print(f"removed {path}")
     if not removed:
