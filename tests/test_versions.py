@@ -8,6 +8,7 @@ by fakes that behave like pip and pytest-benchmark would.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -609,12 +610,57 @@ def test_snapshot_copies_the_suite_and_nothing_else(tmp_path, use_git, monkeypat
         monkeypatch.setattr(runs, "_git", lambda *args: None)
     info = versions.snapshot_suite(tmp_path / "copy", root)
     copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
-    # Folders named like results/ or report/ below the top level are suite code or test data.
-    expected = [".gitignore", "bench/report/make_report.py", "bench/test_a.py", "conftest.py"]
-    expected += ([] if use_git else ["notes.tmp"]) + ["tests/data/report/results/a.json"]
+    # Folders named like results/ or report/ below the top level are suite code; untracked files count only
+    # in the suite's own folders (bench/, benchmarks/, ...), where a user may be writing a new benchmark.
+    expected = ["bench/report/make_report.py", "bench/test_a.py", "conftest.py"]
     assert copied == expected and info["files"] == len(expected)
     (root / "bench/test_a.py").write_text("edited later")
     assert (tmp_path / "copy/bench/test_a.py").read_text() == "bench/test_a.py"
+
+
+@pytest.mark.parametrize(
+    "use_git", [pytest.param(True, marks=pytest.mark.skipif(shutil.which("git") is None, reason="no git here")), False]
+)
+def test_snapshot_leaves_an_untracked_venv_and_copies_links_as_links(tmp_path, use_git, monkeypatch):
+    import subprocess
+
+    root = tmp_path / "checkout"
+    (root / "bench").mkdir(parents=True)
+    (root / "bench" / "a.py").write_text("code")
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"x" * 100_000)
+    (root / "bench" / "link.py").symlink_to(outside)  # never copied as the 100 kB it leads to
+    venv = root / "venv"  # the user's own environment, untracked and not ignored
+    (venv / "lib").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "lib" / "big.so").write_bytes(b"y" * 100_000)
+    (venv / "lib" / "python").symlink_to(outside)
+    inner = root / "bench" / "env"  # a venv inside the suite's own folder is not the suite either
+    inner.mkdir()
+    (inner / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    if use_git:
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        subprocess.run(["git", "-C", str(root), "add", "bench/a.py"], check=True)
+    else:
+        monkeypatch.setattr(runs, "_git", lambda *args: None)
+    info = versions.snapshot_suite(tmp_path / "copy", root)
+    copy = tmp_path / "copy"
+    names = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file() or p.is_symlink())
+    assert names == ["bench/a.py", "bench/link.py"] and info["bytes"] == len("code")
+    assert (copy / "bench" / "link.py").is_symlink() and os.readlink(copy / "bench" / "link.py") == str(outside)
+
+
+def test_a_snapshot_past_its_size_cap_is_one_line_before_any_results_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(runs, "SNAPSHOT_CAP_BYTES", 1_000)  # the suite itself is larger than this
+    results = tmp_path / "results"
+    with pytest.raises(SystemExit) as stop:
+        versions.main(["0.30.0", "0.32.4", "--results", str(results)])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == versions.EXIT_USAGE and len(err.splitlines()) == 1
+    assert "would pass 0 MiB" in err and "Traceback" not in err and not results.exists()
+    with pytest.raises(runs.SnapshotError, match="would pass"):
+        versions.snapshot_suite(tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()  # refused before a file was copied
 
 
 def test_ctrl_c_keeps_what_was_saved(session, capsys):
