@@ -79,6 +79,20 @@ class Hostfile:
         return data
 
 
+def _load_json(text: str, source: str):
+    """The JSON of a hostfile; HostfileError in one line for bad JSON, nesting too deep or a number too long."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HostfileError(
+            f"{source}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from None
+    except RecursionError:
+        raise HostfileError(f"{source}: nested too deeply to be a hostfile") from None
+    except ValueError:  # Python refuses to read an integer of more than 4,300 digits
+        raise HostfileError(f"{source}: holds a number too long to be part of a hostfile") from None
+
+
 def _kind(value) -> str:
     """A JSON value's kind in words, for error messages."""
     names = {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}
@@ -97,12 +111,7 @@ def parse_hostfile(text: str, source: str = "hostfile", require_ips: bool = True
     require_ips: the ring backend connects ranks by IP address, so every host
     must list at least one; MPI needs only the ssh names.
     """
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise HostfileError(
-            f"{source}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
-        ) from None
+    data = _load_json(text, source)
     backend, envs = None, ()
     if isinstance(data, dict):
         if "hosts" not in data:
@@ -165,10 +174,7 @@ def ring_hostfile(ports: list[int], ip: str = LOOPBACK) -> str:
 
 def read_ring_hostfile(text: str) -> list[list[tuple[str, int]]]:
     """Parse an MLX_HOSTFILE ring list into [(ip, port), ...] per rank; HostfileError if malformed."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise HostfileError(f"ring hostfile: not valid JSON ({error.msg})") from None
+    data = _load_json(text, "ring hostfile")
     if not isinstance(data, list) or len(data) < 2:
         raise HostfileError("ring hostfile: expected a list with one entry per rank (at least 2)")
     ranks = []

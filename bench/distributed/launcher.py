@@ -11,10 +11,11 @@ starts the ranks on the user's hosts (over ssh, except for 127.0.0.1) with the
 backend's own variables.
 
 Either way each rank connects back to a TCP port the parent listens on, and
-presents the group's random token (made per group, passed as --token) in its
-first message: with a hostfile that port listens on a routable address, and a
+presents the group's random token (made per group, passed in the environment,
+control.TOKEN_ENV, never on the command line) in its first message: with a hostfile that port listens on a routable address, and a
 connection without the token is closed unread, so nobody who merely reaches the
-port can pose as a rank. The parent sends commands to all ranks and waits for every answer until a
+port can pose as a rank, and a connection that says nothing is dropped after
+HELLO_DEADLINE_S while the start-up goes on. The parent sends commands to all ranks and waits for every answer until a
 deadline. A rank that exits, closes its connection, reports an error or does
 not answer within the timeout ends the whole group at once with a
 DistributedError whose message is one line. Every process the group starts
@@ -71,6 +72,7 @@ TERM_GRACE_S = 1.0  # then SIGTERM, and SIGKILL for whoever ignores it
 START_ATTEMPTS = 3  # new ports for each attempt when a rank finds its port taken
 POLL_S = 0.05  # how often a waiting parent looks at its processes when no rank speaks
 MAX_HELLO_BYTES = 4096  # a first line longer than this is no hello of ours
+HELLO_DEADLINE_S = 2.0  # a connection that has not said hello with the token by then is dropped
 
 
 class DistributedError(RuntimeError):
@@ -92,6 +94,7 @@ class _Rank:
     ready: dict | None = None
     buffer: bytearray = field(default_factory=bytearray)
     trusted: bool = False  # it presented the group's token in its first message
+    accepted: float = field(default_factory=time.monotonic)
 
     @property
     def name(self) -> str:
@@ -227,7 +230,7 @@ class RankGroup:
         self._ranks = []
         control = f"{host}:{self._listener.getsockname()[1]}"
         args = [sys.executable, "-m", WORKER_MODULE, "--control", control, "--ranks", str(spec.n_ranks)]
-        args += ["--backend", spec.backend, "--timeout", str(spec.timeout_s), "--token", self.token, *spec.worker_args]
+        args += ["--backend", spec.backend, "--timeout", str(spec.timeout_s), *spec.worker_args]
         if spec.fault:
             args += ["--inject-fault", spec.fault]
         if spec.launcher == "local":
@@ -256,7 +259,7 @@ class RankGroup:
 
     def _spawn_local(self, args: list[str]) -> None:
         n = self.spec.n_ranks
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{control.TOKEN_ENV: self.token})
         for name in ("MLX_RANK", "MLX_HOSTFILE"):  # pytest itself may run under a launcher
             env.pop(name, None)
         if n > 1:
@@ -280,8 +283,11 @@ class RankGroup:
         argv = [*launch, "--backend", spec.backend, "--cwd", str(REPO_ROOT)]
         if spec.hostfile is not None:
             hostfile = spec.hostfile.first(spec.n_ranks)
+            data = hostfile.to_json()
+            data["envs"] = [*data["envs"], f"{control.TOKEN_ENV}={self.token}"]  # exported on each host
             path = self.log_dir / "hostfile.json"
-            path.write_text(json.dumps(hostfile.to_json()))
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+                out.write(json.dumps(data))
             argv += ["--hostfile", str(path)]
             if spec.backend == "ring" and (hostfile.is_local or self.attempts > 1):
                 # Local hosts: ports known free here. Remote ones: mlx.launch's default
@@ -293,7 +299,7 @@ class RankGroup:
                 argv += ["--starting-port", str(first or PORT_RANGE[0] + 100 * self.attempts)]
         else:  # MPI on this machine
             argv += ["--hosts", LOOPBACK, "-n", str(spec.n_ranks)]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{control.TOKEN_ENV: self.token})  # local ranks inherit it
         for name in ("MLX_RANK", "MLX_HOSTFILE"):
             env.pop(name, None)
         self._popen("mlx.launch", [*argv, "--", *args], env)
@@ -302,6 +308,7 @@ class RankGroup:
         n = self.spec.n_ranks
         what = f"start ({n} rank{'s' if n > 1 else ''}, {self.spec.backend} backend)"
         while sum(r.ready is not None for r in self._ranks) < n:
+            self._drop_silent()
             events = self._selector.select(timeout=POLL_S)
             for key, _ in events:
                 if key.data is None:
@@ -312,17 +319,25 @@ class RankGroup:
             if not events:
                 self._check_processes(what)
                 if time.monotonic() > deadline:
-                    waiting = [r.name for r in self._ranks if r.ready is None]
-                    missing = n - len(self._ranks)
+                    waiting = [r.name for r in self._ranks if r.ready is None and r.trusted]
+                    missing = n - sum(r.trusted for r in self._ranks)
                     who = ", ".join(waiting + ([f"{missing} that never connected"] if missing else []))
                     raise DistributedError(
                         f"{n - len(waiting) - missing} of {n} ranks ready after {self.spec.timeout_s:g} s "
                         f"(waiting for {who}); all stopped{self._logs_hint()}"
                     )
+        for r in [r for r in self._ranks if r.ready is None]:
+            self._drop(r)  # a connection still silent when every rank is up: none of ours
         ranks = sorted(r.ready["rank"] for r in self._ranks)
         if ranks != list(range(n)):
             raise DistributedError(f"ranks came up as {ranks}, expected 0 to {n - 1}")
         self._ranks.sort(key=lambda r: r.ready["rank"])
+
+    def _drop_silent(self) -> None:
+        """Drop connections that have not presented the token within HELLO_DEADLINE_S: the start-up goes on."""
+        now = time.monotonic()
+        for r in [r for r in self._ranks if not r.trusted and now - r.accepted > HELLO_DEADLINE_S]:
+            self._drop(r)
 
     def _accept(self) -> None:
         sock, _ = self._listener.accept()

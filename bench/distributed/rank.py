@@ -50,9 +50,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mlx-blas", default="bundled", help="as pytest's --mlx-blas")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to reach the parent")
     parser.add_argument(
-        "--token", default="", help="the group's token, presented in the hello (the parent drops others)"
-    )
-    parser.add_argument(
         "--inject-fault", default=None, help="tests only: KIND:RANK, KIND one of " + ", ".join(FAULT_KINDS)
     )
     return parser.parse_args(argv)
@@ -207,7 +204,8 @@ def main(argv=None) -> int:
     fault = Fault(args.inject_fault)
     rank = env_rank()
     channel = control.Channel(args.control, args.timeout)
-    channel.send("hello", pid=os.getpid(), rank=rank, host=socket.gethostname(), token=args.token)
+    token = os.environ.pop(control.TOKEN_ENV, "")  # not on the command line; not passed on to MLX's children
+    channel.send("hello", pid=os.getpid(), rank=rank, host=socket.gethostname(), token=token)
     try:
         fault.strike("start", rank)
         if args.mlx_blas != "bundled":  # before MLX is imported (see bench.backends.mlx.blas)
