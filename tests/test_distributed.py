@@ -535,6 +535,13 @@ def test_the_groups_token_is_passed_in_the_environment_not_on_the_command_line(m
         assert env[control.TOKEN_ENV] == group.token
 
 
+def test_the_hostfile_handed_to_mlx_launch_carries_the_token_and_only_its_owner_reads_it(tmp_path):
+    hosts = parse_hostfile('[{"ssh": "h1", "ips": ["10.0.0.1"]}]')
+    path = hosts.write_private(tmp_path / "hostfile.json", f"{control.TOKEN_ENV}=secret")
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text())["envs"] == [f"{control.TOKEN_ENV}=secret"]
+
+
 def measured(case_id: str, step_s: list[float], probes_s: list[float]) -> Measurement:
     """A case timed in one pass per step time (3 rounds of K = 10 steps each), with the machine's probe before each."""
     measurement = Measurement(case_id, benchmark=None, steps_per_round=10, rounds_per_pass=3)

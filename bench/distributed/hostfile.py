@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import random
 import socket
 from dataclasses import dataclass
@@ -70,6 +71,14 @@ class Hostfile:
         if n_ranks > len(self.hosts):
             raise HostfileError(f"{self.path}: {n_ranks} ranks need {n_ranks} hosts, the file lists {len(self.hosts)}")
         return Hostfile(self.path, self.hosts[:n_ranks], self.backend, self.envs)
+
+    def write_private(self, path: Path, *envs: str) -> Path:
+        """Write mlx.launch's hostfile to a new file only its owner can read, `envs` added (the group's token)."""
+        data = self.to_json()
+        data["envs"] += list(envs)  # mlx.launch exports them on each host
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(json.dumps(data))
+        return path
 
     def to_json(self) -> dict:
         """mlx.launch's format, for the file handed to mlx.launch."""

@@ -12,10 +12,10 @@ backend's own variables.
 
 Either way each rank connects back to a TCP port the parent listens on, and
 presents the group's random token (made per group, passed in the environment,
-control.TOKEN_ENV, never on the command line) in its first message: with a hostfile that port listens on a routable address, and a
+never on the command line) in its first message: with a hostfile that port
+listens on a routable address, and a
 connection without the token is closed unread, so nobody who merely reaches the
-port can pose as a rank, and a connection that says nothing is dropped after
-HELLO_DEADLINE_S while the start-up goes on. The parent sends commands to all ranks and waits for every answer until a
+port can pose as a rank; one that says nothing is dropped after HELLO_DEADLINE_S. The parent sends commands to all ranks and waits for every answer until a
 deadline. A rank that exits, closes its connection, reports an error or does
 not answer within the timeout ends the whole group at once with a
 DistributedError whose message is one line. Every process the group starts
@@ -30,7 +30,6 @@ ended are in processes.py.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import selectors
@@ -283,11 +282,7 @@ class RankGroup:
         argv = [*launch, "--backend", spec.backend, "--cwd", str(REPO_ROOT)]
         if spec.hostfile is not None:
             hostfile = spec.hostfile.first(spec.n_ranks)
-            data = hostfile.to_json()
-            data["envs"] = [*data["envs"], f"{control.TOKEN_ENV}={self.token}"]  # exported on each host
-            path = self.log_dir / "hostfile.json"
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
-                out.write(json.dumps(data))
+            path = hostfile.write_private(self.log_dir / "hostfile.json", f"{control.TOKEN_ENV}={self.token}")
             argv += ["--hostfile", str(path)]
             if spec.backend == "ring" and (hostfile.is_local or self.attempts > 1):
                 # Local hosts: ports known free here. Remote ones: mlx.launch's default
@@ -308,7 +303,8 @@ class RankGroup:
         n = self.spec.n_ranks
         what = f"start ({n} rank{'s' if n > 1 else ''}, {self.spec.backend} backend)"
         while sum(r.ready is not None for r in self._ranks) < n:
-            self._drop_silent()
+            for r in [r for r in self._ranks if not r.trusted and time.monotonic() - r.accepted > HELLO_DEADLINE_S]:
+                self._drop(r)  # silent past its deadline: none of ours, and the start-up goes on
             events = self._selector.select(timeout=POLL_S)
             for key, _ in events:
                 if key.data is None:
@@ -332,12 +328,6 @@ class RankGroup:
         if ranks != list(range(n)):
             raise DistributedError(f"ranks came up as {ranks}, expected 0 to {n - 1}")
         self._ranks.sort(key=lambda r: r.ready["rank"])
-
-    def _drop_silent(self) -> None:
-        """Drop connections that have not presented the token within HELLO_DEADLINE_S: the start-up goes on."""
-        now = time.monotonic()
-        for r in [r for r in self._ranks if not r.trusted and now - r.accepted > HELLO_DEADLINE_S]:
-            self._drop(r)
 
     def _accept(self) -> None:
         sock, _ = self._listener.accept()
