@@ -22,7 +22,7 @@ from bench.cases.checks import ERROR_BOUNDS, CorrectnessError, relative_error
 from bench.cases.datasets import make_problem
 from bench.cases.models import LEARNING_RATE
 from bench.cases.sizes import Size
-from bench.distributed import control
+from bench.distributed import control, launcher
 from bench.distributed.hostfile import (
     HostfileError,
     free_ports,
@@ -431,6 +431,23 @@ def test_a_hostfile_ssh_name_that_ssh_would_read_as_an_option_is_refused():
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('[{"ssh": "h1", "ips": ["10.0.0.1"], "n": ' + "9" * 5_000 + "}]", "a number too long"),
+        ("[" + "1" * 5_000 + "]", "a number too long"),
+    ],
+)
+def test_a_deeply_nested_or_huge_number_hostfile_is_the_one_line_hostfile_error(tmp_path, text, says):
+    path = tmp_path / "hosts.json"
+    path.write_text(text)
+    for read in (lambda: read_hostfile(path), lambda: read_ring_hostfile(text)):
+        with pytest.raises(HostfileError, match=says) as caught:
+            read()
+        assert "\n" not in str(caught.value)
+
+
 def _fake_rank(address: str, token: str, rank: int, closed: list) -> None:
     """A process-less rank: hello with `token`, then ready; records whether the parent closed it unanswered."""
     host, _, port = address.rpartition(":")
@@ -451,7 +468,7 @@ def test_a_rank_without_the_groups_token_is_dropped(monkeypatch):
     closed: list = []
 
     def spawn(args):
-        address, token = args[args.index("--control") + 1], args[args.index("--token") + 1]
+        address, token = args[args.index("--control") + 1], group.token
         impostors = [
             threading.Thread(target=_fake_rank, args=(address, wrong, 0, closed), daemon=True)
             for wrong in ("0" * len(token), "")  # a guessed token, and none
@@ -473,6 +490,58 @@ def test_a_rank_without_the_groups_token_is_dropped(monkeypatch):
     while len(closed) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert dict(closed) == {"0" * 32: b"", "": b"", group.token: control.encode("quit")}  # impostors: no answer
+
+
+def test_a_silent_connection_during_start_up_is_dropped_and_the_run_goes_on(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(launcher, "HELLO_DEADLINE_S", 0.3)
+    group = RankGroup(spec(1), keep_logs_on_failure=False)
+    closed: list = []
+    silent_heard: list = []
+
+    def silent(address: str) -> None:  # connects, says nothing, waits to be dropped
+        host, _, port = address.rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            silent_heard.append(sock.recv(100))  # b"" once the parent closed it
+
+    def spawn(args):
+        address = args[args.index("--control") + 1]
+        threading.Thread(target=silent, args=(address,), daemon=True).start()
+        time.sleep(0.1)  # the silent one is accepted first; the rank comes while it is still connected
+        threading.Thread(target=_fake_rank, args=(address, group.token, 0, closed), daemon=True).start()
+
+    monkeypatch.setattr(group, "_spawn_local", spawn)
+    with group:  # a TypeError here before: the silent connection was counted as a rank without "ready"
+        assert [r["host"] for r in group.ready_info] == [f"fake-{group.token[:4]}"]
+    deadline = time.monotonic() + 5
+    while not silent_heard and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert silent_heard == [b""]
+
+
+def test_the_groups_token_is_passed_in_the_environment_not_on_the_command_line(monkeypatch, tmp_path):
+    group = RankGroup(spec(2), keep_logs_on_failure=False)
+    started: list = []
+
+    def record(label, argv, env):
+        started.append((argv, env))
+
+    monkeypatch.setattr(group, "_popen", record)
+    group.log_dir, group.attempts = tmp_path, 1
+    argv = [sys.executable, "-m", "bench.distributed.rank", "--control", "127.0.0.1:1"]
+    group._spawn_local(argv)
+    assert len(started) == 2
+    for argv, env in started:
+        assert not any(group.token in word for word in argv) and "--token" not in argv
+        assert env[control.TOKEN_ENV] == group.token
+
+
+def test_the_hostfile_handed_to_mlx_launch_carries_the_token_and_only_its_owner_reads_it(tmp_path):
+    hosts = parse_hostfile('[{"ssh": "h1", "ips": ["10.0.0.1"]}]')
+    path = hosts.write_private(tmp_path / "hostfile.json", f"{control.TOKEN_ENV}=secret")
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text())["envs"] == [f"{control.TOKEN_ENV}=secret"]
 
 
 def measured(case_id: str, step_s: list[float], probes_s: list[float]) -> Measurement:

@@ -6,6 +6,9 @@ release runner's parse_args gets random argument lists. Whatever comes in: an
 exit status from the documented set, stderr lines that are one warning per
 input or one error (never a traceback), inputs unchanged byte for byte, and
 the report folder either complete or exactly as the previous report left it.
+Hostfiles (bench.distributed.hostfile) are read or refused in one line, and the
+worker protocol's line reader (bench.engine.protocol) returns every line
+however the bytes arrive.
 """
 
 from __future__ import annotations
@@ -253,3 +256,53 @@ def test_the_release_runners_command_line_on_generated_argv(argv):
         assert "Traceback" not in stderr
         assert len(stderr.splitlines()) <= 1 and (status == 0 or stderr.startswith("python -m bench.versions: error:"))
         assert digest(tmp) == before and sorted(p.name for p in tmp.iterdir()) == ["keep.txt"]  # parsing writes nothing
+
+
+# -- hostfiles and the worker protocol's line reader -------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["ssh", "ips", "hosts", "x"]), inner),
+    max_leaves=12,
+)
+hostfile_texts = st.one_of(
+    json_values.map(json.dumps),
+    st.text(max_size=60),
+    st.integers(2, 60_000).map(lambda depth: "[" * depth + "]" * depth),  # nested past the parser's recursion
+    st.integers(4_301, 6_000).map(lambda digits: "[" + "7" * digits + "]"),  # past Python's integer digit limit
+    st.integers(4_301, 6_000).map(lambda digits: f'[{{"ssh": "h", "ips": ["10.0.0.1"], "n": {"9" * digits}}}]'),
+)
+
+
+@PROPERTY
+@given(text=hostfile_texts, require_ips=st.booleans())
+def test_a_generated_hostfile_is_read_or_refused_in_one_line(text, require_ips):
+    from bench.distributed.hostfile import Hostfile, HostfileError, parse_hostfile, read_ring_hostfile
+
+    for read in (lambda: parse_hostfile(text, "hosts.json", require_ips), lambda: read_ring_hostfile(text)):
+        try:
+            result = read()
+        except HostfileError as error:
+            assert "\n" not in str(error) and str(error)
+        else:
+            assert isinstance(result, (Hostfile, list))
+
+
+@PROPERTY
+@given(
+    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=8),
+    tail=st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")),
+    cuts=st.lists(st.integers(0, 400), max_size=10),
+)
+def test_the_line_reader_returns_every_line_whatever_the_chunks(lines, tail, cuts):
+    from bench.engine.protocol import LineBuffer, answer_of
+
+    stream = b"".join(line + b"\n" for line in lines) + tail
+    bounds = sorted({0, len(stream), *(c for c in cuts if c <= len(stream))})
+    buffer, got = LineBuffer(), []
+    for start, stop in zip(bounds, bounds[1:]):
+        got += buffer.feed(stream[start:stop])
+    assert got == lines and buffer.partial == tail
+    for line in [*lines, tail]:
+        answer = answer_of(line)  # any bytes at all: an answer (an object with "ok") or None, never an exception
+        assert answer is None or (isinstance(answer, dict) and "ok" in answer)

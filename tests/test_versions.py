@@ -8,6 +8,7 @@ by fakes that behave like pip and pytest-benchmark would.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bench import versions
-from bench.versions import EnvCache, InstallError, PinSet, environments, run_reports, runs
+from bench.versions import EnvCache, InstallError, PinSet, env_ownership, environments, run_reports, runs
 
 PINS = PinSet(("numpy==2.0.0", "pytest==8.0.0"))
 
@@ -263,6 +264,13 @@ class FakeInstaller:
         raise AssertionError(f"unexpected command {cmd}")
 
 
+def claimed(path: Path) -> None:
+    """A folder as the suite leaves it when a build starts: its owner file, then python -m venv's pyvenv.cfg."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / env_ownership.OWNER_NAME).write_text(json.dumps(env_ownership.owner_record(path.name[4:])))
+    (path / "pyvenv.cfg").write_text("home = /usr/bin\n")
+
+
 def test_env_is_built_once_then_reused(tmp_path, monkeypatch):
     fake = FakeInstaller()
     monkeypatch.setattr(environments, "_call", fake)
@@ -283,7 +291,7 @@ def test_half_built_or_stale_env_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setattr(environments, "_call", FakeInstaller())
     cache = EnvCache(tmp_path)
     versions.env_python(cache.path("0.30.0")).parent.mkdir(parents=True)  # no marker: an interrupted build
-    (cache.path("0.30.0") / "pyvenv.cfg").write_text("home = /usr/bin\n")  # venv writes it first of all
+    claimed(cache.path("0.30.0"))  # the suite's owner file, written first of all
     (cache.path("0.30.0") / "leftover").write_text("x")
     assert "did not finish" in versions.ensure_env("0.30.0", cache, PINS)[1]
     assert not (cache.path("0.30.0") / "leftover").exists()
@@ -330,7 +338,7 @@ def test_list_and_clear_envs(tmp_path, monkeypatch, capsys):
     for release in ("0.32.4", "0.30.0", "0.31.1"):
         versions.ensure_env(release, cache, PINS)
     (cache.path("0.29.4") / "bin").mkdir(parents=True)  # half-built: a venv, no marker yet
-    (cache.path("0.29.4") / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    claimed(cache.path("0.29.4"))
 
     assert [e["release"] for e in cache.entries()] == ["0.29.4", "0.30.0", "0.31.1", "0.32.4"]  # version order
     versions.main(["--list-envs", "--cache-dir", str(cache.root)])
@@ -602,12 +610,57 @@ def test_snapshot_copies_the_suite_and_nothing_else(tmp_path, use_git, monkeypat
         monkeypatch.setattr(runs, "_git", lambda *args: None)
     info = versions.snapshot_suite(tmp_path / "copy", root)
     copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
-    # Folders named like results/ or report/ below the top level are suite code or test data.
-    expected = [".gitignore", "bench/report/make_report.py", "bench/test_a.py", "conftest.py"]
-    expected += ([] if use_git else ["notes.tmp"]) + ["tests/data/report/results/a.json"]
+    # Folders named like results/ or report/ below the top level are suite code; untracked files count only
+    # in the suite's own folders (bench/, benchmarks/, ...), where a user may be writing a new benchmark.
+    expected = ["bench/report/make_report.py", "bench/test_a.py", "conftest.py"]
     assert copied == expected and info["files"] == len(expected)
     (root / "bench/test_a.py").write_text("edited later")
     assert (tmp_path / "copy/bench/test_a.py").read_text() == "bench/test_a.py"
+
+
+@pytest.mark.parametrize(
+    "use_git", [pytest.param(True, marks=pytest.mark.skipif(shutil.which("git") is None, reason="no git here")), False]
+)
+def test_snapshot_leaves_an_untracked_venv_and_copies_links_as_links(tmp_path, use_git, monkeypatch):
+    import subprocess
+
+    root = tmp_path / "checkout"
+    (root / "bench").mkdir(parents=True)
+    (root / "bench" / "a.py").write_text("code")
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"x" * 100_000)
+    (root / "bench" / "link.py").symlink_to(outside)  # never copied as the 100 kB it leads to
+    venv = root / "venv"  # the user's own environment, untracked and not ignored
+    (venv / "lib").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "lib" / "big.so").write_bytes(b"y" * 100_000)
+    (venv / "lib" / "python").symlink_to(outside)
+    inner = root / "bench" / "env"  # a venv inside the suite's own folder is not the suite either
+    inner.mkdir()
+    (inner / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    if use_git:
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        subprocess.run(["git", "-C", str(root), "add", "bench/a.py"], check=True)
+    else:
+        monkeypatch.setattr(runs, "_git", lambda *args: None)
+    info = versions.snapshot_suite(tmp_path / "copy", root)
+    copy = tmp_path / "copy"
+    names = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file() or p.is_symlink())
+    assert names == ["bench/a.py", "bench/link.py"] and info["bytes"] == len("code")
+    assert (copy / "bench" / "link.py").is_symlink() and os.readlink(copy / "bench" / "link.py") == str(outside)
+
+
+def test_a_snapshot_past_its_size_cap_is_one_line_before_any_results_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(runs, "SNAPSHOT_CAP_BYTES", 1_000)  # the suite itself is larger than this
+    results = tmp_path / "results"
+    with pytest.raises(SystemExit) as stop:
+        versions.main(["0.30.0", "0.32.4", "--results", str(results)])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == versions.EXIT_USAGE and len(err.splitlines()) == 1
+    assert "would pass 0 MiB" in err and "Traceback" not in err and not results.exists()
+    with pytest.raises(runs.SnapshotError, match="would pass"):
+        versions.snapshot_suite(tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()  # refused before a file was copied
 
 
 def test_ctrl_c_keeps_what_was_saved(session, capsys):
@@ -659,9 +712,8 @@ def test_clear_envs_deletes_only_this_suites_environments(tmp_path, capsys):
     ours = cache / "mlx-0.30.0"
     half = cache / "mlx-0.31.0"
     (ours / "bin").mkdir(parents=True)
-    (ours / environments.MARKER_NAME).write_text("{}")
-    half.mkdir()
-    (half / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (ours / environments.MARKER_NAME).write_text(json.dumps({"suite": env_ownership.SUITE_IDENTITY}))
+    claimed(half)
     checkout = cache / "mlx-examples"
     (checkout / ".git").mkdir(parents=True)
     (checkout / "README.md").write_text("keep")

@@ -20,7 +20,7 @@ from bench import versions
 from bench.engine.affinity import cpu_sets
 from bench.engine.client import WorkerClient, WorkerError, WorkerTimeout
 from bench.engine.worker import serve
-from bench.versions import arguments, bisect, compare, selftest, verdict_files, verdicts
+from bench.versions import arguments, bisect, compare, env_ownership, selftest, verdict_files, verdicts
 from bench.versions.paired import PairedSettings, Side, pairs_for, run_paired
 from bench.versions.targets import ReleaseError, mlx_requirement, parse_target, twin
 
@@ -539,8 +539,9 @@ def test_clear_envs_with_a_path_deletes_nothing_outside_the_cache(tmp_path, monk
 
 
 def test_clear_envs_takes_derived_environment_names(tmp_path, capsys):
-    for name in ("mlx-0.32.4-b", "mlx-0.32.4"):  # environments: python -m venv writes pyvenv.cfg
+    for name in ("mlx-0.32.4-b", "mlx-0.32.4"):  # environments under way: the suite's owner file, pyvenv.cfg
         (tmp_path / name).mkdir()
+        (tmp_path / name / env_ownership.OWNER_NAME).write_text(json.dumps({"suite": env_ownership.SUITE_IDENTITY}))
         (tmp_path / name / "pyvenv.cfg").write_text("home = /usr/bin\n")
     assert versions.main(["--clear-envs", "0.32.4-b", "--cache-dir", str(tmp_path)]) == versions.EXIT_OK
     assert not (tmp_path / "mlx-0.32.4-b").exists() and (tmp_path / "mlx-0.32.4").is_dir()

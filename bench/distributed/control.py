@@ -25,6 +25,9 @@ from __future__ import annotations
 import json
 import socket
 
+# The group's token reaches a rank in this environment variable (or the hostfile's "envs", which
+# mlx.launch exports on each host), never on its command line, which every local user can read.
+TOKEN_ENV = "MLX_SGD_BENCH_GROUP_TOKEN"
 # What a rank says when its listening port was taken (the parent retries on other ports).
 ADDRESS_IN_USE = "address_in_use"
 # MLX's ring backend reports a taken port as "Couldn't bind socket (error: 98)";

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import random
 import socket
 from dataclasses import dataclass
@@ -71,12 +72,34 @@ class Hostfile:
             raise HostfileError(f"{self.path}: {n_ranks} ranks need {n_ranks} hosts, the file lists {len(self.hosts)}")
         return Hostfile(self.path, self.hosts[:n_ranks], self.backend, self.envs)
 
+    def write_private(self, path: Path, *envs: str) -> Path:
+        """Write mlx.launch's hostfile to a new file only its owner can read, `envs` added (the group's token)."""
+        data = self.to_json()
+        data["envs"] += list(envs)  # mlx.launch exports them on each host
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(json.dumps(data))
+        return path
+
     def to_json(self) -> dict:
         """mlx.launch's format, for the file handed to mlx.launch."""
         data = {"hosts": [{"ssh": h.ssh, "ips": list(h.ips)} for h in self.hosts], "envs": list(self.envs)}
         if self.backend:
             data["backend"] = self.backend
         return data
+
+
+def _load_json(text: str, source: str):
+    """The JSON of a hostfile; HostfileError in one line for bad JSON, nesting too deep or a number too long."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HostfileError(
+            f"{source}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from None
+    except RecursionError:
+        raise HostfileError(f"{source}: nested too deeply to be a hostfile") from None
+    except ValueError:  # Python refuses to read an integer of more than 4,300 digits
+        raise HostfileError(f"{source}: holds a number too long to be part of a hostfile") from None
 
 
 def _kind(value) -> str:
@@ -97,12 +120,7 @@ def parse_hostfile(text: str, source: str = "hostfile", require_ips: bool = True
     require_ips: the ring backend connects ranks by IP address, so every host
     must list at least one; MPI needs only the ssh names.
     """
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise HostfileError(
-            f"{source}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
-        ) from None
+    data = _load_json(text, source)
     backend, envs = None, ()
     if isinstance(data, dict):
         if "hosts" not in data:
@@ -165,10 +183,7 @@ def ring_hostfile(ports: list[int], ip: str = LOOPBACK) -> str:
 
 def read_ring_hostfile(text: str) -> list[list[tuple[str, int]]]:
     """Parse an MLX_HOSTFILE ring list into [(ip, port), ...] per rank; HostfileError if malformed."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise HostfileError(f"ring hostfile: not valid JSON ({error.msg})") from None
+    data = _load_json(text, "ring hostfile")
     if not isinstance(data, list) or len(data) < 2:
         raise HostfileError("ring hostfile: expected a list with one entry per rank (at least 2)")
     ranks = []

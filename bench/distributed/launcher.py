@@ -11,10 +11,11 @@ starts the ranks on the user's hosts (over ssh, except for 127.0.0.1) with the
 backend's own variables.
 
 Either way each rank connects back to a TCP port the parent listens on, and
-presents the group's random token (made per group, passed as --token) in its
-first message: with a hostfile that port listens on a routable address, and a
+presents the group's random token (made per group, passed in the environment,
+never on the command line) in its first message: with a hostfile that port
+listens on a routable address, and a
 connection without the token is closed unread, so nobody who merely reaches the
-port can pose as a rank. The parent sends commands to all ranks and waits for every answer until a
+port can pose as a rank; one that says nothing is dropped after HELLO_DEADLINE_S. The parent sends commands to all ranks and waits for every answer until a
 deadline. A rank that exits, closes its connection, reports an error or does
 not answer within the timeout ends the whole group at once with a
 DistributedError whose message is one line. Every process the group starts
@@ -29,7 +30,6 @@ ended are in processes.py.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import selectors
@@ -61,6 +61,7 @@ from bench.distributed.launch_spec import (
     mpirun_available,  # noqa: F401  (re-exported: bench.distributed.measure imports it here)
 )
 from bench.distributed.processes import StartedProcess, exit_words, group_alive, last_output, wait_all
+from bench.engine import lifetime
 
 WORKER_MODULE = "bench.distributed.rank"
 
@@ -70,6 +71,7 @@ TERM_GRACE_S = 1.0  # then SIGTERM, and SIGKILL for whoever ignores it
 START_ATTEMPTS = 3  # new ports for each attempt when a rank finds its port taken
 POLL_S = 0.05  # how often a waiting parent looks at its processes when no rank speaks
 MAX_HELLO_BYTES = 4096  # a first line longer than this is no hello of ours
+HELLO_DEADLINE_S = 2.0  # a connection that has not said hello with the token by then is dropped
 
 
 class DistributedError(RuntimeError):
@@ -91,6 +93,7 @@ class _Rank:
     ready: dict | None = None
     buffer: bytearray = field(default_factory=bytearray)
     trusted: bool = False  # it presented the group's token in its first message
+    accepted: float = field(default_factory=time.monotonic)
 
     @property
     def name(self) -> str:
@@ -226,7 +229,7 @@ class RankGroup:
         self._ranks = []
         control = f"{host}:{self._listener.getsockname()[1]}"
         args = [sys.executable, "-m", WORKER_MODULE, "--control", control, "--ranks", str(spec.n_ranks)]
-        args += ["--backend", spec.backend, "--timeout", str(spec.timeout_s), "--token", self.token, *spec.worker_args]
+        args += ["--backend", spec.backend, "--timeout", str(spec.timeout_s), *spec.worker_args]
         if spec.fault:
             args += ["--inject-fault", spec.fault]
         if spec.launcher == "local":
@@ -241,11 +244,13 @@ class RankGroup:
             popen = subprocess.Popen(
                 argv,
                 cwd=REPO_ROOT,
-                env=env,
+                env=lifetime.child_environment(env),
                 stdin=subprocess.PIPE,  # never written; closed at the end
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: killed as one, never by pytest's Ctrl-C alone
+                # Its own process group (killed as one, never by pytest's Ctrl-C alone), and it dies with
+                # this process even when this one is SIGKILLed (bench.engine.lifetime).
+                **lifetime.start_options(),
             )
         self._processes.append(StartedProcess(label, popen, log))
         self.pids.append(popen.pid)
@@ -253,7 +258,7 @@ class RankGroup:
 
     def _spawn_local(self, args: list[str]) -> None:
         n = self.spec.n_ranks
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{control.TOKEN_ENV: self.token})
         for name in ("MLX_RANK", "MLX_HOSTFILE"):  # pytest itself may run under a launcher
             env.pop(name, None)
         if n > 1:
@@ -277,8 +282,7 @@ class RankGroup:
         argv = [*launch, "--backend", spec.backend, "--cwd", str(REPO_ROOT)]
         if spec.hostfile is not None:
             hostfile = spec.hostfile.first(spec.n_ranks)
-            path = self.log_dir / "hostfile.json"
-            path.write_text(json.dumps(hostfile.to_json()))
+            path = hostfile.write_private(self.log_dir / "hostfile.json", f"{control.TOKEN_ENV}={self.token}")
             argv += ["--hostfile", str(path)]
             if spec.backend == "ring" and (hostfile.is_local or self.attempts > 1):
                 # Local hosts: ports known free here. Remote ones: mlx.launch's default
@@ -290,7 +294,7 @@ class RankGroup:
                 argv += ["--starting-port", str(first or PORT_RANGE[0] + 100 * self.attempts)]
         else:  # MPI on this machine
             argv += ["--hosts", LOOPBACK, "-n", str(spec.n_ranks)]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{control.TOKEN_ENV: self.token})  # local ranks inherit it
         for name in ("MLX_RANK", "MLX_HOSTFILE"):
             env.pop(name, None)
         self._popen("mlx.launch", [*argv, "--", *args], env)
@@ -299,6 +303,8 @@ class RankGroup:
         n = self.spec.n_ranks
         what = f"start ({n} rank{'s' if n > 1 else ''}, {self.spec.backend} backend)"
         while sum(r.ready is not None for r in self._ranks) < n:
+            for r in [r for r in self._ranks if not r.trusted and time.monotonic() - r.accepted > HELLO_DEADLINE_S]:
+                self._drop(r)  # silent past its deadline: none of ours, and the start-up goes on
             events = self._selector.select(timeout=POLL_S)
             for key, _ in events:
                 if key.data is None:
@@ -309,13 +315,15 @@ class RankGroup:
             if not events:
                 self._check_processes(what)
                 if time.monotonic() > deadline:
-                    waiting = [r.name for r in self._ranks if r.ready is None]
-                    missing = n - len(self._ranks)
+                    waiting = [r.name for r in self._ranks if r.ready is None and r.trusted]
+                    missing = n - sum(r.trusted for r in self._ranks)
                     who = ", ".join(waiting + ([f"{missing} that never connected"] if missing else []))
                     raise DistributedError(
                         f"{n - len(waiting) - missing} of {n} ranks ready after {self.spec.timeout_s:g} s "
                         f"(waiting for {who}); all stopped{self._logs_hint()}"
                     )
+        for r in [r for r in self._ranks if r.ready is None]:
+            self._drop(r)  # a connection still silent when every rank is up: none of ours
         ranks = sorted(r.ready["rank"] for r in self._ranks)
         if ranks != list(range(n)):
             raise DistributedError(f"ranks came up as {ranks}, expected 0 to {n - 1}")

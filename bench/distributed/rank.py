@@ -21,21 +21,19 @@ full-batch gradient), then w -= lr * g on every rank alike.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import signal
 import socket
 import sys
-import threading
 import time
 import traceback
 
 from bench.distributed import control
+from bench.engine.lifetime import watch_parent
 
 FAULT_KINDS = ("crash", "hang", "crash-at-start", "hang-at-start", "no-allreduce")
 # Exit status of a rank that crashed on purpose (the tests look for it).
 INJECTED_CRASH_STATUS = 3
-ORPHAN_STATUS = 70
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,9 +49,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
     parser.add_argument("--mlx-blas", default="bundled", help="as pytest's --mlx-blas")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to reach the parent")
-    parser.add_argument(
-        "--token", default="", help="the group's token, presented in the hello (the parent drops others)"
-    )
     parser.add_argument(
         "--inject-fault", default=None, help="tests only: KIND:RANK, KIND one of " + ", ".join(FAULT_KINDS)
     )
@@ -86,25 +81,6 @@ class Fault:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as stuck native code would: only SIGKILL ends it
             while True:
                 time.sleep(3_600)
-
-
-def stop_with_parent() -> None:
-    """Exit when the parent goes away, so that a killed pytest or launcher leaves no rank behind."""
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        try:  # the kernel kills us when the parent dies, even while we are stuck in native code
-            PR_SET_PDEATHSIG = 1
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
-
-    def watch():  # elsewhere (macOS): notice being re-parented
-        while True:
-            if os.getppid() != parent:
-                os._exit(ORPHAN_STATUS)
-            time.sleep(1.0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def env_rank() -> int | None:
@@ -224,11 +200,12 @@ def serve(channel: control.Channel, trainer: DataParallelSGD, fault: Fault, rank
 def main(argv=None) -> int:
     """Run one rank; the exit status is 0 after a clean quit."""
     args = parse_args(argv)
-    stop_with_parent()
+    watch_parent()  # a killed pytest or launcher leaves no rank behind (bench.engine.lifetime)
     fault = Fault(args.inject_fault)
     rank = env_rank()
     channel = control.Channel(args.control, args.timeout)
-    channel.send("hello", pid=os.getpid(), rank=rank, host=socket.gethostname(), token=args.token)
+    token = os.environ.pop(control.TOKEN_ENV, "")  # not on the command line; not passed on to MLX's children
+    channel.send("hello", pid=os.getpid(), rank=rank, host=socket.gethostname(), token=token)
     try:
         fault.strike("start", rank)
         if args.mlx_blas != "bundled":  # before MLX is imported (see bench.backends.mlx.blas)

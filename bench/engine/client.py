@@ -6,34 +6,77 @@ process group and reported as a timeout, never waited on for ever. A worker
 that dies is reported with the last line it wrote to its log. The main job
 starts workers with this interpreter in this checkout; the release runner
 starts them with a release environment's interpreter in the suite's snapshot,
-pinned to the session's CPUs.
+pinned to the session's CPUs. Every worker dies with the process that started
+it (bench.engine.lifetime), and answers are read as raw bytes cut into lines
+(bench.engine.protocol.LineBuffer), so the deadline holds whatever arrives.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
+import math
 import os
 import selectors
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.engine import lifetime
 from bench.engine.errors import WorkerError, WorkerRefused, WorkerTimeout  # noqa: F401 - re-exported
 from bench.engine.isolation import worker_environment
+from bench.engine.protocol import LineBuffer, answer_of
 
 WORKER_MODULE = "bench.engine.worker"
 ROOT = Path(__file__).resolve().parents[2]  # the directory that holds the `bench` package
 START_TIMEOUT_S = 120.0  # importing the libraries on a cold, busy machine
-# Workers keep their compiled bytecode here, outside the user's tree: a session starts a worker
-# per group of cases, and each would otherwise compile NumPy's and MLX's Python sources again
-# where bytecode is not written (PYTHONDONTWRITEBYTECODE, or a package installed without it).
-PYCACHE = Path(tempfile.gettempdir()) / f"mlx-sgd-bench-pycache-{os.getuid() if hasattr(os, 'getuid') else 0}"
+# A deadline further away than this is taken as this (a day): select() cannot wait 1e308 s.
+MAX_TIMEOUT_S = 86_400.0
+READ_CHUNK = 1 << 16
 # Thread-count variables set to the size of a pinned worker's CPU set: more threads than CPUs only contend.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+_pycache: Path | None = None
+
+
+def private_pycache() -> Path | None:
+    """This process's folder for its workers' compiled bytecode: made once, private (0700, ours), removed at exit.
+
+    Workers keep their bytecode outside the user's tree: a session starts a
+    worker per group of cases, and each would otherwise compile NumPy's and
+    MLX's Python sources again where bytecode is not written. The folder is
+    new (mkdtemp), not a fixed name another local user could have made first
+    and filled with bytecode of their own. None when it cannot be made safely:
+    the workers then compile as usual.
+    """
+    global _pycache
+    if _pycache is None:
+        try:
+            path = Path(tempfile.mkdtemp(prefix="mlx-sgd-bench-pycache-"))
+        except OSError:
+            return None
+        info = os.lstat(path)
+        mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+        if not stat.S_ISDIR(info.st_mode) or not mine or info.st_mode & 0o077:
+            return None
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        _pycache = path
+    return _pycache
+
+
+def clamp_timeout(timeout: float | None) -> float | None:
+    """A request's timeout as a wait select() can take: None (no deadline) stays, NaN and huge ones become a day."""
+    if timeout is None:
+        return None
+    if math.isnan(timeout) or timeout > MAX_TIMEOUT_S:
+        return MAX_TIMEOUT_S
+    return max(0.0, float(timeout))
 
 
 def worker_command(python: Path | str | None = None) -> list[str]:
@@ -61,8 +104,13 @@ class WorkerClient:
     ):
         self.label, self.cpus, self.log = label, cpus, log
         env = worker_environment(dict(os.environ if env is None else env))
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+        pycache = private_pycache()
+        if pycache is not None:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(pycache)
+        else:  # never a shared folder in its place
+            env.pop("PYTHONPYCACHEPREFIX", None)
+        lifetime.child_environment(env)
         if cpus:
             for name in THREAD_VARS:
                 env[name] = str(len(cpus))
@@ -71,7 +119,6 @@ class WorkerClient:
             self._log = open(log, "a+")
         else:
             self._log = tempfile.TemporaryFile(mode="w+")
-        pin = cpus and hasattr(os, "sched_setaffinity")
         self.proc = subprocess.Popen(
             cmd or worker_command(),
             cwd=cwd or ROOT,
@@ -79,13 +126,15 @@ class WorkerClient:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
-            text=True,
-            bufsize=1,
-            start_new_session=True,  # its own process group: a kill stops it and nothing else
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if pin else None,
+            bufsize=0,  # raw pipes: every byte read is in self._lines, none in a hidden buffer
+            # Its own process group (a kill stops it and nothing else), pinned from its start, and it
+            # dies with this process (bench.engine.lifetime).
+            **lifetime.start_options(cpus),
         )
         self._selector = selectors.DefaultSelector()
         self._selector.register(self.proc.stdout, selectors.EVENT_READ)
+        self._lines = LineBuffer()
+        self._ready: list[bytes] = []  # whole lines read but not looked at yet
         self.hello: dict = {}
 
     @property
@@ -103,37 +152,41 @@ class WorkerClient:
         if not self.alive:
             raise WorkerError(self._died("exited before the request"))
         try:
-            self.proc.stdin.write(json.dumps(message) + "\n")
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())
             self.proc.stdin.flush()
         except (OSError, ValueError):
             raise WorkerError(self._died("could not be sent a request")) from None
+        timeout = clamp_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            while self._ready:
+                answer = answer_of(self._ready.pop(0))
+                if answer is None:
+                    continue  # a blank line or a stray print that reached the protocol: not an answer
+                if not answer.get("ok"):
+                    raise WorkerError(answer.get("error") or f"the {self.label} failed without a reason")
+                return answer
+            wait = MAX_TIMEOUT_S if deadline is None else max(0.0, deadline - time.monotonic())
             if not self._selector.select(wait):
+                if deadline is None:
+                    continue
                 self.kill()
                 raise WorkerTimeout(
                     f"timeout: {message.get('cmd')} took over {timeout:g} s; the {self.label} (pid {self.pid}) was stopped"
                 )
-            line = self.proc.stdout.readline()
-            if not line:
-                raise WorkerError(self._died("ended without an answer"))
-            line = line.strip()
-            if not line:
-                continue
             try:
-                answer = json.loads(line)
-            except ValueError:
-                continue  # a stray print that reached the protocol: not an answer
-            if not answer.get("ok"):
-                raise WorkerError(answer.get("error") or f"the {self.label} failed without a reason")
-            return answer
+                data = os.read(self.proc.stdout.fileno(), READ_CHUNK)
+            except OSError:
+                data = b""
+            if not data:
+                raise WorkerError(self._died("ended without an answer"))
+            self._ready += self._lines.feed(data)
 
     def close(self, grace_s: float = 10.0) -> None:
         """Ask the worker to quit; kill it if it does not."""
         if self.alive:
             with contextlib.suppress(OSError, ValueError):
-                self.proc.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+                self.proc.stdin.write(b'{"cmd": "quit"}\n')
                 self.proc.stdin.flush()
             try:
                 self.proc.wait(grace_s)

@@ -4,6 +4,10 @@ The engine's worker (bench.engine.worker) serves it and its client
 (bench.engine.client) speaks it. A request names its command in "cmd"; "quit"
 (or the end of stdin) ends the worker. Every answer has "ok"; a failed request answers {"ok": false,
 "error": one line} and the worker goes on, with the traceback on stderr.
+
+The client reads answers through LineBuffer: raw bytes in, whole lines out, so
+that a line that arrived beside another is never left in a hidden buffer and a
+partial line never blocks a reader past its deadline.
 """
 
 from __future__ import annotations
@@ -12,6 +16,36 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
+
+
+class LineBuffer:
+    """Bytes as they arrive from a pipe, cut into whole lines; a partial line waits for the rest."""
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add what arrived; return every line it completed, without its newline, in order."""
+        self._pending += data
+        if b"\n" not in data:
+            return []
+        *lines, rest = bytes(self._pending).split(b"\n")
+        self._pending = bytearray(rest)
+        return lines
+
+    @property
+    def partial(self) -> bytes:
+        """What arrived after the last newline (a line not finished yet)."""
+        return bytes(self._pending)
+
+
+def answer_of(line: bytes) -> dict | None:
+    """The answer a line carries, or None for a line that is no answer (blank, a stray print, not an object)."""
+    try:
+        answer = json.loads(line)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError: bytes that are no text
+        return None
+    return answer if isinstance(answer, dict) and "ok" in answer else None
 
 
 def type_and_message(error: BaseException) -> str:

@@ -240,6 +240,9 @@ def serve(stdin, stdout) -> None:
 
 def main() -> None:
     """Serve on the process's stdin; answers go to the original stdout, everything else printed to stderr."""
+    from bench.engine.lifetime import watch_parent
+
+    watch_parent()  # a worker whose parent was killed ends too (bench.engine.lifetime)
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # C libraries that print cannot reach the protocol
     sys.stdout = sys.stderr

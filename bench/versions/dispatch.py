@@ -21,6 +21,7 @@ from bench.versions.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
     EXIT_REGRESSION,
+    EXIT_USAGE,
     MANIFEST_NAME,
     REPO_ROOT,
     REQUIREMENTS,
@@ -32,7 +33,7 @@ from bench.versions.environments import EnvCache, ensure_env, env_python, wanted
 from bench.versions.paired import PairedSettings
 from bench.versions.pins import PinSet, mlx_spec, pin_set
 from bench.versions.plan import pytest_command, run_order
-from bench.versions.runs import RunRecord, run_once, snapshot_suite
+from bench.versions.runs import RunRecord, SnapshotError, run_once, snapshot_suite, suite_files
 from bench.versions.targets import ReleaseError, parse_target, twin
 
 
@@ -60,8 +61,12 @@ def list_envs(cache: EnvCache, pins: PinSet) -> int:
 
 
 def clear_envs(cache: EnvCache, releases: list[str]) -> int:
-    """Delete cached environments and say which."""
-    removed = cache.clear(releases or None)
+    """Delete cached environments and say which, and which were left and why (one line each)."""
+    try:
+        removed = cache.clear(releases or None, on_skip=lambda path, why: print(f"left {path}: {why}"))
+    except InstallError as error:  # a lock file that is a link: refused, never followed
+        print(f"python -m bench.versions: {error}", file=sys.stderr)
+        return EXIT_USAGE
     for path in removed:
         print(f"removed {path}")
     if not removed:
@@ -225,9 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         "started": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": machine_identity(),  # runs are only ever compared within one machine identity
     }
+    check_snapshot()
     claim_results(args)
     manifest = Manifest(args.results, plan)
-    manifest.data["suite"] = snapshot_suite(args.results / SUITE_DIR)
+    manifest.data["suite"] = take_snapshot(args.results / SUITE_DIR)
     manifest.write()
 
     # Every environment first: installs are heavy, and no run should follow one more closely than another.
@@ -255,6 +261,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the report failed (exit {report_status}); the runs are saved in {args.results / RUNS_DIR}")
         incomplete = True
     return EXIT_INCOMPLETE if incomplete else EXIT_OK
+
+
+def check_snapshot() -> None:
+    """Refuse, in one line and before a results folder is made, a suite that is too large to snapshot."""
+    try:
+        suite_files()
+    except SnapshotError as error:
+        fail(str(error))
+
+
+def take_snapshot(dest: Path) -> dict:
+    """snapshot_suite, with its size cap as one line and the usage status, never a traceback."""
+    try:
+        return snapshot_suite(dest)
+    except SnapshotError as error:
+        fail(str(error))
 
 
 def paired_settings(args) -> PairedSettings:
@@ -296,8 +318,9 @@ def paired_main(args, cache: EnvCache, pins: PinSet, start_worker=None, ensure=N
             f"blocks per case, sizes {args.sizes}, CPU sets {settings.cpu_sets}; environments in {cache.root}"
         )
         return EXIT_OK
+    check_snapshot()
     claim_results(args)
-    suite = snapshot_suite(args.results / SUITE_DIR)
+    suite = take_snapshot(args.results / SUITE_DIR)
     print(
         f"results: {args.results} (suite snapshot: {suite['files']} files at {suite['commit'] or '?'}{', dirty' if suite['dirty'] else ''})"
     )

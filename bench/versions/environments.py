@@ -1,4 +1,8 @@
-"""Per-release virtual environments: built once in a cache folder, verified, reused, listed, cleared."""
+"""Per-release virtual environments: built once in a cache folder, verified, reused, listed, cleared.
+
+Only folders the suite built are ever reused or deleted, never one another
+session is using, and no link in the cache is followed (bench.versions.env_ownership).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from bench.engine import lifetime
 from bench.results.releases import version_key
+from bench.versions import env_ownership
 from bench.versions.common import CACHE_ENV_VAR, MARKER_NAME, InstallError
 from bench.versions.pins import PinSet, mlx_spec
 from bench.versions.targets import ReleaseError, safe_key
@@ -33,10 +39,8 @@ def default_cache_dir() -> Path:
 
 
 def is_environment(path: Path) -> bool:
-    """Whether `path` is one of this suite's environments: a folder, not a link, with its marker or pyvenv.cfg."""
-    return (
-        not path.is_symlink() and path.is_dir() and ((path / MARKER_NAME).is_file() or (path / "pyvenv.cfg").is_file())
-    )
+    """Whether `path` is one of this suite's environments: a real folder (not a link) the suite built or is building."""
+    return env_ownership.owned(path)
 
 
 def env_python(env_dir: Path) -> Path:
@@ -60,14 +64,13 @@ class EnvCache:
         return path
 
     def marker(self, release: str) -> dict | None:
-        """The marker of a fully built environment, or None."""
-        try:
-            return json.loads((self.path(release) / MARKER_NAME).read_text())
-        except (OSError, ValueError):
-            return None
+        """The marker of a fully built environment, or None (never read through a link)."""
+        return env_ownership.read_json_file(self.path(release) / MARKER_NAME)
 
     def is_ready(self, release: str, wanted: dict) -> bool:
-        """Whether the environment exists, finished installing, and has exactly the wanted pins."""
+        """Whether the environment is the suite's, finished installing, and has exactly the wanted pins."""
+        if not is_environment(self.path(release)):
+            return False
         marker = self.marker(release)
         if marker is None or not env_python(self.path(release)).exists():
             return False
@@ -93,22 +96,42 @@ class EnvCache:
             )
         return sorted(found, key=lambda e: version_key(e["release"]))
 
-    def clear(self, releases: list[str] | None = None) -> list[Path]:
+    def clear(self, releases: list[str] | None = None, on_skip=None) -> list[Path]:
         """Delete the named environments (all when None); return what was deleted.
 
-        Only this suite's environments: a real folder (never a symbolic link) with
-        the marker of a finished build or the pyvenv.cfg of one under way.
+        Only this suite's environments (env_ownership.owned), and none that
+        another session's workers run from or that is being built: those are
+        left, and on_skip(path, why) says so in one line.
         """
         targets = [e["path"] for e in self.entries()] if not releases else [self.path(r) for r in releases]
         removed = []
         for path in targets:
-            if is_environment(path):
-                shutil.rmtree(path)
-                removed.append(path)
-            log = path.with_name(path.name + ".install.log")
-            if log.exists():
-                log.unlink()
+            if not is_environment(path):
+                if (path.exists() or path.is_symlink()) and on_skip:
+                    on_skip(path, "not one of this suite's environments")
+                continue
+            why = _delete(self, path)
+            if why:
+                if on_skip:
+                    on_skip(path, why)
+                continue
+            removed.append(path)
         return removed
+
+
+def _delete(cache: EnvCache, path: Path) -> str | None:
+    """Delete one of the suite's environments and its install log; why not, when it was left."""
+    with _build_lock(cache, path.name, wait=False) as free:
+        if not free:
+            return "another process is building it"
+        with env_ownership.exclusive(path) as alone:
+            if not alone:
+                return "another session's workers are running from it"
+            shutil.rmtree(path)
+    log = path.with_name(path.name + ".install.log")
+    if log.is_file() or log.is_symlink():
+        log.unlink()  # a link is removed, never what it leads to
+    return None
 
 
 def _folder_bytes(path: Path) -> int:
@@ -122,7 +145,15 @@ def _folder_bytes(path: Path) -> int:
 
 def _call(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[int, str]:
     """Run a short command, return (exit status, stdout+stderr); the one seam the tests replace."""
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **lifetime.start_options(own_session=False),  # no install goes on after the suite was killed
+    )
     return proc.returncode, proc.stdout
 
 
@@ -150,25 +181,31 @@ print(json.dumps({"mlx": mlx.core.__version__, "dists": {n: version(n) for n in 
 
 
 @contextlib.contextmanager
-def _env_lock(cache: EnvCache, release: str):
-    """Hold an exclusive lock while one release's environment is checked or built.
+def _build_lock(cache: EnvCache, name: str, wait: bool = True):
+    """Hold an exclusive lock while one environment is checked, built or deleted; yields whether it was taken.
 
     Several people share this machine and may start runs at once; two pip
-    processes writing one environment would corrupt it.
+    processes writing one environment would corrupt it. wait=False: give up
+    at once when another process holds it. The lock file is never a link.
     """
     cache.root.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # no fcntl (Windows): MLX has no wheels there anyway
-        yield
+    if env_ownership.fcntl is None:
+        yield True
         return
-    with open(cache.root / f".mlx-{release}.lock", "w") as handle:
+    fcntl = env_ownership.fcntl
+    fd = env_ownership.open_private(cache.root / f".{name}.lock", os.O_RDWR | os.O_CREAT)
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"mlx {release}: waiting for another process building this environment", flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+            if not wait:
+                yield False
+                return
+            print(f"{name}: waiting for another process building this environment", flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield True
+    finally:
+        os.close(fd)
 
 
 def wanted_marker(release: str, pins: PinSet, spec: str | None = None) -> dict:
@@ -193,24 +230,37 @@ def ensure_env(
     """
     wanted = wanted_marker(release, pins, spec)
     path = cache.path(release)
-    with _env_lock(cache, release):
+    with _build_lock(cache, path.name):
         if cache.is_ready(release, wanted):
+            env_ownership.hold(path)  # in use until this process ends: no other session deletes it meanwhile
             return env_python(path), "ready"
         done = "built"
+        links = env_ownership.linked_markers(path)
+        if links:
+            raise env_ownership.Refused(f"{links[0]} is a symbolic link; refused, not followed (remove it)")
         if (path.exists() or path.is_symlink()) and not is_environment(path):
             # Someone else's folder (or a link) under our name: never ours to delete.
             raise InstallError(f"{path} exists and is not one of this suite's environments; move it or use --cache-dir")
         if path.exists():
             why = "its pinned packages changed" if cache.marker(release) else "an earlier build did not finish"
             done = f"rebuilt ({why})"
-            shutil.rmtree(path)
+            with env_ownership.exclusive(path) as alone:
+                if not alone:
+                    raise InstallError(
+                        f"{path} needs a rebuild ({why}) but another session's workers are running from it; "
+                        "try again when it ends, or use --cache-dir"
+                    )
+                shutil.rmtree(path)
         log = path.with_name(path.name + ".install.log")
         start = time.perf_counter()
         try:
+            env_ownership.claim(path, release)
             _build_env(version or release, path, wanted, log)
         except InstallError:
-            shutil.rmtree(path, ignore_errors=True)
+            if is_environment(path):
+                shutil.rmtree(path, ignore_errors=True)
             raise
+        env_ownership.hold(path)
     return env_python(path), f"{done} in {time.perf_counter() - start:.0f} s"
 
 
@@ -221,12 +271,13 @@ def _build_env(release: str, path: Path, wanted: dict, log: Path) -> None:
         """Run one install step, keep its output in the log, raise InstallError on failure."""
         rc, output = _call(cmd)
         transcript.append(f"$ {shlex.join(cmd)}\n{output}")
-        log.write_text("\n".join(transcript))
+        env_ownership.write_private(log, "\n".join(transcript))  # never through a link planted at its name
         if rc != 0:
             raise InstallError(f"{what}: {_last_error_line(output)}; log: {log}")
         return output
 
     # Fully isolated (no --system-site-packages): nothing from the host can leak in.
+    # Into the folder claim() made (venv accepts an existing folder): the owner file is there first.
     step("python -m venv failed", [sys.executable, "-m", "venv", str(path)])
     python = str(env_python(path))
     # MLX first on the command line; one install call so the resolver sees MLX and the pins together.
@@ -248,8 +299,9 @@ def _build_env(release: str, path: Path, wanted: dict, log: Path) -> None:
         raise InstallError(f"pins not honoured ({', '.join(wrong)}); log: {log}")
     marker = dict(
         wanted,
+        suite=env_ownership.SUITE_IDENTITY,
         created=dt.datetime.now().isoformat(timespec="seconds"),
         mlx_import_version=found["mlx"],
         installer="uv" if uv else "pip",
     )
-    (path / MARKER_NAME).write_text(json.dumps(marker, indent=2))
+    env_ownership.write_private(path / MARKER_NAME, json.dumps(marker, indent=2))

@@ -9,6 +9,7 @@ import re
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from bench.engine import lifetime
 from bench.versions.common import REPO_ROOT, RUNS_DIR
 from bench.versions.plan import child_environment, pytest_command, save_name
 
@@ -26,6 +28,25 @@ _PYTEST_SUMMARY = re.compile(r"^=+ (.+?) in [0-9.]+s(?: \([^)]*\))? =+$")
 _NOT_SUITE = ("results", "report", ".git", ".venv", ".pytest_cache", ".whl")
 # ...and byte code wherever it is. (bench/report/ is the report package: only the top level counts.)
 _NEVER_COPIED = ("__pycache__",)
+# What the suite needs to run besides the files git tracks: the files a user may be editing in the
+# suite's own folders (a new benchmark not committed yet). Nothing else untracked: a venv/ or data
+# of the user's at the top level is theirs, not the suite's. Without git, only these are copied.
+SUITE_PARTS = (
+    "bench",
+    "benchmarks",
+    "conftest.py",
+    "pyproject.toml",
+    "pytest.ini",
+    "requirements.txt",
+    "requirements-dev.txt",
+    "requirements-peers.txt",
+)
+# The suite itself is about 2 MiB; a copy this large holds something that is not the suite.
+SNAPSHOT_CAP_BYTES = 64 * 2**20
+
+
+class SnapshotError(RuntimeError):
+    """The suite snapshot cannot be made (over its size cap); the message is one line."""
 
 
 def _outside_suite(relative: Path) -> bool:
@@ -41,32 +62,83 @@ def _git(root: Path, *args: str) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+def _in_a_venv(relative: Path, root: Path, seen: dict[Path, bool]) -> bool:
+    """Whether a path lies inside a virtual environment (a folder holding pyvenv.cfg) of the checkout."""
+    for depth in range(1, len(relative.parts)):
+        folder = relative.parents[len(relative.parts) - 1 - depth]
+        if folder not in seen:
+            seen[folder] = os.path.lexists(root / folder / "pyvenv.cfg")
+        if seen[folder]:
+            return True
+    return False
+
+
+def suite_files(root: Path = REPO_ROOT) -> tuple[list[Path], int]:
+    """The files the snapshot copies (relative paths) and their total size; SnapshotError past the cap.
+
+    What git tracks, plus the untracked, not ignored files of SUITE_PARTS;
+    without git, the files of SUITE_PARTS. Links count as links (never
+    followed), and nothing inside a virtual environment is copied.
+    """
+    tracked = _git(root, "ls-files", "-z", "--cached")
+    if tracked is not None:
+        extra = _git(root, "ls-files", "-z", "--others", "--exclude-standard", "--", *SUITE_PARTS) or ""
+        names = {name for name in (tracked + "\0" + extra).split("\0") if name}
+        candidates = sorted(Path(name) for name in names)
+    else:
+        candidates = []
+        for part in SUITE_PARTS:
+            top = root / part
+            if top.is_file() or top.is_symlink():
+                candidates.append(Path(part))
+            elif top.is_dir():
+                for folder, dirs, files in os.walk(top):  # followlinks=False: a linked folder is not entered...
+                    here = Path(folder).relative_to(root)
+                    candidates += [here / name for name in files]
+                    candidates += [here / d for d in dirs if (Path(folder) / d).is_symlink()]  # ...but copied as a link
+        candidates.sort()
+    chosen, total, seen = [], 0, {}
+    for relative in candidates:
+        if _outside_suite(relative) or _in_a_venv(relative, root, seen):
+            continue
+        try:
+            info = os.lstat(root / relative)
+        except OSError:
+            continue  # a tracked file deleted in the working tree
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+            continue  # a fifo or a device is no file of the suite
+        chosen.append(relative)
+        total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+        if total > SNAPSHOT_CAP_BYTES:
+            raise SnapshotError(
+                f"the suite snapshot of {root} would pass {SNAPSHOT_CAP_BYTES // 2**20} MiB (at {relative}); "
+                "commit or move what is not the suite, or add it to .gitignore"
+            )
+    return chosen, total
+
+
 def snapshot_suite(dest: Path, root: Path = REPO_ROOT) -> dict:
-    """Copy the suite as it is now (tracked and untracked, not ignored, files) to `dest`; describe it.
+    """Copy the suite as it is now (suite_files) to `dest`; describe it. SnapshotError past the size cap.
 
     Every run executes this copy, not the live checkout: a session lasts long
     enough for someone to edit a benchmark or switch branches half-way, and
-    then the code, not MLX, would differ between passes.
+    then the code, not MLX, would differ between passes. A link is copied as
+    the link it is, never as what it leads to.
     """
-    listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    if listed is not None:
-        files = [root / name for name in listed.split("\0") if name]
-    else:  # not a git checkout: everything but the obvious non-suite folders
-        files = [p for p in root.rglob("*") if p.is_file() and not _outside_suite(p.relative_to(root))]
-    copied = 0
-    for path in files:
-        relative = path.relative_to(root)
-        if _outside_suite(relative) or not path.is_file():
-            continue  # results of earlier sessions, or a tracked file deleted in the working tree
-        target = dest / relative
+    files, total = suite_files(root)
+    for relative in files:
+        source, target = root / relative, dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
-        copied += 1
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target)
+        else:
+            shutil.copy2(source, target, follow_symlinks=False)
     status = _git(root, "status", "--porcelain")
     return {
         "source": str(root),
         "path": str(dest),
-        "files": copied,
+        "files": len(files),
+        "bytes": total,
         "commit": (_git(root, "rev-parse", "HEAD") or "").strip() or None,
         "dirty": bool(status.strip()) if status is not None else None,
     }
@@ -97,7 +169,13 @@ def _stream(cmd: list[str], cwd: Path, env: dict, log: Path, echo: bool, timeout
         out.write(f"$ {shlex.join(cmd)}\n")
         out.flush()
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            cmd,
+            cwd=cwd,
+            env=lifetime.child_environment(dict(os.environ if env is None else env)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            **lifetime.start_options(),  # and it dies with this process (bench.engine.lifetime)
         )
         timer = None
         if timeout:
