@@ -127,7 +127,7 @@ def figure_table(infos: list[dict], within_only: bool = False) -> dict[tuple, tu
     """Every figure of one run with an interval, by (kind, case id): (kind, backend, size class, log figure, squared
     standard error, group), group being the model and size whose moments its figures share."""
     table = {}
-    warm = [i for i in infos if i.get("round_times_s") and i.get("phase", "warm") != "cold"]
+    warm = [i for i in infos if step_times_by_pass(i) and i.get("phase", "warm") != "cold"]
 
     def add(kind, info, interval):
         if interval is None or not math.isfinite(interval.se):
