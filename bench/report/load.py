@@ -34,6 +34,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -55,11 +56,13 @@ from bench.report.schema import (
     case_ids,
 )
 from bench.results.extra_info import SCHEMA_VERSION
+from bench.results.run_state import why_incomplete
 
 # Whole-number fields: sizes, K, and the numeric parts of a case's identity.
 _INTEGER_KEYS = ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks")
 # Fields that must be whole numbers >= 1 for the figures to mean anything.
 _POSITIVE_INTS = ("n_examples", "n_features", "steps_per_round")
+_UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 MIN_TIME_S = 1e-9  # no step takes under a nanosecond: a shorter time is broken, its steps/s absurd or infinite
 
 
@@ -82,24 +85,50 @@ def warn_stderr(message: str) -> None:
 
 
 def _is_suite_copy(folder: Path) -> bool:
-    """A copy of this suite's code (the release runner's `suite/` snapshot): its test data are not results."""
-    return (folder / "conftest.py").is_file() and (folder / "bench" / "schema.py").is_file()
+    """A copy of this suite's code (the release runner's `suite/` snapshot): its test data are not results.
+
+    Known by what every checkout of the suite has at its root, whatever moves inside the package.
+    """
+    return (folder / "conftest.py").is_file() and (folder / "bench" / "__init__.py").is_file()
 
 
-def _json_files_below(folder: Path, problems: list[tuple[str, str]]) -> list[Path]:
-    """Every *.json file below `folder`, sorted; unreadable folders and copies of the suite said, not read."""
+def _hidden(name: str) -> bool:
+    """A hidden file: a temporary file of a save or a report in progress (bench.results.files), never a result."""
+    return name.startswith(".")
+
+
+def _json_files_below(folder: Path, problems: list[tuple[str, str]], notes: list[str] | None = None) -> list[Path]:
+    """Every *.json file below `folder`, sorted; symbolic links to folders followed and said (in `notes`),
+    unreadable folders, broken or looping links and copies of the suite said (in `problems`), not read."""
 
     def unreadable(error: OSError) -> None:
         problems.append((str(error.filename), f"cannot read this folder ({error.strerror})"))
 
+    notes = [] if notes is None else notes
+    seen = {os.path.realpath(folder)}
     found = []
-    for root, dirs, files in os.walk(folder, onerror=unreadable):
+    for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
         here = Path(root)
         for name in sorted(dirs):
-            if _is_suite_copy(here / name):
-                problems.append((str(here / name), "a copy of the suite's code, not results"))
+            path = here / name
+            if _is_suite_copy(path):
+                problems.append((str(path), "a copy of the suite's code, not results"))
                 dirs.remove(name)
-        found.extend(here / name for name in files if name.endswith(".json") and (here / name).is_file())
+                continue
+            real = os.path.realpath(path)
+            if real in seen:  # a link back to a folder already read: reading it again would loop or count twice
+                problems.append((str(path), f"a symbolic link to {real}, which is read already"))
+                dirs.remove(name)
+                continue
+            seen.add(real)
+            if path.is_symlink():
+                notes.append(f"following the symbolic link {path} -> {real}")
+        for name in files:
+            path = here / name
+            if path.is_symlink() and not path.exists():
+                problems.append((str(path), f"a symbolic link to {os.readlink(path)}, which does not exist"))
+            elif name.endswith(".json") and not _hidden(name) and path.is_file():
+                found.append(path)
     return sorted(found)
 
 
@@ -120,7 +149,10 @@ def find_files(
             problems.append((str(path), why))
             continue
         if path.is_dir():
-            inside = _json_files_below(path, problems)
+            notes: list[str] = []
+            inside = _json_files_below(path, problems, notes)
+            for note in notes:
+                warn(note)
             if not inside:
                 problems.append((str(path), "folder holds no .json files"))
             for p in inside:
@@ -174,7 +206,7 @@ def _cpu_count(info: dict):
 def _memory_gib(info: dict):
     """Physical memory in GiB (rounded to 0.1), or None when the run did not record it."""
     value = info.get("memory_total_bytes")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 2**64:
         return round(value / 2**30, 1)
     return None
 
@@ -263,6 +295,9 @@ def _why_not_ours(info) -> str | None:
     for key in (k for k in REQUIRED_EXTRA_INFO if k not in _INTEGER_KEYS):  # model, backend...: the case's name
         if not isinstance(info[key], str) or not info[key].strip():
             return f"with an invalid {key} ({info[key]!r}: a name was expected)"
+        if _UNSAFE_NAME.search(info[key]):
+            # The names make file names (plots) and table keys: a path separator or a control character is no name.
+            return f"with an invalid {key} ({info[key]!r}: a name without '/', '\\' or control characters was expected)"
     for key in _INTEGER_KEYS:
         if key not in _POSITIVE_INTS and info.get(key) is None:
             continue  # optional (no batch size: full batch)
@@ -327,7 +362,7 @@ def _parse(path: Path) -> tuple[object, str | None]:
     if not text.strip():
         return None, "empty file"
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_int=_integer)
     except UnicodeDecodeError:
         return None, "not JSON (not UTF-8 text)"
     except json.JSONDecodeError as error:
@@ -335,6 +370,18 @@ def _parse(path: Path) -> tuple[object, str | None]:
     except (ValueError, RecursionError) as error:
         return None, f"not JSON ({type(error).__name__})"
     return doc, None
+
+
+MAX_INT_DIGITS = 300  # a float holds up to about 1.8e308: a longer integer overflows wherever it meets one
+
+
+def _integer(digits: str) -> int | float:
+    """A JSON integer; one too long for a float becomes inf, which every check of a figure refuses.
+
+    No saved field of this suite is that large, and Python's arithmetic on a 401-digit
+    integer ends in OverflowError wherever it meets a float (one over 4,300 digits in ValueError).
+    """
+    return int(digits) if len(digits.lstrip("-")) <= MAX_INT_DIGITS else float(digits)
 
 
 def read_file(path: Path, folder: str | None = None) -> tuple[list[dict], str | None, int]:
@@ -368,6 +415,9 @@ def benchmark_rows(doc, path: Path, folder: str | None = None) -> tuple[list[dic
         "commit_id": _scalar(commit.get("id")),
         "commit_dirty": _scalar(commit.get("dirty")),
     }
+    # A run stopped early (Ctrl-C, -x) is kept but marked: --latest and --export prefer a complete one.
+    incomplete = why_incomplete(machine_info, doc["benchmarks"])
+    run.update(run_complete=incomplete is None, run_incomplete_why=incomplete)
     run.update(columns)
 
     rows, refused = [], []
