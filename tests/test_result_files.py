@@ -117,3 +117,23 @@ def test_every_output_has_the_mode_the_umask_gives(tmp_path, umask_027):
         page = write_text("<html>", out / "index.html")
     written = [json_path, csv_path, tmp_path / verdict_files.SELF_TEST_JSON, manifest.path, saved, page]
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: oct(umask_027) for p in written}
+
+
+def test_one_table_of_exit_statuses_used_by_every_command_and_documented():
+    import re
+    from pathlib import Path
+
+    from bench.console import command, entry, exit_codes
+    from bench.report import make_report
+    from bench.stats import verdict_engine
+    from bench.versions import common, compare, selftest
+
+    table = exit_codes.ALL
+    assert len(set(table.values())) == len(table)  # no status means two things
+    assert (make_report.EXIT_OK, make_report.EXIT_REGRESSION, make_report.EXIT_ERROR) == (0, 1, table["USAGE"])
+    assert make_report.EXIT_INCONCLUSIVE == verdict_engine.EXIT_INCONCLUSIVE == compare.EXIT_INCONCLUSIVE == 4
+    assert (common.EXIT_USAGE, common.EXIT_INCOMPLETE, selftest.EXIT_UNFIT) == (2, 3, 5)
+    assert command.EXIT_USAGE == table["USAGE"] and entry.EXIT_BROKEN_PIPE == table["BROKEN_PIPE"]
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "reports.md").read_text()
+    documented = dict(re.findall(r"^\| (\d+) \| ([A-Z_]+) \|", docs, re.M))
+    assert {name: int(status) for status, name in documented.items()} == table

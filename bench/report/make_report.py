@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.console.exit_codes import INCONCLUSIVE, OK, REGRESSION, USAGE
 from bench.console.oneline import one_line
 from bench.results.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_threshold
 from bench.report.export import FORMATS as EXPORT_FORMATS
@@ -37,8 +38,8 @@ from bench.stats.verdict_engine import CORRECTIONS, exit_status
 
 DEFAULT_RESULTS = Path("results")
 DEFAULT_OUT = Path("report")
-# 3 is the release runner's "incomplete"; the report keeps it free so the two never disagree.
-EXIT_OK, EXIT_REGRESSION, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 4
+# The one table of every command (bench.console.exit_codes): 3 is the release runner's "incomplete".
+EXIT_OK, EXIT_REGRESSION, EXIT_ERROR, EXIT_INCONCLUSIVE = OK, REGRESSION, USAGE, INCONCLUSIVE
 OUTPUT_FILES = ("throughput.csv", "speedup.csv", "backends.csv", "versions.csv", "summary.md", "index.html")
 
 

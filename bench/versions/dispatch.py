@@ -19,6 +19,7 @@ from bench.versions import run_reports
 from bench.versions.arguments import build_parser, claim_results, fail, parse_args, split_argv  # noqa: F401 - re-exported
 from bench.versions.common import (
     EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REGRESSION,
     MANIFEST_NAME,
@@ -258,7 +259,7 @@ def _main(argv: list[str] | None) -> int:
         manifest.data["interrupted"] = True
         manifest.write()
         print(f"\ninterrupted: the runs saved so far are in {args.results / RUNS_DIR}")
-        return 130
+        return EXIT_INTERRUPTED
 
     incomplete = bool(manifest.data["install_failures"]) or any(r["status"] != "ok" for r in manifest.data["runs"])
     if not any(r["files"] for r in manifest.data["runs"]):
@@ -334,4 +335,4 @@ def paired_main(args, cache: EnvCache, pins: PinSet, start_worker=None, ensure=N
         return EXIT_INCOMPLETE
     except KeyboardInterrupt:
         print(f"\ninterrupted: what was measured so far is in {args.results}")
-        return 130
+        return EXIT_INTERRUPTED
