@@ -1,7 +1,8 @@
 """Generated bad input for the report and the release runner's command line: never a traceback, nothing lost.
 
 The report (bench.report's main, in-process) gets saved results cut short,
-foreign, non-finite, extreme or huge, and command lines with odd exports; the
+foreign, non-finite, extreme or huge, the release runner's records with
+wrong-typed fields, and command lines with odd exports; the
 release runner's parse_args gets random argument lists. Whatever comes in: an
 exit status from the documented set, stderr lines that are one warning per
 input or one error (never a traceback), inputs unchanged byte for byte, and
@@ -306,3 +307,85 @@ def test_the_line_reader_returns_every_line_whatever_the_chunks(lines, tail, cut
     for line in [*lines, tail]:
         answer = answer_of(line)  # any bytes at all: an answer (an object with "ok") or None, never an exception
         assert answer is None or (isinstance(answer, dict) and "ok" in answer)
+
+
+# -- generated release-runner records ------------------------------------------------------
+
+_VERDICT_ROW = {
+    "machine": "vm", "case_id": "linear-mlx-compiled-step-cpu-n1000-d10", "model": "linear", "backend": "mlx",
+    "control": False, "older": "0.30.0", "newer": "0.32.4", "pct_change": 12.0, "ci_low_pct": 4.0,
+    "ci_high_pct": 20.0, "p_value": 0.001, "p_value_adjusted": 0.01, "verdict": "regression",
+    "min_detectable_pct": 6.0, "passes_needed": 3, "n_older": 4, "n_newer": 4, "method": "paired", "reason": "",
+    "noise_pct": 3.0, "steps_per_round": 100, "p_faster_adjusted": 1.0,
+}  # fmt: skip
+_COMPARISON = {"older": "0.30.0", "newer": "0.32.4", "status": "ok", "reason": ""}
+_COMMON = {"schema_version": 1, "created": "2026-02-01T00:00:00+00:00", "machine": {"node": "vm"}}
+RECORDS = {
+    "release-verdicts.json": {
+        "kind": "mlx-sgd-bench-release-verdicts",
+        **_COMMON,
+        "settings": {"threshold": 0.1},
+        "comparisons": [_COMPARISON],
+        "rows": [_VERDICT_ROW, dict(_VERDICT_ROW, backend="numpy", control=True, verdict="same")],
+    },
+    "self-test.json": {
+        "kind": "mlx-sgd-bench-self-test",
+        **_COMMON,
+        "release": "0.32.4",
+        "status": "pass",
+        "summary": "ok",
+        "false_regressions": 0,
+        "noise_pct_median": 3.0,
+        "min_detectable_pct_median": 8.0,
+        "fit_to_gate": True,
+        "planted": [{"case_id": _VERDICT_ROW["case_id"], "slowdown_pct": 30.0, "pct_change": 29.0, "caught": True}],
+        "calibration": {"coverage_95": 0.95, "ks_p_value": 0.4, "cases": 40, "p_below_0_01": 0.0, "p_below_0_05": 0.05},
+        "unfit_reasons": [],
+        "detection_curve": [{"slowdown_pct": 30.0, "caught": 1.0}],
+    },
+    "history.json": {
+        "kind": "mlx-sgd-bench-release-history",
+        **_COMMON,
+        "settings": {"threshold": 0.1},
+        "releases": ["0.30.0", "0.32.4"],
+        "not_measured": {"0.31.0": "could not install"},
+        "comparisons": [_COMPARISON],
+        "change_points": [dict(_VERDICT_ROW, status="ok")],
+        "pair_rows": [],
+        "rows": [
+            dict(_VERDICT_ROW, release="0.30.0", pct_vs_oldest=0.0),
+            dict(_VERDICT_ROW, release="0.32.4", pct_vs_oldest=12.0),
+        ],
+    },
+}
+
+
+@st.composite
+def mutated_record(draw) -> tuple[str, bytes]:
+    """One of the release runner's records with a few fields, top-level or inside a row, given odd values."""
+    name = draw(st.sampled_from(sorted(RECORDS)))
+    doc = copy.deepcopy(RECORDS[name])
+    for _ in range(draw(st.integers(1, 3))):
+        holders = [doc] + [item for value in doc.values() if isinstance(value, list) for item in value]
+        holders += [value for value in doc.values() if isinstance(value, dict)]
+        holder = draw(st.sampled_from([h for h in holders if isinstance(h, dict)]))
+        keys = sorted(k for k in holder if k not in ("kind", "schema_version")) or ["x"]
+        holder[draw(st.sampled_from(keys))] = draw(odd_values)
+    return name, dumps(doc)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=st.lists(mutated_record(), min_size=1, max_size=3, unique_by=lambda r: r[0]))
+def test_the_report_on_generated_release_records(records):
+    # Wrong-typed fields in a release runner's record: the record is refused in one line, the report still built.
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        results = tmp / "results"
+        results.mkdir()
+        shutil.copy(SAMPLE, results / "0001_sample.json")
+        for name, content in records:
+            (results / name).write_bytes(content)
+        status, stderr = run_captured(lambda: report_main([str(results), "--out", str(tmp / "report"), "--no-plots"]))
+        assert status == 0, (status, stderr)  # the sample is reported whatever the records hold
+        assert_one_line_each(stderr, len(records) + 1)
+        assert set(OUTPUT_FILES) <= {p.name for p in (tmp / "report").iterdir()}

@@ -271,18 +271,21 @@ def test_two_vms_of_one_name_with_different_cpus_or_memory_are_never_one_machine
 
 
 def test_a_release_runners_suite_copy_is_not_read_as_results(tmp_path):
-    # A bench.versions results folder holds suite/, a copy of the checkout with its own test data.
-    versions_results = tmp_path / "versions" / "20261205-1200"
+    # Case: the fixtures inside a bench.versions suite snapshot (results/versions/*/suite/tests/data/...)
+    # were pooled as real runs. The snapshot is made as the release runner makes it, from this checkout.
+    from bench.versions.runs import snapshot_suite
+
+    versions_results = tmp_path / "results" / "versions" / "20261205-1200"
     shutil.copytree(RESULTS, versions_results / "runs")
     suite = versions_results / "suite"
-    (suite / "bench").mkdir(parents=True)
-    (suite / "bench" / "schema.py").write_text('"""copy"""\n')
-    (suite / "conftest.py").write_text('"""copy"""\n')
-    shutil.copytree(DATA / "new_fields", suite / "tests" / "data" / "report" / "new_fields")
-    warnings = []
-    loaded = read_results([versions_results], warnings.append)
-    assert loaded.files and not any(suite in p.parents for p in loaded.files)
-    assert any("a copy of the suite's code" in w for w in warnings)
+    snapshot_suite(suite)
+    assert list((suite / "tests" / "data" / "report").rglob("*.json"))  # the fixtures are in the copy
+    for searched in (tmp_path / "results", versions_results):
+        warnings = []
+        loaded = read_results([searched], warnings.append)
+        assert loaded.files and not any(suite in p.parents for p in loaded.files)
+        assert set(loaded.frame["node"]) == {"vm"}  # the fixtures' Darwin machine (m3max) is not a run
+        assert any("a copy of the suite's code" in w for w in warnings)
 
 
 def test_a_symlink_loop_and_an_unreadable_folder_are_said_as_such(tmp_path):

@@ -417,7 +417,11 @@ def session(tmp_path, monkeypatch):
     monkeypatch.setattr(run_reports, "run_report", fake_report)
 
     def run(*argv):
-        ours = ["--cache-dir", str(tmp_path / "envs"), "--results", str(tmp_path / "results"), "--sizes", "2000x20"]
+        # A --results folder is used once (claim_results): each run gets its own, session.results the latest.
+        session.runs_started += 1
+        if session.runs_started > 1:
+            session.results = tmp_path / f"results-{session.runs_started}"
+        ours = ["--cache-dir", str(tmp_path / "envs"), "--results", str(session.results), "--sizes", "2000x20"]
         return versions.main([*ours, "--mode", "runs", *argv])
 
     session.csv = (
@@ -425,6 +429,7 @@ def session(tmp_path, monkeypatch):
     )
     session.report_status = 0
     session.runner, session.reports, session.results, session.tmp = runner, reports, tmp_path / "results", tmp_path
+    session.runs_started = 0
     session.run = run
     return session
 
@@ -731,3 +736,68 @@ def test_clear_envs_deletes_only_this_suites_environments(tmp_path, capsys):
     assert versions.main(["--clear-envs", "0.32.4", "--cache-dir", str(cache)]) == versions.EXIT_OK
     assert (elsewhere / "precious.txt").read_text() == "keep" and (cache / "mlx-0.32.4").is_symlink()
     assert "nothing to remove" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the results folder's files
+
+
+def test_a_results_folder_used_before_is_refused_and_left_as_it_was(session, capsys):
+    # Case: a second session with the same --results replaced the first one's verdicts and measurements.
+    assert session.run("0.30.0", "0.32.4", "--passes", "1") == versions.EXIT_OK
+    first = session.results
+    before = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    ours = ["--cache-dir", str(session.tmp / "envs"), "--results", str(first), "--sizes", "2000x20"]
+    with pytest.raises(SystemExit) as stop:
+        versions.main([*ours, "--mode", "runs", "0.30.0", "0.32.4", "--passes", "1"])
+    assert stop.value.code == versions.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already holds an earlier session's files" in err
+    assert {p: p.read_bytes() for p in first.rglob("*") if p.is_file()} == before
+    assert len(session.runner.runs) == 2  # the second session ran nothing
+
+
+def test_an_empty_results_folder_is_used(session, tmp_path):
+    (tmp_path / "empty").mkdir()
+    session.results = tmp_path / "empty"
+    ours = ["--cache-dir", str(tmp_path / "envs"), "--results", str(tmp_path / "empty"), "--sizes", "2000x20"]
+    assert versions.main([*ours, "--mode", "runs", "0.30.0", "0.32.4", "--passes", "1"]) == versions.EXIT_OK
+    assert (tmp_path / "empty" / versions.MANIFEST_NAME).is_file()
+
+
+def test_a_failed_report_keeps_the_earlier_table_and_does_not_take_it_for_its_own(session, tmp_path, capsys):
+    # Case: versions.csv was deleted before the report ran; a report that then failed left the page without its table.
+    out = tmp_path / "report"
+    out.mkdir()
+    old = "machine,case_id,backend,control,older,newer,against,verdict,comparison_status\nm,c,mlx,False,0.1,0.2,previous,regression,ok\n"
+    (out / "versions.csv").write_text(old)
+    session.report_status = None  # the report crashes before writing anything
+    status = session.run("0.30.0", "0.32.4", "--passes", "1", "--out", str(out), "--fail-on-regression")
+    assert (out / "versions.csv").read_text() == old
+    assert status == versions.EXIT_INCOMPLETE  # not a regression: the old table is not this report's
+    assert "REGRESSION" not in capsys.readouterr().out
+
+
+def test_a_full_disk_keeps_the_previous_record_and_ends_in_one_line(session, monkeypatch, capsys):
+    # Case: versions-run.json was truncated in place on a full disk, and the OSError ended in a traceback.
+    import errno
+    import os
+
+    from bench.results import files
+
+    real_fsync, calls = os.fsync, []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) > 2:  # the first records are written; then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    status = session.run("0.30.0", "0.32.4", "--passes", "1")
+    err = capsys.readouterr().err.strip()
+    assert status == versions.EXIT_INCOMPLETE
+    assert len(err.splitlines()) == 1 and "No space left on device" in err and "Traceback" not in err
+    record = json.loads((session.results / versions.MANIFEST_NAME).read_text())  # whole, as last written
+    assert record["releases"] == ["0.30.0", "0.32.4"]
+    assert not [p for p in session.results.iterdir() if p.name.startswith(".")]  # no temporary file left

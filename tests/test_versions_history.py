@@ -17,6 +17,7 @@ from bench.cases.grid import HISTORY_CASES, grid_case_entries
 from bench.report.html_history import history_section, history_svg
 from bench.report.load import read_results
 from bench.report.markdown import section_history
+from bench.report.records import record_kind
 from bench.versions import compare, dispatch, history, index
 
 PUBLISHED = ["0.2.0", "0.26.3", "0.26.5", "0.27.1", "0.28.0rc1", "0.28.0", "0.29.0", "0.29.1", "0.30.0"]
@@ -40,7 +41,9 @@ def run(tmp_path, world, *argv, available=PUBLISHED, backend=BACKEND):
         available=available,
         backend=backend,
     )
-    return status, json.loads((tmp_path / "r" / history.HISTORY_JSON).read_text())
+    document = json.loads((tmp_path / "r" / history.HISTORY_JSON).read_text())
+    assert record_kind(document) == (history.HISTORY_KIND, None)  # the report reads what the runner writes
+    return status, document
 
 
 def test_the_range_is_the_final_releases_that_install_here():

@@ -20,6 +20,7 @@ from bench import versions
 from bench.engine.affinity import cpu_sets
 from bench.engine.client import WorkerClient, WorkerError, WorkerTimeout
 from bench.engine.worker import serve
+from bench.report.records import record_kind
 from bench.versions import arguments, bisect, compare, env_ownership, selftest, verdict_files, verdicts
 from bench.versions.paired import PairedSettings, Side, pairs_for, run_paired
 from bench.versions.targets import ReleaseError, mlx_requirement, parse_target, twin
@@ -607,6 +608,7 @@ def test_paired_comparison_writes_verdicts_and_exits_by_them(tmp_path, capsys, m
     assert status == versions.EXIT_REGRESSION
     document = json.loads((tmp_path / "results" / verdict_files.VERDICTS_JSON).read_text())
     assert document["kind"] == "mlx-sgd-bench-release-verdicts" and document["schema_version"] == 1
+    assert record_kind(document) == (document["kind"], None)  # the report reads what the runner writes
     assert document["comparisons"] == [{"older": "0.30.0", "newer": "0.32.4", "status": "ok", "reason": ""}]
     assert document["machine"]["cpu_model"] and document["settings"]["sessions"] == 4
     assert (tmp_path / "results" / verdict_files.VERDICTS_CSV).read_text().startswith("machine,case_id,")
@@ -638,6 +640,7 @@ def test_self_test_end_to_end_writes_self_test_json(tmp_path, monkeypatch):
     )
     document = json.loads((tmp_path / "r" / verdict_files.SELF_TEST_JSON).read_text())
     assert document["kind"] == "mlx-sgd-bench-self-test" and document["release"] == "0.32.4"
+    assert record_kind(document) == (document["kind"], None)  # the report reads what the runner writes
     assert document["status"] in selftest.STATUS_EXIT and status == selftest.STATUS_EXIT[document["status"]]
     assert len(document["planted"]) == 18 and document["settings"]["broken"]  # a third of the 56 MLX cases left
     assert document["status"] == "pass", document["summary"]

@@ -12,10 +12,11 @@ import importlib
 import sys
 
 from bench import __version__
+from bench.console import exit_codes
 from bench.console.entry import run
 
 PROG = "mlx-sgd-bench"
-EXIT_USAGE = 2
+EXIT_USAGE = exit_codes.USAGE
 
 # subcommand: (module holding main, arguments put before the user's, what it does)
 SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return tool([*prefix, *rest])
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return exit_codes.INTERRUPTED
 
 
 def console() -> None:

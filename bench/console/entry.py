@@ -16,7 +16,9 @@ import os
 import sys
 from collections.abc import Callable
 
-EXIT_BROKEN_PIPE = 141
+from bench.console import exit_codes
+
+EXIT_BROKEN_PIPE = exit_codes.BROKEN_PIPE
 
 
 def run(main: Callable[[], int | None]) -> None:

@@ -355,6 +355,8 @@ class Schedule:
                 round_times_s=list(measurement.round_times),
                 round_pass=list(measurement.round_pass),
                 passes=figures.passes,
+                # What the session planned: a run stopped early (Ctrl-C, -x) saves cases with fewer passes.
+                passes_planned=self.passes if measurement.repeatable else 1,
                 pass_pids=[measurement.pass_pids.get(int(p)) for p in figures.pass_ids],
                 pass_probe_s=[measurement.pass_probe_s.get(int(p)) for p in figures.pass_ids],
                 rounds_per_pass=measurement.rounds_per_pass,
@@ -392,6 +394,14 @@ class Schedule:
                 interval_machine_probes=machine_n,
                 unstable=interval.unstable,
             )
+
+    def short_cases(self) -> list[str]:
+        """The saved cases (no failure) timed in fewer passes than the session planned."""
+        return [
+            m.case_id
+            for m in self.measurements
+            if m.failure is None and m.round_times and m.repeatable and m.figures.passes < self.passes
+        ]
 
     def failures(self) -> list[str]:
         """One line per case that failed a check in a later pass."""

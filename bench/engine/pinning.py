@@ -18,6 +18,7 @@ from bench.cases.case import Case
 from bench.cases.datasets import make_problem
 from bench.cases.models import LEARNING_RATE
 from bench.cases.sizes import Size
+from bench.console import exit_codes
 from bench.engine import affinity
 from bench.engine.defaults import ROUND_TIME_S
 from bench.engine.timing import calibrate, time_rounds
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not affinity.supported():
         print("error: this platform cannot pin threads to CPUs", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     cpus = affinity.serial_cpus("auto")
     print(f"pinned: every thread on CPU {cpus[0]}; free: any of {list(affinity.usable_cpus())}")
     for case, size in CASES:
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{case.case_id(size):<48} pinned {pinned:>9,.0f}  free {free:>9,.0f} steps/s  "
             f"pinned/free {pinned / free:.2f} (free ranged {min(figures['free']):,.0f}-{max(figures['free']):,.0f})"
         )
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

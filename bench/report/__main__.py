@@ -2,6 +2,7 @@
 
 import sys
 
+from bench.console.exit_codes import INTERRUPTED
 from bench.console.entry import run
 from bench.report.make_report import main
 
@@ -10,4 +11,4 @@ try:
 except KeyboardInterrupt:
     # Each output is replaced atomically: what was written before the interrupt is complete.
     print("interrupted: outputs already written are complete, the rest unchanged", file=sys.stderr)
-    sys.exit(130)
+    sys.exit(INTERRUPTED)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench.console import exit_codes
 from bench.console.entry import run
 from bench.report.row_figures import add_figures
 from bench.report.load import read_results, warn_stderr
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         loaded = read_results([path], warn_stderr)
         if loaded.frame.empty:
             print(f"error: {path}: no usable results", file=sys.stderr)
-            return 2
+            return exit_codes.USAGE
         frames.append(add_figures(loaded.frame))
     for line in calibration_lines(*frames, args.show):
         print(line)
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     table = changes(*frames)
     if table.empty:
         print("error: the two runs share no warm case with rounds of at least 1 ms", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     change = table["abs_change_pct"].to_numpy()
     print(
         f"{len(table)} cases in both runs (rounds >= {MIN_ROUND_S * 1e3:g} ms): absolute change in steps/s "
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{second['median_s'] * 1e3:.2f} ms ({100 * change:+.1f}%), "
             f"moving by {first['spread']:.0%} / {second['spread']:.0%} within each run"
         )
-    return 0
+    return exit_codes.OK
 
 
 def probe_change(first: dict | None, second: dict | None) -> float | None:

@@ -151,7 +151,8 @@ def history_section(histories: list[dict], threshold: float) -> str:
         points = record.get("change_points") or []
         missing = record.get("not_measured") or {}
         settings = record.get("settings") or {}
-        threshold_used = settings.get("threshold", threshold)
+        # The record's own threshold where it has one (null: this report's).
+        threshold_used = settings.get("threshold") if settings.get("threshold") is not None else threshold
         intro = (
             f"MLX {esc(releases[0] if releases else '?')} to {esc(releases[-1] if releases else '?')}: "
             f"{len(releases)} releases measured all interleaved on {esc(where or '?')} "

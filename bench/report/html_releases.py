@@ -61,9 +61,8 @@ def self_test_boxes(self_tests: list[dict]) -> str:
                 + "</details>"
             )
         calibration = test.get("calibration") or {}
-        if isinstance(calibration.get("coverage_95"), (int, float)) and isinstance(
-            calibration.get("ks_p_value"), (int, float)
-        ):
+        figures = ("coverage_95", "ks_p_value", "p_below_0_01", "p_below_0_05")
+        if all(isinstance(calibration.get(key), (int, float)) for key in figures):
             lines.append(
                 esc(
                     f"calibration over {calibration.get('cases')} A/A cases: p < 0.01 in {calibration['p_below_0_01']:.1%}, "

@@ -1,7 +1,7 @@
 """Saved pytest-benchmark JSON -> one tidy pandas table: one row per case per run.
 
-Reads every ``*.json`` under the given folders (recursively) and the given
-files, keeps the benchmarks that carry this suite's ``extra_info`` (see
+Reads every ``*.json`` under the given folders (recursively; bench.report.inputs)
+and the given files, keeps the benchmarks that carry this suite's ``extra_info`` (see
 ``schema.REQUIRED_EXTRA_INFO``) and skips everything else with a one-line
 warning that names the file: an empty folder, a file that is not JSON or was
 cut short, JSON of another tool, pytest-benchmark files of another suite.
@@ -34,6 +34,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from bench.console.oneline import one_line
+from bench.report.inputs import find_files, warn_stderr
 from bench.report.records import HISTORY_KIND, RECORD_KINDS, RELEASE_VERDICTS_KIND, SELF_TEST_KIND, record_kind
 from bench.report.schema import (
     BACKEND_FIELD_PREFIXES,
@@ -56,11 +58,13 @@ from bench.report.schema import (
 )
 from bench.results.extra_info import SCHEMA_VERSION
 from bench.stats.roofline import LIMIT_FIELDS, flat_limits
+from bench.results.run_state import why_incomplete
 
 # Whole-number fields: sizes, K, and the numeric parts of a case's identity.
 _INTEGER_KEYS = ("n_examples", "n_features", "steps_per_round", "batch_size", "hidden", "n_ranks")
 # Fields that must be whole numbers >= 1 for the figures to mean anything.
 _POSITIVE_INTS = ("n_examples", "n_features", "steps_per_round")
+_UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 MIN_TIME_S = 1e-9  # no step takes under a nanosecond: a shorter time is broken, its steps/s absurd or infinite
 
 
@@ -75,64 +79,6 @@ class Loaded:
     release_verdicts: list[dict] = field(default_factory=list)
     self_tests: list[dict] = field(default_factory=list)
     histories: list[dict] = field(default_factory=list)  # the release history (history.json), one per run
-
-
-def warn_stderr(message: str) -> None:
-    """Default warning sink: one line on stderr."""
-    print(f"warning: {one_line(message)}", file=sys.stderr)
-
-
-def _is_suite_copy(folder: Path) -> bool:
-    """A copy of this suite's code (the release runner's `suite/` snapshot): its test data are not results."""
-    return (folder / "conftest.py").is_file() and (folder / "bench" / "schema.py").is_file()
-
-
-def _json_files_below(folder: Path, problems: list[tuple[str, str]]) -> list[Path]:
-    """Every *.json file below `folder`, sorted; unreadable folders and copies of the suite said, not read."""
-
-    def unreadable(error: OSError) -> None:
-        problems.append((str(error.filename), f"cannot read this folder ({error.strerror})"))
-
-    found = []
-    for root, dirs, files in os.walk(folder, onerror=unreadable):
-        here = Path(root)
-        for name in sorted(dirs):
-            if _is_suite_copy(here / name):
-                problems.append((str(here / name), "a copy of the suite's code, not results"))
-                dirs.remove(name)
-        found.extend(here / name for name in files if name.endswith(".json") and (here / name).is_file())
-    return sorted(found)
-
-
-def find_files(
-    paths: Iterable[str | Path], warn: Callable[[str], None] = warn_stderr
-) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Expand folders (recursively, ``*.json``) and files into a sorted, de-duplicated list."""
-    found: dict[Path, Path] = {}
-    problems = []
-    for raw in paths:
-        path = Path(raw)
-        try:
-            path.stat()
-        except OSError as error:
-            why = "a symbolic link that loops" if error.errno == errno.ELOOP else "no such file or folder"
-            if error.errno not in (errno.ELOOP, errno.ENOENT, errno.ENOTDIR):
-                why = f"cannot read it ({error.strerror})"
-            problems.append((str(path), why))
-            continue
-        if path.is_dir():
-            inside = _json_files_below(path, problems)
-            if not inside:
-                problems.append((str(path), "folder holds no .json files"))
-            for p in inside:
-                found.setdefault(p.resolve(), p)
-        elif path.is_file():
-            found.setdefault(path.resolve(), path)  # any name: the content decides
-        else:
-            problems.append((str(path), "not a regular file or folder"))
-    for where, why in problems:
-        warn(f"skipping {where}: {why}")
-    return list(found.values()), problems
 
 
 def _json_error(error: json.JSONDecodeError, text: bytes) -> str:
@@ -175,7 +121,7 @@ def _cpu_count(info: dict):
 def _memory_gib(info: dict):
     """Physical memory in GiB (rounded to 0.1), or None when the run did not record it."""
     value = info.get("memory_total_bytes")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 2**64:
         return round(value / 2**30, 1)
     return None
 
@@ -264,6 +210,9 @@ def _why_not_ours(info) -> str | None:
     for key in (k for k in REQUIRED_EXTRA_INFO if k not in _INTEGER_KEYS):  # model, backend...: the case's name
         if not isinstance(info[key], str) or not info[key].strip():
             return f"with an invalid {key} ({info[key]!r}: a name was expected)"
+        if _UNSAFE_NAME.search(info[key]):
+            # The names make file names (plots) and table keys: a path separator or a control character is no name.
+            return f"with an invalid {key} ({info[key]!r}: a name without '/', '\\' or control characters was expected)"
     for key in _INTEGER_KEYS:
         if key not in _POSITIVE_INTS and info.get(key) is None:
             continue  # optional (no batch size: full batch)
@@ -328,7 +277,7 @@ def _parse(path: Path) -> tuple[object, str | None]:
     if not text.strip():
         return None, "empty file"
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_int=_integer)
     except UnicodeDecodeError:
         return None, "not JSON (not UTF-8 text)"
     except json.JSONDecodeError as error:
@@ -336,6 +285,18 @@ def _parse(path: Path) -> tuple[object, str | None]:
     except (ValueError, RecursionError) as error:
         return None, f"not JSON ({type(error).__name__})"
     return doc, None
+
+
+MAX_INT_DIGITS = 300  # a float holds up to about 1.8e308: a longer integer overflows wherever it meets one
+
+
+def _integer(digits: str) -> int | float:
+    """A JSON integer; one too long for a float becomes inf, which every check of a figure refuses.
+
+    No saved field of this suite is that large, and Python's arithmetic on a 401-digit
+    integer ends in OverflowError wherever it meets a float (one over 4,300 digits in ValueError).
+    """
+    return int(digits) if len(digits.lstrip("-")) <= MAX_INT_DIGITS else float(digits)
 
 
 def read_file(path: Path, folder: str | None = None) -> tuple[list[dict], str | None, int]:
@@ -369,6 +330,9 @@ def benchmark_rows(doc, path: Path, folder: str | None = None) -> tuple[list[dic
         "commit_id": _scalar(commit.get("id")),
         "commit_dirty": _scalar(commit.get("dirty")),
     }
+    # A run stopped early (Ctrl-C, -x) is kept but marked: --latest and --export prefer a complete one.
+    incomplete = why_incomplete(machine_info, doc["benchmarks"])
+    run.update(run_complete=incomplete is None, run_incomplete_why=incomplete)
     run.update(columns)
 
     rows, refused = [], []

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.console.exit_codes import INCONCLUSIVE, OK, REGRESSION, USAGE
 from bench.console.oneline import one_line
 from bench.results.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_threshold
 from bench.report.export import FORMATS as EXPORT_FORMATS
 from bench.report.export import write_export
 from bench.report.row_figures import add_figures
-from bench.report.filters import apply_filters
+from bench.report.filters import apply_filters, latest_note, latest_runs
 from bench.report.html import build_page
 from bench.report.load import read_results, warn_stderr
 from bench.report.markdown import build_summary
@@ -37,8 +38,8 @@ from bench.stats.verdict_engine import CORRECTIONS, exit_status
 
 DEFAULT_RESULTS = Path("results")
 DEFAULT_OUT = Path("report")
-# 3 is the release runner's "incomplete"; the report keeps it free so the two never disagree.
-EXIT_OK, EXIT_REGRESSION, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 4
+# The one table of every command (bench.console.exit_codes): 3 is the release runner's "incomplete".
+EXIT_OK, EXIT_REGRESSION, EXIT_ERROR, EXIT_INCONCLUSIVE = OK, REGRESSION, USAGE, INCONCLUSIVE
 OUTPUT_FILES = ("throughput.csv", "speedup.csv", "backends.csv", "versions.csv", "summary.md", "index.html")
 
 
@@ -175,9 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     if loaded.frame.empty:
         where = ", ".join(map(str, paths))
         return _error(f"no usable benchmark results in {where} ({len(loaded.skipped)} skipped); nothing to report")
-    frame = apply_filters(loaded.frame, args.machine, models, args.latest)
+    frame = apply_filters(loaded.frame, args.machine, models)
     if frame.empty:
         return _error(f"no results match --machine {args.machine or 'any'} --model {models or 'any'}")
+    note = latest_note(frame) if args.latest or args.export else None
+    if note:
+        print(f"note: {'--latest' if args.latest else '--export'}: {note}", file=sys.stderr)
+    frame = latest_runs(frame) if args.latest else frame
 
     frame = add_figures(frame)
     speedup = speedup_table(frame)

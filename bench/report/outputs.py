@@ -1,4 +1,4 @@
-"""Writing report files atomically: a temporary file in the same folder, then os.replace.
+"""Writing report files atomically (bench.results.files), all of one report together.
 
 An interrupted report (Ctrl-C, a full disk) leaves each output either as it
 was before or complete, never half-written: readers such as a CI job that
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -21,13 +20,7 @@ from typing import IO
 import pandas as pd
 
 from bench.report.schema import OBJECT_COLUMNS
-
-
-def _umask() -> int:
-    """The process umask (reading it means setting it, so set it straight back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from bench.results import files
 
 
 # (temporary file, final path) of each file written inside all_or_nothing(), renamed at its end.
@@ -77,24 +70,10 @@ def read_output(path: Path) -> bytes:
 def write_atomic(path: Path, write: Callable[[IO], None], binary: bool = False) -> Path:
     """Call write(handle) on a temporary file beside `path`, then move it into place (at the end of all_or_nothing)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(
-            fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})
-        ) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())  # the data is on disk before the name points at it
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
-        pending = _PENDING.get()
-        if pending is not None:
-            pending.append((tmp, path))
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        # Whatever stopped us (KeyboardInterrupt included), leave no temporary file behind.
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    pending = _PENDING.get()
+    if pending is None:
+        return files.write_atomic(path, write, binary)
+    pending.append((files.stage(path, write, binary), path))
     return path
 
 

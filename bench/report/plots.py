@@ -145,7 +145,7 @@ def plot_throughput(frame: pd.DataFrame, out: Path) -> list[Path]:
             + ("" if blas == "default" else f", MLX BLAS {blas}")
         )
         axes.legend(title="backend-variant-barrier-device", fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-        written.append(write_figure(figure, out / f"throughput-{model}-{slug(machine)}{_blas_suffix(blas)}.png"))
+        written.append(write_figure(figure, out / f"throughput-{slug(model)}-{slug(machine)}{_blas_suffix(blas)}.png"))
     return written
 
 
@@ -206,7 +206,7 @@ def plot_speedup_heatmaps(speedup: pd.DataFrame, out: Path) -> list[Path]:
         figure.suptitle(
             f"{model}: {label_of_backend} / {baseline} speedup — {machine}, MLX {part['mlx_version'].iloc[0]}"
         )
-        name = f"speedup-{model}-{slug(backend)}-{slug(machine)}{_blas_suffix(blas)}.png"
+        name = f"speedup-{slug(model)}-{slug(backend)}-{slug(machine)}{_blas_suffix(blas)}.png"
         written.append(write_figure(figure, out / name))
     return written
 
@@ -276,7 +276,7 @@ def plot_backends(frame: pd.DataFrame, out: Path) -> list[Path]:
             f"{model}: fastest case of each backend by size — {machine}, MLX {part['mlx_version'].iloc[0]}"
             + ("" if blas == "default" else f", MLX BLAS {blas}")
         )
-        written.append(write_figure(figure, out / f"backends-{model}-{slug(machine)}{_blas_suffix(blas)}.png"))
+        written.append(write_figure(figure, out / f"backends-{slug(model)}-{slug(machine)}{_blas_suffix(blas)}.png"))
     return written
 
 
@@ -330,7 +330,7 @@ def plot_versions(frame: pd.DataFrame, versions: pd.DataFrame, out: Path) -> lis
             title="backend-variant-barrier-device",
         )
         figure.suptitle(f"{model}: steps/s by MLX version (median, bars: IQR over runs) — {machine}")
-        written.append(write_figure(figure, out / f"versions-{model}-{slug(machine)}{_blas_suffix(blas)}.png"))
+        written.append(write_figure(figure, out / f"versions-{slug(model)}-{slug(machine)}{_blas_suffix(blas)}.png"))
     return written
 
 

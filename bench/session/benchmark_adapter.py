@@ -9,8 +9,10 @@ three things pytest-benchmark does not publish: a fixture's stats record
 One thing is replaced: the file storage's ``save``, which picks the next
 ``NNNN_`` by listing the folder and then opens that name for writing, so two
 runs saving into one results folder at once could truncate each other's file;
-here a saved file is written in full under a hidden name, then hard-linked to
-its ``NNNN_`` name, which fails when the name exists (the next number is tried).
+here a saved file is written in full under a hidden name, its ``NNNN_`` name
+claimed exclusively (the next number is tried when it is taken), and the
+complete file renamed onto it (bench.results.files.save_numbered: no hard
+links, so it works on FAT/exFAT and network mounts).
 tests/test_benchmark_adapter.py pins the versions below: a pytest-benchmark
 outside them, or one that renamed any of the three, fails that test instead
 of silently saving something else.
@@ -18,12 +20,11 @@ of silently saving something else.
 
 from __future__ import annotations
 
-import os
-import re
-import tempfile
 from pathlib import Path
 
 from packaging.version import Version
+
+from bench.results.files import save_numbered
 
 SUPPORTED_MIN = Version("4.0")  # requirements.txt: pytest-benchmark>=4.0
 SUPPORTED_BELOW = Version("6")  # the next major version is unchecked
@@ -67,51 +68,15 @@ def restate_stats(stats_record, round_seconds: list[float]) -> None:
         stats_record.update(seconds)
 
 
-_NUMBERED = re.compile(r"^(\d{4})_")
-SAVE_ATTEMPTS = 1000  # each failed attempt means another run took that number meanwhile
-
-
-def _next_number(folder: Path) -> int:
-    """One past the highest NNNN_ of the saved files in `folder` (1 for none)."""
-    numbers = [int(m.group(1)) for name in os.listdir(folder) if (m := _NUMBERED.match(name))]
-    return max(numbers, default=0) + 1
-
-
 def save_exclusively(storage, output_json: dict, save: str) -> Path:
-    """Save as pytest-benchmark's FileStorage.save does, but never over another run's file.
-
-    The content is written and flushed under a hidden temporary name first, then
-    linked to NNNN_<save>.json: a link never replaces an existing name, so of
-    two runs racing for one number one gets it and the other takes the next.
-    """
+    """Save as pytest-benchmark's FileStorage.save does, but never over another run's file (bench.results.files)."""
     from pytest_benchmark.utils import safe_dumps
 
     data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
     folder = Path(storage.get(f"0000_{save}.json")).parent  # also creates the machine's folder
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".saving-", suffix=".json")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
-        for _ in range(SAVE_ATTEMPTS):
-            target = folder / f"{_next_number(folder):04d}_{save}.json"
-            try:
-                os.link(tmp, target)
-            except FileExistsError:
-                continue
-            storage.logger.info(f"Saved benchmark data in: {target}")
-            return target
-        raise FileExistsError(f"no free NNNN_ number for {save} in {folder} after {SAVE_ATTEMPTS} tries")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    target = save_numbered(folder, f"{save}.json", data)
+    storage.logger.info(f"Saved benchmark data in: {target}")
+    return target
 
 
 def exclusive_saves(config) -> None:

@@ -24,6 +24,7 @@ class SessionConfig:
     sizes_option: str = "quick"
     # Measured at session start (bench.engine.machine_limits); None until then, or when not timing.
     machine_limits: dict | None = None
+    run_mark: dict | None = None  # complete or interrupted, set when the session finishes (bench.results.run_state)
     # The data-parallel benchmark's settings (bench.distributed.pytest_plugin), where that plugin runs.
     distributed: object | None = None
 

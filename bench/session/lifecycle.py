@@ -4,7 +4,8 @@ Machine limits before the first benchmark; saved results never overwrite
 another run's (bench.session.benchmark_adapter.exclusive_saves); passes 2..P once every test has run
 (bench.engine.passes); every case's figures before pytest-benchmark saves them; the
 environment in machine_info (docs/measurement.md, "Measurement rules", rule 7); a case that
-fails a check after timing is not saved; the end-of-run table of steps/s and
+fails a check after timing is not saved; a run stopped early (Ctrl-C, -x) is saved
+marked interrupted (bench.results.run_state); the end-of-run table of steps/s and
 ratios (bench.session.summary).
 """
 
@@ -14,6 +15,7 @@ import pytest
 
 from bench.cases.reference_cache import session_cache
 from bench.engine import isolation, machine_limits, run_environment
+from bench.results.run_state import RUN_FIELD, run_mark
 from bench.session.benchmark_adapter import exclusive_saves, session_benchmarks
 from bench.session.config import session_config
 from bench.session.summary import format_summary
@@ -60,9 +62,18 @@ def pytest_runtestloop(session):
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_sessionfinish(session):
-    """Each case's figures from all its passes, before pytest-benchmark saves and compares them."""
-    session_config(session.config).schedule.finalize()
+def pytest_sessionfinish(session, exitstatus):
+    """Each case's figures from all its passes, and whether the run is complete, before pytest-benchmark saves."""
+    state = session_config(session.config)
+    state.schedule.finalize()
+    # A Ctrl-C or -x still saves what was timed: the mark keeps the report from taking it for a complete run.
+    stopped = session.shouldstop or session.shouldfail
+    state.run_mark = run_mark(
+        exitstatus,
+        stopped if isinstance(stopped, str) else ("stopped" if stopped else None),
+        state.schedule.short_cases(),
+        state.schedule.passes,
+    )
     yield
 
 
@@ -76,6 +87,8 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     steadiness = state.schedule.steadiness()
     if steadiness is not None:
         machine_info["machine_steadiness"] = steadiness
+    if state.run_mark is not None:
+        machine_info[RUN_FIELD] = state.run_mark
     machine_info["bench_settings"] = {
         "sizes": [s.id for s in state.sizes],
         "rounds": state.settings.rounds,

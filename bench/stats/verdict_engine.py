@@ -46,6 +46,8 @@ import pandas as pd
 import scipy.special
 import scipy.stats
 
+from bench.console import exit_codes
+
 ALPHA = 0.01  # family-wise error of the verdicts (Holm over the MLX cases of a comparison)
 CONFIDENCE = 0.95  # of the intervals, and of the `same` verdict
 POWER = 0.8  # of min_detectable_pct and passes_needed, everywhere
@@ -55,7 +57,7 @@ CONTROL_ALPHA = 0.05  # the controls moved as a whole: significant at this level
 CONTROL_TOLERANCE = 0.5  # ...and by more than this share of the threshold (also for one control)
 CORRECTIONS = ("holm", "bh")
 VERDICTS = ("broken", "regression", "inconclusive", "faster", "undecided", "same")  # reading order: worst first
-EXIT_OK, EXIT_REGRESSION, EXIT_INCONCLUSIVE = 0, 1, 4
+EXIT_OK, EXIT_REGRESSION, EXIT_INCONCLUSIVE = exit_codes.OK, exit_codes.REGRESSION, exit_codes.INCONCLUSIVE
 # What decide() adds to each test, as a verdict row carries it.
 DECISION_FIELDS = (
     "pct_change",

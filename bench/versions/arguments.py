@@ -7,7 +7,7 @@ names (the workers run a snapshot of this checkout, so they list the same
 ids), and --bisect's OLD before NEW. Each failure is one line on stderr and
 exit status 2. The default results folder is claimed only when a run starts
 (claim_results): a new folder, with a suffix when another session of the
-same second took the name.
+same second took the name; a folder named with --results must be new or empty.
 """
 
 from __future__ import annotations
@@ -305,6 +305,14 @@ def claim_results(args: argparse.Namespace) -> Path:
     and write over each other's files.
     """
     if not args.default_results:
+        # A folder named with --results is used only when new or empty: an earlier session's verdicts,
+        # measurements and runs are never replaced, nor pooled with this session's.
+        earlier = _earlier_contents(args.results)
+        if earlier:
+            fail(
+                f"--results {args.results} already holds {earlier}; nothing was changed: name a new or empty "
+                "folder, or leave --results out for a new one under results/versions/"
+            )
         args.results.mkdir(parents=True, exist_ok=True)
         return args.results
     base = args.results
@@ -320,6 +328,22 @@ def claim_results(args: argparse.Namespace) -> Path:
             args.out = candidate / "report"
         return candidate
     fail(f"no free results folder beside {base}; name one with --results")
+
+
+def _earlier_contents(folder: Path) -> str | None:
+    """What makes `folder` unusable as a new session's results folder (a few of its names), or None."""
+    if not folder.exists() and not folder.is_symlink():
+        return None
+    if not folder.is_dir():
+        return "something that is not a folder"
+    try:
+        names = sorted(p.name for p in folder.iterdir())
+    except OSError as error:
+        return f"a folder that cannot be listed ({error.strerror})"
+    if not names:
+        return None
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"an earlier session's files ({shown})"
 
 
 def fail(message: str) -> None:

@@ -19,13 +19,13 @@ from bench.results.releases import version_key
 from bench.stats import verdict_engine
 from bench.versions import verdict_files, verdicts
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, InstallError
+from bench.versions.common import EXIT_INCONCLUSIVE as EXIT_INCONCLUSIVE
 from bench.versions.environments import EnvCache, ensure_env
 from bench.versions.paired import PairedSettings, Side, run_paired
 from bench.versions.pins import PinSet
 from bench.versions.plan import child_environment
 from bench.versions.targets import Target
 
-EXIT_INCONCLUSIVE = 4
 WORKER_LOGS = "workers"
 
 

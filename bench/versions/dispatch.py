@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import platform
 import shlex
 import sys
@@ -15,10 +14,12 @@ from packaging.version import InvalidVersion, Version
 
 from bench.engine.client import WorkerError
 from bench.engine.run_environment import machine_identity
+from bench.results import files
 from bench.versions import run_reports
 from bench.versions.arguments import build_parser, claim_results, fail, parse_args, split_argv  # noqa: F401 - re-exported
 from bench.versions.common import (
     EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REGRESSION,
     EXIT_USAGE,
@@ -85,7 +86,8 @@ class Manifest:
     def write(self) -> None:
         """Save it now, so an interrupted session still says what it did."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, indent=2, default=str))
+        # Atomic: on a full disk the previous complete record stays (bench.results.files).
+        files.write_json(self.path, self.data, default=str)
 
 
 def print_plan(args, cache: EnvCache, pins: PinSet, order: list[tuple[int, str]]) -> None:
@@ -177,9 +179,14 @@ def compare(args: argparse.Namespace, manifest: Manifest) -> tuple[int, bool]:
         flush=True,
     )
     csv_path = args.out / "versions.csv"
-    csv_path.unlink(missing_ok=True)  # a stale table from an earlier report must not pass for this one's
+    # A stale table from an earlier report must not pass for this one's, yet it is kept until the
+    # report replaces it: the report writes its files together or not at all (bench.report.outputs),
+    # so one that fails leaves the earlier page whole, with its table. A table counts as this
+    # report's only when the file was replaced (another inode or time).
+    before = run_reports.file_identity(csv_path)
     status = run_reports.run_report(args.results, args.out, args.threshold, args.fail_on_regression)
-    verdicts = run_reports.read_verdicts(csv_path)
+    fresh = run_reports.file_identity(csv_path) not in (None, before)
+    verdicts = run_reports.read_verdicts(csv_path) if fresh else []
     regressions = [row for row in verdicts if run_reports.is_regression(row)]
     manifest.data.update(report_exit=status, regressions=len(regressions))
     manifest.write()
@@ -199,11 +206,21 @@ def compare(args: argparse.Namespace, manifest: Manifest) -> tuple[int, bool]:
                 "in every environment: the machine was too noisy for these verdicts; rerun with more --passes on a quiet machine"
             )
     # Exit 1 from Python also means "crashed": the report's 1 is a regression only if it wrote its table.
-    return status, bool(regressions) or (status == EXIT_REGRESSION and csv_path.exists())
+    return status, bool(regressions) or (status == EXIT_REGRESSION and fresh)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Install, run interleaved, report; see the module docstring for exit statuses."""
+    try:
+        return _main(argv)
+    except OSError as error:
+        # A full disk, a folder made read-only: one line; every record written so far is whole
+        # (bench.results.files), the one being written is as it was before.
+        print(f"python -m bench.versions: error: cannot write: {files.describe_error(error)}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     cache = EnvCache(Path(args.cache_dir))
     pins = pin_set(REQUIREMENTS.read_text())
@@ -248,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest.data["interrupted"] = True
         manifest.write()
         print(f"\ninterrupted: the runs saved so far are in {args.results / RUNS_DIR}")
-        return 130
+        return EXIT_INTERRUPTED
 
     incomplete = bool(manifest.data["install_failures"]) or any(r["status"] != "ok" for r in manifest.data["runs"])
     if not any(r["files"] for r in manifest.data["runs"]):
@@ -341,4 +358,4 @@ def paired_main(args, cache: EnvCache, pins: PinSet, start_worker=None, ensure=N
         return EXIT_INCOMPLETE
     except KeyboardInterrupt:
         print(f"\ninterrupted: what was measured so far is in {args.results}")
-        return 130
+        return EXIT_INTERRUPTED

@@ -39,6 +39,15 @@ def run_report(results: Path, out: Path, threshold: float, fail_on_regression: b
     return subprocess.run(report_command(results, out, threshold, fail_on_regression), cwd=cwd).returncode
 
 
+def file_identity(path: Path) -> tuple[int, int, int] | None:
+    """(device, inode, modification time in ns) of `path`, or None when it is not there: a replaced file has another."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_mtime_ns
+
+
 def read_verdicts(csv_path: Path) -> list[dict]:
     """Rows of the report's versions.csv (the verdict record), regressions first; [] if it is not there."""
     import csv

@@ -45,11 +45,11 @@ from scipy import stats
 
 from bench.versions import verdict_files, verdicts
 from bench.versions.common import EXIT_OK, EXIT_REGRESSION
+from bench.versions.common import EXIT_UNFIT as EXIT_UNFIT
 from bench.versions.compare import EXIT_INCONCLUSIVE, judge, machine_label, measure, settings_record
 from bench.versions.paired import PairedSettings, Side
 from bench.versions.targets import Target
 
-EXIT_UNFIT = 5
 STATUS_EXIT = {"pass": EXIT_OK, "regression": EXIT_REGRESSION, "inconclusive": EXIT_INCONCLUSIVE, "unfit": EXIT_UNFIT}
 # Planted slowdowns as multiples of the threshold, and how many cases get each: 20 at twice the
 # threshold (at least 19 must be caught), fewer at the sizes that draw the rest of the curve.

@@ -12,9 +12,9 @@ import datetime as dt
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
+
+from bench.results import files
 
 VERDICTS_KIND = "mlx-sgd-bench-release-verdicts"
 SELF_TEST_KIND = "mlx-sgd-bench-self-test"
@@ -42,16 +42,9 @@ def _clean(value):
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename."""
+    """Write `text` to `path` atomically (bench.results.files), creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_atomic(path, text)
 
 
 def write_json(path: Path, data: dict) -> None:
