@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from bench.engine.client import START_TIMEOUT_S, WorkerClient
 from bench.engine.isolation import WorkerPool
 from bench.engine.jobs import Job, PassResult
@@ -39,6 +41,8 @@ from bench.engine.steadiness import probe_seconds
 from bench.engine.steadiness import summary as steadiness_summary
 from bench.results.extra_info import SCHEMA_VERSION
 from bench.session.benchmark_adapter import per_step_stats, restate_stats
+from bench.stats.components import describe as describe_components
+from bench.stats.components import summarise as variance_summary
 from bench.stats.figures import steps_intervals, term_fields
 from bench.stats.intervals import machine_spread
 from bench.stats.pairing import compared_with, pass_step_times
@@ -79,6 +83,7 @@ class Measurement:
     pass_probe_s: dict[int, float] = field(default_factory=dict)  # the machine's probe before each pass
     round_times: list[float] = field(default_factory=list)
     round_pass: list[int] = field(default_factory=list)
+    overhead_s: list[float] = field(default_factory=list)  # each pass's time outside its rounds (setup, checks)
     failure: str | None = None
     remeasured: bool = False
     _stats: object = None
@@ -139,6 +144,8 @@ class Schedule:
     phase_s: dict[str, float] = field(default_factory=dict)  # inside the passes: setup, rounds, checks... (PassResult)
     # The between-run terms every interval of the session gets (bench.stats.run_terms; --run-terms).
     run_terms: RunTerms = field(default_factory=RunTerms)
+    # Where the variance lay in this session, per backend and size class (bench.stats.components), once finalized.
+    variance_components: dict = field(default_factory=dict)
 
     def add(self, measurement: Measurement) -> None:
         """Register a case whose pass 1 is done."""
@@ -198,6 +205,9 @@ class Schedule:
                 timeout = PASS_TIMEOUT_FLOOR_S + PASS_TIMEOUT_FACTOR * measurement.pass_cost_s
                 result = self.run_job(measurement.job, timeout)
                 measurement.add_pass(pass_id, result.round_times_s, result.pid, result.probe_s)
+                phases = dict(result.phases_s or {})
+                phases.pop("rounds", None)
+                measurement.overhead_s.append(sum(phases.values()))
             else:
                 probe_s = probe_seconds()
                 measurement.add_pass(pass_id, measurement.time_pass(), os.getpid(), probe_s)
@@ -364,6 +374,9 @@ class Schedule:
                 pass_spread=figures.pass_spread,
                 remeasured=measurement.remeasured,
                 unstable=figures.unstable,
+                median_round_s=figures.median,
+                # A later pass's cost outside its rounds (setup, warm-up, checks): Kalibera and Jones' rule needs it.
+                pass_overhead_s=float(np.median(measurement.overhead_s)) if measurement.overhead_s else None,
             )
             info.update(throughput(info, figures.median))
             # pytest-benchmark's stats over the pass medians, so its median is the suite's figure (1 / it = steps/s).
@@ -371,7 +384,15 @@ class Schedule:
             info["stats_over"] = "pass medians"
             if measurement.finish is not None:
                 info.update(measurement.finish(measurement, self))
-        self._add_intervals([m for m in self.measurements if m.failure is None and m.round_times])
+        measured = [m for m in self.measurements if m.failure is None and m.round_times]
+        self._add_intervals(measured)
+        infos = [m.benchmark.extra_info for m in measured if m.benchmark.extra_info.get("phase", "warm") == "warm"]
+        self.variance_components = variance_summary(infos, self.run_terms)
+        if self.variance_components:
+            self.notes.append(
+                'where the variance lies (bench.stats.components; docs/measurement.md, "Where the variance lies"):\n'
+                + "\n".join(describe_components(self.variance_components))
+            )
 
     def _add_intervals(self, measurements: list[Measurement]) -> None:
         """Every figure's 95% interval and the unstable rule (bench.stats.figures), over all the session's cases at once."""

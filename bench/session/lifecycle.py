@@ -87,6 +87,9 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     steadiness = state.schedule.steadiness()
     if steadiness is not None:
         machine_info["machine_steadiness"] = steadiness
+    if state.schedule.variance_components:
+        machine_info["variance_components"] = state.schedule.variance_components
+    machine_info["run_terms"] = state.schedule.run_terms.to_json()
     if state.run_mark is not None:
         machine_info[RUN_FIELD] = state.run_mark
     machine_info["bench_settings"] = {
