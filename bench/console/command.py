@@ -36,6 +36,11 @@ SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
         (),
         "how far two saved runs agree, beside the machine's probe (python -m bench.report.agreement)",
     ),
+    "calibration": (
+        "bench.report.calibration",
+        (),
+        "whether the intervals hold over pairs of runs; the run terms they imply (python -m bench.report.calibration)",
+    ),
     "pinning": ("bench.engine.pinning", (), "what pinning does to serial cases here (python -m bench.pinning)"),
 }
 

@@ -46,11 +46,16 @@ def compare(case: Case, size: Size, cpus: tuple[int, ...], pairs: int, rounds: i
     return figures
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print pinned and free steps/s for each case."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of python -m bench.pinning (docs/reference/pinning.md is made from it)."""
     parser = argparse.ArgumentParser(prog="python -m bench.pinning", description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=4, help="pinned/free pairs per case (default 4)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print pinned and free steps/s for each case."""
+    args = build_parser().parse_args(argv)
     if not affinity.supported():
         print("error: this platform cannot pin threads to CPUs", file=sys.stderr)
         return exit_codes.USAGE

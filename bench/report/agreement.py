@@ -147,13 +147,18 @@ def shared_baselines(outside: pd.DataFrame, show: int) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Compare two saved runs; print the agreement figures."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of python -m bench.report.agreement (docs/reference/agreement.md is made from it)."""
     parser = argparse.ArgumentParser(prog="python -m bench.report.agreement", description=__doc__.splitlines()[0])
     parser.add_argument("first", help="a saved run (pytest-benchmark JSON)")
     parser.add_argument("second", help="another saved run of the same grid")
-    parser.add_argument("--show", type=int, default=5, help="how many of the cases that moved most to list")
-    args = parser.parse_args(argv)
+    parser.add_argument("--show", type=int, default=5, help="how many of the cases that moved most to list (default 5)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Compare two saved runs; print the agreement figures."""
+    args = build_parser().parse_args(argv)
     frames = []
     for path in (args.first, args.second):
         loaded = read_results([path], warn_stderr)

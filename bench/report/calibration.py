@@ -131,13 +131,18 @@ def _read_pairs(paths: list[str]) -> tuple[list[tuple[list[dict], list[dict]]], 
     return pairs, {cpu for _, cpu in records}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """check: the calibration table of pairs of runs; estimate: the run terms they imply."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of python -m bench.report.calibration (docs/reference/calibration.md is made from it)."""
     parser = argparse.ArgumentParser(prog="python -m bench.report.calibration", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("check", "estimate"), help="check the intervals, or estimate run terms")
     parser.add_argument("runs", nargs="+", help="saved runs in pairs of back-to-back runs of one grid: A B [C D ...]")
     parser.add_argument("--out", help="estimate: write the run terms here (JSON) instead of printing them")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """check: the calibration table of pairs of runs; estimate: the run terms they imply."""
+    args = build_parser().parse_args(argv)
     try:
         pairs, cpus = _read_pairs(args.runs)
     except (OSError, ValueError) as error:

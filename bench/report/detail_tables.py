@@ -154,6 +154,7 @@ def throughput_detail(warm: pd.DataFrame) -> pd.DataFrame:
 THROUGHPUT_FORMATS = {
     "median_round_ms": MS,
     "iqr_pct_of_median": PCT,
+    "pass_spread_pct": PCT,  # one decimal, as every other percentage of the tables
     "steps_per_s": COUNT,
     "±95% (%)": fmt("{:.1f}"),
     "samples_per_s": COUNT,

@@ -29,7 +29,7 @@ from bench.results.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_thre
 from bench.versions import verdicts
 from bench.versions.common import CACHE_ENV_VAR, DEFAULT_PASSES, EXIT_USAGE, ORDERS, REPO_ROOT
 from bench.versions.environments import default_cache_dir
-from bench.versions.paired import DEFAULT_PAIRS, DEFAULT_SESSIONS
+from bench.versions.paired import DEFAULT_PAIRS, DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_SESSIONS
 from bench.versions.targets import MLX_EXTRAS, ReleaseError, check_env_name, parse_target
 
 
@@ -58,12 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
         "       %(prog)s RELEASE [RELEASE ...] --mode runs [options] [-- PYTEST_ARGS]\n"
         "       %(prog)s --list-envs | --clear-envs [RELEASE ...]",
         description="Compare MLX releases on this machine: by default interleaved, paired rounds of the grid's cases in "
-        "long-lived worker processes, one per release, pinned to the same CPUs, in several sessions of fresh processes.",
+        "the measurement engine's worker processes (per release and session, a fresh worker per group of cases), "
+        "pinned to the same CPUs, in several sessions of fresh processes.",
         epilog="A RELEASE is a published version (0.32.4) or a local MLX wheel file (labelled <version>+<sha256[:12]>). "
         "Exit status: 0 ok / self-test pass; 1 regression (with --fail-on-regression; self-test: a false regression); "
         "2 usage; 3 a release did not install or a run failed (the rest is saved); "
-        "4 inconclusive: a NumPy control moved (with --fail-on-regression, and always for the self-test); "
-        "5 self-test: the planted 30% slowdown was missed (unfit). "
+        "4 inconclusive: a NumPy control moved (with --fail-on-regression, and always for the self-test), "
+        "or a bisect probe came out undecided or inconclusive; "
+        "5 self-test: unfit (plants at twice the threshold missed, a broken plant passed, the p-values or intervals "
+        "off, or the two case orders disagree; the reasons are printed and saved in self-test.json). "
         "--mode runs: arguments after -- go to every pytest run.",
     )
     parser.add_argument(
@@ -160,15 +163,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--passes",
         type=_positive_int,
         default=DEFAULT_PASSES,
-        help=f"times the grid runs under each release, interleaved (default {DEFAULT_PASSES})",
+        help=f"--mode runs: times the grid runs under each release, interleaved (default {DEFAULT_PASSES}); "
+        "the paired mode takes --sessions instead",
     )
     parser.add_argument(
         "--order",
         choices=ORDERS,
         default="rotate",
-        help="order of releases within a pass: rotate (default; shifts by one each pass), shuffle (seeded), fixed",
+        help="--mode runs: order of releases within a pass: rotate (default; shifts by one each pass), "
+        "shuffle (seeded by --seed), fixed",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of --order shuffle (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of every random order: paired, the order of the releases in each block of rounds and of "
+        "--case-order shuffle; --mode runs, --order shuffle (default 0)",
+    )
     parser.add_argument(
         "--threshold",
         type=parse_threshold,
@@ -188,13 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"folder of the per-release environments (default ${CACHE_ENV_VAR}, else ~/.cache/mlx-sgd-bench/envs)",
     )
     parser.add_argument(
-        "--timeout", type=float, help="seconds one pytest run may take before it is stopped (default none)"
+        "--timeout",
+        type=float,
+        help="--mode runs: seconds one pytest run may take before it is stopped (default none); paired: seconds "
+        f"a worker may take to answer one request (default {DEFAULT_REQUEST_TIMEOUT_S:g})",
     )
     parser.add_argument(
-        "--dry-run", action="store_true", help="print the environments and the order of runs; run nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the plan (the releases, the cache folder and, with --mode runs, the order of runs); "
+        "install and run nothing. With --history and fewer than three RELEASEs it asks the package index "
+        "which releases the range holds",
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show pytest's output as it runs (it is always logged)"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="paired: a progress line for every case; --mode runs: pytest's output as it runs (it is always logged)",
     )
     parser.add_argument("--list-envs", action="store_true", help="list the cached environments and exit")
     parser.add_argument(
