@@ -235,6 +235,7 @@ runner_tokens = st.one_of(
     st.sampled_from(["0.30.0", "0.32.4", "0.30.0/../..", "0.99", "nan", "-1", "inf", "1e309", "0", "3", "a;b"]),
     st.sampled_from(["zzz-*", "linear-*", "linear-mlx-compiled-step-cpu-b32-n1000-d10", "1000x10", "banana", "--"]),
     st.sampled_from(["paired", "runs", "cpu", "gpu", "all", "grid", "shuffle", "10%", "-k", "x.whl", "-"]),
+    st.sampled_from(["compare", "history", "bisect", "self-test"]),  # the subcommands, first or misplaced
     st.text(max_size=6),
 )
 

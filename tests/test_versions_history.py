@@ -19,6 +19,7 @@ from bench.report.load import read_results
 from bench.report.markdown import section_history
 from bench.report.records import record_kind
 from bench.versions import compare, dispatch, history, index
+from bench.versions.modes import mode_settings
 
 PUBLISHED = ["0.2.0", "0.26.3", "0.26.5", "0.27.1", "0.28.0rc1", "0.28.0", "0.29.0", "0.29.1", "0.30.0"]
 BACKEND = ["0.26.5", "0.27.1", "0.28.0", "0.29.0", "0.29.1", "0.30.0"]
@@ -32,7 +33,7 @@ def parse(tmp_path, *argv):
 def run(tmp_path, world, *argv, available=PUBLISHED, backend=BACKEND):
     args = parse(tmp_path, "--history", *argv, "--cpus", "none")
     status = history.run_history(
-        args,
+        mode_settings(args),
         versions.EnvCache(tmp_path / "c"),
         versions.PinSet(()),
         world.start,
@@ -61,9 +62,9 @@ def test_history_arguments(tmp_path):
     for bad in (["--history", "--mode", "runs"], ["--history", "--self-test", "0.30.0"]):
         with pytest.raises(SystemExit):
             parse(tmp_path, *bad)
-    explicit = parse(tmp_path, "--history", "0.26.5", "0.28.0", "0.30.0")
+    explicit = mode_settings(parse(tmp_path, "--history", "0.26.5", "0.28.0", "0.30.0"))
     assert history.plan_releases(explicit, PUBLISHED, BACKEND) == (["0.26.5", "0.28.0", "0.30.0"], {})
-    ranged = parse(tmp_path, "--history", "0.27.1", "0.29.1")
+    ranged = mode_settings(parse(tmp_path, "--history", "0.27.1", "0.29.1"))
     assert history.plan_releases(ranged, PUBLISHED, BACKEND)[0] == ["0.27.1", "0.28.0", "0.29.0", "0.29.1"]
 
 
@@ -135,7 +136,7 @@ def test_a_release_that_does_not_install_is_listed_and_the_run_is_incomplete(tmp
 
 
 def test_too_few_releases_is_a_usage_error(tmp_path, capsys):
-    args = parse(tmp_path, "--history", "0.30.0", "--cpus", "none")
+    args = mode_settings(parse(tmp_path, "--history", "0.30.0", "--cpus", "none"))
     status = history.run_history(args, None, None, None, None, None, available=PUBLISHED, backend=BACKEND)
     assert status == versions.EXIT_USAGE and "at least two releases" in capsys.readouterr().out
 

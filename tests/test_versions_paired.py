@@ -12,6 +12,7 @@ import json
 import math
 import random
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from bench.engine.client import WorkerClient, WorkerError, WorkerTimeout
 from bench.engine.worker import serve
 from bench.report.records import record_kind
 from bench.versions import arguments, bisect, compare, env_ownership, selftest, verdict_files, verdicts
+from bench.versions.modes import mode_settings
 from bench.versions.paired import PairedSettings, Side, pairs_for, run_paired
 from bench.versions.targets import ReleaseError, mlx_requirement, parse_target, twin
 
@@ -597,7 +599,11 @@ def run_main(tmp_path, argv, world):
     from bench.versions import dispatch
 
     return dispatch.paired_main(
-        args, versions.EnvCache(tmp_path / "cache"), versions.PinSet(()), start_worker=world.start, ensure=fake_ensure
+        mode_settings(args),
+        versions.EnvCache(tmp_path / "cache"),
+        versions.PinSet(()),
+        start_worker=world.start,
+        ensure=fake_ensure,
     )
 
 
@@ -636,7 +642,11 @@ def test_self_test_end_to_end_writes_self_test_json(tmp_path, monkeypatch):
     from bench.versions import dispatch
 
     status = dispatch.paired_main(
-        args, versions.EnvCache(tmp_path / "c"), versions.PinSet(()), start_worker=world.start, ensure=fake_ensure
+        mode_settings(args),
+        versions.EnvCache(tmp_path / "c"),
+        versions.PinSet(()),
+        start_worker=world.start,
+        ensure=fake_ensure,
     )
     document = json.loads((tmp_path / "r" / verdict_files.SELF_TEST_JSON).read_text())
     assert document["kind"] == "mlx-sgd-bench-self-test" and document["release"] == "0.32.4"
@@ -665,7 +675,7 @@ def bisect_in(world, tmp_path, monkeypatch, case, old, new, available) -> int:
     monkeypatch.setattr(arguments, "check_cases", lambda args: None)  # the fake world's ids are not the grid's
     argv = ["--bisect", case, old, new, "--results", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
     return bisect.run_bisect(
-        versions.parse_args([*argv, "--cpus", "none"]),
+        mode_settings(versions.parse_args([*argv, "--cpus", "none"])),
         versions.EnvCache(tmp_path / "c"),
         versions.PinSet(()),
         world.start,
@@ -765,13 +775,13 @@ def test_cases_and_bisect_on_any_device_pass_the_early_check():
 
 def test_the_default_results_folder_is_new_for_each_session(tmp_path, monkeypatch):
     monkeypatch.setattr(arguments, "REPO_ROOT", tmp_path)
-    first, second = (versions.parse_args(["0.30.0", "0.32.4"]) for _ in range(2))
-    second.results = first.results  # the same second
-    second.out = first.results / "report"
+    first, second = (mode_settings(versions.parse_args(["0.30.0", "0.32.4"])) for _ in range(2))
+    second = replace(second, results=first.results, out=first.results / "report")  # the same second
     assert not first.results.exists()  # parsing alone creates nothing
     (first.results.parent).mkdir(parents=True)
-    claimed = [arguments.claim_results(args) for args in (first, second)]
+    first, second = (arguments.claim_results(args) for args in (first, second))
+    claimed = [first.results, second.results]
     assert claimed[0] != claimed[1] and all(path.is_dir() for path in claimed)
     assert claimed[1].name == claimed[0].name + "-2" and second.out == claimed[1] / "report"
-    named = versions.parse_args(["0.30.0", "0.32.4", "--results", str(claimed[0])])
-    assert arguments.claim_results(named) == claimed[0]  # a folder the user names is theirs to reuse
+    named = mode_settings(versions.parse_args(["0.30.0", "0.32.4", "--results", str(claimed[0])]))
+    assert arguments.claim_results(named).results == claimed[0]  # a folder the user names is theirs to reuse

@@ -2,7 +2,8 @@
 
 Each subcommand hands its arguments unchanged to the tool's own ``main`` (which parses them and
 answers ``--help``), so ``mlx-sgd-bench report ARGS`` is ``python -m bench.report ARGS`` and
-``mlx-sgd-bench history ARGS`` is ``python -m bench.versions --history ARGS``. The main job
+``mlx-sgd-bench versions history ARGS`` and ``mlx-sgd-bench history ARGS`` are
+``python -m bench.versions history ARGS`` (the release runner's modes are its own subcommands). The main job
 stays ``pytest --benchmark-only``.
 """
 
@@ -25,7 +26,11 @@ SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
         (),
         "compare saved runs: tables, plots, index.html (python -m bench.report)",
     ),
-    "versions": ("bench.versions.dispatch", (), "compare MLX releases, interleaved (python -m bench.versions)"),
+    "versions": (
+        "bench.versions.dispatch",
+        (),
+        "MLX releases, interleaved: compare | history | bisect | self-test (python -m bench.versions)",
+    ),
     "history": (
         "bench.versions.dispatch",
         ("--history",),

@@ -1,9 +1,14 @@
-"""Compare MLX releases on this machine: `python -m bench.versions`.
+"""Compare MLX releases on this machine: `python -m bench.versions SUBCOMMAND`.
 
-    python -m bench.versions 0.30.0 0.32.4 [--sizes quick] [--sessions 4] [--pairs 6] [--cases GLOB]
-    python -m bench.versions --self-test 0.32.4
-    python -m bench.versions --bisect CASE OLD NEW
-    python -m bench.versions 0.29.4 0.32.4 --mode runs [--passes 3] [-- PYTEST_ARGS]
+    python -m bench.versions compare 0.30.0 0.32.4 [--sizes quick] [--sessions 4] [--pairs 6] [--cases GLOB]
+    python -m bench.versions history [FROM [TO] | RELEASE RELEASE RELEASE ...]
+    python -m bench.versions self-test 0.32.4
+    python -m bench.versions bisect CASE OLD NEW
+    python -m bench.versions compare 0.29.4 0.32.4 --mode runs [--passes 3] [-- PYTEST_ARGS]
+
+The flags of older command lines (`0.30.0 0.32.4`, `--history`, `--self-test`,
+`--bisect`) are aliases of the subcommands; each mode runs from one frozen
+settings object built from the command line (bench.versions.modes).
 
 Each release (a published version, or a local MLX wheel labelled by version and
 hash) gets its own virtual environment, built once in a cache folder and
@@ -19,13 +24,14 @@ policy; rounds of one case alternate between the releases, and several
 sessions of fresh processes make the process the unit of the verdict
 (bench.versions.paired, .verdicts, .compare). Results go to
 `results/versions/<timestamp>/release-verdicts.json` and `.csv`.
-`--self-test` compares a release with itself, with slowdowns planted in one
-side (bench.versions.selftest); `--bisect` finds the first release where a
-case regressed (bench.versions.bisect).
+`self-test` compares a release with itself, with slowdowns planted in one
+side (bench.versions.selftest); `bisect` finds the first release where a
+case regressed (bench.versions.bisect); `history` measures every release in a
+range and finds where the speed changed (bench.versions.history).
 
 `--mode runs` runs the whole grid once per release and pass under pytest,
 interleaved, then `python -m bench.report` over the saved runs
-(bench.versions.plan, .runs, .reporting).
+(bench.versions.plan, .runs, .run_reports).
 
 Exit status: 0 done (self-test: pass); 1 a regression (with
 --fail-on-regression; self-test: a false regression); 2 bad command line; 3 a

@@ -1,4 +1,9 @@
-"""The command line of `python -m bench.versions`: its options, and the checks run before anything is installed.
+"""The command line of `python -m bench.versions`: its subcommands, options, and the checks run before installing.
+
+The modes are subcommands (``compare``, ``history``, ``bisect``, ``self-test``;
+docs/releases.md, "Subcommands"); the flags of older command lines (``RELEASE
+...``, ``--history``, ``--bisect``, ``--self-test``) are aliases that parse to
+the same arguments, checked by the same code. Both forms take every option.
 
 Every check that can fail is made here, in well under a second, before an
 environment is built or a worker started: releases, numbers, CPU sets, the
@@ -18,6 +23,7 @@ import fnmatch
 import math
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -29,6 +35,7 @@ from bench.results.releases import DEFAULT_THRESHOLD, THRESHOLD_HELP, parse_thre
 from bench.versions import verdicts
 from bench.versions.common import CACHE_ENV_VAR, DEFAULT_PASSES, EXIT_USAGE, ORDERS, REPO_ROOT
 from bench.versions.environments import default_cache_dir
+from bench.versions.modes import BISECT, COMPARE, HISTORY, SELF_TEST, RunnerSettings, mode_of
 from bench.versions.paired import DEFAULT_PAIRS, DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_SESSIONS
 from bench.versions.targets import MLX_EXTRAS, ReleaseError, check_env_name, parse_target
 
@@ -47,51 +54,54 @@ class _OneLineParser(argparse.ArgumentParser):
         fail(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of python -m bench.versions."""
-    parser = _OneLineParser(
-        prog="python -m bench.versions",
-        usage="%(prog)s RELEASE [RELEASE ...] [options]\n"
-        "       %(prog)s --self-test RELEASE [options]\n"
-        "       %(prog)s --history [FROM [TO] | RELEASE RELEASE RELEASE ...] [options]\n"
-        "       %(prog)s --bisect CASE OLD NEW [options]\n"
-        "       %(prog)s RELEASE [RELEASE ...] --mode runs [options] [-- PYTEST_ARGS]\n"
-        "       %(prog)s --list-envs | --clear-envs [RELEASE ...]",
-        description="Compare MLX releases on this machine: by default interleaved, paired rounds of the grid's cases in "
+PROG = "python -m bench.versions"
+EXIT_STATUSES = (
+    "Exit status: 0 ok / self-test pass; 1 regression (with --fail-on-regression; self-test: a false regression); "
+    "2 usage; 3 a release did not install or a run failed (the rest is saved); "
+    "4 inconclusive: a NumPy control moved (with --fail-on-regression, and always for the self-test), "
+    "or a bisect probe came out undecided or inconclusive; "
+    "5 self-test: unfit (plants at twice the threshold missed, a broken plant passed, the p-values or intervals "
+    "off, or the two case orders disagree; the reasons are printed and saved in self-test.json)."
+)
+RELEASE_HELP = "A RELEASE is a published version (0.32.4) or a local MLX wheel file (labelled <version>+<sha256[:12]>)."
+# subcommand: (its positional arguments in the usage line, what it does); docs/releases.md, "Subcommands".
+SUBCOMMANDS = {
+    COMPARE: (
+        "RELEASE RELEASE [RELEASE ...] [options] [--mode runs [-- PYTEST_ARGS]]",
+        "Compare MLX releases on this machine: by default interleaved, paired rounds of the grid's cases in "
         "the measurement engine's worker processes (per release and session, a fresh worker per group of cases), "
-        "pinned to the same CPUs, in several sessions of fresh processes.",
-        epilog="A RELEASE is a published version (0.32.4) or a local MLX wheel file (labelled <version>+<sha256[:12]>). "
-        "Exit status: 0 ok / self-test pass; 1 regression (with --fail-on-regression; self-test: a false regression); "
-        "2 usage; 3 a release did not install or a run failed (the rest is saved); "
-        "4 inconclusive: a NumPy control moved (with --fail-on-regression, and always for the self-test), "
-        "or a bisect probe came out undecided or inconclusive; "
-        "5 self-test: unfit (plants at twice the threshold missed, a broken plant passed, the p-values or intervals "
-        "off, or the two case orders disagree; the reasons are printed and saved in self-test.json). "
-        "--mode runs: arguments after -- go to every pytest run.",
-    )
-    parser.add_argument(
-        "releases", nargs="*", metavar="RELEASE", help="MLX releases (0.29.4 0.31.1 0.32.4) or MLX .whl files"
-    )
+        "pinned to the same CPUs, in several sessions of fresh processes; --mode runs: the whole grid under pytest once per release and pass. "
+        "The same as python -m bench.versions RELEASE RELEASE ...",
+    ),
+    HISTORY: (
+        "[FROM [TO] | RELEASE RELEASE RELEASE ...] [options]",
+        "Every published release from FROM to TO (default: all that install here), or three or more RELEASEs, "
+        "measured all interleaved on the history grid; where the speed changed (history.json, history.csv). "
+        "The same as python -m bench.versions --history ...",
+    ),
+    BISECT: (
+        "CASE OLD NEW [options]",
+        "The first published release after OLD, up to NEW, where CASE regressed against OLD, by binary search with "
+        "the paired comparison (bisect.json). The same as python -m bench.versions --bisect CASE OLD NEW",
+    ),
+    SELF_TEST: (
+        "RELEASE [options]",
+        "A/A test of the gate on this machine: RELEASE against itself, with slowdowns, broken kernels and leftover "
+        "state planted in one side; whether the machine is fit to gate CI (self-test.json). "
+        "The same as python -m bench.versions --self-test RELEASE",
+    ),
+}
+
+
+def _options_parser() -> argparse.ArgumentParser:
+    """The options every form of the command takes (a parent parser: no positional arguments, no --help)."""
+    parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument(
         "--mode",
         choices=("paired", "runs"),
         default="paired",
-        help="paired (default): interleaved rounds in worker processes; runs: the whole grid per release under pytest, --passes times",
-    )
-    parser.add_argument(
-        "--self-test", metavar="RELEASE", help="A/A test of the gate on this machine, with planted slowdowns"
-    )
-    parser.add_argument(
-        "--history",
-        action="store_true",
-        help="every published release from FROM to TO (default: all that install here), or three or more RELEASEs, "
-        "measured all interleaved on the history grid; where the speed changed (history.json, history.csv)",
-    )
-    parser.add_argument(
-        "--bisect",
-        nargs=3,
-        metavar=("CASE", "OLD", "NEW"),
-        help="first published release after OLD, up to NEW, where CASE regressed against OLD",
+        help="compare: paired (default): interleaved rounds in worker processes; runs: the whole grid per release "
+        "under pytest, --passes times",
     )
     parser.add_argument(
         "--sessions",
@@ -226,6 +236,72 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of python -m bench.versions without a subcommand: the modes as flags (aliases)."""
+    parser = _OneLineParser(
+        prog=PROG,
+        usage="%(prog)s compare RELEASE RELEASE [RELEASE ...] [options]\n"
+        "       %(prog)s compare RELEASE [RELEASE ...] --mode runs [options] [-- PYTEST_ARGS]\n"
+        "       %(prog)s history [FROM [TO] | RELEASE RELEASE RELEASE ...] [options]\n"
+        "       %(prog)s bisect CASE OLD NEW [options]\n"
+        "       %(prog)s self-test RELEASE [options]\n"
+        "       %(prog)s --list-envs | --clear-envs [RELEASE ...]\n"
+        "       %(prog)s RELEASE ... | --history ... | --bisect CASE OLD NEW | --self-test RELEASE  (the same, as flags)",
+        description="Compare MLX releases on this machine. The subcommand comes first and takes --help: compare "
+        "(paired rounds in worker processes, or --mode runs), history (every release in a range), bisect (where a "
+        "case regressed), self-test (is this machine fit to gate CI). The flags of older command lines are aliases "
+        "with the same behaviour: RELEASE ... is compare, --history history, --bisect bisect, --self-test self-test.",
+        epilog=f"{RELEASE_HELP} {EXIT_STATUSES} --mode runs: arguments after -- go to every pytest run.",
+        parents=[_options_parser()],
+    )
+    parser.add_argument(
+        "releases", nargs="*", metavar="RELEASE", help="MLX releases (0.29.4 0.31.1 0.32.4) or MLX .whl files"
+    )
+    parser.add_argument("--self-test", metavar="RELEASE", help="the self-test subcommand, as a flag")
+    parser.add_argument("--history", action="store_true", help="the history subcommand, as a flag")
+    parser.add_argument("--bisect", nargs=3, metavar=("CASE", "OLD", "NEW"), help="the bisect subcommand, as a flag")
+    return parser
+
+
+def build_subcommand_parser(name: str) -> argparse.ArgumentParser:
+    """The command line of python -m bench.versions SUBCOMMAND: its positional arguments, then every option."""
+    usage, description = SUBCOMMANDS[name]
+    parser = _OneLineParser(
+        prog=f"{PROG} {name}",
+        usage=f"%(prog)s {usage}",
+        description=description,
+        epilog=f"{RELEASE_HELP} {EXIT_STATUSES}",
+        parents=[_options_parser()],
+    )
+    # The flags of the other modes are left unset: each subcommand is the one mode it names.
+    unset = {"releases": [], "history": False, "bisect": None, "self_test": None}
+    if name == COMPARE:
+        parser.add_argument("releases", nargs="*", metavar="RELEASE", help="MLX releases or MLX .whl files")
+    elif name == HISTORY:
+        parser.add_argument(
+            "releases",
+            nargs="*",
+            metavar="RELEASE",
+            help="FROM [TO], the ends of the range; or three or more releases, the list itself; none: every release",
+        )
+        unset["history"] = True
+    elif name == BISECT:
+        # Three positionals, not one of nargs=3: argparse cannot name a missing one of a tuple metavar.
+        parser.add_argument(
+            "case", metavar="CASE", help="a case id of the grid: linear-mlx-compiled-step-cpu-b32-n1000-d10"
+        )
+        parser.add_argument("old", metavar="OLD", help="the release the case was fine in")
+        parser.add_argument("new", metavar="NEW", help="a later release the case regressed in")
+    else:
+        parser.add_argument("self_test", metavar="RELEASE", help="the release to test against itself")
+    parser.set_defaults(**{key: value for key, value in unset.items() if key not in _positional_dests(parser)})
+    return parser
+
+
+def _positional_dests(parser: argparse.ArgumentParser) -> set[str]:
+    return {action.dest for action in parser._actions if not action.option_strings}
+
+
 def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
     """(our arguments, pytest's): everything after the first -- belongs to pytest."""
     if "--" in argv:
@@ -235,12 +311,22 @@ def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    """Parse the command line; pytest arguments end up in .pytest_args."""
+    """Parse and check the command line, a subcommand's or the flags'; pytest arguments end up in .pytest_args."""
     ours, theirs = split_argv(argv)
-    parser = build_parser()
+    subcommand = ours[0] if ours and ours[0] in SUBCOMMANDS else None
+    if subcommand:
+        parser, ours = build_subcommand_parser(subcommand), ours[1:]
+    else:
+        parser = build_parser()  # the modes as flags: the same namespace, checked the same way below
     args, unknown = parser.parse_known_args(ours)
     if unknown:
         parser.error(f"unrecognized arguments: {shlex.join(unknown)} (pytest's options go after --, e.g. -- -k linear)")
+    if subcommand == BISECT:  # its CASE OLD NEW as --bisect gives them
+        args.bisect = [args.case, args.old, args.new]
+        del args.case, args.old, args.new
+    misplaced = [name for name in args.releases if name in SUBCOMMANDS]
+    if misplaced:
+        parser.error(f"{misplaced[0]} is a subcommand: it comes first ({PROG} {misplaced[0]} ...)")
     args.pytest_args = theirs
     if args.pytest_args and args.mode != "runs":
         parser.error("arguments after -- go to pytest, which runs only with --mode runs (paired mode: --cases GLOB)")
@@ -252,7 +338,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         and not (args.list_envs or args.clear_envs or args.self_test or args.bisect or args.history)
         and len(dict.fromkeys(args.releases)) < 2
     ):
-        parser.error("paired mode compares releases: name at least two different ones (or use --self-test RELEASE)")
+        parser.error("paired mode compares releases: name at least two different ones (or test one: self-test RELEASE)")
     if not 0 < args.alpha < 1:
         parser.error(f"--alpha must be between 0 and 1, not {args.alpha!r}")
     if not (math.isfinite(args.round_time) and args.round_time > 0):  # NaN compares false to everything
@@ -294,6 +380,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     args.results = (args.results or REPO_ROOT / "results" / "versions" / stamp).resolve()
     args.out = (args.out or args.results / "report").resolve()
+    args.command = mode_of(args)
     return args
 
 
@@ -319,24 +406,25 @@ def check_cases(args: argparse.Namespace) -> None:
             fail(f"--bisect: OLD {old} must be an older release than NEW {new}")
 
 
-def claim_results(args: argparse.Namespace) -> Path:
+def claim_results(settings: RunnerSettings) -> RunnerSettings:
     """Create the results folder; the default one is made new (…-2, -3 … when the second's name is taken).
 
     Two sessions started in the same second would otherwise share one folder
-    and write over each other's files.
+    and write over each other's files. Returns `settings` with the folder made
+    (and the default report folder inside it).
     """
-    if not args.default_results:
+    if not settings.default_results:
         # A folder named with --results is used only when new or empty: an earlier session's verdicts,
         # measurements and runs are never replaced, nor pooled with this session's.
-        earlier = _earlier_contents(args.results)
+        earlier = _earlier_contents(settings.results)
         if earlier:
             fail(
-                f"--results {args.results} already holds {earlier}; nothing was changed: name a new or empty "
+                f"--results {settings.results} already holds {earlier}; nothing was changed: name a new or empty "
                 "folder, or leave --results out for a new one under results/versions/"
             )
-        args.results.mkdir(parents=True, exist_ok=True)
-        return args.results
-    base = args.results
+        settings.results.mkdir(parents=True, exist_ok=True)
+        return settings
+    base = settings.results
     base.parent.mkdir(parents=True, exist_ok=True)
     for number in range(1, 1000):
         candidate = base if number == 1 else base.with_name(f"{base.name}-{number}")
@@ -344,10 +432,7 @@ def claim_results(args: argparse.Namespace) -> Path:
             candidate.mkdir()
         except FileExistsError:
             continue
-        args.results = candidate
-        if args.default_out:
-            args.out = candidate / "report"
-        return candidate
+        return replace(settings, results=candidate, out=candidate / "report" if settings.default_out else settings.out)
     fail(f"no free results folder beside {base}; name one with --results")
 
 
@@ -369,5 +454,5 @@ def _earlier_contents(folder: Path) -> str | None:
 
 def fail(message: str) -> None:
     """One line on stderr and the usage exit status: bad input is never a traceback."""
-    print(f"python -m bench.versions: error: {one_line(message)}", file=sys.stderr)
+    print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)

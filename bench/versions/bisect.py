@@ -25,6 +25,7 @@ from bench.versions import verdict_files
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, InstallError
 from bench.versions.compare import EXIT_INCONCLUSIVE, grid_cases, install, judge, machine_label
 from bench.versions.index import backend_package, published_releases, releases_between
+from bench.versions.modes import BisectSettings
 from bench.versions.paired import Side, run_paired
 from bench.versions.targets import parse_target
 
@@ -42,9 +43,11 @@ def control_patterns(case_id: str, cases: list[dict]) -> list[dict]:
     ]  # fmt: skip
 
 
-def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, available: list[str] | None = None) -> int:
+def run_bisect(
+    args: BisectSettings, cache, pins, start_worker: Callable, settings, ensure, available: list[str] | None = None
+) -> int:
     """Binary search for the first regressed release; prints each probe, writes bisect.json."""
-    case_id, old, new = args.bisect
+    case_id, old, new = args.case_id, args.old, args.new
     if available is None:  # only releases that can install here: on Linux, those with an mlx-cpu wheel too
         package = backend_package(args.mlx_extra)
         backend = published_releases(package) if package else None

@@ -21,6 +21,7 @@ from bench.versions import verdict_files, verdicts
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, InstallError
 from bench.versions.common import EXIT_INCONCLUSIVE as EXIT_INCONCLUSIVE
 from bench.versions.environments import EnvCache, ensure_env
+from bench.versions.modes import CompareSettings, RunnerSettings
 from bench.versions.paired import PairedSettings, Side, run_paired
 from bench.versions.pins import PinSet
 from bench.versions.plan import child_environment
@@ -106,13 +107,13 @@ def consecutive_pairs(targets: list[Target]) -> list[tuple[str, str]]:
     return [(a.label, b.label) for a, b in zip(ordered, ordered[1:])]
 
 
-def settings_record(args, settings: PairedSettings, cases: int) -> dict:
+def settings_record(args: RunnerSettings, settings: PairedSettings, cases: int) -> dict:
     """The settings saved with the verdicts."""
     return {
         "mode": "paired",
         "sizes": args.sizes,
         "cases": cases,
-        "case_patterns": args.cases or [],
+        "case_patterns": list(args.cases),
         "sessions": settings.sessions,
         "pairs": settings.pairs,
         "round_time_s": settings.round_time_s,
@@ -128,7 +129,7 @@ def settings_record(args, settings: PairedSettings, cases: int) -> dict:
 
 
 def measure(
-    args, sides: list[Side], start_worker: Callable, settings: PairedSettings, save_to: Path
+    args: RunnerSettings, sides: list[Side], start_worker: Callable, settings: PairedSettings, save_to: Path
 ) -> tuple[dict, dict, list]:
     """(measurements, machine identity, cases): list the cases, check the machine, run the paired sessions."""
     cases, hello = grid_cases(start_worker, sides[-1], args.sizes, args.mlx_device, settings.timeout_s)
@@ -146,7 +147,7 @@ def measure(
     data = run_paired(
         sides, cases, settings, start_worker,
         save=lambda d: verdict_files.write_json(save_to, dict(d, machine=identity)),
-        verbose=getattr(args, "verbose", False),
+        verbose=args.verbose,
     )  # fmt: skip
     data["machine"] = identity
     verdict_files.write_json(save_to, data)
@@ -160,7 +161,9 @@ def exit_status(comparisons: list[dict], rows: list[dict], fail_on_regression: b
     return verdict_engine.exit_status(verdicts, status.values(), fail_on_regression)
 
 
-def measure_installed(args, targets: list[Target], pythons: dict, start_worker: Callable, settings, outcome: str):
+def measure_installed(
+    args: RunnerSettings, targets: list[Target], pythons: dict, start_worker: Callable, settings, outcome: str
+):
     """(the installed targets, their measurements, machine identity, cases), all timed interleaved and saved;
     None, after saying "fewer than two releases installed: {outcome}", when fewer than two installed."""
     ready = [t for t in targets if t.label in pythons]
@@ -172,7 +175,12 @@ def measure_installed(args, targets: list[Target], pythons: dict, start_worker: 
 
 
 def run_compare(
-    args, targets: list[Target], pythons: dict, failures: dict, start_worker: Callable, settings: PairedSettings
+    args: CompareSettings,
+    targets: list[Target],
+    pythons: dict,
+    failures: dict,
+    start_worker: Callable,
+    settings: PairedSettings,
 ) -> int:
     """Time the installed releases paired, judge consecutive pairs, write and print the verdicts."""
     measured = measure_installed(args, targets, pythons, start_worker, settings, "nothing to compare")

@@ -1,8 +1,11 @@
-"""The command line of `python -m bench.versions`: parse, then list/clear environments or run a session."""
+"""The command line of `python -m bench.versions`: parse, build the mode's settings once, then run that mode.
+
+Listing or clearing the environment cache, or one of the modes (bench.versions.modes):
+compare (paired here, or whole-grid pytest runs below), history, bisect, self-test.
+"""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import platform
 import shlex
@@ -31,7 +34,15 @@ from bench.versions.common import (
     InstallError,
 )
 from bench.versions.environments import EnvCache, ensure_env, env_python, wanted_marker
-from bench.versions.paired import PairedSettings
+from bench.versions.modes import (  # noqa: F401 - paired_settings re-exported
+    BisectSettings,
+    CompareSettings,
+    HistorySettings,
+    RunnerSettings,
+    SelfTestSettings,
+    mode_settings,
+    paired_settings,
+)
 from bench.versions.pins import PinSet, mlx_spec, pin_set
 from bench.versions.plan import pytest_command, run_order
 from bench.versions.runs import RunRecord, SnapshotError, run_once, snapshot_suite, suite_files
@@ -90,7 +101,7 @@ class Manifest:
         files.write_json(self.path, self.data, default=str)
 
 
-def print_plan(args, cache: EnvCache, pins: PinSet, order: list[tuple[int, str]]) -> None:
+def print_plan(args: CompareSettings, cache: EnvCache, pins: PinSet, order: list[tuple[int, str]]) -> None:
     """What a run would do: environments, pins and the order of runs."""
     print(
         f"plan: {len(args.releases)} releases x {args.passes} passes = {len(order)} runs, sizes {args.sizes}, order {args.order}"
@@ -144,9 +155,7 @@ def install_all(
     return pythons
 
 
-def run_all(
-    args: argparse.Namespace, order: list[tuple[int, str]], pythons: dict[str, Path], manifest: Manifest
-) -> None:
+def run_all(args: CompareSettings, order: list[tuple[int, str]], pythons: dict[str, Path], manifest: Manifest) -> None:
     """Run the grid in `order`; a failing run is one line and the loop goes on."""
     for index, (pass_no, release) in enumerate(order, 1):
         label = f"[{index}/{len(order)}] pass {pass_no} mlx {release}"
@@ -158,7 +167,7 @@ def run_all(
                 pass_no,
                 args.sizes,
                 args.results,
-                args.pytest_args,
+                list(args.pytest_args),
                 args.verbose,
                 args.timeout,
                 suite=args.results / SUITE_DIR,
@@ -172,7 +181,7 @@ def run_all(
         print(f"{label}: {record.status}, {record.summary}, {record.seconds:.0f} s{saved}{code}", flush=True)
 
 
-def compare(args: argparse.Namespace, manifest: Manifest) -> tuple[int, bool]:
+def compare(args: CompareSettings, manifest: Manifest) -> tuple[int, bool]:
     """Run the report's version comparison; (report exit status, whether any case regressed)."""
     print(
         f"report: {shlex.join(run_reports.report_command(args.results, args.out, args.threshold, args.fail_on_regression))}",
@@ -221,40 +230,46 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    cache = EnvCache(Path(args.cache_dir))
+    parsed = parse_args(sys.argv[1:] if argv is None else argv)
+    cache = EnvCache(Path(parsed.cache_dir))
     pins = pin_set(REQUIREMENTS.read_text())
-    if args.list_envs:
+    if parsed.list_envs:
         return list_envs(cache, pins)
-    if args.clear_envs:
-        return clear_envs(cache, args.releases)
-    if args.mode == "paired" or args.self_test or args.bisect or args.history:
+    if parsed.clear_envs:
+        return clear_envs(cache, parsed.releases)
+    args = mode_settings(parsed)  # built once: every mode reads its typed settings from here on
+    if not isinstance(args, CompareSettings) or args.mode == "paired":
         return paired_main(args, cache, pins)
+    return runs_main(args, cache, pins)
+
+
+def runs_main(args: CompareSettings, cache: EnvCache, pins: PinSet) -> int:
+    """compare --mode runs: install, run the whole grid under pytest interleaved, report."""
     if args.dry_run:
-        print_plan(args, cache, pins, run_order(args.releases, args.passes, args.order, args.seed))
+        print_plan(args, cache, pins, run_order(list(args.releases), args.passes, args.order, args.seed))
         return EXIT_OK
 
     for note in pins.notes:
         print(f"note: {note}")
     plan = {
-        "releases": args.releases,
+        "releases": list(args.releases),
         "passes": args.passes,
         "order": args.order,
         "seed": args.seed,
         "sizes": args.sizes,
-        "pytest_args": args.pytest_args,
+        "pytest_args": list(args.pytest_args),
         "pins": list(pins.pins),
         "started": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": machine_identity(),  # runs are only ever compared within one machine identity
     }
     check_snapshot()
-    claim_results(args)
+    args = claim_results(args)
     manifest = Manifest(args.results, plan)
     manifest.data["suite"] = take_snapshot(args.results / SUITE_DIR)
     manifest.write()
 
     # Every environment first: installs are heavy, and no run should follow one more closely than another.
-    pythons = install_all(args.releases, cache, pins, manifest, args.mlx_extra)
+    pythons = install_all(list(args.releases), cache, pins, manifest, args.mlx_extra)
     order = run_order([r for r in args.releases if r in pythons], args.passes, args.order, args.seed)
     manifest.data["run_order"] = order
     print(f"results: {args.results}")
@@ -296,31 +311,17 @@ def take_snapshot(dest: Path) -> dict:
         fail(str(error))
 
 
-def paired_settings(args) -> PairedSettings:
-    """The paired runner's settings from the command line."""
-    return PairedSettings(
-        sessions=args.sessions,
-        pairs=args.pairs,
-        round_time_s=args.round_time,
-        cpu_sets=args.cpu_sets,
-        timeout_s=args.timeout or PairedSettings.timeout_s,
-        seed=args.seed,
-        check_every_session=args.checks == "every-session" or args.check_every_session,
-        shuffle_cases=args.case_order == "shuffle",
-        reverse_cases=args.case_order == "reversed",
-    )
-
-
-def paired_main(args, cache: EnvCache, pins: PinSet, start_worker=None, ensure=None) -> int:
-    """The paired comparison, the self-test or the bisection; the seams are for tests."""
+def paired_main(args: RunnerSettings, cache: EnvCache, pins: PinSet, start_worker=None, ensure=None) -> int:
+    """The paired comparison, the history, the self-test or the bisection, by the type of `args`; the seams are for tests."""
     from bench.versions import bisect, compare, history, selftest
 
-    targets = list(args.targets)
-    if args.self_test:
-        targets = [parse_target(args.self_test, args.mlx_extra)]
+    settings = args.paired
+    if isinstance(args, SelfTestSettings):
+        targets = [parse_target(args.release, args.mlx_extra)]
         targets.append(twin(targets[0], "b"))
-    settings = paired_settings(args)
-    if args.dry_run and args.history:
+    else:
+        targets = list(args.targets)
+    if args.dry_run and isinstance(args, HistorySettings):
         releases, left_out = history.plan_releases(args)
         print(
             f"plan: history of {len(releases)} releases ({', '.join(releases) or 'none'}), all interleaved; "
@@ -336,19 +337,19 @@ def paired_main(args, cache: EnvCache, pins: PinSet, start_worker=None, ensure=N
         )
         return EXIT_OK
     check_snapshot()
-    claim_results(args)
+    args = claim_results(args)
     suite = take_snapshot(args.results / SUITE_DIR)
     print(
         f"results: {args.results} (suite snapshot: {suite['files']} files at {suite['commit'] or '?'}{', dirty' if suite['dirty'] else ''})"
     )
     start_worker = start_worker or compare.worker_factory(args.results / SUITE_DIR, args.results / compare.WORKER_LOGS)
     try:
-        if args.bisect:
+        if isinstance(args, BisectSettings):
             return bisect.run_bisect(args, cache, pins, start_worker, settings, ensure=ensure or ensure_env)
-        if args.history:
+        if isinstance(args, HistorySettings):
             return history.run_history(args, cache, pins, start_worker, settings, ensure or ensure_env)
         pythons, failures = compare.install(targets, cache, pins, ensure=ensure or ensure_env)
-        if args.self_test:
+        if isinstance(args, SelfTestSettings):
             if len(pythons) < 2:
                 return EXIT_INCOMPLETE
             return selftest.run_self_test(args, targets[0], targets[1], pythons, start_worker, settings)

@@ -44,6 +44,7 @@ from bench.versions.compare import (
     settings_record,
 )
 from bench.versions.index import backend_package, published_releases, releases_in_range
+from bench.versions.modes import HistorySettings
 from bench.versions.targets import parse_target
 
 HISTORY_KIND = "mlx-sgd-bench-release-history"
@@ -60,7 +61,9 @@ CONTROL_BACKEND = "numpy"
 SMALL_STEP = "small"  # a step the detector finds, within the threshold: listed, not a change point
 
 
-def plan_releases(args, available: list[str] | None = None, backend: list[str] | None = None) -> tuple[list, dict]:
+def plan_releases(
+    args: HistorySettings, available: list[str] | None = None, backend: list[str] | None = None
+) -> tuple[list, dict]:
     """(the releases to measure, {release: why it is left out}) from the command line and the package index.
 
     One or two RELEASEs are the range's ends (FROM [TO]); three or more are the
@@ -354,7 +357,9 @@ def _step_line(step: dict) -> str:
     )
 
 
-def run_history(args, cache, pins, start_worker, settings, ensure, available=None, backend=None) -> int:
+def run_history(
+    args: HistorySettings, cache, pins, start_worker, settings, ensure, available=None, backend=None
+) -> int:
     """Install every release of the range, measure them all interleaved, judge, write and print the history."""
     started = time.perf_counter()
     releases, left_out = plan_releases(args, available, backend)

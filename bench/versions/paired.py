@@ -49,9 +49,9 @@ class Side:
     broken: dict = field(default_factory=dict)  # case_id -> "weights" | "barrier" (self-test only)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PairedSettings:
-    """How hard to measure."""
+    """How hard to measure (frozen: part of every mode's settings, bench.versions.modes)."""
 
     sessions: int = DEFAULT_SESSIONS
     pairs: int = DEFAULT_PAIRS

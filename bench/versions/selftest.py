@@ -47,6 +47,7 @@ from bench.versions import verdict_files, verdicts
 from bench.versions.common import EXIT_OK, EXIT_REGRESSION
 from bench.versions.common import EXIT_UNFIT as EXIT_UNFIT
 from bench.versions.compare import EXIT_INCONCLUSIVE, judge, machine_label, measure, settings_record
+from bench.versions.modes import SelfTestSettings
 from bench.versions.paired import PairedSettings, Side
 from bench.versions.targets import Target
 
@@ -323,7 +324,9 @@ def summarize(
     }
 
 
-def run_self_test(args, target: Target, twin: Target, pythons: dict, start_worker, settings: PairedSettings) -> int:
+def run_self_test(
+    args: SelfTestSettings, target: Target, twin: Target, pythons: dict, start_worker, settings: PairedSettings
+) -> int:
     """Time the A/A pair with the plants in B, judge it, write self-test.json and release-verdicts.json; its exit status."""
     from dataclasses import replace
 
