@@ -77,7 +77,9 @@ def test_saved_stats_are_per_step_whatever_k(two_runs):
             assert bench["stats"]["ops"] == pytest.approx(1 / bench["stats"]["mean"])
             assert per_step >= 0.004  # never a round of K steps
             # The stats are over the pass medians: their median is the suite's figure, ops is in steps/s.
-            assert bench["stats"]["rounds"] == bench["extra_info"]["passes"] == 2
+            # Two passes, and a third where they disagreed and the re-measure took the case again.
+            planned = 2 + bool(bench["extra_info"].get("remeasured"))
+            assert bench["stats"]["rounds"] == bench["extra_info"]["passes"] == planned
             assert 1 / per_step == pytest.approx(bench["extra_info"]["steps_per_s"], rel=1e-9)
             assert bench["extra_info"]["stats_over"] == "pass medians"
 
