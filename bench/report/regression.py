@@ -39,7 +39,7 @@ from bench.stats import verdict_engine as engine
 from bench.results.releases import COMPARED_BACKENDS, DEFAULT_THRESHOLD, version_key
 from bench.report.row_figures import add_figures
 from bench.report.schema import BASELINE_BACKEND, CASE_KEYS, case_ids
-from bench.stats.verdict_engine import fit_noise_prior, shrink_variances
+from bench.stats.verdict_engine import moderate
 
 ALPHA = engine.ALPHA
 MIN_RUNS = engine.MIN_SAMPLES  # fewer runs than this on a side is never a regression
@@ -141,8 +141,7 @@ def pair_tests(log_times: np.ndarray, run_versions, control) -> tuple[pd.DataFra
     control = np.asarray(control, dtype=bool)
     normalised, factors, has_controls = normalise(log_times, control)
     variance, dfs = within_variance(normalised, run_versions)
-    prior_variance, prior_df = fit_noise_prior(variance, dfs)
-    noise, noise_df = shrink_variances(variance, dfs, prior_variance, prior_df)
+    noise, noise_df = moderate(variance, dfs, control)  # the MLX cases and the NumPy controls, each their own prior
     factor_variance, factor_df = within_variance(factors[None, :], run_versions)
 
     rows, pairs = [], []

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from bench.stats.verdict_engine import fit_noise_prior, shrink_variances
+from bench.stats.verdict_engine import moderate
 
 CONFIDENCE = 0.95
 UNSTABLE_HALF_WIDTH = 0.10  # a figure whose 95% interval reaches more than 10% either side is unstable
@@ -131,8 +131,7 @@ def log_intervals(samples: list, centres: list, run_terms: list[RunTerm] | None 
     n = np.array([len(s) for s in samples], dtype=float)
     variances = np.array([np.var(s, ddof=1) if len(s) > 1 else np.nan for s in samples])
     dfs = np.maximum(n - 1, 0)
-    prior_variance, prior_df = fit_noise_prior(variances, dfs)
-    pooled, pooled_df = shrink_variances(variances, dfs, prior_variance, prior_df)
+    pooled, pooled_df = moderate(variances, dfs, [0] * len(samples))  # one group: the caller gives one backend
     found = []
     for count, own, own_df, centre, term in zip(n, pooled, pooled_df, centres, terms):
         if count < 2 or not np.isfinite(own):

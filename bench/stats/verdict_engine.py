@@ -140,6 +140,23 @@ def shrink_variances(variances, dfs, prior_variance: float, prior_df: float) -> 
     return np.fmax(posterior, own), dfs + prior_df
 
 
+def moderate(variances, dfs, groups) -> tuple[np.ndarray, np.ndarray]:
+    """(variance, degrees of freedom) of each case after shrinkage towards the prior of its own group.
+
+    The one pooling rule of every figure and verdict: a backend's noise is its own, so
+    the prior is fitted within each group (a backend; for the verdicts, the MLX cases
+    and the NumPy controls), never across them.
+    """
+    variances, dfs = np.asarray(variances, dtype=float), np.asarray(dfs, dtype=float)
+    groups = np.asarray(groups, dtype=object)
+    noise, noise_df = np.full(variances.shape, np.nan), np.zeros(variances.shape)
+    for group in dict.fromkeys(groups.tolist()):
+        mine = groups == group
+        prior_variance, prior_df = fit_noise_prior(variances[mine], dfs[mine])
+        noise[mine], noise_df[mine] = shrink_variances(variances[mine], dfs[mine], prior_variance, prior_df)
+    return noise, noise_df
+
+
 # --------------------------------------------------------------------------- multiple tests
 
 

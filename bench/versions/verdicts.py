@@ -68,9 +68,9 @@ def compare_pair(
     variance = np.array([float(np.var(changes[cid], ddof=1)) if len(changes[cid]) > 1 else np.nan for cid in ids])
     control = np.array([cases[cid]["case"]["backend"] == "numpy" for cid in ids], dtype=bool)
     dfs = np.maximum(n - 1, 0)
-    # The prior is fitted to the MLX cases' variances (bench.stats.verdict_engine, step 1); controls use it too.
-    prior_variance, prior_df = engine.fit_noise_prior(variance[~control], dfs[~control])
-    noise, noise_df = engine.shrink_variances(variance, dfs, prior_variance, prior_df)
+    # Each backend's prior of its own (bench.stats.verdict_engine.moderate): the MLX cases' noise never sets a control's.
+    backends = [cases[cid]["case"]["backend"] for cid in ids]
+    noise, noise_df = engine.moderate(variance, dfs, backends)
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt(noise / n)
     tests = pd.DataFrame(
