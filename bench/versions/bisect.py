@@ -21,7 +21,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from bench.engine.run_environment import machine_identity
-from bench.versions import verdict_files
+from bench.versions import reproducer, verdict_files
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, InstallError
 from bench.versions.compare import EXIT_INCONCLUSIVE, grid_cases, install, judge, machine_label
 from bench.versions.index import backend_package, published_releases, releases_between
@@ -40,6 +40,18 @@ def control_patterns(case_id: str, cases: list[dict]) -> list[dict]:
         c for c in cases
         if c["case"]["backend"] == "numpy" and c["case"]["model"] == mine["case"]["model"] and c["size"] == mine["size"]
     ]  # fmt: skip
+
+
+def _reproducer(folder: Path, probe: dict, case_id: str, base, pythons: dict, measured: tuple, identity) -> str:
+    """The reproducer of OLD -> the first regressed release (bench.versions.reproducer); its path, or ''."""
+    data, python, spec = measured
+    point = {key: probe.get(key) for key in ("verdict", "pct_change", "ci_low_pct", "ci_high_pct")}
+    point.update(case_id=case_id, older=base.label, newer=probe["release"], status=probe.get("status", "ok"))
+    specs = {base.label: base.spec, probe["release"]: spec}
+    interpreters = {base.label: pythons[base.label], probe["release"]: python}
+    reproducer.write_reproducers(folder, [point], data, specs, interpreters, machine_label(identity))
+    probe["reproducer"] = point.get("reproducer", "")
+    return probe["reproducer"]
 
 
 def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, available: list[str] | None = None) -> int:
@@ -73,6 +85,7 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
         return EXIT_USAGE
     identity = machine_identity()
     probes: dict[str, dict] = {}
+    measured: dict[str, tuple] = {}  # release -> (its measurements, its interpreter): the reproducer's material
 
     def regressed(release: str) -> bool | None:
         """The probe of one release against OLD: True regression, False not, None could not tell (inconclusive/failed)."""
@@ -89,6 +102,7 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
             Side(target.label, Path(found[target.label]), target.version),
         ]
         data = run_paired(sides, chosen, settings, start_worker, verbose=False)
+        measured[release] = (data, found[target.label], target.spec)
         comparisons, rows = judge(
             data, [(base.label, target.label)], args.threshold, args.alpha, machine_label(identity)
         )
@@ -146,6 +160,9 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
                 low = mid + 1
         if status == EXIT_OK:
             print(f"bisect: first release where {case_id} regressed against {old}: {first}")
+            script = _reproducer(args.results, probes[first], case_id, base, pythons, measured[first], identity)
+            if script:
+                print(f"bisect: reproducer {script} (standalone MLX; see {reproducer.FOLDER}/README.md)")
     if unsure:
         release, why = unsure[-1]
         print(f"bisect: cannot tell whether {case_id} regressed against {old} in {release}: {why}")

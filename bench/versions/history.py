@@ -33,7 +33,7 @@ import pandas as pd
 from bench.stats import steps as step_detector
 from bench.stats.intervals import Interval
 from bench.stats.verdict_engine import exit_status as engine_exit_status
-from bench.versions import verdict_files
+from bench.versions import reproducer, verdict_files
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from bench.versions.compare import (
     consecutive_pairs,
@@ -323,6 +323,8 @@ def history_lines(document: dict, threshold: float) -> list[str]:
     for point in points:
         note = "" if point["status"] == "ok" else f" ({point['status']}: {point.get('reason', '')})"
         lines.append(f"  {_step_line(point)} {point['verdict']}{note}")
+        if point.get("reproducer"):
+            lines.append(f"    reproducer: {point['reproducer']} (standalone MLX; see {reproducer.FOLDER}/README.md)")
     small = [s for s in document.get("steps", []) if not s["control"] and s["verdict"] == SMALL_STEP]
     if small:
         lines.append(f"steps within ±{threshold:.0%} (real by the same test, too small to be change points):")
@@ -396,6 +398,8 @@ def run_history(args, cache, pins, start_worker, settings, ensure, available=Non
         wall_s=round(time.perf_counter() - started, 1),
     )
     points = change_points(found, changes)
+    specs = {t.label: t.spec for t in ready}
+    scripts = reproducer.write_reproducers(args.results, points, data, specs, pythons, machine)
     document = history_document(
         identity,
         record,
@@ -408,6 +412,7 @@ def run_history(args, cache, pins, start_worker, settings, ensure, available=Non
         found,
         detector_record(detections),
     )
+    document["reproducers"] = scripts
     json_path, csv_path = write_history(args.results, document)
     for line in history_lines(document, args.threshold):
         print(line)
