@@ -15,13 +15,14 @@ narrow the interval.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from packaging.version import Version
 
 from bench.engine.run_environment import machine_identity
-from bench.versions import reproducer, verdict_files
+from bench.versions import confirm, reproducer, verdict_files
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, InstallError
 from bench.versions.compare import EXIT_INCONCLUSIVE, grid_cases, install, judge, machine_label
 from bench.versions.index import backend_package, published_releases, releases_between
@@ -101,16 +102,28 @@ def run_bisect(args, cache, pins, start_worker: Callable, settings, ensure, avai
             Side(base.label, Path(pythons[base.label]), base.version),
             Side(target.label, Path(found[target.label]), target.version),
         ]
+        began = time.perf_counter()
         data = run_paired(sides, chosen, settings, start_worker, verbose=False)
         measured[release] = (data, found[target.label], target.spec)
         comparisons, rows = judge(
             data, [(base.label, target.label)], args.threshold, args.alpha, machine_label(identity)
         )
         row = next(r for r in rows if r["case_id"] == case_id)
+        given = getattr(args, "confirm_budget", None)
+        budget = float(given) if given is not None else time.perf_counter() - began  # as long again as the probe
+        if row["verdict"] == "undecided" and comparisons[0]["status"] == "ok" and row["n_newer"] and budget > 0:
+            outcome = confirm.confirm(
+                data, {s.label: s for s in sides}, [confirm.Question(base.label, target.label, [case_id])], chosen,
+                settings, start_worker, args.threshold, args.alpha, budget, machine_label(identity),
+            )  # fmt: skip
+            key = (base.label, target.label, case_id)
+            if key in outcome.rows:
+                row = dict(outcome.rows[key], first_verdict=row["verdict"], confirmation=outcome.record(key))
         probes[release] = {
             "release": release,
             "status": comparisons[0]["status"],
             **{k: row[k] for k in ("verdict", "pct_change", "ci_low_pct", "ci_high_pct", "p_value_adjusted", "reason")},
+            **({"confirmation": row["confirmation"]} if "confirmation" in row else {}),
         }
         print(
             f"bisect: {old} -> {release}: {row['pct_change']:+.1f}% [{row['ci_low_pct']:+.1f}, {row['ci_high_pct']:+.1f}], "

@@ -63,6 +63,7 @@ class PairedSettings:
     shuffle_cases: bool = False  # a new case order per session: what a case inherits from the one before it varies
     reverse_cases: bool = False  # the grid's order reversed in every session
     alternate_order: bool = False  # grid order in even sessions, reversed in odd ones (the self-test's order check)
+    first_session: int = 0  # the number of the first session: sessions added to a run's record go on from its last
 
 
 def pairs_for(round_s: float, settings: PairedSettings) -> int:
@@ -105,7 +106,7 @@ def run_paired(
     rng = random.Random(settings.seed)
     data = measurements or new_measurements(cases, sides)
     run_start = time.perf_counter()
-    for session in range(settings.sessions):
+    for session in range(settings.first_session, settings.first_session + settings.sessions):
         cpus = settings.cpu_sets[session % len(settings.cpu_sets)]
         started = time.perf_counter()
         session_record = {"session": session, "cpus": cpus, "workers": {s.label: [] for s in sides}}
@@ -138,7 +139,12 @@ def run_paired(
                     last_note = time.perf_counter()
                     progress(
                         _progress_line(
-                            session, settings.sessions, index + 1, len(order), last_note - started, run_start
+                            session,
+                            settings.first_session + settings.sessions,
+                            index + 1,
+                            len(order),
+                            last_note - started,
+                            run_start,
                         )
                     )
                 problems += bool(record.get("errors"))
@@ -159,7 +165,7 @@ def run_paired(
         )
         session_record["check_s"] = check_s
         progress(
-            f"session {session + 1}/{settings.sessions} (CPUs {','.join(map(str, cpus)) or 'any'}): "
+            f"session {session + 1}/{settings.first_session + settings.sessions} (CPUs {','.join(map(str, cpus)) or 'any'}): "
             f"{len(cases)} cases in {time.perf_counter() - started:.0f} s (checks {check_s:.0f} s)"
             + (f", {problems} with errors" if problems else "")
         )
