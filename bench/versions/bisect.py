@@ -7,9 +7,10 @@ its model and size, which must stay still), judged by the same verdict as a
 whole comparison. Binary search assumes that once the case regressed it stays
 regressed, as `git bisect` and `asv find` do; every probe is printed and saved
 in bisect.json so a non-monotone history shows. A probe whose verdict is
-undecided (its interval reaches both sides of the threshold) stops the search
-with exit 4: a guess there would send the search the wrong way; more sessions
-narrow the interval.
+undecided (its interval reaches both sides of the threshold) first gets more
+sessions (bench.versions.confirm); one still undecided stops the search with
+exit 4: a guess there would send the search the wrong way. The first
+regressed release gets a reproducer (bench.versions.reproducer).
 """
 
 from __future__ import annotations

@@ -123,7 +123,8 @@ def settings_record(args, settings: PairedSettings, cases: int) -> dict:
         "seed": settings.seed,
         "checks": "every session" if settings.check_every_session else "first session",
         "case_order": "shuffle" if settings.shuffle_cases else ("reversed" if settings.reverse_cases else "grid"),
-        "isolation": "a fresh backend-pure worker per (model, size) group and release, leftover check before each case",
+        "isolation": "a fresh backend-pure worker per (model, size) group and release, leftover check before each case, "
+        "no live worker of the other backend of its release while a case is timed",
         "python": platform.python_version(),
     }
 

@@ -5,8 +5,10 @@ record, the same worker, the same timing loop and checks as the main job. Per
 session, each release's workers are pinned to the same CPU set and follow the
 engine's isolation policy (bench.engine.isolation): a fresh, backend-pure
 worker per group of cases (so a NumPy control never shares a process with
-MLX), checked for leftover state before every case. Per case: K is calibrated
-once (by the first release's worker in the first session) and then fixed for
+MLX), checked for leftover state before every case, and no case timed while
+a worker of the other backend of its release is alive (end_other_backends).
+Per case: K is calibrated once (by the first release's worker in the first
+session) and then fixed for
 every release and session; every worker trains on the same seeded data and
 ends each round in the same barrier. Rounds then run in blocks, every release
 once per block in a random order (A B / B A), so a burst on the machine hits
@@ -232,6 +234,25 @@ def case_job(entry: dict, side: Side, steps_per_round: int | None, settings: Pai
     )
 
 
+def end_other_backends(pool: WorkerPool, job: Job) -> int:
+    """End the pool's live workers of another backend than the job's; how many were ended.
+
+    The engine's pool keeps a release's NumPy and MLX workers of one model
+    and size alive together, taking turns. Then a NumPy control is timed
+    beside an idle MLX process of that release on the same CPUs, with
+    whatever it keeps running (MLX's threads, its allocator's cache), which
+    differs between releases: the control moves though NumPy did not. So no
+    case is timed while a worker of another backend of its release is alive
+    (docs/releases.md, "How releases are timed").
+    """
+    backend = job.group[1]
+    ended = 0
+    for group in [g for g in pool.live if g[1] != backend]:
+        pool.live.pop(group).close()
+        ended += 1
+    return ended
+
+
 def _run_case(entry, sides, pools, store, settings, rng, session) -> dict:
     """One case in one session: open it in every release's worker, interleaved blocks of rounds, checks."""
     record = {
@@ -250,6 +271,8 @@ def _run_case(entry, sides, pools, store, settings, rng, session) -> dict:
     round_s = 0.0
     for side in sides:  # the first side calibrates K the first time; everyone else uses it
         job = case_job(entry, side, store["steps_per_round"], settings, check)
+        record.setdefault("ended_other_backend", 0)
+        record["ended_other_backend"] += end_other_backends(pools[side.label], job)
         try:
             worker, answer = pools[side.label].open(job, settings.timeout_s)
         except WorkerRefused:
