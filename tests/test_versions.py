@@ -706,10 +706,39 @@ def test_environments_are_built_with_uv_where_it_is_installed_else_pip(tmp_path,
     for uv in ("/usr/bin/uv", None):
         fake = FakeInstaller()
         monkeypatch.setattr(environments, "_call", fake)
-        monkeypatch.setattr(environments.shutil, "which", lambda name, uv=uv: uv if name == "uv" else None)
+        monkeypatch.setattr(environments, "find_uv", lambda uv=uv: uv)
         versions.ensure_env("0.30.0", EnvCache(tmp_path / str(bool(uv))), PINS)
         install = next(c for c in fake.calls if "install" in c)
         assert install[:3] == (["/usr/bin/uv", "pip", "install"] if uv else [install[0], "-m", "pip"])
+
+
+def test_the_installer_is_recorded_and_read_back_per_environment(tmp_path, monkeypatch):
+    monkeypatch.setattr(environments, "_call", FakeInstaller())
+    for uv, expected in (("/usr/bin/uv", "uv"), (None, "pip")):
+        monkeypatch.setattr(environments, "find_uv", lambda uv=uv: uv)
+        python, _ = versions.ensure_env("0.30.0", EnvCache(tmp_path / expected), PINS)
+        assert environments.installer_of(python) == expected
+    assert environments.installer_of(tmp_path / "nowhere" / "bin" / "python") is None
+
+
+def test_uv_is_found_beside_the_interpreter_before_path(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    monkeypatch.setattr(environments.sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setattr(environments.shutil, "which", lambda name: "/usr/local/bin/uv" if name == "uv" else None)
+    assert environments.find_uv() == "/usr/local/bin/uv"  # none beside it: PATH's
+    (bin_dir / "uv").write_text("#!/bin/sh\n")
+    (bin_dir / "uv").chmod(0o755)
+    assert environments.find_uv() == str(bin_dir / "uv")  # the one installed with the suite
+    monkeypatch.setattr(environments.shutil, "which", lambda name: None)
+    (bin_dir / "uv").unlink()
+    assert environments.find_uv() is None  # pip then builds
+
+
+def test_uv_is_a_requirement_of_the_runner_never_pinned_into_a_release_environment():
+    assert "uv" in {r.name for r in versions.read_requirements(versions.REQUIREMENTS.read_text())}
+    pins = versions.pin_set("uv>=0.4\nnumpy>=1.26\n", {"uv": "0.5.1", "numpy": "2.1.0"}.get, lambda name: [])
+    assert pins.pins == ("numpy==2.1.0",) and not pins.notes
 
 
 def test_clear_envs_deletes_only_this_suites_environments(tmp_path, capsys):

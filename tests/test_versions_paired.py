@@ -785,3 +785,35 @@ def test_the_default_results_folder_is_new_for_each_session(tmp_path, monkeypatc
     assert claimed[1].name == claimed[0].name + "-2" and second.out == claimed[1] / "report"
     named = mode_settings(versions.parse_args(["0.30.0", "0.32.4", "--results", str(claimed[0])]))
     assert arguments.claim_results(named).results == claimed[0]  # a folder the user names is theirs to reuse
+
+
+def test_no_case_is_timed_beside_a_live_worker_of_another_backend_of_its_release():
+    # The grid's NumPy controls and MLX cases of one size share a group neighbourhood; the engine's pool keeps
+    # both workers alive, so without the paired runner's rule a control would run beside an idle MLX process.
+    later = [dict(c, case_id=c["case_id"].replace("-v", "-w"), case=dict(c["case"], variant="w" + c["case"]["variant"]))
+             for c in fake_cases(0, 2)]  # fmt: skip
+    world = World(cases=fake_cases(4, 4) + later)  # controls, MLX cases, then controls again
+    workers = []
+    start = world.start
+
+    def watched(side, cpus, session):
+        worker = start(side, cpus, session)
+        workers.append(worker)
+        request = worker.request
+
+        def checked(message, timeout=None):
+            if message["cmd"] == "round":
+                backend = "numpy" if "-numpy-" in worker.case_id else "mlx"
+                others = [w for w in workers if w.alive and w.side.label == side.label and w is not worker
+                          and w.case_id and ("-numpy-" in w.case_id) != (backend == "numpy")]  # fmt: skip
+                assert not others, f"{worker.case_id} timed beside a live {others[0].case_id} worker"
+            return request(message, timeout)
+
+        worker.request = checked
+        return worker
+
+    world.start = watched
+    data = run_paired(SIDES, world.cases, PairedSettings(sessions=2, cpu_sets=[[]]), world.start, lambda line: None)
+    assert all(not s["errors"] for c in data["cases"].values() for s in c["sessions"])
+    ended = sum(s.get("ended_other_backend", 0) for c in data["cases"].values() for s in c["sessions"])
+    assert ended == 2 * 2 * 2  # per session and release: the NumPy worker before the MLX cases, the MLX one after

@@ -11,6 +11,7 @@ filters like the page's others. The data are history.json files written by
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -103,6 +104,11 @@ def history_table(record: dict, threshold: float) -> pd.DataFrame:
                 "change points": "\n".join(
                     f"{p.get('older')}→{p.get('newer')} {p.get('pct_change', float('nan')):+.1f}% {p.get('verdict')}"
                     + ("" if p.get("status", "ok") == "ok" else " (unconfirmed)")
+                    + (
+                        f"\n{REPRODUCER} {_beside(record, p['reproducer'])}"
+                        if isinstance(p.get("reproducer"), str)
+                        else ""
+                    )
                     for p in steps
                 )
                 or "none",
@@ -112,6 +118,27 @@ def history_table(record: dict, threshold: float) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(table)
+
+
+REPRODUCER = "reproducer:"  # a change point's standalone script (bench.versions.reproducer), a link on the page
+
+
+def _beside(record: dict, relative: str) -> str:
+    """A file the history wrote beside its history.json, as a path the reader can open."""
+    return str(Path(str(record.get("path") or "history.json")).parent / relative)
+
+
+def _cell(text: str) -> str:
+    """The change-points cell: one per line, a reproducer line as a link to its script."""
+    lines = []
+    for line in str(text).splitlines():
+        if line.startswith(REPRODUCER):
+            target = line.removeprefix(REPRODUCER).strip()
+            lines.append(f'<a href="{esc(Path(target).as_uri() if Path(target).is_absolute() else target)}">'
+                         f"{esc(Path(target).name)}</a>")  # fmt: skip
+        else:
+            lines.append(esc(line))
+    return f"<td>{'<br>'.join(lines)}</td>"
 
 
 def _charts(record: dict, threshold: float) -> dict[str, str]:
@@ -173,6 +200,11 @@ def history_section(histories: list[dict], threshold: float) -> str:
                 )
                 + "."
             )
+        if record.get("reproducers"):
+            intro += (
+                " Each change point links its reproducer, a standalone NumPy-and-MLX script to run under both "
+                f"releases (the environments' differences: {esc(_beside(record, 'reproducers/README.md'))})."
+            )
         if missing:
             intro += " Not measured: " + "; ".join(f"{esc(k)} ({esc(v)})" for k, v in missing.items()) + "."
         table = history_table(record, threshold_used)
@@ -186,9 +218,7 @@ def history_section(histories: list[dict], threshold: float) -> str:
                 extra={
                     "history": lambda case_id: f"<td>{charts.get(case_id, '')}</td>",
                     # One change point a line, so the column stays narrow and the charts stay in view.
-                    "change points": lambda text: (
-                        f"<td>{'<br>'.join(esc(line) for line in str(text).splitlines())}</td>"
-                    ),
+                    "change points": _cell,
                 },
                 keep=("control",),
             )

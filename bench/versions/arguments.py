@@ -134,6 +134,14 @@ def _options_parser() -> argparse.ArgumentParser:
         help="paired: only case ids matching this glob, e.g. 'linear-*-b32-n1000-d10' (repeatable)",
     )
     parser.add_argument(
+        "--confirm-budget",
+        type=float,
+        metavar="SECONDS",
+        help="paired, --history, --bisect: seconds for confirming what a run leaves open (undecided cases, candidate "
+        "steps, undecided probes) with more sessions of just those releases and cases; 0 turns it off "
+        "(default: a quarter of the run's measuring time)",
+    )
+    parser.add_argument(
         "--alpha",
         type=float,
         default=verdicts.DEFAULT_ALPHA,
@@ -343,6 +351,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--alpha must be between 0 and 1, not {args.alpha!r}")
     if not (math.isfinite(args.round_time) and args.round_time > 0):  # NaN compares false to everything
         parser.error(f"--round-time must be a positive number of seconds, not {args.round_time!r}")
+    if args.confirm_budget is not None and not (math.isfinite(args.confirm_budget) and args.confirm_budget >= 0):
+        parser.error(f"--confirm-budget must be 0 or a positive number of seconds, not {args.confirm_budget!r}")
     if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
         parser.error(f"--timeout must be a positive number of seconds, not {args.timeout!r}")
     # Every release name is checked before anything touches the disk: a name becomes a folder in the cache.

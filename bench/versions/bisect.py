@@ -7,21 +7,23 @@ its model and size, which must stay still), judged by the same verdict as a
 whole comparison. Binary search assumes that once the case regressed it stays
 regressed, as `git bisect` and `asv find` do; every probe is printed and saved
 in bisect.json so a non-monotone history shows. A probe whose verdict is
-undecided (its interval reaches both sides of the threshold) stops the search
-with exit 4: a guess there would send the search the wrong way; more sessions
-narrow the interval.
+undecided (its interval reaches both sides of the threshold) first gets more
+sessions (bench.versions.confirm); one still undecided stops the search with
+exit 4: a guess there would send the search the wrong way. The first
+regressed release gets a reproducer (bench.versions.reproducer).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from packaging.version import Version
 
 from bench.engine.run_environment import machine_identity
-from bench.versions import verdict_files
+from bench.versions import confirm, reproducer, verdict_files
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, InstallError
 from bench.versions.compare import EXIT_INCONCLUSIVE, grid_cases, install, judge, machine_label
 from bench.versions.index import backend_package, published_releases, releases_between
@@ -41,6 +43,18 @@ def control_patterns(case_id: str, cases: list[dict]) -> list[dict]:
         c for c in cases
         if c["case"]["backend"] == "numpy" and c["case"]["model"] == mine["case"]["model"] and c["size"] == mine["size"]
     ]  # fmt: skip
+
+
+def _reproducer(folder: Path, probe: dict, case_id: str, base, pythons: dict, measured: tuple, identity) -> str:
+    """The reproducer of OLD -> the first regressed release (bench.versions.reproducer); its path, or ''."""
+    data, python, spec = measured
+    point = {key: probe.get(key) for key in ("verdict", "pct_change", "ci_low_pct", "ci_high_pct")}
+    point.update(case_id=case_id, older=base.label, newer=probe["release"], status=probe.get("status", "ok"))
+    specs = {base.label: base.spec, probe["release"]: spec}
+    interpreters = {base.label: pythons[base.label], probe["release"]: python}
+    reproducer.write_reproducers(folder, [point], data, specs, interpreters, machine_label(identity))
+    probe["reproducer"] = point.get("reproducer", "")
+    return probe["reproducer"]
 
 
 def run_bisect(
@@ -76,6 +90,7 @@ def run_bisect(
         return EXIT_USAGE
     identity = machine_identity()
     probes: dict[str, dict] = {}
+    measured: dict[str, tuple] = {}  # release -> (its measurements, its interpreter): the reproducer's material
 
     def regressed(release: str) -> bool | None:
         """The probe of one release against OLD: True regression, False not, None could not tell (inconclusive/failed)."""
@@ -91,15 +106,28 @@ def run_bisect(
             Side(base.label, Path(pythons[base.label]), base.version),
             Side(target.label, Path(found[target.label]), target.version),
         ]
+        began = time.perf_counter()
         data = run_paired(sides, chosen, settings, start_worker, verbose=False)
+        measured[release] = (data, found[target.label], target.spec)
         comparisons, rows = judge(
             data, [(base.label, target.label)], args.threshold, args.alpha, machine_label(identity)
         )
         row = next(r for r in rows if r["case_id"] == case_id)
+        given = args.confirm_budget
+        budget = float(given) if given is not None else time.perf_counter() - began  # as long again as the probe
+        if row["verdict"] == "undecided" and comparisons[0]["status"] == "ok" and row["n_newer"] and budget > 0:
+            outcome = confirm.confirm(
+                data, {s.label: s for s in sides}, [confirm.Question(base.label, target.label, [case_id])], chosen,
+                settings, start_worker, args.threshold, args.alpha, budget, machine_label(identity),
+            )  # fmt: skip
+            key = (base.label, target.label, case_id)
+            if key in outcome.rows:
+                row = dict(outcome.rows[key], first_verdict=row["verdict"], confirmation=outcome.record(key))
         probes[release] = {
             "release": release,
             "status": comparisons[0]["status"],
             **{k: row[k] for k in ("verdict", "pct_change", "ci_low_pct", "ci_high_pct", "p_value_adjusted", "reason")},
+            **({"confirmation": row["confirmation"]} if "confirmation" in row else {}),
         }
         print(
             f"bisect: {old} -> {release}: {row['pct_change']:+.1f}% [{row['ci_low_pct']:+.1f}, {row['ci_high_pct']:+.1f}], "
@@ -149,6 +177,9 @@ def run_bisect(
                 low = mid + 1
         if status == EXIT_OK:
             print(f"bisect: first release where {case_id} regressed against {old}: {first}")
+            script = _reproducer(args.results, probes[first], case_id, base, pythons, measured[first], identity)
+            if script:
+                print(f"bisect: reproducer {script} (standalone MLX; see {reproducer.FOLDER}/README.md)")
     if unsure:
         release, why = unsure[-1]
         print(f"bisect: cannot tell whether {case_id} regressed against {old} in {release}: {why}")

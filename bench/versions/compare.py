@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import platform
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,10 +18,10 @@ from bench.engine.client import WorkerClient, WorkerError, worker_command
 from bench.engine.run_environment import machine_identity
 from bench.results.releases import version_key
 from bench.stats import verdict_engine
-from bench.versions import verdict_files, verdicts
+from bench.versions import confirm, verdict_files, verdicts
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, InstallError
 from bench.versions.common import EXIT_INCONCLUSIVE as EXIT_INCONCLUSIVE
-from bench.versions.environments import EnvCache, ensure_env
+from bench.versions.environments import EnvCache, ensure_env, installer_of
 from bench.versions.modes import CompareSettings, RunnerSettings
 from bench.versions.paired import PairedSettings, Side, run_paired
 from bench.versions.pins import PinSet
@@ -123,7 +124,8 @@ def settings_record(args: RunnerSettings, settings: PairedSettings, cases: int) 
         "seed": settings.seed,
         "checks": "every session" if settings.check_every_session else "first session",
         "case_order": "shuffle" if settings.shuffle_cases else ("reversed" if settings.reverse_cases else "grid"),
-        "isolation": "a fresh backend-pure worker per (model, size) group and release, leftover check before each case",
+        "isolation": "a fresh backend-pure worker per (model, size) group and release, leftover check before each case, "
+        "no live worker of the other backend of its release while a case is timed",
         "python": platform.python_version(),
     }
 
@@ -174,6 +176,63 @@ def measure_installed(
     return ready, *measure(args, sides, start_worker, settings, args.results / verdict_files.MEASUREMENTS_JSON)
 
 
+def _open(row: dict, comparison: dict) -> bool:
+    """Whether a verdict row is an MLX case of this comparison left `undecided` with sessions to add to."""
+    return (
+        row["older"] == comparison["older"]
+        and row["newer"] == comparison["newer"]
+        and not row["control"]
+        and row["verdict"] == "undecided"
+        and (row.get("n_newer") or 0) > 0
+    )
+
+
+def confirm_rows(
+    args, data, ready, pythons, cases, questions, rows, start_worker, settings, budget, identity, alpha=None
+):
+    """Sequential confirmation (bench.versions.confirm) of `questions`, its verdicts written into `rows` in place.
+
+    A confirmed row takes the verdict on every session so far, keeps the
+    run's own verdict as `first_verdict`, and says in `confirmation` (and in
+    its reason) how many looks and sessions it took. The measurements with the
+    added sessions are saved again. Returns the outcome.
+    """
+    if budget <= 0 or not any(q.case_ids for q in questions):
+        return confirm.Outcome(stopped="off" if budget <= 0 else "nothing to confirm")
+    sides = {t.label: Side(t.label, Path(pythons[t.label]), t.version) for t in ready}
+    outcome = confirm.confirm(
+        data, sides, questions, cases, settings, start_worker, args.threshold,
+        args.alpha if alpha is None else alpha, budget, machine_label(identity),
+    )  # fmt: skip
+    for index, row in enumerate(rows):
+        key = (row["older"], row["newer"], row["case_id"])
+        if key in outcome.rows:
+            summary = outcome.record(key)
+            note = (
+                f"confirmation: {summary['verdict']} after {summary['sessions_added']} added session(s), "
+                f"{summary['looks']} look(s) at alpha {summary['alpha_per_look']:.3g} each"
+            )
+            reason = outcome.rows[key].get("reason") or ""
+            rows[index] = dict(outcome.rows[key], first_verdict=row["verdict"], confirmation=summary,
+                               reason=f"{reason}; {note}" if reason else note)  # fmt: skip
+    verdict_files.write_json(args.results / verdict_files.MEASUREMENTS_JSON, data)
+    return outcome
+
+
+def confirmation_settings(budget: float, outcome) -> dict:
+    """The confirmation's settings and outcome, saved with the run's settings."""
+    return {
+        "budget_s": round(budget, 1),
+        "seconds": round(outcome.seconds, 1),
+        "stopped": outcome.stopped,
+        "max_looks": confirm.MAX_LOOKS,
+        "sessions_per_look": confirm.SESSIONS_PER_LOOK,
+        "rule": confirm.RULE,
+        "cases": len(outcome.rows),
+        "decided": sum(1 for row in outcome.rows.values() if row["verdict"] != "undecided"),
+    }
+
+
 def run_compare(
     args: CompareSettings,
     targets: list[Target],
@@ -183,13 +242,26 @@ def run_compare(
     settings: PairedSettings,
 ) -> int:
     """Time the installed releases paired, judge consecutive pairs, write and print the verdicts."""
+    began = time.perf_counter()
     measured = measure_installed(args, targets, pythons, start_worker, settings, "nothing to compare")
     if measured is None:
         return EXIT_INCOMPLETE
     ready, data, identity, cases = measured
     comparisons, rows = judge(data, consecutive_pairs(ready), args.threshold, args.alpha, machine_label(identity))
+    budget = confirm.default_budget(time.perf_counter() - began, args.confirm_budget)
+    questions = [
+        confirm.Question(c["older"], c["newer"], [r["case_id"] for r in rows if _open(r, c)])
+        for c in comparisons
+        if c["status"] == "ok"
+    ]
+    outcome = confirm_rows(args, data, ready, pythons, cases, questions, rows, start_worker, settings, budget, identity)
     record = settings_record(args, settings, len(cases))
-    record["releases"] = [{"label": t.label, "version": t.version, "spec": t.spec, "sha256": t.sha256} for t in ready]
+    record["confirmation"] = confirmation_settings(budget, outcome)
+    record["releases"] = [
+        {"label": t.label, "version": t.version, "spec": t.spec, "sha256": t.sha256,
+         "installer": installer_of(Path(pythons[t.label]))}
+        for t in ready
+    ]  # fmt: skip
     document = verdict_files.verdicts_document(identity, record, comparisons, rows)
     json_path, csv_path = verdict_files.write_verdicts(args.results, document)
     for line in verdict_files.verdict_table(comparisons, rows, args.threshold):

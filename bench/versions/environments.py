@@ -264,6 +264,24 @@ def ensure_env(
     return env_python(path), f"{done} in {time.perf_counter() - start:.0f} s"
 
 
+def find_uv() -> str | None:
+    """The uv that builds environments: beside this interpreter (the README's set-up installs it there), else on PATH.
+
+    A virtual environment's bin/ is on PATH only when activated; the suite run
+    as `.venv/bin/python -m bench.versions` still finds the uv installed with it.
+    """
+    beside = Path(sys.executable).parent / ("uv.exe" if os.name == "nt" else "uv")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("uv")
+
+
+def installer_of(python: Path) -> str | None:
+    """Which tool built the environment of this interpreter ("uv" or "pip"), from its marker; None if unknown."""
+    marker = env_ownership.read_json_file(Path(python).parent.parent / MARKER_NAME)
+    return marker.get("installer") if marker else None
+
+
 def _build_env(release: str, path: Path, wanted: dict, log: Path) -> None:
     transcript = []
 
@@ -282,7 +300,7 @@ def _build_env(release: str, path: Path, wanted: dict, log: Path) -> None:
     python = str(env_python(path))
     # MLX first on the command line; one install call so the resolver sees MLX and the pins together.
     # uv, where installed, resolves and installs the same pins in seconds instead of tens of seconds.
-    uv = shutil.which("uv")
+    uv = find_uv()
     if uv:
         install = [uv, "pip", "install", "--python", python, "--compile-bytecode", "--no-progress"]
     else:

@@ -22,6 +22,7 @@ report shows it as the page's "Release history" (bench.report.html_history).
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 import time
@@ -33,9 +34,10 @@ import pandas as pd
 from bench.stats import steps as step_detector
 from bench.stats.intervals import Interval
 from bench.stats.verdict_engine import exit_status as engine_exit_status
-from bench.versions import verdict_files
+from bench.versions import confirm, reproducer, verdict_files
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from bench.versions.compare import (
+    confirmation_settings,
     consecutive_pairs,
     install,
     judge,
@@ -43,8 +45,10 @@ from bench.versions.compare import (
     measure_installed,
     settings_record,
 )
+from bench.versions.environments import installer_of
 from bench.versions.index import backend_package, published_releases, releases_in_range
 from bench.versions.modes import HistorySettings
+from bench.versions.paired import Side
 from bench.versions.targets import parse_target
 
 HISTORY_KIND = "mlx-sgd-bench-release-history"
@@ -222,20 +226,22 @@ def change_points(found: list[dict], changes: list[dict]) -> list[dict]:
         if row["control"] or row["verdict"] == SMALL_STEP:
             continue
         control = moved.get((row["older"], row["newer"]))
+        checked = row.get("confirmation") or {}
+        reason = ""
+        if control:
+            reason = (
+                f"the NumPy control {control['case_id']} stepped at the same release "
+                f"({control['pct_change']:+.1f}%): something besides MLX changed there"
+            )
+        elif checked.get("verdict") == "inconclusive":
+            reason = f"its confirmation: {checked.get('reason', '')}"
         points.append(
             {
                 key: row[key]
                 for key in ("case_id", "older", "newer", "verdict", "pct_change", "ci_low_pct", "ci_high_pct", "t")
             }
-            | {
-                "status": "inconclusive" if control else "ok",
-                "reason": (
-                    f"the NumPy control {control['case_id']} stepped at the same release "
-                    f"({control['pct_change']:+.1f}%): something besides MLX changed there"
-                )
-                if control
-                else "",
-            }
+            | {"status": "inconclusive" if reason else "ok", "reason": reason}
+            | ({"confirmation": checked} if checked else {})
         )
     for row in changes:
         if row["control"] or row["verdict"] != "broken":
@@ -254,6 +260,25 @@ def change_points(found: list[dict], changes: list[dict]) -> list[dict]:
             }
         )
     return sorted(points, key=lambda p: -abs(p["pct_change"] if p["pct_change"] is not None else 0))
+
+
+def confirm_steps(args, data, ready, pythons, cases, found, detections, start_worker, settings, budget, identity):
+    """Sequential confirmation of the candidate steps: the paired test of each step's two releases on more
+    sessions (bench.versions.confirm), at alpha over the pairs confirmed; the steps are updated in place."""
+    chosen = confirm.step_candidates(found, detections, args.threshold)
+    questions: dict[tuple, list] = {}
+    for step in chosen:
+        questions.setdefault((step["older"], step["newer"]), []).append(step["case_id"])
+    if budget <= 0 or not questions:
+        return confirm.Outcome(stopped="off" if budget <= 0 else "nothing to confirm")
+    sides = {t.label: Side(t.label, Path(pythons[t.label]), t.version) for t in ready}
+    outcome = confirm.confirm(
+        data, sides, [confirm.Question(o, n, ids) for (o, n), ids in questions.items()], cases, settings,
+        start_worker, args.threshold, args.alpha / len(questions), budget, machine_label(identity),
+    )  # fmt: skip
+    confirm.apply_to_steps(found, outcome, SMALL_STEP)
+    verdict_files.write_json(args.results / verdict_files.MEASUREMENTS_JSON, data)
+    return outcome
 
 
 def detector_record(detections: dict) -> dict:
@@ -326,10 +351,17 @@ def history_lines(document: dict, threshold: float) -> list[str]:
     for point in points:
         note = "" if point["status"] == "ok" else f" ({point['status']}: {point.get('reason', '')})"
         lines.append(f"  {_step_line(point)} {point['verdict']}{note}")
+        if point.get("confirmation"):
+            lines.append(f"    {_confirmation_line(point['confirmation'])}")
+        if point.get("reproducer"):
+            lines.append(f"    reproducer: {point['reproducer']} (standalone MLX; see {reproducer.FOLDER}/README.md)")
     small = [s for s in document.get("steps", []) if not s["control"] and s["verdict"] == SMALL_STEP]
     if small:
         lines.append(f"steps within ±{threshold:.0%} (real by the same test, too small to be change points):")
-        lines.extend(f"  {_step_line(s)}" for s in small)
+        for step in small:
+            lines.append(f"  {_step_line(step)}")
+            if step.get("confirmation"):
+                lines.append(f"    {_confirmation_line(step['confirmation'])}")
     moved = document.get("machine_changes", [])
     lines.append(
         f"NumPy controls: {'no step' if not moved else f'{len(moved)} step(s), a machine change at that release'}"
@@ -346,6 +378,17 @@ def history_lines(document: dict, threshold: float) -> list[str]:
                 f"{row.get('verdict_vs_oldest', '')}"
             )
     return lines
+
+
+def _confirmation_line(summary: dict) -> str:
+    """A step's confirmation in one line: the paired verdict of its two releases on the sessions added."""
+    fmt = verdict_files._fmt
+    return (
+        f"confirmation: {summary['verdict']}, {fmt(summary.get('pct_change'), '+.1f')}% "
+        f"[{fmt(summary.get('ci_low_pct'), '+.1f')}, {fmt(summary.get('ci_high_pct'), '+.1f')}] over "
+        f"{summary.get('sessions')} sessions ({summary.get('sessions_added')} added, {summary.get('looks')} look(s) at "
+        f"alpha {summary.get('alpha_per_look', float('nan')):.3g} each)"
+    )
 
 
 def _step_line(step: dict) -> str:
@@ -378,6 +421,7 @@ def run_history(
         print(f"mlx {release}: left out ({why})", flush=True)
     pythons, failures = install(targets, cache, pins, ensure=ensure)
     print(f"environments ready in {time.perf_counter() - started:.0f} s", flush=True)
+    measuring = time.perf_counter()
     measured = measure_installed(args, targets, pythons, start_worker, settings, "no history")
     if measured is None:
         return EXIT_INCOMPLETE
@@ -389,18 +433,29 @@ def run_history(
     _, vs_oldest = judge(data, [(labels[0], label) for label in labels[1:]], args.threshold, args.alpha, machine)
     detections = detect(data, labels)
     found = step_records(detections, args.threshold)
-    rows = history_rows(data, labels, vs_oldest, changes, machine, found)
+    measured = copy.deepcopy(data)  # the history's figures: its own sessions, every release in each
+    budget = confirm.default_budget(time.perf_counter() - measuring, args.confirm_budget)
+    outcome = confirm_steps(
+        args, data, ready, pythons, cases, found, detections, start_worker, settings, budget, identity
+    )
+    rows = history_rows(measured, labels, vs_oldest, changes, machine, found)
     for row in rows:  # each case's pooled noise (the detector's), on every row of the case
         family = detections.get(row["backend"])
         if family and row["case_id"] in family.noise:
             row["noise_pct"] = 100 * math.expm1(family.noise[row["case_id"]][0])
     record = settings_record(args, settings, len(cases))
     record.update(
-        releases=[{"label": t.label, "version": t.version, "spec": t.spec} for t in ready],
+        releases=[
+            {"label": t.label, "version": t.version, "spec": t.spec, "installer": installer_of(Path(pythons[t.label]))}
+            for t in ready
+        ],
         alpha_per_pair=args.alpha / len(pairs),
+        confirmation=confirmation_settings(budget, outcome),
         wall_s=round(time.perf_counter() - started, 1),
     )
     points = change_points(found, changes)
+    specs = {t.label: t.spec for t in ready}
+    scripts = reproducer.write_reproducers(args.results, points, data, specs, pythons, machine)
     document = history_document(
         identity,
         record,
@@ -413,6 +468,7 @@ def run_history(
         found,
         detector_record(detections),
     )
+    document["reproducers"] = scripts
     json_path, csv_path = write_history(args.results, document)
     for line in history_lines(document, args.threshold):
         print(line)

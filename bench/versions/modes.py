@@ -44,6 +44,7 @@ class RunnerSettings:
     dry_run: bool
     targets: tuple[Target, ...]  # every release named, parsed (compare's sides; bisect's OLD and NEW)
     paired: PairedSettings  # the paired runner's sessions, blocks, CPU sets and order
+    confirm_budget: float | None  # seconds of sequential confirmation (None: the mode's default; 0: none)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ def mode_settings(args: argparse.Namespace) -> RunnerSettings:
         "dry_run": args.dry_run,
         "targets": tuple(args.targets),
         "paired": paired_settings(args),
+        "confirm_budget": getattr(args, "confirm_budget", None),
     }
     mode = mode_of(args)
     if mode == BISECT:

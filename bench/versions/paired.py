@@ -5,8 +5,10 @@ record, the same worker, the same timing loop and checks as the main job. Per
 session, each release's workers are pinned to the same CPU set and follow the
 engine's isolation policy (bench.engine.isolation): a fresh, backend-pure
 worker per group of cases (so a NumPy control never shares a process with
-MLX), checked for leftover state before every case. Per case: K is calibrated
-once (by the first release's worker in the first session) and then fixed for
+MLX), checked for leftover state before every case, and no case timed while
+a worker of the other backend of its release is alive (end_other_backends).
+Per case: K is calibrated once (by the first release's worker in the first
+session) and then fixed for
 every release and session; every worker trains on the same seeded data and
 ends each round in the same barrier. Rounds then run in blocks, every release
 once per block in a random order (A B / B A), so a burst on the machine hits
@@ -63,6 +65,7 @@ class PairedSettings:
     shuffle_cases: bool = False  # a new case order per session: what a case inherits from the one before it varies
     reverse_cases: bool = False  # the grid's order reversed in every session
     alternate_order: bool = False  # grid order in even sessions, reversed in odd ones (the self-test's order check)
+    first_session: int = 0  # the number of the first session: sessions added to a run's record go on from its last
 
 
 def pairs_for(round_s: float, settings: PairedSettings) -> int:
@@ -105,7 +108,7 @@ def run_paired(
     rng = random.Random(settings.seed)
     data = measurements or new_measurements(cases, sides)
     run_start = time.perf_counter()
-    for session in range(settings.sessions):
+    for session in range(settings.first_session, settings.first_session + settings.sessions):
         cpus = settings.cpu_sets[session % len(settings.cpu_sets)]
         started = time.perf_counter()
         session_record = {"session": session, "cpus": cpus, "workers": {s.label: [] for s in sides}}
@@ -138,7 +141,12 @@ def run_paired(
                     last_note = time.perf_counter()
                     progress(
                         _progress_line(
-                            session, settings.sessions, index + 1, len(order), last_note - started, run_start
+                            session,
+                            settings.first_session + settings.sessions,
+                            index + 1,
+                            len(order),
+                            last_note - started,
+                            run_start,
                         )
                     )
                 problems += bool(record.get("errors"))
@@ -159,7 +167,7 @@ def run_paired(
         )
         session_record["check_s"] = check_s
         progress(
-            f"session {session + 1}/{settings.sessions} (CPUs {','.join(map(str, cpus)) or 'any'}): "
+            f"session {session + 1}/{settings.first_session + settings.sessions} (CPUs {','.join(map(str, cpus)) or 'any'}): "
             f"{len(cases)} cases in {time.perf_counter() - started:.0f} s (checks {check_s:.0f} s)"
             + (f", {problems} with errors" if problems else "")
         )
@@ -226,6 +234,25 @@ def case_job(entry: dict, side: Side, steps_per_round: int | None, settings: Pai
     )
 
 
+def end_other_backends(pool: WorkerPool, job: Job) -> int:
+    """End the pool's live workers of another backend than the job's; how many were ended.
+
+    The engine's pool keeps a release's NumPy and MLX workers of one model
+    and size alive together, taking turns. Then a NumPy control is timed
+    beside an idle MLX process of that release on the same CPUs, with
+    whatever it keeps running (MLX's threads, its allocator's cache), which
+    differs between releases: the control moves though NumPy did not. So no
+    case is timed while a worker of another backend of its release is alive
+    (docs/releases.md, "How releases are timed").
+    """
+    backend = job.group[1]
+    ended = 0
+    for group in [g for g in pool.live if g[1] != backend]:
+        pool.live.pop(group).close()
+        ended += 1
+    return ended
+
+
 def _run_case(entry, sides, pools, store, settings, rng, session) -> dict:
     """One case in one session: open it in every release's worker, interleaved blocks of rounds, checks."""
     record = {
@@ -244,6 +271,8 @@ def _run_case(entry, sides, pools, store, settings, rng, session) -> dict:
     round_s = 0.0
     for side in sides:  # the first side calibrates K the first time; everyone else uses it
         job = case_job(entry, side, store["steps_per_round"], settings, check)
+        record.setdefault("ended_other_backend", 0)
+        record["ended_other_backend"] += end_other_backends(pools[side.label], job)
         try:
             worker, answer = pools[side.label].open(job, settings.timeout_s)
         except WorkerRefused:

@@ -11,6 +11,9 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+# Tools of the runner itself, listed in requirements.txt so the set-up installs them, never put into a release
+# environment: uv builds the environments and is no part of what is measured.
+RUNNER_ONLY = frozenset({"uv"})
 # mlx, mlx-cpu, mlx-metal, mlx-cuda-12...: the packages that *are* the release under test.
 _MLX_DIST = re.compile(r"^mlx(-|$)")
 _COMMENT = re.compile(r"(^|\s)#.*$")
@@ -81,7 +84,7 @@ def pin_set(
     while queue:
         req, top_level = queue.pop(0)
         name = canonicalize_name(req.name)
-        if is_mlx_distribution(name) or name in pins:
+        if is_mlx_distribution(name) or name in pins or (top_level and name in RUNNER_ONLY):
             continue
         version = version_of(name)
         if version is None:
