@@ -68,7 +68,7 @@ def test_pass_ratio_is_taken_within_passes():
 def test_interval_spans_one_when_passes_disagree_on_the_side():
     ratio = pass_ratio({1: 1.0, 2: 1.0, 3: 1.0}, {1: 0.9, 2: 1.1, 3: 1.0})
     assert ratio.low < 1 < ratio.high
-    assert faster_side(ratio.low, ratio.high, "mlx") == "inconclusive"
+    assert faster_side(ratio.low, ratio.high, "mlx") == "neither"
 
 
 def test_one_pairing_rule():

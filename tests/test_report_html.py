@@ -132,7 +132,7 @@ def test_heatmap_cells_say_the_figure_and_mark_the_too_close(two_versions):
     row = linear.iloc[0]
     assert f"{row['speedup']:.2g}×" in html and "1,000×10" in html and "2,000×20" in html
     assert html.count('<td class="hm') == len(linear)
-    close = linear.assign(faster="inconclusive")
+    close = linear.assign(faster="neither")
     assert speedup_heatmap(close, speedup_norm(close["speedup"])).count("hm-close") == len(linear)
 
 

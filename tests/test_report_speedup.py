@@ -61,14 +61,14 @@ def test_each_run_pairs_with_its_own_numpy(tmp_path):
     assert len(per_run) == 2 and per_run.max() / per_run.min() == pytest.approx(2, rel=0.1)
 
 
-def test_equal_speed_is_inconclusive(tmp_path):
+def test_equal_speed_is_neither_faster(tmp_path):
     times = list(np.random.default_rng(0).lognormal(np.log(0.01), 0.05, 15))
     numpy = synth.benchmark(backend="numpy", variant="analytic", barrier="eager", times=times)
     mlx = synth.benchmark(backend="mlx", variant="compiled", barrier="step", times=times[::-1])
     synth.write(tmp_path, "run", synth.run([numpy, mlx]))
     row = speedups(tmp_path).iloc[0]
     assert row["speedup"] == pytest.approx(1.0)
-    assert row["speedup_ci_low"] < 1 < row["speedup_ci_high"] and row["faster"] == "inconclusive"
+    assert row["speedup_ci_low"] < 1 < row["speedup_ci_high"] and row["faster"] == "neither"
 
 
 def test_blog_cases_pair_with_the_blogs_numpy_code():
@@ -101,7 +101,7 @@ def test_without_raw_times_there_is_no_interval(tmp_path):
     synth.write(tmp_path, "run", synth.run([numpy, mlx]))
     row = speedups(tmp_path).iloc[0]
     assert row["speedup"] == pytest.approx(2.0)
-    assert np.isnan(row["speedup_ci_low"]) and row["faster"] == "inconclusive" and row["ci_method"].startswith("none")
+    assert np.isnan(row["speedup_ci_low"]) and row["faster"] == "neither" and row["ci_method"].startswith("none")
 
 
 def test_cold_rows_are_not_compared():

@@ -60,7 +60,7 @@ tr.regression td{background:#fde7dc}
 .badge{display:inline-block;padding:0 .4rem;border-radius:.6rem;font-size:.8rem;font-style:normal;white-space:nowrap;border:1px solid transparent}
 .v-regression{background:var(--verm);color:#fff;font-weight:600}.v-slower{background:var(--orange);color:#000}
 .v-faster,.f-backend{background:var(--blue);color:#fff}.f-baseline{background:#b2182b;color:#fff}
-.v-same{background:#e8e8e8}.v-undecided,.f-inconclusive{border:1px dashed #555;background:#fff;color:#333}
+.v-same{background:#e8e8e8}.v-undecided,.f-neither{border:1px dashed #555;background:#fff;color:#333}
 .v-unstable{border:1px dashed var(--orange);background:#fff7e0;color:#000}.v-control{background:#e8e8e8}
 table.heatmap td.hm{text-align:center;font-variant-numeric:tabular-nums;min-width:5.2rem;font-weight:600}
 table.heatmap td.hm-close{outline:2px dashed #333;outline-offset:-4px;font-weight:400}

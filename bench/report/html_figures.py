@@ -22,6 +22,7 @@ from matplotlib.colors import LogNorm, to_hex
 from bench.report.outputs import read_output
 from bench.report.html_tables import esc
 from bench.report.schema import BASELINE_BACKEND, backend_label
+from bench.stats.pairing import NEITHER
 
 DIVERGING = colormaps["RdBu"]
 # Okabe-Ito colours of the verdicts, as the page's CSS uses them.
@@ -76,7 +77,7 @@ def speedup_heatmap(cells: pd.DataFrame, norm: LogNorm) -> str:
                 tds.append('<td class="hm-none" title="not measured">–</td>')
                 continue
             rgba = DIVERGING(float(norm(row.speedup)))
-            close = row.faster == "inconclusive"
+            close = row.faster == NEITHER
             interval = (
                 f"; 95% CI {row.speedup_ci_low:.3g}–{row.speedup_ci_high:.3g}"
                 if np.isfinite(row.speedup_ci_low)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.report.schema import BASELINE_BACKEND, backend_label
 from bench.report.views import HEADERS
+from bench.stats.pairing import NEITHER
 
 # Columns offered as drop-down filters, when a table has them and they hold few values.
 FILTER_COLUMNS = (
@@ -61,12 +62,12 @@ def _badge_cell(column: str, value) -> str | None:
     text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
     if column == "verdict" and text:
         return f'<td><span class="badge v-{esc(text)}">{esc(text)}</span></td>'
-    if column == "faster" or column.endswith(" faster"):  # a backend's name, or "inconclusive"
+    if column == "faster" or column.endswith(" faster"):  # a backend's name, or "neither"
         if not text:
             return "<td></td>"
-        label = "too close" if text == "inconclusive" else backend_label(text)
+        label = "too close" if text == NEITHER else backend_label(text)
         # Red for the baseline, blue for whichever backend beat it (any name), dashed for too close to call.
-        kind = "inconclusive" if text == "inconclusive" else "baseline" if text == BASELINE_BACKEND else "backend"
+        kind = "neither" if text == NEITHER else "baseline" if text == BASELINE_BACKEND else "backend"
         return f'<td data-v-text="{esc(text)}"><span class="badge f-{esc(kind)}">{esc(label)}</span></td>'
     if column in ("unstable", "regression", "control"):
         if text.lower() != "true":

@@ -26,6 +26,7 @@ from bench.report import views
 from bench.report.regression import ALPHA, MIN_RUNS, inconclusive
 from bench.report.schema import FOCUS_BACKEND, backend_label, peers_present
 from bench.stats.intervals import UNSTABLE_RULE
+from bench.stats.pairing import NEITHER
 from reference import load_blog_figures
 
 # Longest lists the digest prints before pointing to the page and the CSVs.
@@ -200,7 +201,7 @@ def side_by_side_text(table_rows: pd.DataFrame, backends: list[str], ratios: lis
         steps, case = table_rows[f"{label} steps/s"], table_rows[f"{label} case"]
         shown[label] = ["" if pd.isna(v) else f"{views.COUNT(v)} ({c})" for v, c in zip(steps, case)]
     for column in ratios:
-        close = table_rows[f"{column} faster"] == "inconclusive"
+        close = table_rows[f"{column} faster"] == NEITHER
         shown[column] = [
             "" if pd.isna(v) else f"{'≈' if c else ''}{views.RATIO(v)}×" for v, c in zip(table_rows[column], close)
         ]

@@ -30,6 +30,8 @@ from bench.stats.intervals import NO_RUN_TERM, RunTerm, log_intervals, ratio_cen
 from bench.stats.stability import pass_figures
 
 BASELINE_BACKEND = "numpy"
+# faster_side's word where a ratio's interval contains 1 (not `inconclusive`, which means a moved control).
+NEITHER = "neither"
 # The baseline's (variant, dtype) per scenario; scenarios not listed use "default".
 BASELINE_VARIANTS = {"default": ("analytic", "float32"), "blog": ("seed", "float64")}
 
@@ -127,9 +129,9 @@ def pass_ratio(numerator: dict, denominator: dict, run_term: RunTerm = NO_RUN_TE
 
 
 def faster_side(low: float, high: float, case_side: str, baseline_side: str = BASELINE_BACKEND) -> str:
-    """Which side is faster by a steps/s ratio's interval: a side only when the interval excludes 1."""
+    """Which side is faster by a steps/s ratio's interval: a side only when the interval excludes 1, else NEITHER."""
     if low > 1:
         return case_side
     if high < 1:
         return baseline_side
-    return "inconclusive"
+    return NEITHER
