@@ -156,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         for line in calibration_lines(calibration_table(frame)):
             print(line)
         return 0
-    rows = pd.concat([pair_rows(a, b, within_only=True) for a, b in pairs], ignore_index=True)
+    # A group is one model and size in one pair of runs: the unit the run term's degrees of freedom count.
+    rows = pd.concat(
+        [pair_rows(a, b, within_only=True).assign(group=lambda f, i=i: f"{i}:" + f["group"]) for i, (a, b) in enumerate(pairs)],
+        ignore_index=True,
+    )
     if rows.empty:
         print("error: the runs share no figure with an interval", file=sys.stderr)
         return 2

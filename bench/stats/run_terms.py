@@ -10,8 +10,8 @@ It is estimated by the method of moments from pairs of runs of the same grid on 
 for each figure in both runs, d = log(x2 / x1) has expected square w1 + w2 + 2 tau^2, with
 w each run's within-run squared standard error (the passes' part, saved with every case as
 `*_se_within_log`). So tau^2 = max(0, mean(d^2 / 2 - (w1 + w2) / 2)) over a cell's figures.
-Figures of one model and size share their moments (and a NumPy baseline), so a cell's degrees
-of freedom are counted in those groups, not in figures. A cell with fewer than
+Figures of one model and size (in one pair of runs) share their moments and a NumPy baseline,
+so a cell's degrees of freedom are counted in those groups, not in figures: groups less one. A cell with fewer than
 MIN_CELL_GROUPS groups takes the estimate of its backend over every size, then of its kind.
 
 The suite ships the terms it estimated on its own runs (run_terms.json beside this module,
@@ -105,18 +105,16 @@ def load_terms(path: str | Path | None = None) -> RunTerms:
 
 
 def _moments(rows: list[tuple[float, float, float, str]]) -> tuple[float, float, int]:
-    """(tau^2, df, groups) from rows (d, w1, w2, group) of one cell."""
+    """(tau^2, df, groups) from rows (d, w1, w2, group) of one cell.
+
+    tau^2 is the mean of d^2 / 2 - (w1 + w2) / 2, floored at 0. Its degrees of freedom
+    are those of a variance estimated from independent units: the groups less one (the
+    figures of one group share their moments and are one unit, not several).
+    """
     d, w1, w2 = (np.array([r[i] for r in rows], dtype=float) for i in range(3))
-    u = d**2 / 2 - (w1 + w2) / 2
-    groups = {r[3] for r in rows}
-    tau2 = max(0.0, float(np.mean(u)))
-    if tau2 == 0 or len(groups) < 2:
-        return tau2, math.inf, len(groups)
-    # Var(mean u) from the spread of group means: figures of one group move together.
-    means = [float(np.mean([ui for ui, r in zip(u, rows) if r[3] == g])) for g in groups]
-    var_mean = float(np.var(means, ddof=1)) / len(groups)
-    df = 2 * tau2**2 / var_mean if var_mean > 0 else math.inf
-    return tau2, max(df, 1.0), len(groups)
+    groups = len({r[3] for r in rows})
+    tau2 = max(0.0, float(np.mean(d**2 / 2 - (w1 + w2) / 2)))
+    return tau2, (float(max(groups - 1, 1)) if tau2 > 0 else math.inf), groups
 
 
 def estimate_terms(rows: list[tuple[str, str, str, float, float, float, str]], source: str) -> RunTerms:
