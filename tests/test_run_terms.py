@@ -1,0 +1,163 @@
+"""The between-run term of the intervals: looked up, read, estimated from pairs of runs, and checked (z by tercile).
+
+Pairs of synthetic runs are made with a known between-run effect TAU on every figure: the estimate
+(python -m bench.report.calibration estimate) must find it, and the intervals that carry it must be
+calibrated on a further pair (python -m bench.report.calibration check).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import report_synth as synth
+
+from bench.report import calibration
+from bench.stats.figures import saved_term, shipped_terms
+from bench.stats.intervals import NO_RUN_TERM, RunTerm
+from bench.stats.run_terms import RunTerms, estimate_terms, load_terms, size_class, terms_from_json
+
+TAU = 0.04
+PASS_SD = 0.02
+MODELS = ("linear", "logistic", "mlp")
+SIZES = ((1_000, 10), (1_000, 100), (10_000, 100), (10_000, 1_000), (100_000, 100))
+MLX = (("autodiff", "step"), ("compiled", "step"), ("analytic", "round"))
+
+
+def test_size_classes():
+    assert size_class(1_000, 100) == "small" and size_class(10_000, 100) == "medium"
+    assert size_class(10_000, 1_000) == "large" and size_class(None, 3) == "large"
+
+
+def test_a_figure_takes_the_narrowest_term_there_is():
+    terms = RunTerms(
+        {"steps/mlx/small": RunTerm(0.01, 5), "steps/mlx/*": RunTerm(0.02, 9), "ratio/*/*": RunTerm(0.03, 20)}, "t"
+    )
+    small, large = (
+        {"backend": "mlx", "n_examples": 1_000, "n_features": 10},
+        {"backend": "mlx", "n_examples": 10**5, "n_features": 100},
+    )
+    assert terms.for_figure("steps", small).variance == 0.01
+    assert terms.for_figure("steps", large).variance == 0.02
+    assert terms.for_figure("ratio", small).variance == 0.03
+    assert terms.for_figure("steps", {"backend": "numpy", "n_examples": 1_000, "n_features": 10}) == NO_RUN_TERM
+
+
+def test_a_record_keeps_the_term_it_was_saved_with():
+    info = {
+        "backend": "mlx",
+        "n_examples": 1_000,
+        "n_features": 10,
+        "interval_run_var_log": 0.002,
+        "interval_run_df": 7,
+    }
+    assert saved_term(info, "steps") == RunTerm(0.002, 7.0, "saved with the run")
+    older = {"backend": "mlx", "n_examples": 1_000, "n_features": 10}  # saved before run terms: the shipped estimate
+    assert saved_term(older, "steps").variance == shipped_terms().for_figure("steps", older).variance
+
+
+def test_the_shipped_terms_say_where_they_came_from():
+    terms = load_terms()
+    assert "pair" in terms.source and "AMD EPYC" in terms.source
+    assert "steps/*/*" in terms.terms and "ratio/*/*" in terms.terms
+    assert all(math.isfinite(t.variance) and t.variance >= 0 for t in terms.terms.values())
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{}, {"source": "x"}, {"source": "x", "terms": {"steps/*/*": {"variance": -1}}}, {"source": "x", "terms": [1]}],
+)
+def test_a_file_that_is_not_run_terms_is_one_line(document):
+    with pytest.raises(ValueError) as error:
+        terms_from_json(document, "terms.json")
+    assert "terms.json: not a file of run terms" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_estimate_finds_a_planted_term_and_nothing_where_there_is_none():
+    rng = np.random.default_rng(0)
+    for tau in (TAU, 0.0):
+        rows = []
+        for g in range(40):
+            w = PASS_SD**2 / 3
+            for _ in range(4):  # four figures a group, sharing nothing but their pair of runs
+                d = rng.normal(0, math.sqrt(2 * w + 2 * tau**2))
+                rows.append(("steps", "mlx", "small", d, w, w, f"g{g}"))
+        found = estimate_terms(rows, "test").terms["steps/mlx/small"]
+        assert abs(math.sqrt(found.variance) - tau) < 0.012
+        assert found.df == (39 if found.variance > 0 else math.inf)
+
+
+# -- pairs of synthetic runs, through the files and the command ------------------------------------------
+
+
+def synthetic_run(rng, run_effects: dict, tau_terms: float | None) -> dict:
+    """A saved run of the grid's MLX cases and their NumPy baselines: each figure is its truth times its run effect
+    (shared by both runs' draws of `run_effects` only through the seed) times three passes' noise."""
+    benchmarks = []
+    for model in MODELS:
+        for n, d in SIZES:
+            for backend, variant, barrier in (("numpy", "analytic", "eager"), *(("mlx", v, b) for v, b in MLX)):
+                key = (model, n, d, backend, variant)
+                truth = 1e-3 * (1 + zlib.crc32(repr(key).encode()) % 7)  # the same in both runs
+                effect = run_effects.setdefault(key, rng.normal(0, TAU))
+                medians = truth * np.exp(effect + rng.normal(0, PASS_SD, 3))
+                entry = synth.benchmark(model=model, backend=backend, variant=variant, barrier=barrier, n=n, d=d,
+                                        times=list(medians))  # fmt: skip
+                entry = synth.in_passes(entry, list(medians))
+                entry["extra_info"]["steps_per_s"] = 100 / float(np.median(medians))
+                if tau_terms is not None:  # the term a session with --run-terms saves with every case
+                    entry["extra_info"].update(interval_run_var_log=tau_terms, interval_run_df=40.0,
+                                               ratio_run_var_log=2 * tau_terms, ratio_run_df=40.0)  # fmt: skip
+                benchmarks.append(entry)
+    return synth.run(benchmarks)
+
+
+def write_pair(tmp_path, name, seed, tau_terms=None) -> list[str]:
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in (1, 2):
+        path = tmp_path / f"{name}{i}" / f"000{i}_run.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(synthetic_run(rng, {}, tau_terms)))  # each run its own effects
+        paths.append(str(path))
+    return paths
+
+
+def test_the_estimate_and_the_check_through_the_command(tmp_path, capsys):
+    pair = write_pair(tmp_path, "a", seed=1)
+    out = tmp_path / "terms.json"
+    assert calibration.main(["estimate", *pair, "--out", str(out)]) == 0
+    terms = load_terms(out)
+    # Every figure moved by its own run effect of sd TAU: the steps/s term finds it, the ratio's (two effects) twice.
+    assert abs(math.sqrt(terms.terms["steps/mlx/*"].variance) - TAU) < 0.015
+    assert abs(math.sqrt(terms.terms["ratio/mlx/*"].variance) - math.sqrt(2) * TAU) < 0.02
+    # A further pair whose records carry the term (as --run-terms saves it) is calibrated; without it, it is not.
+    held_out = write_pair(tmp_path, "b", seed=2, tau_terms=TAU**2)
+    assert calibration.main(["check", *held_out]) == 0
+    table = capsys.readouterr().out
+    overall = next(line for line in table.splitlines() if line.startswith("steps/s  all"))
+    var_z = float(overall.split("var(z)")[1].split(",")[0])
+    assert 0.7 < var_z < 1.4, overall
+    frame = calibration.z_frame([tuple(calibration.run_records(p)[0] for p in held_out)])
+    assert set(frame["tercile"]) == {"low se", "mid se", "high se"}
+
+
+def test_the_check_refuses_an_odd_number_of_runs_and_unreadable_files(tmp_path, capsys):
+    pair = write_pair(tmp_path, "a", seed=3)
+    assert calibration.main(["check", pair[0]]) == 2
+    assert "pairs" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("{}")
+    assert calibration.main(["check", pair[0], str(tmp_path / "bad.json")]) == 2
+
+
+def test_the_share_beyond_196_has_a_cluster_bootstrap_interval():
+    rng = np.random.default_rng(4)
+    z = pd.Series(rng.standard_normal(600))
+    groups = pd.Series(np.repeat(np.arange(60), 10))
+    low, high = calibration.beyond_share_interval(z, groups)
+    share = float((z.abs() > 1.96).mean())
+    assert low < share < high and high - low < 0.1
