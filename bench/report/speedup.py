@@ -44,7 +44,7 @@ from bench.stats.pairing import BASELINE_BACKEND, baseline_of, faster_side
 from bench.report.row_figures import step_times
 from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS, backend_order, backend_versions, device_class
 from bench.report.bootstrap import ratio_ci
-from bench.stats.intervals import CONFIDENCE
+from bench.stats.intervals import CONFIDENCE, UNSTABLE_HALF_WIDTH
 
 # Bootstrapping fewer raw rounds than this gives intervals too coarse to mean anything.
 MIN_CI_ROUNDS = 3
@@ -82,6 +82,7 @@ SPEEDUP_COLUMNS = (
     "speedup_ci_low",
     "speedup_ci_high",
     "speedup_se_log",
+    "unstable",
     *_TAIL,
     "rounds",
     "baseline_rounds",
@@ -160,6 +161,11 @@ def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
     ratio, low, high, passes, method, se = _ratios(out, "baseline_")
     out["speedup"], out["speedup_ci_low"], out["speedup_ci_high"], out["speedup_se_log"] = ratio, low, high, se
     out["passes"], out["ci_method"] = passes, method
+    # The unstable rule of every figure (bench.stats.intervals): an interval reaching more than 10% either side (it
+    # is symmetric in log, so the upper side is the larger), or none.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reach = np.asarray(high, dtype=float) / np.asarray(ratio, dtype=float) - 1
+    out["unstable"] = ~np.isfinite(reach) | (reach > UNSTABLE_HALF_WIDTH)
     out["faster"] = [
         faster_side(lo, hi, a, b) for lo, hi, a, b in zip(low, high, out["backend"], out["baseline_backend"])
     ]

@@ -33,6 +33,7 @@ import pandas as pd
 
 from bench.stats import steps as step_detector
 from bench.stats.intervals import Interval
+from bench.stats.verdict_engine import CONTROL_TOLERANCE
 from bench.stats.verdict_engine import exit_status as engine_exit_status
 from bench.versions import confirm, reproducer, verdict_files
 from bench.versions.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
@@ -191,6 +192,9 @@ def step_records(detections: dict, threshold: float) -> list[dict]:
                     "case_id": step.case_id,
                     "backend": backend,
                     "control": backend == CONTROL_BACKEND,
+                    # A control moved (the gate's rule, bench.stats.verdict_engine): significant and beyond
+                    # CONTROL_TOLERANCE x the threshold; a smaller step of a control is listed, not a machine change.
+                    "machine_change": backend == CONTROL_BACKEND and abs(change) > 100 * CONTROL_TOLERANCE * threshold,
                     "older": step.older,
                     "newer": step.newer,
                     "pct_change": change,
@@ -207,8 +211,9 @@ def step_records(detections: dict, threshold: float) -> list[dict]:
 
 
 def machine_changes(found: list[dict]) -> list[dict]:
-    """The NumPy controls' steps: their code is the same in every release, so a step there is not MLX's."""
-    return [r for r in found if r["control"]]
+    """The NumPy controls' steps beyond the control tolerance: their code is the same in every release, so such a
+    step is not MLX's."""
+    return [r for r in found if r.get("machine_change", r["control"])]
 
 
 def change_points(found: list[dict], changes: list[dict]) -> list[dict]:
@@ -363,10 +368,16 @@ def history_lines(document: dict, threshold: float) -> list[str]:
             if step.get("confirmation"):
                 lines.append(f"    {_confirmation_line(step['confirmation'])}")
     moved = document.get("machine_changes", [])
+    tolerance = f"beyond ±{CONTROL_TOLERANCE * threshold:.0%}"
     lines.append(
-        f"NumPy controls: {'no step' if not moved else f'{len(moved)} step(s), a machine change at that release'}"
+        f"NumPy controls: {f'no step {tolerance}' if not moved else f'{len(moved)} step(s) {tolerance}, a machine change at that release'}"
     )
     lines.extend(f"  {_step_line(s)}" for s in moved)
+    smaller = [s for s in document.get("steps", []) if s["control"] and s not in moved]
+    if smaller:
+        lines.append(
+            f"  within ±{CONTROL_TOLERANCE * threshold:.0%}, listed only: " + "; ".join(_step_line(s) for s in smaller)
+        )
     frame = pd.DataFrame(document["rows"])
     if len(frame):
         last = frame[(frame["release"] == labels[-1]) & ~frame["control"]]
