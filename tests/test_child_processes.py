@@ -241,3 +241,19 @@ def test_workers_keep_bytecode_in_a_private_new_folder_not_a_predictable_shared_
         assert worker.request({"cmd": "hello"}, timeout=10)["prefix"] == str(folder)
     finally:
         worker.kill()
+
+
+def test_a_ctrl_c_during_a_spawn_is_delivered_after_it_never_lost():
+    """A KeyboardInterrupt raised inside the interpreter's at-fork callbacks (run by a preexec_fn) is reported as
+    ignored and lost: a Ctrl-C in a later pass let a run go on to its end on Python 3.13. spawning() holds it."""
+    import signal
+
+    from bench.engine import lifetime
+
+    reached_the_end_of_the_block = False
+    with pytest.raises(KeyboardInterrupt):
+        with lifetime.spawning():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # were it not held, the KeyboardInterrupt would be raised here
+            reached_the_end_of_the_block = True
+    assert reached_the_end_of_the_block

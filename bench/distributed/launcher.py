@@ -241,17 +241,18 @@ class RankGroup:
     def _popen(self, label: str, argv: list[str], env: dict) -> None:
         log = self.log_dir / f"{label.replace(' ', '-').replace('.', '-')}-{self.attempts}.log"
         with open(log, "wb") as out:
-            popen = subprocess.Popen(
-                argv,
-                cwd=REPO_ROOT,
-                env=lifetime.child_environment(env),
-                stdin=subprocess.PIPE,  # never written; closed at the end
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                # Its own process group (killed as one, never by pytest's Ctrl-C alone), and it dies with
-                # this process even when this one is SIGKILLed (bench.engine.lifetime).
-                **lifetime.start_options(),
-            )
+            with lifetime.spawning():  # a Ctrl-C during the fork is delivered after it, never lost
+                popen = subprocess.Popen(
+                    argv,
+                    cwd=REPO_ROOT,
+                    env=lifetime.child_environment(env),
+                    stdin=subprocess.PIPE,  # never written; closed at the end
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    # Its own process group (killed as one, never by pytest's Ctrl-C alone), and it dies with
+                    # this process even when this one is SIGKILLed (bench.engine.lifetime).
+                    **lifetime.start_options(),
+                )
         self._processes.append(StartedProcess(label, popen, log))
         self.pids.append(popen.pid)
         self.pgids.append(popen.pid)

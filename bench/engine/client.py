@@ -119,18 +119,19 @@ class WorkerClient:
             self._log = open(log, "a+")
         else:
             self._log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(
-            cmd or worker_command(),
-            cwd=cwd or ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            bufsize=0,  # raw pipes: every byte read is in self._lines, none in a hidden buffer
-            # Its own process group (a kill stops it and nothing else), pinned from its start, and it
-            # dies with this process (bench.engine.lifetime).
-            **lifetime.start_options(cpus),
-        )
+        with lifetime.spawning():  # a Ctrl-C during the fork is delivered after it, never lost
+            self.proc = subprocess.Popen(
+                cmd or worker_command(),
+                cwd=cwd or ROOT,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._log,
+                bufsize=0,  # raw pipes: every byte read is in self._lines, none in a hidden buffer
+                # Its own process group (a kill stops it and nothing else), pinned from its start, and it
+                # dies with this process (bench.engine.lifetime).
+                **lifetime.start_options(cpus),
+            )
         self._selector = selectors.DefaultSelector()
         self._selector.register(self.proc.stdout, selectors.EVENT_READ)
         self._lines = LineBuffer()

@@ -18,13 +18,14 @@ docs/measurement.md, "Isolation".
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 # The spawner's pid, for a child to tell "my parent died before I started" from "a launcher sits between us".
 PARENT_ENV = "MLX_SGD_BENCH_PARENT_PID"
@@ -63,6 +64,31 @@ def start_options(cpus: list[int] | None = None, own_session: bool = True) -> di
             os.sched_setaffinity(0, cpus)
 
     return {"start_new_session": own_session, "preexec_fn": before_exec}
+
+
+@contextlib.contextmanager
+def spawning() -> Iterator[None]:
+    """Defer Ctrl-C while a child is started with start_options(): it is delivered once the child has started.
+
+    A preexec_fn makes subprocess run the interpreter's at-fork callbacks in the
+    parent, and a KeyboardInterrupt raised inside one of them is reported as
+    "ignored" and lost (seen with Python 3.13: a Ctrl-C during a later pass let
+    the run go on to its end). Meanwhile SIGINT's handler only notes the signal;
+    the handler it replaced then runs, where it stops the run as it should.
+    Blocking the signal would not do: another thread (a BLAS pool's) would take it.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield  # signal handlers belong to the main thread; an ignored or default SIGINT has nothing to defer
+        return
+    caught: list = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            previous(signal.SIGINT, caught[-1])
 
 
 def child_environment(env: dict) -> dict:

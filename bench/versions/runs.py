@@ -168,15 +168,16 @@ def _stream(cmd: list[str], cwd: Path, env: dict, log: Path, echo: bool, timeout
     with open(log, "w") as out:
         out.write(f"$ {shlex.join(cmd)}\n")
         out.flush()
-        proc = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=lifetime.child_environment(dict(os.environ if env is None else env)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            **lifetime.start_options(),  # and it dies with this process (bench.engine.lifetime)
-        )
+        with lifetime.spawning():  # a Ctrl-C during the fork is delivered after it, never lost
+            proc = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=lifetime.child_environment(dict(os.environ if env is None else env)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                **lifetime.start_options(),  # and it dies with this process (bench.engine.lifetime)
+            )
         timer = None
         if timeout:
             timer = threading.Timer(timeout, _stop_group, args=(proc,))
