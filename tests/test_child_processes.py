@@ -246,10 +246,18 @@ def test_workers_keep_bytecode_in_a_private_new_folder_not_a_predictable_shared_
 def test_a_ctrl_c_during_a_spawn_is_delivered_after_it_never_lost():
     """A KeyboardInterrupt raised inside the interpreter's at-fork callbacks (run by a preexec_fn) is reported as
     ignored and lost: a Ctrl-C in a later pass let a run go on to its end on Python 3.13. spawning() holds it."""
-    import signal
-
     from bench.engine import lifetime
 
+    # Python's own Ctrl-C handler, whatever this process inherited (a shell's background job starts with SIGINT
+    # ignored, and Python then leaves it ignored).
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_inside_spawning(lifetime)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+
+
+def _interrupt_inside_spawning(lifetime) -> None:
     reached_the_end_of_the_block = False
     with pytest.raises(KeyboardInterrupt):
         with lifetime.spawning():

@@ -95,8 +95,17 @@ def _interrupt_in_a_later_pass(cmd: list[str], env: dict) -> tuple[int, str, lis
     Returns the exit status, the output and the workers alive when the signal was sent.
     """
     # A session of its own, as a terminal's foreground job: the SIGINT reaches pytest and not this test.
+    # Ctrl-C's default disposition in the run, whatever this process inherited (a shell's background job starts
+    # with SIGINT ignored, which Python keeps): a user's terminal gives pytest Python's own handler.
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines, output, workers = _lines(proc.stdout), [], []
     deadline = time.monotonic() + SIGNAL_WITHIN_S
