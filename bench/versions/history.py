@@ -145,21 +145,9 @@ def history_rows(
                 )
             if (case_id, label) in step:
                 change = step[case_id, label]
-                row.update(
-                    change_pct=change["pct_change"],
-                    change_ci_low_pct=change["ci_low_pct"],
-                    change_ci_high_pct=change["ci_high_pct"],
-                    change_verdict=change["verdict"],
-                    change_p_adjusted=verdict_files._direction_p(change),
-                )
+                row.update(_change_fields("change", change), change_p_adjusted=verdict_files._direction_p(change))
             if (case_id, label) in detected:
-                jump = detected[case_id, label]
-                row.update(
-                    step_pct=jump["pct_change"],
-                    step_ci_low_pct=jump["ci_low_pct"],
-                    step_ci_high_pct=jump["ci_high_pct"],
-                    step_verdict=jump["verdict"],
-                )
+                row.update(_change_fields("step", detected[case_id, label]))
             rows.append(row)
     return rows
 
@@ -172,6 +160,16 @@ def detect(measurements: dict, labels: list[str]) -> dict:
         if table is not None:
             tables.setdefault(case["case"]["backend"], []).append(table)
     return {backend: step_detector.detect_steps(found) for backend, found in tables.items()}
+
+
+def _change_fields(prefix: str, change: dict) -> dict:
+    """A change's size, interval and verdict as a history row's columns: <prefix>_pct, _ci_low_pct, ... _verdict."""
+    return {
+        f"{prefix}_pct": change["pct_change"],
+        f"{prefix}_ci_low_pct": change["ci_low_pct"],
+        f"{prefix}_ci_high_pct": change["ci_high_pct"],
+        f"{prefix}_verdict": change["verdict"],
+    }
 
 
 def step_records(detections: dict, threshold: float) -> list[dict]:
