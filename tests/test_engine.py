@@ -9,7 +9,7 @@ import pytest
 
 from bench.cases.case import Case
 from bench.cases.sizes import Size
-from bench.engine import isolation
+from bench.engine import isolation, runner
 from bench.engine.client import WorkerClient, WorkerError, WorkerTimeout
 from bench.engine.isolation import WorkerPool, leftover_reason, process_state
 from bench.engine.jobs import Job, PassResult
@@ -69,6 +69,20 @@ def test_a_first_pass_here_calibrates_checks_and_measures():
     assert result.info["first_step_s"] > 0 and "peak_memory_bytes" in result.info
     assert result.checks["max_rel_error"] < 1e-4 and result.checks["barrier_pending_s"] >= 0
     assert result.pid == os.getpid() and result.probe_s > 0
+
+
+def test_a_plant_adds_busy_cpu_time_before_the_steps_and_records_what_it_applied(monkeypatch):
+    # The plant's extra is this thread's CPU time, spent before the steps (bench.engine.runner.CaseRun._work):
+    # (factor - 1) x the previous round's work. Checked on the thread-time clock, not on how long anything took.
+    spun = []
+    real_thread_time = runner.time.thread_time
+    monkeypatch.setattr(runner.time, "thread_time", lambda: spun.append(1) or real_thread_time())
+    result = run_pass(job(steps_per_round=None, round_time_s=0.002, plant_factor=1.5))
+    assert spun  # the busy loop ran on the thread's CPU clock
+    assert result.planted is not None and result.planted > 1.0
+    assert result.checks["max_rel_error"] < 1e-4  # the plant does no step of its own: the weights are untouched
+    unplanted = run_pass(job(steps_per_round=None, round_time_s=0.002))
+    assert unplanted.planted is None
 
 
 def test_an_untimed_job_runs_one_round_and_the_checks():

@@ -1,11 +1,10 @@
-"""The statistics: bootstrap intervals (the report), the verdict engine's noise shrinkage, Holm and Benjamini-Hochberg."""
+"""The statistics: the verdict engine's noise shrinkage, Holm and Benjamini-Hochberg."""
 
 import numpy as np
 import pytest
 import scipy.special
 import scipy.stats
 
-from bench.report.bootstrap import bootstrap_medians, ratio_ci
 from bench.stats.verdict_engine import adjust_p, fit_noise_prior, holm, shrink_variances, trigamma_inverse
 
 
@@ -68,40 +67,3 @@ def test_shrinkage_pulls_small_variances_up_and_keeps_large_ones():
     assert list(df[:3]) == [16, 16, 16]
     without, own_df = shrink_variances(own, dfs, np.nan, 0.0)
     assert list(own_df) == list(dfs) and without[2] == 0.05 and np.isnan(without[3])
-
-
-@pytest.mark.parametrize("n", [5, 6, 15])
-def test_bootstrap_medians_match_a_direct_bootstrap(n):
-    sample = np.random.default_rng(n).lognormal(0, 0.3, n)
-    ours = bootstrap_medians([sample], n_resamples=20_000)[0]
-    direct = np.median(np.random.default_rng(1).choice(sample, size=(20_000, n)), axis=1)
-    # Same distribution: the empirical CDFs agree everywhere (Kolmogorov-Smirnov distance).
-    grid = np.union1d(ours, direct)
-    distance = (
-        np.abs(np.searchsorted(np.sort(ours), grid, "right") - np.searchsorted(np.sort(direct), grid, "right")) / 20_000
-    )
-    assert distance.max() < 0.02
-
-
-def test_ratio_interval_agrees_with_scipy_bootstrap():
-    rng = np.random.default_rng(3)
-    a, b = rng.lognormal(0, 0.05, 15), 1.5 * rng.lognormal(0, 0.05, 15)
-    low, high = ratio_ci([b], [a], n_resamples=20_000)
-    reference = scipy.stats.bootstrap(
-        (b, a),
-        lambda x, y, axis=-1: np.median(x, axis=axis) / np.median(y, axis=axis),
-        n_resamples=20_000,
-        method="percentile",
-        vectorized=True,
-    ).confidence_interval
-    assert (low[0], high[0]) == pytest.approx((reference.low, reference.high), rel=0.03)
-
-
-def test_ratio_interval_covers_the_true_ratio():
-    rng = np.random.default_rng(4)
-    numerators = [2.0 * rng.lognormal(0, 0.1, 15) for _ in range(400)]
-    denominators = [rng.lognormal(0, 0.1, 15) for _ in range(400)]
-    low, high = ratio_ci(numerators, denominators)
-    coverage = np.mean((low <= 2.0) & (2.0 <= high))
-    assert 0.85 <= coverage <= 1.0
-    assert ratio_ci([], [])[0].size == 0

@@ -410,7 +410,7 @@ def mixed_cases(n_mlx: int = 120, n_numpy: int = 8) -> list[dict]:
     return cases
 
 
-def self_test(effects=None, process_sd=0.01, honour_broken=True, seed=0):
+def self_test(effects=None, process_sd=0.01, honour_broken=True, seed=0, applied_scale=1.0):
     """A whole self-test on the fake machine, chosen and judged as run_self_test does."""
     world = World(cases=mixed_cases(), effects=effects or {}, process_sd=process_sd, seed=seed)
     world.honour_broken = honour_broken
@@ -425,7 +425,7 @@ def self_test(effects=None, process_sd=0.01, honour_broken=True, seed=0):
     comparison, rows = verdicts.compare_pair(data, "0.30.0", "0.30.0-b", 0.10)
     aa = [r["case_id"] for r in rows if not r["control"] and r["case_id"] not in plants and r["case_id"] not in broken]
     order = selftest.order_agreement(data, "0.30.0", "0.30.0-b", aa)
-    applied = selftest.applied_slowdowns(data, "0.30.0-b", plants)
+    applied = {c: pct * applied_scale for c, pct in selftest.applied_slowdowns(data, "0.30.0-b", plants).items()}
     return selftest.summarize(comparison, rows, plants, 0.10, leftovers, followers, broken, applied, order)
 
 
@@ -441,7 +441,16 @@ def test_self_test_passes_with_its_plants_caught_and_its_a_a_calibrated():
     assert result["isolation"] and {c["verdict"] for c in result["isolation"]} == {"same"}
     assert result["calibration"]["uniform"] and result["calibration"]["coverage_95"] >= 0.9
     assert result["order"]["agree"] and result["order"]["cases"] == result["cases"]
+    assert result["plant_sizes"]["covered"] and result["plant_sizes"]["plants"] == len(result["planted"])
     assert selftest.STATUS_EXIT["pass"] == 0
+
+
+def test_plants_measured_beyond_the_slowdown_applied_make_the_self_test_unfit():
+    # The worker applied half what the gate measured: the gate would overstate every real change.
+    result = self_test(applied_scale=0.5)
+    assert result["status"] == "unfit" and not result["fit_to_gate"]
+    assert any("applied slowdown lies within" in reason for reason in result["unfit_reasons"])
+    assert result["plant_sizes"]["within"] < 0.9 * result["plant_sizes"]["plants"]
 
 
 def test_a_false_alarm_fails_the_self_test():

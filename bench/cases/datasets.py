@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from bench.cases.alignment import aligned
 from bench.cases.sizes import Size
 from reference.mlp import PARAM_ORDER as MLP_PARAM_ORDER
 
@@ -143,9 +144,12 @@ def make_problem(model: str, size: Size, batch_size: int | None = None, hidden: 
     return PROBLEMS.get(model, size, batch_size, hidden)
 
 
-def _read_only(*arrays: np.ndarray) -> None:
-    for a in arrays:
-        a.setflags(write=False)  # shared by every case: nobody may change them
+def _settled(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arrays on a cache line (bench.cases.alignment) and read-only: shared by every case, changed by none."""
+    settled = tuple(aligned(a) for a in arrays)
+    for a in settled:
+        a.setflags(write=False)
+    return settled
 
 
 def _make_data(model: str, size: Size) -> Problem:
@@ -169,9 +173,7 @@ def _make_data(model: str, size: Size) -> Problem:
     else:  # logistic: labels from sign(X w* + noise), as the blog
         y = ((X @ w_star + noise) > 0).astype(f32)
         y_test = ((X_test @ w_star) > 0).astype(f32)
-    arrays = (X, y.astype(f32), X_test, y_test.astype(f32), w_star)
-    w0 = w0.astype(f32)
-    _read_only(*arrays, w0)
+    *arrays, w0 = _settled(X, y.astype(f32), X_test, y_test.astype(f32), w_star, w0.astype(f32))
     return Problem(model, size, *arrays, start={"w": w0})
 
 
@@ -181,9 +183,7 @@ def _classification_data(rng, size: Size, X, X_test) -> Problem:
     noise = rng.standard_normal((size.n_examples, MLP_CLASSES), dtype=np.float32)
     y = np.argmax(X @ teacher + 0.1 * noise, axis=1).astype(np.int32)
     y_test = np.argmax(X_test @ teacher, axis=1).astype(np.int32)
-    arrays = (X, y, X_test, y_test, teacher)
-    _read_only(*arrays)
-    return Problem("mlp", size, *arrays, start={})
+    return Problem("mlp", size, *_settled(X, y, X_test, y_test, teacher), start={})
 
 
 def _with_start_and_batches(data: Problem, batch_size: int | None, hidden: int | None) -> Problem:
@@ -213,14 +213,14 @@ def mlp_initial_params(size: Size, hidden: int) -> dict[str, np.ndarray]:
         bound = 1 / np.sqrt(fan_in)
         return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 
-    params = {
-        "W1": uniform((hidden, d), d),
-        "b1": uniform((hidden,), d),
-        "W2": uniform((MLP_CLASSES, hidden), hidden),
-        "b2": uniform((MLP_CLASSES,), hidden),
+    shapes = {
+        "W1": ((hidden, d), d),
+        "b1": ((hidden,), d),
+        "W2": ((MLP_CLASSES, hidden), hidden),
+        "b2": ((MLP_CLASSES,), hidden),
     }
-    _read_only(*params.values())
-    return params
+    drawn = [uniform(shape, fan_in) for shape, fan_in in shapes.values()]  # in this order: the seeded stream
+    return dict(zip(shapes, _settled(*drawn)))
 
 
 def batch_schedule(model: str, size: Size, batch_size: int) -> np.ndarray:
@@ -235,6 +235,5 @@ def batch_schedule(model: str, size: Size, batch_size: int) -> np.ndarray:
         raise ValueError(f"batch size {batch_size} must be between 1 and n_examples={n}")
     order = np.random.default_rng(seed_for(model, size, BATCH_ORDER_STREAM)).permutation(n).astype(np.int32)
     n_batches = n // batch_size
-    schedule = order[: n_batches * batch_size].reshape(n_batches, batch_size)
-    schedule.setflags(write=False)
+    (schedule,) = _settled(order[: n_batches * batch_size].reshape(n_batches, batch_size))
     return schedule

@@ -31,7 +31,7 @@ def details_section(
         (
             f"{title}, every case",
             "speedup = the case's steps/s ÷ its NumPy baseline's in the same run; `too close` when the "
-            "95% interval (across passes; a bootstrap of the rounds for runs saved before passes) includes 1. Newest run per machine and MLX version (every run: speedup.csv).",
+            "95% interval (across passes; none for a figure of one pass) includes 1. Newest run per machine and MLX version (every run: speedup.csv).",
             html_table(views.speedup_detail(speedup), views.DETAIL_FORMATS, "speedup"),
         ),
     ]

@@ -27,9 +27,10 @@ are compared within each pass (the suite times all backends' cases of a size
 next to each other in every pass) and the per-pass ratios summarised: the
 median of the per-pass log ratios, with a 95% interval across passes
 (bench.stats.figures, as in the terminal: the run's pairs moderate each other,
-the between-run term widens them). Runs
-saved before passes existed fall back to a percentile bootstrap of the ratio
-of median per-step times from the raw round times of both cases. ``faster``
+the between-run term widens them). A pair without two common passes (a
+run saved before passes existed, a one-pass case) has no interval: the
+rounds of one pass share that moment's luck and are not samples
+(docs/measurement.md, "Measurement rules", rule 8). ``faster``
 names the faster backend only when the interval excludes 1, else
 ``inconclusive``.
 """
@@ -43,11 +44,7 @@ from bench.stats.figures import ratio_intervals, step_times_by_pass
 from bench.stats.pairing import BASELINE_BACKEND, baseline_of, faster_side
 from bench.report.row_figures import step_times
 from bench.report.schema import CASE_KEYS, RAW_TIMES, ROUND_PASS, backend_order, backend_versions, device_class
-from bench.report.bootstrap import ratio_ci
 from bench.stats.intervals import CONFIDENCE, UNSTABLE_HALF_WIDTH
-
-# Bootstrapping fewer raw rounds than this gives intervals too coarse to mean anything.
-MIN_CI_ROUNDS = 3
 
 # Columns a matched pair must share: the same run, and the case's identity except what
 # tells the two implementations apart (the baseline's variant, dtype and barrier are
@@ -245,29 +242,8 @@ def _ratios(pairs: pd.DataFrame, prefix: str):
             low[i], high[i] = interval.low_high
             se[i] = interval.se
             method[i] = f"t {CONFIDENCE:.0%} across passes, per-pass ratios (bench.stats.figures)"
-    _bootstrap_single_pass(pairs, prefix, passes, low, high, method)
+    one_pass = (passes < 2) & np.array([m is not None for m in step_times(pairs)], dtype=bool)
+    passes[one_pass] = 1
+    method[one_pass] = "none: fewer than two passes in common (rounds of one pass are not samples, rule 8)"
     return ratio, low, high, passes, method, se
 
-
-def _bootstrap_single_pass(pairs: pd.DataFrame, prefix: str, passes, low, high, method) -> None:
-    """Pairs without two common passes (runs saved before passes existed): bootstrap the rounds of each side."""
-    ours = step_times(pairs)
-    theirs = step_times(pairs, f"{prefix}{RAW_TIMES}", f"{prefix}steps_per_round")
-    usable = np.array(
-        [
-            p < 2 and m is not None and n is not None and min(len(m), len(n)) >= MIN_CI_ROUNDS
-            for p, m, n in zip(passes, ours, theirs)
-        ],
-        dtype=bool,
-    )
-    if not usable.any():
-        return
-    # steps/s ratio = the other side's median step time / this side's.
-    low[usable], high[usable] = ratio_ci(
-        [n for n, ok in zip(theirs, usable) if ok], [m for m, ok in zip(ours, usable) if ok]
-    )
-    passes[usable] = 1
-    method[usable] = f"bootstrap {CONFIDENCE:.0%} percentile, median step times (one pass)"
-    method[(passes < 2) & ~usable & np.array([m is not None for m in ours], dtype=bool)] = (
-        f"none: fewer than {MIN_CI_ROUNDS} raw rounds"
-    )

@@ -165,6 +165,23 @@ def pooled_intervals(
     return found
 
 
+def mean_interval(values) -> Interval:
+    """The t interval of the mean of independent log values: one per session of fresh processes, or per case.
+
+    Where every value is its own unit (the release runner's sessions, the history's
+    steps/s over them; the cases of an order check), nothing is pooled or added:
+    the mean, its standard error over the units, n - 1 degrees of freedom.
+    One value: the centre with no interval.
+    """
+    logs = np.asarray(list(values), dtype=float)
+    if logs.size == 0:
+        return Interval(math.nan, math.nan, 0.0)
+    if logs.size == 1:
+        return Interval(float(logs[0]), math.nan, 0.0)
+    se = float(np.std(logs, ddof=1) / math.sqrt(logs.size))
+    return Interval(float(np.mean(logs)), se, float(logs.size - 1), se)
+
+
 def machine_spread(probes_s) -> tuple[float, int]:
     """(standard deviation of the log probe times, how many) over a run's probes; (0, n) below three."""
     logs = np.log([p for p in probes_s if p and p > 0])

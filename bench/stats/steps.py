@@ -44,11 +44,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-import scipy.stats
 
+from bench.stats.intervals import Interval
 from bench.stats.verdict_engine import fit_noise_prior, shrink_variances
 
-CONFIDENCE = 0.95
 FALSE_ALARM_RATE = 0.01  # of a null history (every case of the family) showing any step
 # The penalty is the quantile at this level of SIMULATIONS null histories: half the allowed rate, so that the
 # simulation's own sampling error (the true rate of the 11th largest of 2,000 is 0.5% +- 0.16%) leaves the real
@@ -91,8 +90,8 @@ class Step:
     @property
     def ci_pct(self) -> tuple[float, float]:
         """Its 95% interval, in %."""
-        half = float(scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, self.df)) * self.se
-        return 100 * math.expm1(self.log_change - half), 100 * math.expm1(self.log_change + half)
+        low, high = Interval(self.log_change, self.se, self.df).low_high  # the one t interval (bench.stats.intervals)
+        return 100 * (low - 1), 100 * (high - 1)
 
 
 @dataclass

@@ -28,11 +28,10 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bench.stats import steps as step_detector
-from bench.stats.intervals import Interval
+from bench.stats.intervals import mean_interval
 from bench.stats.verdict_engine import CONTROL_TOLERANCE
 from bench.stats.verdict_engine import exit_status as engine_exit_status
 from bench.versions import confirm, reproducer, verdict_files
@@ -97,12 +96,11 @@ def _session_logs(record_sessions: list[dict], label: str) -> list[float]:
 
 
 def steps_per_s_interval(logs: list[float], steps_per_round: int) -> tuple[float, float, float]:
-    """(steps/s, 95% low, 95% high) from the sessions' log median round times: a t interval over sessions."""
+    """(steps/s, 95% low, 95% high) from the sessions' log median round times (bench.stats.intervals.mean_interval)."""
     if not logs:
         return math.nan, math.nan, math.nan
-    se = float(np.std(logs, ddof=1) / math.sqrt(len(logs))) if len(logs) > 1 else math.nan
     # In log steps/s (minus the log round time), so the interval's ends are steps/s.
-    interval = Interval(math.log(steps_per_round) - float(np.mean(logs)), se, len(logs) - 1)
+    interval = mean_interval([math.log(steps_per_round) - log for log in logs])
     low, high = interval.low_high
     return math.exp(interval.centre), low, high
 

@@ -4,11 +4,15 @@ One release in two environments, labelled as two releases (A and B), timed
 paired exactly like a real comparison, with plants in B:
 
 - **slowdowns** in many MLX cases at 0.5x to 2x the threshold, multiplicative
-  (each timed round takes its own work times the factor, measured in the
-  worker, so the machine's drift scales the plant as it scales real work);
+  (before its steps, each timed round busies its thread for the factor's
+  share of the round's work, counted in the thread's CPU time, so that the
+  machine's drift and whatever else takes the CPU lengthen the plant as they
+  lengthen real work: bench.engine.runner);
   each is scored against the slowdown actually applied, and their detection
   rate by size is the detection curve. At 2x the threshold, at least 95% of
   the plants (19 of 20) must come out `regression`;
+  and the slowdown applied must lie within the measured 95% interval about as
+  often as a 95% interval promises (the gate measures a change at its size);
 - **broken cases**: one returns weights 1% off, one skips its barrier; both
   must come out `broken`;
 - **leftovers**: one case leaves a spinning thread behind, one holds memory;
@@ -38,11 +42,13 @@ from __future__ import annotations
 import math
 import random
 import statistics
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
+from bench.stats.intervals import mean_interval
 from bench.versions import verdict_files, verdicts
 from bench.versions.common import EXIT_OK, EXIT_REGRESSION
 from bench.versions.common import EXIT_UNFIT as EXIT_UNFIT
@@ -156,14 +162,14 @@ def order_agreement(measurements: dict, older: str, newer: str, case_ids: list[s
             differences.append(statistics.fmean(reverse) - statistics.fmean(grid))
     if len(differences) < 3:
         return {"cases": len(differences), "agree": None, "reason": "fewer than 3 cases timed in both orders"}
-    mean, se = float(np.mean(differences)), float(np.std(differences, ddof=1) / math.sqrt(len(differences)))
-    p_value = float(stats.ttest_1samp(differences, 0.0).pvalue) if se > 0 else 1.0
-    half = stats.t.ppf(0.975, len(differences) - 1) * se
+    interval = mean_interval(differences)
+    p_value = float(stats.ttest_1samp(differences, 0.0).pvalue) if interval.se > 0 else 1.0
+    low, high = interval.low_high if interval.se > 0 else (math.exp(interval.centre),) * 2
     return {
         "cases": len(differences),
-        "mean_difference_pct": (math.exp(mean) - 1) * 100,
-        "ci_low_pct": (math.exp(mean - half) - 1) * 100,
-        "ci_high_pct": (math.exp(mean + half) - 1) * 100,
+        "mean_difference_pct": math.expm1(interval.centre) * 100,
+        "ci_low_pct": (low - 1) * 100,
+        "ci_high_pct": (high - 1) * 100,
         "p_value": p_value,
         "agree": p_value >= ORDER_ALPHA,
     }
@@ -194,6 +200,35 @@ def calibration(aa: list[dict]) -> dict:
         "coverage_p_value": None if test is None else float(test.pvalue),
         "uniform": None if ks is None else bool(ks.pvalue >= UNIFORM_ALPHA),
         "covered": None if test is None else bool(test.pvalue >= COVERAGE_ALPHA),
+    }
+
+
+def _within(applied_pct: float | None, row: dict) -> bool | None:
+    """Whether the slowdown the worker applied lies within the 95% interval the gate measured (None: unknown)."""
+    low, high = row["ci_low_pct"], row["ci_high_pct"]
+    if applied_pct is None or low != low or high != high:
+        return None
+    return bool(low <= applied_pct <= high)
+
+
+def plant_sizes(planted: list[dict]) -> dict:
+    """Whether the gate measures a change at its size: the applied slowdown within each plant's 95% interval.
+
+    A gate that catches every plant but reads +28% where +20% was applied
+    overstates every real change. Judged like the A/A coverage (a one-sided
+    binomial test at COVERAGE_ALPHA): a calibrated gate's few misses pass.
+    """
+    known = [p["applied_within"] for p in planted if p.get("applied_within") is not None]
+    if not known:
+        return {"plants": 0, "within": 0, "share": None, "p_value": None, "covered": None}
+    within = sum(known)
+    test = stats.binomtest(within, len(known), 0.95, alternative="less")
+    return {
+        "plants": len(known),
+        "within": within,
+        "share": within / len(known),
+        "p_value": float(test.pvalue),
+        "covered": bool(test.pvalue >= COVERAGE_ALPHA),
     }
 
 
@@ -243,6 +278,7 @@ def summarize(
             "ci_high_pct": by_id[case_id]["ci_high_pct"],
             "verdict": by_id[case_id]["verdict"],
             "caught": by_id[case_id]["verdict"] == "regression",
+            "applied_within": _within(applied.get(case_id), by_id[case_id]),
         }
         for case_id, slowdown in plants.items()
         if case_id in by_id
@@ -275,6 +311,7 @@ def summarize(
         if r["min_detectable_pct"] is not None and np.isfinite(r["min_detectable_pct"])
     ]
     calibrated = calibration(aa)
+    sized = plant_sizes(planted)
     curve = detection_curve(planted, threshold) if planted else []
     twice = next((point for point in curve if point["multiple"] == 2.0), None)
 
@@ -288,6 +325,10 @@ def summarize(
         unfit.append(f"A/A p-values not uniform (KS p = {calibrated['ks_p_value']:.2g})")
     if calibrated["covered"] is False:
         unfit.append(f"95% intervals cover 0 in {calibrated['coverage_95']:.0%} of A/A cases")
+    if sized["covered"] is False:
+        unfit.append(
+            f"the applied slowdown lies within the measured interval for only {sized['within']} of {sized['plants']} plants"
+        )
     if order and order.get("agree") is False:
         unfit.append(
             f"grid and reversed order disagree by {order['mean_difference_pct']:+.2f}% (p = {order['p_value']:.2g})"
@@ -322,6 +363,7 @@ def summarize(
         "broken_plants": broken_plants,
         "isolation": isolation,
         "calibration": calibrated,
+        "plant_sizes": sized,
         "order": order,
         "unfit_reasons": unfit,
         "noise_pct_median": noise_median,
@@ -361,7 +403,7 @@ def run_self_test(
         settings = replace(settings, alternate_order=True)  # the order check: grid order, then reversed, in turn
     print(
         f"self-test: in {twin.label}: {len(plants)} slowdowns ("
-        + ", ".join(f"{count} at +{m * args.threshold:.0%}" for m, count in PLANT_MULTIPLES.items())
+        + ", ".join(f"{count} at +{size:.1%}" for size, count in sorted(Counter(plants.values()).items(), reverse=True))
         + "), broken "
         + ", ".join(f"{c} ({k})" for c, k in broken.items()),
         flush=True,
@@ -426,6 +468,12 @@ def print_report(result: dict, rows: list[dict], plants: dict, broken: dict | No
             f"planted +{point['slowdown_pct']:.1f}% ({point['multiple']:g}x the threshold): {point['caught']} of "
             f"{point['plants']} caught; applied {'?' if applied is None else f'{applied:+.1f}%'} (median), "
             f"measured {point['measured_pct_median']:+.1f}% (median)"
+        )
+    sized = result.get("plant_sizes") or {}
+    if sized.get("plants"):
+        print(
+            f"plant sizes: the applied slowdown lies within the measured 95% interval for {sized['within']} of "
+            f"{sized['plants']} plants ({sized['share']:.0%}; binomial p = {sized['p_value']:.2g} against 95%)"
         )
     for plant in result["broken_plants"]:
         print(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.cases.alignment import aligned
 from bench.cases.case import Case
 from bench.cases.datasets import Problem, flatten_params
 from reference.mlp import PARAM_ORDER
@@ -64,8 +65,8 @@ class NumpyMlpTrainer:
             raise ValueError("an mlp case needs its hidden width")
         # float32 shares the problem's read-only bytes. Labels become intp once here:
         # NumPy would otherwise convert int32 index arrays on every step.
-        self.X = np.asarray(problem.X, dtype=np.float32)
-        self.y = np.asarray(problem.y, dtype=np.intp)
+        self.X = aligned(problem.X, np.float32)
+        self.y = aligned(problem.y, np.intp)
         self.params0 = problem.start
         self.lr = np.float32(lr)  # a float32 scalar keeps every update in float32
         # Mini-batch: the problem's shared seeded schedule; the gather happens inside each step.
