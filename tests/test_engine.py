@@ -252,3 +252,15 @@ def test_a_broken_plant_fails_its_check(kind):
     with pytest.raises(AssertionError, match="float64 reference" if kind == "weights" else "evaluation barrier"):
         run_pass(job(case=case, steps_per_round=200, broken=kind))
     run_pass(job(case=case, steps_per_round=200))  # unbroken, the same case passes
+
+
+def test_the_time_breakdown_accounts_for_the_whole_session_and_says_the_timed_share():
+    schedule = Schedule(passes=3)
+    schedule.time_spent = {"pass 1": 100.0, "worker starts": 10.0, "pass 2": 50.0, "pass 3": 50.0}
+    schedule.phase_s = {"rounds": 60.0, "blog runs": 20.0, "setup": 40.0, "checks": 20.0, "worker warm-up": 15.0}
+    schedule.phase_s["leftover checks"] = 5.0
+    line = schedule.time_breakdown()
+    assert "pass 1 100 s, pass 2 50 s, pass 3 50 s" in line and "10 s of it starting" in line
+    assert "worker warm-up 15 s, leftover checks 5 s" in line
+    assert "the rest 30 s" in line  # 200 s in all - 10 s of worker starts - 160 s inside the passes
+    assert line.endswith("timed (rounds and blog runs) 40% of the session")

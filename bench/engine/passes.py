@@ -300,11 +300,17 @@ class Schedule:
         parts = [f"{name} {seconds:.0f} s" for name, seconds in spent.items()]
         line = f"time: {', '.join(parts)}; {starts:.0f} s of it starting {self._started_workers()} worker processes"
         if self.phase_s:
-            # Inside the cases' passes, summed over every pass (the re-measure included).
+            # Inside the cases' passes, summed over every pass (the re-measure included); the rest is the
+            # session's own work (collection, the machine's limits at its start, the messages to workers).
             names = {"setup": "setup (data, trainer, first step, K, warm-up)", "rounds": "timed rounds"}
-            order = ("rounds", "blog runs", "setup", "checks", "memory")
+            order = ("rounds", "blog runs", "setup", "checks", "memory", "worker warm-up", "leftover checks")
             inside = [f"{names.get(k, k)} {self.phase_s[k]:.0f} s" for k in order if k in self.phase_s]
-            line += "; within the passes: " + ", ".join(inside)
+            rest = sum(spent.values()) - starts - sum(self.phase_s.values())
+            total = sum(spent.values())
+            timed = self.phase_s.get("rounds", 0.0) + self.phase_s.get("blog runs", 0.0)
+            line += "; within the passes: " + ", ".join(inside) + f"; the rest {max(rest, 0.0):.0f} s"
+            if total > 0:
+                line += f"; timed (rounds and blog runs) {timed / total:.0%} of the session"
         return line
 
     def _started_workers(self) -> int:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from importlib import metadata
 
 # MLX_SGD_BENCH_ISOLATION=off turns the leftover check off: a diagnostic switch, to measure what it prevents.
@@ -130,15 +131,23 @@ class Worker:
         from bench.engine.jobs import Job
         from bench.engine.runner import leave_behind, run_pass, warm_up_process
 
+        started = time.perf_counter()
         reason = self._leftover()
         if reason is not None:
             return {"refused": reason}
         job = Job.from_json(request["job"])
+        # The worker's own work around the pass, in the session's time breakdown beside the pass's phases.
+        around = {"leftover checks": time.perf_counter() - started}
         if self.served == 0 and job.timed and job.scenario != "cold":
+            started = time.perf_counter()
             warm_up_process(job)  # the timed case is never the process's first trainer
+            around["worker warm-up"] = time.perf_counter() - started
         # Planted leftovers come after the baseline, so the check sees them as what they are.
         result = run_pass(job if job.leave_behind is None else _without_leftover(job), fresh_process=self.served == 0)
+        started = time.perf_counter()
         result.worker = {"pid": os.getpid(), "served": self.served + 1, "modules": loaded_libraries()}
+        around["leftover checks"] += time.perf_counter() - started  # the libraries loaded: the same /proc reading
+        result.phases_s = {**(result.phases_s or {}), **around}
         self._served_one()
         leave_behind(job.leave_behind)
         return {"result": result.to_json()}
