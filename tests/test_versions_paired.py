@@ -512,8 +512,9 @@ def test_real_worker_times_a_suite_case_and_plants_a_slowdown():
     assert hello["ok"] and set(hello["machine"]) >= {"cpu_model", "cpu_count", "memory_bytes", "host"}
     assert "linear-numpy-analytic-eager-cpu-n1000-d10" in [c["case_id"] for c in cases["cases"]]
     assert opened["steps_per_round"] == 5 and opened["first_step_s"] > 0
-    # The plant is multiplicative: the round's own work times 1.5, measured in the worker.
-    assert round_["planted"] == pytest.approx(1.5, rel=0.05)
+    # The plant is multiplicative: half the previous round's work, spent before this round's steps; what it
+    # applied is reported against this round's own work (a ratio of two timings: only its sign is certain).
+    assert round_["planted"] > 1.0
     assert check["ok"] and check["checks"]["max_rel_error"] < 1e-3
     assert not late["ok"] and "before open" in late["error"]
     assert not nonsense["ok"] and "unknown request" in nonsense["error"]
