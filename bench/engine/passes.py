@@ -305,8 +305,8 @@ class Schedule:
             names = {"setup": "setup (data, trainer, first step, K, warm-up)", "rounds": "timed rounds"}
             order = ("rounds", "blog runs", "setup", "checks", "memory", "worker warm-up", "leftover checks")
             inside = [f"{names.get(k, k)} {self.phase_s[k]:.0f} s" for k in order if k in self.phase_s]
-            rest = sum(spent.values()) - starts - sum(self.phase_s.values())
             total = sum(spent.values())
+            rest = total - starts - sum(self.phase_s.values())
             timed = self.phase_s.get("rounds", 0.0) + self.phase_s.get("blog runs", 0.0)
             line += "; within the passes: " + ", ".join(inside) + f"; the rest {max(rest, 0.0):.0f} s"
             if total > 0:

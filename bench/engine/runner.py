@@ -117,17 +117,19 @@ class CaseRun:
 
     def _work(self) -> None:
         """The plant's busy work if any, then K steps ending in the case's barrier: what the timer sees."""
+        if self.job.plant_factor == 1.0:
+            self._done.append(self.trainer.run(self.steps_per_round, self.stop_accuracy))
+            return  # no plant: nothing but the steps inside the timer
+        # A multiplicative plant, busy like real work: the round's work times the factor, the extra
+        # measured in this thread's CPU time, so that whatever takes the CPU meanwhile (the other
+        # release's worker finishing its round on the same CPU) lengthens it as it would lengthen real
+        # work. A plant that spun after the steps to a wall-clock deadline absorbed that instead: plants
+        # of +20% read +27.8% at the median, the planted side's steps up to 16% slower than the other's;
+        # this one read +19.8% (docs/releases.md, "The self-test").
         extra_s = (self.job.plant_factor - 1.0) * self.last_work_s
-        if extra_s > 0:
-            # A multiplicative plant, busy like real work: the round's work times the factor, the extra
-            # measured in this thread's CPU time, so that whatever takes the CPU meanwhile (the other
-            # release's worker finishing its round on the same CPU) lengthens it as it would lengthen real
-            # work. A plant that spun after the steps to a wall-clock deadline absorbed that instead: plants
-            # of +20% read +27.8% at the median, the planted side's steps up to 16% slower than the other's;
-            # this one read +19.8% (docs/releases.md, "The self-test").
-            spent = time.thread_time()
-            while time.thread_time() - spent < extra_s:
-                pass
+        spent = time.thread_time()
+        while time.thread_time() - spent < extra_s:
+            pass
         start = time.perf_counter()
         self._done.append(self.trainer.run(self.steps_per_round, self.stop_accuracy))
         work = time.perf_counter() - start

@@ -164,7 +164,7 @@ def order_agreement(measurements: dict, older: str, newer: str, case_ids: list[s
         return {"cases": len(differences), "agree": None, "reason": "fewer than 3 cases timed in both orders"}
     interval = mean_interval(differences)
     p_value = float(stats.ttest_1samp(differences, 0.0).pvalue) if interval.se > 0 else 1.0
-    low, high = interval.low_high if interval.se > 0 else (math.exp(interval.centre),) * 2
+    low, high = interval.low_high  # a zero spread gives a zero-width interval
     return {
         "cases": len(differences),
         "mean_difference_pct": math.expm1(interval.centre) * 100,
@@ -185,7 +185,7 @@ def calibration(aa: list[dict]) -> dict:
     intervals = [r for r in aa if r["ci_low_pct"] == r["ci_low_pct"] and r["ci_high_pct"] == r["ci_high_pct"]]
     covering = sum(r["ci_low_pct"] <= 0 <= r["ci_high_pct"] for r in intervals)
     coverage = covering / len(intervals) if intervals else None
-    test = stats.binomtest(covering, len(intervals), 0.95, alternative="less") if intervals else None
+    test = _coverage_test(covering, len(intervals)) if intervals else None
     band = test.proportion_ci(0.95, method="exact") if test else None
     ks = stats.kstest(p_values, "uniform") if len(p_values) >= 5 else None
     return {
@@ -203,14 +203,6 @@ def calibration(aa: list[dict]) -> dict:
     }
 
 
-def _within(applied_pct: float | None, row: dict) -> bool | None:
-    """Whether the slowdown the worker applied lies within the 95% interval the gate measured (None: unknown)."""
-    low, high = row["ci_low_pct"], row["ci_high_pct"]
-    if applied_pct is None or low != low or high != high:
-        return None
-    return bool(low <= applied_pct <= high)
-
-
 def plant_sizes(planted: list[dict]) -> dict:
     """Whether the gate measures a change at its size: the applied slowdown within each plant's 95% interval.
 
@@ -218,11 +210,15 @@ def plant_sizes(planted: list[dict]) -> dict:
     overstates every real change. Judged like the A/A coverage (a one-sided
     binomial test at COVERAGE_ALPHA): a calibrated gate's few misses pass.
     """
-    known = [p["applied_within"] for p in planted if p.get("applied_within") is not None]
+    known = [
+        p["ci_low_pct"] <= p["applied_pct"] <= p["ci_high_pct"]
+        for p in planted
+        if p["applied_pct"] is not None and not np.isnan([p["ci_low_pct"], p["ci_high_pct"]]).any()
+    ]
     if not known:
         return {"plants": 0, "within": 0, "share": None, "p_value": None, "covered": None}
     within = sum(known)
-    test = stats.binomtest(within, len(known), 0.95, alternative="less")
+    test = _coverage_test(within, len(known))
     return {
         "plants": len(known),
         "within": within,
@@ -230,6 +226,11 @@ def plant_sizes(planted: list[dict]) -> dict:
         "p_value": float(test.pvalue),
         "covered": bool(test.pvalue >= COVERAGE_ALPHA),
     }
+
+
+def _coverage_test(covering: int, intervals: int):
+    """Whether 95% intervals hold their truth less often than 95% (one-sided binomial test; covered: p >= COVERAGE_ALPHA)."""
+    return stats.binomtest(covering, intervals, 0.95, alternative="less")
 
 
 def detection_curve(planted: list[dict], threshold: float) -> list[dict]:
@@ -278,7 +279,6 @@ def summarize(
             "ci_high_pct": by_id[case_id]["ci_high_pct"],
             "verdict": by_id[case_id]["verdict"],
             "caught": by_id[case_id]["verdict"] == "regression",
-            "applied_within": _within(applied.get(case_id), by_id[case_id]),
         }
         for case_id, slowdown in plants.items()
         if case_id in by_id
