@@ -322,6 +322,8 @@ def run_distributed_case(
         benchmark.group = f"{case.model}-{size.id}-distributed"
         group.run(steps_per_round)  # warm-up round
         times = time_rounds(lambda: group.run(steps_per_round), settings.rounds if timed else 1)
+        if timed and settings.schedule is not None:
+            settings.schedule.add_phases({"rounds": sum(times)})  # the session's time breakdown
         profiles = group.profile(steps_per_round)
         check = check_weights(group, case, size, settings.lr)
         ready, startup_s = group.ready_info, group.startup_s

@@ -185,8 +185,8 @@ class WorkerPool:
         if worker is not None:
             worker.close()
 
-    def send(self, job, cmd: str, timeout_s: float | None):
-        """Send `cmd` ("pass" or "open") for `job` to its group's worker, replacing a worker that refuses it.
+    def send(self, job, cmd: str, timeout_s: float | None, **fields):
+        """Send `cmd` ("pass" or "open", with `fields`) for `job` to its group's worker, replacing a worker that refuses it.
 
         A worker refuses a job when it finds leftover state in itself; the
         pool then ends it, starts a fresh one and asks again, once.
@@ -195,7 +195,7 @@ class WorkerPool:
         replaced = None
         for _ in range(2):
             worker = self.worker_for(job)
-            answer = worker.request({"cmd": cmd, "job": job.to_json()}, timeout_s)
+            answer = worker.request({"cmd": cmd, "job": job.to_json(), **fields}, timeout_s)
             if not answer.get("refused"):
                 return worker, answer, replaced
             replaced = f"worker {worker.pid} replaced: {answer['refused']}"
@@ -213,9 +213,12 @@ class WorkerPool:
             result.worker["replaced"] = replaced
         return result
 
-    def open(self, job, timeout_s: float | None):
-        """Open `job` in its group's worker for round-by-round timing; (worker, answer)."""
-        worker, answer, replaced = self.send(job, "open", timeout_s)
+    def open(self, job, timeout_s: float | None, keep_open: bool = False):
+        """Open `job` in its group's worker for round-by-round timing; (worker, answer).
+
+        keep_open: the worker keeps the cases it has open (an interleaved pass).
+        """
+        worker, answer, replaced = self.send(job, "open", timeout_s, **({"keep_open": True} if keep_open else {}))
         if replaced:
             answer["replaced"] = replaced
         return worker, answer

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.engine.client import START_TIMEOUT_S, WorkerClient
+from bench.engine.interleave import interleaved_pass, neighbourhoods, seeded
 from bench.engine.isolation import WorkerPool
 from bench.engine.jobs import Job, PassResult
 from bench.engine.runner import run_pass
@@ -45,11 +46,12 @@ from bench.stats.components import describe as describe_components
 from bench.stats.components import summarise as variance_summary
 from bench.stats.figures import steps_intervals, term_fields
 from bench.stats.intervals import machine_spread
-from bench.stats.pairing import compared_with, pass_step_times
+from bench.stats.pairing import pass_step_times, remeasure_groups
 from bench.stats.run_terms import RunTerms
 from bench.stats.stability import PASS_TOLERANCE, PassFigures, pass_figures
 
 REMEASURE_SHARE = 0.05  # re-measuring disagreeing cases may add this share of the session's timing
+TIMED_PHASES = ("rounds", "blog runs", "cold first steps")  # what the timer measured: the session's timed share
 PROGRESS_EVERY_S = 20.0  # a progress line during a later pass at most this often
 # How long a pass of one case may take before its worker counts as hung: generous against a
 # busy machine, short against a deadlock. A first pass (calibration, the blog's 10,000-step
@@ -123,6 +125,11 @@ class Measurement:
         return pass_step_times(self.round_times, self.round_pass, self.steps_per_round)
 
 
+def pass_timeout_s(measurement: Measurement) -> float:
+    """How long one request of a case's later pass may take before its worker counts as hung."""
+    return PASS_TIMEOUT_FLOOR_S + PASS_TIMEOUT_FACTOR * measurement.pass_cost_s
+
+
 @dataclass
 class Schedule:
     """Every case measured in this session, in the order their tests ran, and the workers that time them.
@@ -138,6 +145,9 @@ class Schedule:
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     worker_options: dict | None = None
+    # Later passes of the grid's cases interleaved, one model and size at a time (bench.engine.interleave);
+    # False: each case's rounds in one burst (--pass-order burst). Only with workers.
+    interleave: bool = True
     pool: WorkerPool | None = field(default=None, repr=False)
     # Where the session's time went (seconds): worker starts, timed passes, re-measure (bench.session.lifecycle).
     time_spent: dict[str, float] = field(default_factory=dict)
@@ -163,14 +173,23 @@ class Schedule:
         if self.worker_options is None:
             result = run_pass(job)
         else:
-            if self.pool is None:
-                self.pool = WorkerPool(self._start_worker)
-            result = self.pool.run(job, timeout_s)
-        phase = "blog runs" if job.scenario == "blog" else None  # the blog's 10,000-step runs, on their own
-        for name, seconds in (result.phases_s or {}).items():
-            key = phase if phase and name == "rounds" else name
-            self.phase_s[key] = self.phase_s.get(key, 0.0) + seconds
+            result = self.worker_pool().run(job, timeout_s)
+        phases = dict(result.phases_s or {})
+        if job.scenario == "blog" and "rounds" in phases:
+            phases["blog runs"] = phases.pop("rounds")  # the blog's 10,000-step runs, on their own
+        self.add_phases(phases)
         return result
+
+    def worker_pool(self) -> WorkerPool:
+        """The session's workers (bench.engine.isolation), started on first use."""
+        if self.pool is None:
+            self.pool = WorkerPool(self._start_worker)
+        return self.pool
+
+    def add_phases(self, phases: dict[str, float]) -> None:
+        """Add seconds spent in the named phases of the passes (setup, rounds, checks...) to the time breakdown."""
+        for name, seconds in phases.items():
+            self.phase_s[name] = self.phase_s.get(name, 0.0) + seconds
 
     def _start_worker(self, job: Job) -> WorkerClient:
         """A new worker for the job's group, configured with the session's options for the group's backend only."""
@@ -202,15 +221,16 @@ class Schedule:
     def _time_again(self, measurement: Measurement, pass_id: int) -> None:
         try:
             if measurement.job is not None:
-                timeout = PASS_TIMEOUT_FLOOR_S + PASS_TIMEOUT_FACTOR * measurement.pass_cost_s
-                result = self.run_job(measurement.job, timeout)
+                result = self.run_job(measurement.job, pass_timeout_s(measurement))
                 measurement.add_pass(pass_id, result.round_times_s, result.pid, result.probe_s)
                 phases = dict(result.phases_s or {})
                 phases.pop("rounds", None)
                 measurement.overhead_s.append(sum(phases.values()))
             else:
                 probe_s = probe_seconds()
-                measurement.add_pass(pass_id, measurement.time_pass(), os.getpid(), probe_s)
+                times = measurement.time_pass()
+                measurement.add_pass(pass_id, times, os.getpid(), probe_s)
+                self.add_phases({"rounds": sum(times)})
         except Exception as error:  # noqa: BLE001 - any failure of a check drops the case, with its reason
             measurement.failure = f"pass {pass_id}: {error}"
             measurement.benchmark.has_error = True  # a case that fails a check is not saved
@@ -234,6 +254,17 @@ class Schedule:
         todo = [m for group in groups for m in group if m.failure is None]
         done = 0
         last_note = start
+        rng = seeded(pass_id)
+
+        def case_done(measurement: Measurement) -> None:
+            nonlocal done, last_note
+            timed.append(measurement)
+            done += 1
+            now = time.perf_counter()
+            if progress is not None and now - last_note >= PROGRESS_EVERY_S and done < len(todo):
+                last_note = now
+                progress(self._progress_line(pass_id, done, len(todo), now - start, budget_s is not None))
+
         try:
             for group in groups:
                 group = [m for m in group if m.failure is None]
@@ -241,27 +272,46 @@ class Schedule:
                 if budget_s is not None and time.perf_counter() - start + cost > budget_s:
                     done += len(group)
                     continue
-                for measurement in group:
-                    self._time_again(measurement, pass_id)
-                    timed.append(measurement)
-                    done += 1
-                    now = time.perf_counter()
-                    if progress is not None and now - last_note >= PROGRESS_EVERY_S and done < len(todo):
-                        last_note = now
-                        per_case = (now - start) / done
-                        left = per_case * (len(todo) - done)
-                        # The passes after this one take about as long as this one: say when the whole run ends.
-                        later = per_case * len(todo) * max(0, self.passes - pass_id) if budget_s is None else 0.0
-                        label = f"pass {pass_id} of {self.passes}" if budget_s is None else "re-measure"
-                        progress(
-                            f"{label}: {done} of {len(todo)} cases in {now - start:.0f} s, "
-                            f"about {left:.0f} s left in this {'pass' if budget_s is None else 're-measure'}"
-                            + (f", {left + later:.0f} s in all before the re-measure" if later else "")
-                        )
+                for unit in self._units(group):
+                    if len(unit) > 1 or self._interleaves(unit[0]):
+                        interleaved_pass(self, unit, pass_id, pass_timeout_s, rng, case_done)
+                    else:
+                        self._time_again(unit[0], pass_id)
+                        case_done(unit[0])
         finally:
             self.close_workers()
         pids = self.pool.started[before:] if self.pool is not None else []
         return timed, pids
+
+    def _interleaves(self, measurement: Measurement) -> bool:
+        """Whether the measurement's later passes are interleaved with its neighbours' (a grid case, in workers)."""
+        job = measurement.job
+        return self.interleave and self.worker_options is not None and job is not None and job.scenario == "grid"
+
+    def _units(self, group: list[Measurement]) -> list[list[Measurement]]:
+        """The group as units of a pass: each neighbourhood of interleaved cases, every other case alone."""
+        interleaved = [m for m in group if self._interleaves(m)]
+        units = neighbourhoods(interleaved)
+        first = {id(unit[0]): unit for unit in units}
+        ordered = []
+        for measurement in group:
+            if id(measurement) in first:
+                ordered.append(first[id(measurement)])
+            elif not self._interleaves(measurement):
+                ordered.append([measurement])
+        return ordered
+
+    def _progress_line(self, pass_id: int, done: int, total: int, spent_s: float, remeasure: bool) -> str:
+        per_case = spent_s / done
+        left = per_case * (total - done)
+        # The passes after this one take about as long as this one: say when the whole run ends.
+        later = per_case * total * max(0, self.passes - pass_id) if not remeasure else 0.0
+        label = "re-measure" if remeasure else f"pass {pass_id} of {self.passes}"
+        return (
+            f"{label}: {done} of {total} cases in {spent_s:.0f} s, "
+            f"about {left:.0f} s left in this {'re-measure' if remeasure else 'pass'}"
+            + (f", {left + later:.0f} s in all before the re-measure" if later else "")
+        )
 
     def run_later_passes(self, progress: Callable[[str], None] = lambda line: None, should_stop=lambda: False) -> None:
         """Passes 2..P over every case that can be timed again, in the order of pass 1."""
@@ -273,7 +323,7 @@ class Schedule:
             if not again or should_stop():
                 return
             start = time.perf_counter()
-            _, pids = self._one_pass([[m] for m in again], pass_id, progress=progress)
+            _, pids = self._one_pass([again], pass_id, progress=progress)
             timed = sum(m.failure is None for m in again)
             self.time_spent[f"pass {pass_id}"] = time.perf_counter() - start
             where = f" in {len(pids)} worker processes" if pids else ""
@@ -303,14 +353,15 @@ class Schedule:
             # Inside the cases' passes, summed over every pass (the re-measure included); the rest is the
             # session's own work (collection, the machine's limits at its start, the messages to workers).
             names = {"setup": "setup (data, trainer, first step, K, warm-up)", "rounds": "timed rounds"}
-            order = ("rounds", "blog runs", "setup", "checks", "memory", "worker warm-up", "leftover checks")
+            order = ("rounds", "blog runs", "cold first steps", "setup", "checks", "memory", "worker warm-up")
+            order += ("leftover checks",)
             inside = [f"{names.get(k, k)} {self.phase_s[k]:.0f} s" for k in order if k in self.phase_s]
             total = sum(spent.values())
             rest = total - starts - sum(self.phase_s.values())
-            timed = self.phase_s.get("rounds", 0.0) + self.phase_s.get("blog runs", 0.0)
+            timed = sum(self.phase_s.get(k, 0.0) for k in TIMED_PHASES)
             line += "; within the passes: " + ", ".join(inside) + f"; the rest {max(rest, 0.0):.0f} s"
             if total > 0:
-                line += f"; timed (rounds and blog runs) {timed / total:.0%} of the session"
+                line += f"; timed (rounds, blog runs, cold first steps) {timed / total:.0%} of the session"
         return line
 
     def _started_workers(self) -> int:
@@ -433,23 +484,6 @@ class Schedule:
     def failures(self) -> list[str]:
         """One line per case that failed a check in a later pass."""
         return [f"{m.case_id}: {m.failure}" for m in self.measurements if m.failure is not None]
-
-
-def remeasure_groups(infos: list[dict], flagged: list[int]) -> list[list[int]]:
-    """The cases to re-measure, as groups re-measured whole: each flagged case with the cases compared with it.
-
-    Groups that share a case are one group (an MLX case and its NumPy baseline
-    both flagged); each group in the order of pass 1, the groups in the order of
-    their first case, so compared cases stay next to each other as in every pass.
-    """
-    groups: list[set[int]] = []
-    for index in flagged:
-        group = compared_with(infos, {index})
-        for other in [g for g in groups if g & group]:
-            group |= other
-            groups.remove(other)
-        groups.append(group)
-    return sorted((sorted(g) for g in groups), key=lambda g: g[0])
 
 
 def throughput(info: dict, round_median_s: float) -> dict:

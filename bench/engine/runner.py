@@ -165,6 +165,20 @@ class CaseRun:
             checks.update(check_correctness(self.trainer, self.case, self.problem, self.job.lr))
         return checks
 
+    def suspend(self) -> None:
+        """Leave the case's environment (its thread limit, its CPUs) while another open case of this process runs.
+
+        The environment is the process's own state: a case that kept it entered
+        while another ran would impose its limits on that one (measured: NumPy's
+        two-thread cases ran at one thread's speed, +50%, beside an open one-thread case).
+        """
+        self._environment.close()
+        self._environment = contextlib.ExitStack()
+
+    def resume(self) -> None:
+        """Enter the case's environment again before its next round or its checks."""
+        self._environment.enter_context(case_environment(self.job.case, self.job.cpus))
+
     def close(self) -> None:
         """Leave the case's environment and drop its trainer."""
         self._environment.close()
@@ -263,6 +277,7 @@ def run_cold_pass(job: Job) -> PassResult:
     MLX then caches for the whole process (g++ kernels on Linux CPU, kept on
     disk under $TMPDIR/mlx too): it is saved as `first_round_s`.
     """
+    started = time.perf_counter()
     problem = make_problem(job.case.model, job.size, job.case.batch_size, job.case.hidden)
     probe_s = probe_seconds() if job.timed else None
     trainers = []
@@ -276,7 +291,11 @@ def run_cold_pass(job: Job) -> PassResult:
         if job.timed:
             info["first_round_s"] = times[0]
             info["cold_step_s"] = statistics.median(times)
+        checked = time.perf_counter()
         checks = check_correctness(trainer, job.case, problem, job.lr)
+    # The first steps are this case's timed rounds; building a trainer for each is its setup.
+    phases = {"cold first steps": sum(times), "checks": time.perf_counter() - checked}
+    phases["setup"] = checked - started - phases["cold first steps"]
     return PassResult(
         case_id=job.case_id,
         steps_per_round=1,
@@ -287,6 +306,7 @@ def run_cold_pass(job: Job) -> PassResult:
         cpus=list(job.cpus) if job.cpus is not None else None,
         checks=checks,
         info=info,
+        phases_s=phases,
     )
 
 

@@ -17,12 +17,16 @@ library prints can break the protocol. Requests:
   {"cmd": "pass", "job"}                    the leftover check (bench.engine.isolation), then one whole
                                             pass of the job (bench.engine.runner.run_pass)
                                             -> {"result": PassResult} or {"refused": why}
-  {"cmd": "open", "job"}                    the leftover check, then build the case and calibrate K
-                                            (or warm up at the job's K): the release runner's rounds
-  {"cmd": "round"}                          one timed round of the open case -> {"seconds"}
-  {"cmd": "check", "last_round_s"}          the barrier (of the last round) and correctness checks, then
+  {"cmd": "open", "job", "keep_open"}      the leftover check (when no case is open), then build the case
+                                            and calibrate K (or warm up at the job's K); keep_open: the
+                                            cases already open stay open (an interleaved pass), else
+                                            they are closed first
+  {"cmd": "round", "case_id"}               one timed round of an open case -> {"seconds"}
+  {"cmd": "check", "case_id", "last_round_s"}
+                                            the barrier (of the last round) and correctness checks, then
                                             the case is closed
-  {"cmd": "close"}                          the case is closed unchecked
+  {"cmd": "close", "case_id"}               the case is closed unchecked
+                                            (case_id may be left out while one case is open)
   {"cmd": "state"}                          process_state(): idle CPU, resident memory, threads
   {"cmd": "quit"}
 
@@ -63,12 +67,13 @@ def _installed(package: str) -> str | None:
 
 
 class Worker:
-    """The state between requests: the first case's process state (the leftover baseline) and an open case."""
+    """The state between requests: the first case's process state (the leftover baseline) and the open cases."""
 
     def __init__(self):
         self.baseline: dict | None = None
         self.baseline_threads: set[int] | None = None
-        self.open_case = None  # a bench.engine.runner.CaseRun between 'open' and 'check'
+        self.open_cases: dict = {}  # case id -> bench.engine.runner.CaseRun, between 'open' and 'check'
+        self.active = None  # the open case whose environment is entered (bench.engine.runner.CaseRun.suspend)
         self.served = 0
 
     def hello(self, request: dict) -> dict:
@@ -153,68 +158,120 @@ class Worker:
         return {"result": result.to_json()}
 
     def open(self, request: dict) -> dict:
-        """Build the job's case (calibrating K unless the job gives it) for round-by-round timing."""
+        """Build the job's case (calibrating K unless the job gives it) for round-by-round timing.
+
+        keep_open: the cases already open stay open, so that the rounds of a
+        group's cases can be interleaved (bench.engine.interleave); the leftover
+        check runs only before the first of them, since the others are open by design.
+        """
         from bench.engine.jobs import Job
         from bench.engine.runner import CaseRun, warm_up_process
 
-        self._close_open()
-        reason = self._leftover()
-        if reason is not None:
-            return {"refused": reason}
+        if not request.get("keep_open"):
+            self._close_all()
         job = Job.from_json(request["job"])
-        if self.served == 0:
+        if job.case_id in self.open_cases:
+            raise RuntimeError(f"{job.case_id} is open already")
+        phases, started = {}, time.perf_counter()
+        if not self.open_cases:
+            reason = self._leftover()
+            if reason is not None:
+                return {"refused": reason}
+        phases["leftover checks"] = time.perf_counter() - started
+        first = self.served == 0 and not self.open_cases
+        self._activate(None)  # the case is built in its own environment alone
+        if first:
+            started = time.perf_counter()
             warm_up_process(job)  # the timed case is never the process's first trainer
-        self.open_case = CaseRun(job, fresh_process=self.served == 0)
-        run = self.open_case
+            phases["worker warm-up"] = time.perf_counter() - started
+        # A new worker's first case warms up longer (bench.engine.defaults), unless the cases stay open
+        # together: then the others are built and warmed up before its first timed round.
+        fresh = first and not request.get("keep_open")
+        started = time.perf_counter()
+        run = self.open_cases[job.case_id] = self.active = CaseRun(job, fresh_process=fresh)
+        phases["setup"] = time.perf_counter() - started
         return {
             "steps_per_round": run.steps_per_round,
+            "rounds": run.rounds_per_pass,
             "first_step_s": run.info.get("first_step_s"),
             "round_s": getattr(run, "warmup_s", None),
             "probe_s": run.probe_s,
             "pid": os.getpid(),
             "modules": loaded_libraries(),
+            "phases_s": phases,
         }
 
+    def _case(self, request: dict):
+        """The open case a request names (or the only one open), its environment entered."""
+        case_id = request.get("case_id")
+        if case_id is None:
+            if len(self.open_cases) != 1:
+                raise RuntimeError(f"{len(self.open_cases)} cases open: name one")
+            run = next(iter(self.open_cases.values()))
+        elif case_id not in self.open_cases:
+            raise RuntimeError(f"{case_id} is not open")
+        else:
+            run = self.open_cases[case_id]
+        self._activate(run)
+        return run
+
+    def _activate(self, run) -> None:
+        """Enter `run`'s environment, leaving the one entered before (None: leave it only)."""
+        if self.active is run:
+            return
+        if self.active is not None:
+            self.active.suspend()
+        self.active = run
+        if run is not None:
+            run.resume()
+
     def round(self, request: dict) -> dict:
-        """One timed round of the open case."""
-        if self.open_case is None:
+        """One timed round of an open case."""
+        if not self.open_cases:
             raise RuntimeError("round before open")
-        times, steps = self.open_case.time_pass(1)
-        if steps != self.open_case.steps_per_round:
-            raise AssertionError(f"the round did {steps} steps, not {self.open_case.steps_per_round}")
-        planted = self.open_case.planted[-1] if self.open_case.planted else None
+        run = self._case(request)
+        times, steps = run.time_pass(1)
+        if steps != run.steps_per_round:
+            raise AssertionError(f"the round did {steps} steps, not {run.steps_per_round}")
+        planted = run.planted[-1] if run.planted else None
         return {"seconds": times[0], "planted": planted}
 
     def check(self, request: dict) -> dict:
-        """The barrier and correctness checks of the open case, after its rounds; then it is closed."""
+        """The barrier and correctness checks of an open case, after its rounds; then it is closed."""
         from bench.engine.runner import leave_behind
 
-        if self.open_case is None:
+        if not self.open_cases:
             raise RuntimeError("check before open")
-        run = self.open_case
+        run = self._case(request)
+        started = time.perf_counter()
         try:
             checks = run.check(request.get("last_round_s"))
         finally:
-            self._close_open()
-            self._served_one()
+            self._close(run)
         leave_behind(run.job.leave_behind)
-        return {"checks": checks}
+        return {"checks": checks, "check_s": time.perf_counter() - started}
 
     def close(self, request: dict) -> dict:
-        """Close the open case without checking it (a session whose checks are off)."""
-        if self.open_case is not None:
-            job = self.open_case.job
-            self._close_open()
-            self._served_one()
+        """Close an open case without checking it (a session whose checks are off)."""
+        if self.open_cases:
+            run = self._case(request)
+            self._close(run)
             from bench.engine.runner import leave_behind
 
-            leave_behind(job.leave_behind)
+            leave_behind(run.job.leave_behind)
         return {}
 
-    def _close_open(self) -> None:
-        if self.open_case is not None:
-            self.open_case.close()
-            self.open_case = None
+    def _close(self, run) -> None:
+        run.close()
+        if self.active is run:
+            self.active = None
+        del self.open_cases[run.job.case_id]
+        self._served_one()
+
+    def _close_all(self) -> None:
+        for run in list(self.open_cases.values()):
+            run.close()
+        self.open_cases, self.active = {}, None
 
 
 def _without_leftover(job):

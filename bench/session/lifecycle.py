@@ -96,6 +96,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "sizes": [s.id for s in state.sizes],
         "rounds": state.settings.rounds,
         "passes": state.settings.passes,
+        "pass_order": "interleaved" if state.schedule.interleave else "burst",
         "round_time_s": state.settings.round_time_s,
         "cpu_affinity": config.getoption("cpu_affinity"),
         "mlp_hidden": list(state.grid.hidden),

@@ -135,3 +135,20 @@ def faster_side(low: float, high: float, case_side: str, baseline_side: str = BA
     if high < 1:
         return baseline_side
     return NEITHER
+
+
+def remeasure_groups(infos: list[dict], flagged: list[int]) -> list[list[int]]:
+    """The cases to re-measure, as groups re-measured whole: each flagged case with the cases compared with it.
+
+    Groups that share a case are one group (an MLX case and its NumPy baseline
+    both flagged); each group in the order of pass 1, the groups in the order of
+    their first case, so compared cases stay next to each other as in every pass.
+    """
+    groups: list[set[int]] = []
+    for index in flagged:
+        group = compared_with(infos, {index})
+        for other in [g for g in groups if g & group]:
+            group |= other
+            groups.remove(other)
+        groups.append(group)
+    return sorted((sorted(g) for g in groups), key=lambda g: g[0])
