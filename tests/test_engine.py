@@ -236,8 +236,7 @@ def test_every_pass_runs_in_a_worker_and_each_pass_in_new_processes():
 
 
 def test_a_failure_in_a_worker_drops_that_case_only():
-    # Burst order (the same case twice cannot be open at once); interleaved: tests/test_interleave.py.
-    schedule = Schedule(passes=2, worker_options=OPTIONS, interleave=False)
+    schedule = Schedule(passes=2, worker_options=OPTIONS)  # burst order; interleaved: tests/test_interleave.py
     bad, good = measured(schedule, job()), measured(schedule, job())
     bad.job = job(lr=1e30).later(4, 3, check_correctness=True)
     schedule.run_later_passes()

@@ -98,7 +98,7 @@ def measured(schedule: Schedule, case: Case, **fields) -> Measurement:
 
 
 def test_a_schedule_interleaves_a_neighbourhood_in_one_worker_per_pass_and_a_failure_drops_one_case():
-    schedule = Schedule(passes=3, worker_options=OPTIONS)
+    schedule = Schedule(passes=3, worker_options=OPTIONS, interleave=True)
     good = measured(schedule, Case("linear", "numpy", "analytic", "eager"))
     other = measured(schedule, Case("linear", "numpy", "analytic", "sync"))
     bad = measured(schedule, Case("linear", "numpy", "seed", "eager"))
@@ -118,7 +118,7 @@ def test_a_schedule_interleaves_a_neighbourhood_in_one_worker_per_pass_and_a_fai
 
 
 def test_burst_order_times_each_case_by_itself():
-    schedule = Schedule(passes=2, worker_options=OPTIONS, interleave=False)
+    schedule = Schedule(passes=2, worker_options=OPTIONS)  # the default
     a = measured(schedule, Case("linear", "numpy", "analytic", "eager"))
     b = measured(schedule, Case("linear", "numpy", "analytic", "sync"))
     schedule.run_later_passes()

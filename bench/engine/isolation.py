@@ -38,7 +38,10 @@ Cases of one group share their worker: they are the cases compared with each
 other (MLX's variants at one size, NumPy's beside them in their own worker,
 both alive while the two take turns), and a worker per case would cost a
 process start (0.15-0.5 s with NumPy and MLX imported) per case per pass. What one case leaves for the next of its group
-the leftover check catches where it is a busy thread or held memory.
+the leftover check catches where it is a busy thread or held memory. In an
+interleaved pass (bench.engine.interleave) a group's cases are open in its
+worker together, by design: the leftover check runs before the first of them,
+and each runs in its own environment only (bench.engine.runner.CaseRun.suspend).
 """
 
 from __future__ import annotations

@@ -145,9 +145,9 @@ class Schedule:
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     worker_options: dict | None = None
-    # Later passes of the grid's cases interleaved, one model and size at a time (bench.engine.interleave);
-    # False: each case's rounds in one burst (--pass-order burst). Only with workers.
-    interleave: bool = True
+    # Later passes of the grid's cases interleaved, one model and size at a time (bench.engine.interleave;
+    # --pass-order interleaved), or each case's rounds in one burst (the default). Only with workers.
+    interleave: bool = False
     pool: WorkerPool | None = field(default=None, repr=False)
     # Where the session's time went (seconds): worker starts, timed passes, re-measure (bench.session.lifecycle).
     time_spent: dict[str, float] = field(default_factory=dict)

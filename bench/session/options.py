@@ -3,8 +3,8 @@
   --sizes quick|full|NxD,...   which problem sizes run
   --passes, --rounds           passes over the grid, timed rounds per case in each pass
   --pass-process new|same      every pass in worker processes (default) or in this one (debugging)
-  --pass-order interleaved|burst  a later pass takes the rounds of one model and size's cases in
-                               random order (default) or each case's rounds in one burst
+  --pass-order burst|interleaved  a later pass takes each case's rounds in one burst (default) or
+                               the rounds of one model and size's cases in random order
   --round-time                 how long a round should last (K steps are calibrated to it)
   --hidden 64,256              the MLP's hidden widths
   --memory-budget-gb           sizes whose arrays would not fit are skipped, not killed
@@ -30,7 +30,7 @@ from bench.stats.run_terms import load_terms
 
 TESTS_DIR = Path(__file__).resolve().parents[2] / "tests"
 PASS_PROCESS_CHOICES = ("new", "same")
-PASS_ORDER_CHOICES = ("interleaved", "burst")
+PASS_ORDER_CHOICES = ("burst", "interleaved")
 
 
 def pytest_addoption(parser):
@@ -56,10 +56,10 @@ def pytest_addoption(parser):
     group.addoption(
         "--pass-order",
         choices=PASS_ORDER_CHOICES,
-        default="interleaved",
-        help="how a later pass orders its rounds: interleaved (the cases of one model and size opened together and "
-        "their rounds taken in sweeps, in a random order each, the backends taking turns; default) or burst (each "
-        'case\'s rounds one after another); docs/measurement.md, "How a case is timed"',
+        default="burst",
+        help="how a later pass orders its rounds: burst (each case's rounds one after another; default) or "
+        "interleaved (the cases of one model and size opened together and their rounds taken in sweeps, in a "
+        'random order each, the backends taking turns); docs/measurement.md, "How a case is timed"',
     )
     group.addoption(
         "--rounds",

@@ -65,13 +65,16 @@ def summarise(infos: list[dict], run_terms: RunTerms) -> dict[str, dict]:
             optimal_rounds(w, b, info.get("pass_overhead_s"), info.get("median_round_s")) for (w, b, _), info in members
         ]
         costs = [c for c in costs if c is not None]
+        optimal = float(np.median(costs)) if costs else None
         summary[key] = {
             "cases": len(members),
             "rounds_per_pass": int(np.median([m[0][2] for m in members])),
             "within_pass_sd_pct": _pct(within),
             "between_pass_sd_pct": _pct(between),
             "between_run_sd_pct": _pct(term.variance),
-            "optimal_rounds_per_pass": float(np.median(costs)) if costs else None,
+            # Saved as JSON: a rule without a bound (passes that do not vary beyond their rounds) is said, not inf.
+            "optimal_rounds_per_pass": optimal if optimal is None or math.isfinite(optimal) else None,
+            "rounds_unbounded": optimal is not None and math.isinf(optimal),
         }
     return summary
 
@@ -100,6 +103,8 @@ def describe(summary: dict[str, dict]) -> list[str]:
     for key, cell in summary.items():
         optimal = cell["optimal_rounds_per_pass"]
         advice = "" if optimal is None else f"; rounds a pass for the most precision per minute: {optimal:.1f}"
+        if cell.get("rounds_unbounded"):  # the passes did not vary beyond their rounds
+            advice = "; rounds a pass for the most precision per minute: as many as the time allows"
         lines.append(
             f"  {key}: {cell['cases']} cases; sd of a round {cell['within_pass_sd_pct']:.1f}%, of a pass "
             f"{cell['between_pass_sd_pct']:.1f}% (beyond its {cell['rounds_per_pass']} rounds), of a run "
