@@ -12,6 +12,11 @@ worker's cases in a new random order every sweep. So a case's rounds are spread
 over the whole window instead of one burst, and an MLX case and its NumPy
 baseline are timed in the same window, close in time, in every pass.
 
+It is an option (`--pass-order interleaved`); the default stays each case's
+rounds in one burst, because on the 2-core AMD EPYC VM where it was measured it moved variance into
+the rounds without making the figures more precise or more reproducible
+(docs/measurement.md, "How a case is timed", step 8).
+
 A case is checked (barrier, then correctness where asked) right after its own
 last round, before any other round runs in its process: work a round left
 pending must still be pending when the check looks. Workers stay backend-pure
