@@ -161,3 +161,18 @@ def test_the_share_beyond_196_has_a_cluster_bootstrap_interval():
     low, high = calibration.beyond_share_interval(z, groups)
     share = float((z.abs() > 1.96).mean())
     assert low < share < high and high - low < 0.1
+
+
+def test_the_cross_check_checks_each_pair_with_the_terms_of_the_others(tmp_path, capsys):
+    runs = [p for name, seed in (("a", 11), ("b", 12), ("c", 13)) for p in write_pair(tmp_path, name, seed)]
+    assert calibration.main(["cross-check", *runs]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out[:3]] == ["pair 1 left out", "pair 2 left out", "pair 3 left out"]
+    overall = next(line for line in out if line.startswith("steps/s  all"))
+    # The records were saved without terms; each pair left out gets the ones its two neighbours imply (about TAU),
+    # so the held-out pairs together are calibrated.
+    var_z = float(overall.split("var(z)")[1].split(",")[0])
+    assert 0.7 < var_z < 1.4, overall
+    assert any(line.startswith("x NumPy  high se") for line in out)
+    assert calibration.main(["cross-check", *runs[:4]]) == 2  # two pairs: nothing left to estimate from
+    assert "at least three pairs" in capsys.readouterr().err

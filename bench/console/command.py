@@ -44,7 +44,8 @@ SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "calibration": (
         "bench.report.calibration",
         (),
-        "whether the intervals hold over pairs of runs; the run terms they imply (python -m bench.report.calibration)",
+        "whether the intervals hold over pairs of runs; the run terms they imply; each pair checked with the terms "
+        "of the others (python -m bench.report.calibration)",
     ),
     "pinning": ("bench.engine.pinning", (), "what pinning does to serial cases here (python -m bench.pinning)"),
 }

@@ -12,10 +12,14 @@ independent: the interval on the share beyond 1.96 is a cluster bootstrap over t
 
     python -m bench.report.calibration check A.json B.json [C.json D.json ...]
     python -m bench.report.calibration estimate A.json B.json [C.json D.json ...] --out FILE
+    python -m bench.report.calibration cross-check A.json B.json C.json D.json E.json F.json [...]
 
 `check` prints the table; `estimate` fits the run terms (bench.stats.run_terms) from the pairs
 and writes them where `pytest --benchmark-only --run-terms FILE` reads them. Check intervals
-on pairs the terms were not estimated from. Exit status 0, or 2 when the files cannot be read.
+on pairs the terms were not estimated from: `cross-check` does that for every pair in turn,
+estimating the terms from the other pairs and checking the one left out with them, then prints
+each pair's line and the table of all the held-out pairs together. Exit status 0, or 2 when the
+files cannot be read.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ import pandas as pd
 from bench.console.entry import run
 from bench.report.load import read_results, warn_stderr
 from bench.report.outputs import write_atomic
-from bench.stats.figures import figure_table
-from bench.stats.run_terms import estimate_terms
+from bench.stats.figures import figure_table, term_fields
+from bench.stats.run_terms import RunTerms, estimate_terms
 
 BOOTSTRAP_DRAWS = 2_000
 Z95, Z99 = 1.959964, 2.575829
@@ -123,6 +127,55 @@ def calibration_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def estimate_from(pairs: list[tuple[list[dict], list[dict]]], source: str) -> RunTerms | None:
+    """The run terms the pairs imply (their figures' passes alone against their differences); None without figures."""
+    frames = [pair_rows(a, b, within_only=True) for a, b in pairs]
+    frames = [f.assign(group=f"{i}:" + f["group"]) for i, f in enumerate(frames) if not f.empty]
+    if not frames:
+        return None
+    # A group is one model and size in one pair: the unit the terms' degrees of freedom count.
+    rows = pd.concat(frames, ignore_index=True)
+    return estimate_terms(
+        list(rows[["kind", "backend", "size", "d", "var_a", "var_b", "group"]].itertuples(index=False, name=None)),
+        source,
+    )
+
+
+def with_terms(records: list[dict], terms: RunTerms) -> list[dict]:
+    """Copies of a run's records whose intervals carry `terms` instead of the terms they were saved with."""
+    return [{**record, **term_fields(record, terms)} for record in records]
+
+
+def cross_check(pairs: list[tuple[list[dict], list[dict]]]) -> tuple[pd.DataFrame, list[str]]:
+    """Leave each pair out in turn: terms from the others, z of the pair left out with them. (all z, a line per pair)."""
+    frames, lines = [], []
+    for held in range(len(pairs)):
+        others = [pair for i, pair in enumerate(pairs) if i != held]
+        terms = estimate_from(others, f"the {len(others)} other pairs")
+        if terms is None:
+            continue
+        a, b = pairs[held]
+        frame = z_frame([(with_terms(a, terms), with_terms(b, terms))])
+        if frame.empty:
+            continue
+        table = calibration_table(frame)
+        parts = [
+            f"{r['figure']} var(z) {r['var_z']:.2f}, {r['beyond_1.96']:.1%} beyond 1.96, "
+            f"median half-width {r['median_half_width_pct']:.1f}%"
+            for r in table[table["slice"] == "all"].to_dict("records")
+        ]
+        lines.append(f"pair {held + 1} left out: " + "; ".join(parts))
+        frames.append(frame.assign(group=f"{held}:" + frame["group"]))
+    if not frames:
+        return pd.DataFrame(), lines
+    frame = pd.concat(frames, ignore_index=True)
+    # Terciles over every held-out figure together, as for one pooled check.
+    frame["tercile"] = frame.groupby("kind")["se"].transform(
+        lambda se: pd.qcut(se.rank(method="first"), 3, labels=["low se", "mid se", "high se"])
+    )
+    return frame, lines
+
+
 def _read_pairs(paths: list[str]) -> tuple[list[tuple[list[dict], list[dict]]], set[str]]:
     if len(paths) % 2:
         raise ValueError("give the runs in pairs (an even number of files)")
@@ -134,42 +187,44 @@ def _read_pairs(paths: list[str]) -> tuple[list[tuple[list[dict], list[dict]]], 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of python -m bench.report.calibration (docs/reference/calibration.md is made from it)."""
     parser = argparse.ArgumentParser(prog="python -m bench.report.calibration", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("check", "estimate"), help="check the intervals, or estimate run terms")
+    parser.add_argument(
+        "action",
+        choices=("check", "estimate", "cross-check"),
+        help="check the intervals, estimate run terms, or check each pair with the terms of the others",
+    )
     parser.add_argument("runs", nargs="+", help="saved runs in pairs of back-to-back runs of one grid: A B [C D ...]")
     parser.add_argument("--out", help="estimate: write the run terms here (JSON) instead of printing them")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """check: the calibration table of pairs of runs; estimate: the run terms they imply."""
+    """check: the calibration table of pairs of runs; estimate: the run terms they imply; cross-check: each pair
+    checked with the terms of the others."""
     args = build_parser().parse_args(argv)
     try:
         pairs, cpus = _read_pairs(args.runs)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.action == "check":
-        frame = z_frame(pairs)
+    if args.action in ("check", "cross-check"):
+        if args.action == "check":
+            frame, lines = z_frame(pairs), []
+        elif len(pairs) < 3:
+            print("error: cross-check needs at least three pairs (terms from two or more, one left out)", file=sys.stderr)
+            return 2
+        else:
+            frame, lines = cross_check(pairs)
         if frame.empty:
             print("error: the runs share no figure with an interval", file=sys.stderr)
             return 2
-        for line in calibration_lines(calibration_table(frame)):
+        for line in lines + calibration_lines(calibration_table(frame)):
             print(line)
         return 0
-    # A group is one model and size in one pair of runs: the unit the run term's degrees of freedom count.
-    rows = pd.concat(
-        [pair_rows(a, b, within_only=True).assign(group=lambda f, i=i: f"{i}:" + f["group"]) for i, (a, b) in enumerate(pairs)],
-        ignore_index=True,
-    )
-    if rows.empty:
+    names = ", ".join(Path(r).name for r in args.runs)
+    terms = estimate_from(pairs, f"{len(pairs)} pair(s) of back-to-back runs on {', '.join(sorted(cpus))}: {names}")
+    if terms is None:
         print("error: the runs share no figure with an interval", file=sys.stderr)
         return 2
-    names = ", ".join(Path(r).name for r in args.runs)
-    source = f"{len(pairs)} pair(s) of back-to-back runs on {', '.join(sorted(cpus))}: {names}"
-    terms = estimate_terms(
-        list(rows[["kind", "backend", "size", "d", "var_a", "var_b", "group"]].itertuples(index=False, name=None)),
-        source,
-    )
     text = json.dumps(terms.to_json(), indent=2) + "\n"
     if args.out:
         write_atomic(Path(args.out), lambda handle: handle.write(text))
