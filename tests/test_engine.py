@@ -14,6 +14,7 @@ from bench.engine.client import WorkerClient, WorkerError, WorkerTimeout
 from bench.engine.isolation import WorkerPool, leftover_reason, process_state
 from bench.engine.jobs import Job, PassResult
 from bench.engine.passes import Measurement, Schedule
+from bench.engine.plants import Plants
 from bench.engine.runner import run_pass
 
 SIZE = Size(200, 8)
@@ -52,7 +53,7 @@ class FakeBenchmark:
 
 
 def test_a_job_and_its_result_travel_as_json_unchanged():
-    original = job(cpus=(0,), scenario="blog", plant_factor=1.2, leave_behind="spin")
+    original = job(cpus=(0,), scenario="blog", plants=Plants(1.2, "spin"))
     assert Job.from_json(original.to_json()) == original
     assert original.group == ("blog", "numpy", "linear", SIZE.id)
     later = job(steps_per_round=None).later(17, 2)
@@ -61,6 +62,19 @@ def test_a_job_and_its_result_travel_as_json_unchanged():
     assert PassResult.from_json(result.to_json()) == result
     with pytest.raises(ValueError, match="unknown scenario"):
         job(scenario="warm")
+
+
+def test_a_production_job_carries_no_plants_and_a_planted_one_says_which():
+    production = job()
+    assert "plants" not in production.to_json() and Job.from_json(production.to_json()).plants is None
+    assert Plants.of() is None and Plants.of(1.0, None, None) is None  # no plants: no record
+    planted = job(plants=Plants.of(1.2, None, "weights"))
+    assert planted.to_json()["plants"] == {"factor": 1.2, "leave_behind": None, "broken": "weights"}
+    assert planted.later(4, 3).plants == planted.plants  # a later pass keeps its plants
+    with pytest.raises(ValueError, match="unknown broken plant"):
+        Plants(broken="gradient")
+    with pytest.raises(ValueError, match="unknown leftover plant"):
+        Plants(leave_behind="files")
 
 
 def test_a_first_pass_here_calibrates_checks_and_measures():
@@ -77,7 +91,7 @@ def test_a_plant_adds_busy_cpu_time_before_the_steps_and_records_what_it_applied
     spun = []
     real_thread_time = runner.time.thread_time
     monkeypatch.setattr(runner.time, "thread_time", lambda: spun.append(1) or real_thread_time())
-    result = run_pass(job(steps_per_round=None, round_time_s=0.002, plant_factor=1.5))
+    result = run_pass(job(steps_per_round=None, round_time_s=0.002, plants=Plants(1.5)))
     assert spun  # the busy loop ran on the thread's CPU clock
     assert result.planted is not None and result.planted > 1.0
     assert result.checks["max_rel_error"] < 1e-4  # the plant does no step of its own: the weights are untouched
@@ -177,10 +191,10 @@ def test_one_fresh_worker_per_group_and_leftover_state_replaces_it():
         other = pool.run(job(size=Size(300, 8)), 60)
         assert other.pid != first.pid and len(starts.groups) == 2  # a new group, a new process
         # A case that leaves a spinning thread behind: the next case of its group gets a fresh worker.
-        pool.run(job(leave_behind="spin"), 60)
+        pool.run(job(plants=Plants(leave_behind="spin")), 60)
         after = pool.run(job(), 60)
         assert "kept" in after.worker["replaced"] and after.pid != other.pid
-        pool.run(job(leave_behind="memory"), 60)
+        pool.run(job(plants=Plants(leave_behind="memory")), 60)
         after = pool.run(job(), 60)
         assert "memory grew" in after.worker["replaced"]
         assert len(pool.replaced) == 2
@@ -250,7 +264,7 @@ def test_a_broken_plant_fails_its_check(kind):
     pytest.importorskip("mlx.core")
     case = Case("linear", "mlx", "analytic", "round")
     with pytest.raises(AssertionError, match="float64 reference" if kind == "weights" else "evaluation barrier"):
-        run_pass(job(case=case, steps_per_round=200, broken=kind))
+        run_pass(job(case=case, steps_per_round=200, plants=Plants(broken=kind)))
     run_pass(job(case=case, steps_per_round=200))  # unbroken, the same case passes
 
 

@@ -94,8 +94,9 @@ class FakeWorker:
             )
             if self.case_id in self.world.fail_setup.get(self.side.label, ()):
                 raise WorkerError("ValueError: this release cannot build the case")
-            self.slow = job.get("plant_factor", 1.0) - 1.0
-            self.broken = job.get("broken") if self.world.honour_broken else None
+            plants = job.get("plants") or {}
+            self.slow = plants.get("factor", 1.0) - 1.0
+            self.broken = plants.get("broken") if self.world.honour_broken else None
             self.offsets.setdefault(self.case_id, math.exp(self.rng.gauss(0, self.world.process_sd)))
             return {
                 "ok": True,
@@ -495,7 +496,7 @@ def test_real_worker_times_a_suite_case_and_plants_a_slowdown():
         "size": {"n_examples": 1000, "n_features": 10},
         "steps_per_round": 5,
         "round_time_s": 0.001,
-        "plant_factor": 1.5,
+        "plants": {"factor": 1.5},
     }
     requests = [
         {"cmd": "hello"},

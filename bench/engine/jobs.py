@@ -16,6 +16,7 @@ from bench.cases import models
 from bench.cases.case import Case
 from bench.cases.sizes import Size
 from bench.engine import defaults
+from bench.engine.plants import Plants
 
 SCENARIOS = ("grid", "blog", "cold")
 
@@ -28,11 +29,8 @@ class Job:
     given), measure memory and, where asked, the bare loop; a later pass
     rebuilds the trainer and times the same K after one warm-up round.
     timed False: one untimed round, then the checks (the CI correctness pass).
-    plant_factor and leave_behind exist for the release runner's self-test and
-    the isolation proof: every timed round is slowed to plant_factor times its
-    own time, leave_behind ("spin", "memory") leaves that state in the worker
-    after the pass, and broken ("weights", "barrier") breaks the case so that
-    its checks must fail (bench.engine.plants).
+    plants: what the release runner's self-test and the isolation proof plant
+    (bench.engine.plants.Plants); None in every production job.
     """
 
     case: Case
@@ -47,9 +45,7 @@ class Job:
     timed: bool = True
     check_correctness: bool = True
     overhead_check: bool = False  # the bare-loop comparison, interleaved with the timed rounds
-    plant_factor: float = 1.0
-    leave_behind: str | None = None
-    broken: str | None = None  # self-test only: "weights" or "barrier" (bench.engine.plants)
+    plants: Plants | None = None  # the self-test's and the isolation proof's only (bench.engine.plants)
 
     def __post_init__(self):
         if self.scenario not in SCENARIOS:
@@ -84,15 +80,15 @@ class Job:
             first_pass=False,
             timed=True,
             check_correctness=check_correctness,
-            plant_factor=self.plant_factor,
-            leave_behind=self.leave_behind,
-            broken=self.broken,
+            plants=self.plants,
         )
 
     def to_json(self) -> dict:
         """The job as JSON-ready data."""
         data = asdict(self)
         data["cpus"] = list(self.cpus) if self.cpus is not None else None
+        if self.plants is None:
+            del data["plants"]  # a production job's record has no plants at all
         return data
 
     @classmethod
@@ -102,6 +98,7 @@ class Job:
         data["case"] = Case(**data["case"])
         data["size"] = Size(**data["size"])
         data["cpus"] = tuple(data["cpus"]) if data.get("cpus") is not None else None
+        data["plants"] = Plants(**data["plants"]) if data.get("plants") else None
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

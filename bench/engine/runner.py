@@ -21,10 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import statistics
-import threading
 import time
-
-import numpy as np
 
 from bench.backends import get, make_trainer
 from bench.cases.checks import check_barrier, check_correctness, check_settled
@@ -34,14 +31,10 @@ from bench.cases.sizes import BLOG_SIZE
 from bench.engine import defaults
 from bench.engine.affinity import pinned
 from bench.engine.jobs import Job, PassResult
-from bench.engine.plants import break_trainer
+from bench.engine.plants import break_trainer, factor_of, leave_behind
 from bench.engine.steadiness import probe_seconds
 from bench.engine.timing import calibrate, time_rounds, timed_run, warm_up
 from reference import quality
-
-# State that leave_behind puts into this process and that nothing ever releases (the isolation proof).
-_LEFT_BEHIND: list = []
-LEFTOVER_MEMORY_BYTES = 1_536 * 2**20  # "memory": this much held and touched after the pass
 
 
 @contextlib.contextmanager
@@ -75,8 +68,8 @@ class CaseRun:
         self._environment.enter_context(case_environment(job.case, job.cpus))
         try:
             self.trainer = make_trainer(job.case, self.problem, job.lr)
-            if job.broken:
-                break_trainer(self.trainer, job.broken)
+            if job.plants is not None and job.plants.broken:
+                break_trainer(self.trainer, job.plants.broken)
             self.info: dict = {"layout": self.trainer.layout}
             self.reset_each_round = job.scenario == "blog"  # the blog's rounds each train from w0
             self.stop_accuracy = defaults.BLOG_STOP_ACCURACY if self._blog_sync() else None
@@ -117,7 +110,8 @@ class CaseRun:
 
     def _work(self) -> None:
         """The plant's busy work if any, then K steps ending in the case's barrier: what the timer sees."""
-        if self.job.plant_factor == 1.0:
+        factor = factor_of(self.job.plants)
+        if factor == 1.0:
             self._done.append(self.trainer.run(self.steps_per_round, self.stop_accuracy))
             return  # no plant: nothing but the steps inside the timer
         # A multiplicative plant, busy like real work: the round's work times the factor, the extra
@@ -126,7 +120,7 @@ class CaseRun:
         # work. A plant that spun after the steps to a wall-clock deadline absorbed that instead: plants
         # of +20% read +27.8% at the median, the planted side's steps up to 16% slower than the other's;
         # this one read +19.8% (docs/releases.md, "The self-test").
-        extra_s = (self.job.plant_factor - 1.0) * self.last_work_s
+        extra_s = (factor - 1.0) * self.last_work_s
         spent = time.thread_time()
         while time.thread_time() - spent < extra_s:
             pass
@@ -264,7 +258,7 @@ def run_pass(job: Job, fresh_process: bool = False) -> PassResult:
         )
     finally:
         run.close()
-    leave_behind(job.leave_behind)
+    leave_behind(job.plants.leave_behind if job.plants is not None else None)
     return result
 
 
@@ -308,21 +302,3 @@ def run_cold_pass(job: Job) -> PassResult:
         info=info,
         phases_s=phases,
     )
-
-
-def leave_behind(what: str | None) -> None:
-    """Leave state in this process that nothing releases: a spinning thread or held memory (the isolation proof)."""
-    if what is None:
-        return
-    if what == "spin":
-
-        def spin():
-            while True:  # busy, holding the interpreter's lock between switches, as a runaway thread would
-                pass
-
-        threading.Thread(target=spin, name="left-behind-spin", daemon=True).start()
-    elif what == "memory":
-        held = np.ones(LEFTOVER_MEMORY_BYTES // 8)  # ones, not zeros: every page is touched
-        _LEFT_BEHIND.append(held)
-    else:
-        raise ValueError(f"leave_behind: unknown state {what!r} (spin or memory)")

@@ -134,7 +134,8 @@ class Worker:
     def pass_(self, request: dict) -> dict:
         """One whole pass of the job, unless this worker carries leftover state."""
         from bench.engine.jobs import Job
-        from bench.engine.runner import leave_behind, run_pass, warm_up_process
+        from bench.engine.plants import leave_behind
+        from bench.engine.runner import run_pass, warm_up_process
 
         started = time.perf_counter()
         reason = self._leftover()
@@ -148,13 +149,14 @@ class Worker:
             warm_up_process(job)  # the timed case is never the process's first trainer
             around["worker warm-up"] = time.perf_counter() - started
         # Planted leftovers come after the baseline, so the check sees them as what they are.
-        result = run_pass(job if job.leave_behind is None else _without_leftover(job), fresh_process=self.served == 0)
+        left = _left_behind(job)
+        result = run_pass(job if left is None else _without_leftover(job), fresh_process=self.served == 0)
         started = time.perf_counter()
         result.worker = {"pid": os.getpid(), "served": self.served + 1, "modules": loaded_libraries()}
         around["leftover checks"] += time.perf_counter() - started  # the libraries loaded: the same /proc reading
         result.phases_s = {**(result.phases_s or {}), **around}
         self._served_one()
-        leave_behind(job.leave_behind)
+        leave_behind(left)
         return {"result": result.to_json()}
 
     def open(self, request: dict) -> dict:
@@ -238,7 +240,7 @@ class Worker:
 
     def check(self, request: dict) -> dict:
         """The barrier and correctness checks of an open case, after its rounds; then it is closed."""
-        from bench.engine.runner import leave_behind
+        from bench.engine.plants import leave_behind
 
         if not self.open_cases:
             raise RuntimeError("check before open")
@@ -248,7 +250,7 @@ class Worker:
             checks = run.check(request.get("last_round_s"))
         finally:
             self._close(run)
-        leave_behind(run.job.leave_behind)
+        leave_behind(_left_behind(run.job))
         return {"checks": checks, "check_s": time.perf_counter() - started}
 
     def close(self, request: dict) -> dict:
@@ -256,9 +258,9 @@ class Worker:
         if self.open_cases:
             run = self._case(request)
             self._close(run)
-            from bench.engine.runner import leave_behind
+            from bench.engine.plants import leave_behind
 
-            leave_behind(run.job.leave_behind)
+            leave_behind(_left_behind(run.job))
         return {}
 
     def _close(self, run) -> None:
@@ -274,10 +276,18 @@ class Worker:
         self.open_cases, self.active = {}, None
 
 
+def _left_behind(job) -> str | None:
+    """The state a job's plants leave in this worker after it (the isolation proof), if any."""
+    return job.plants.leave_behind if job.plants is not None else None
+
+
 def _without_leftover(job):
+    """The job with its leftover plant taken off: the worker leaves that state itself, after its baseline."""
     from dataclasses import replace
 
-    return replace(job, leave_behind=None)
+    from bench.engine.plants import Plants
+
+    return replace(job, plants=Plants.of(job.plants.factor, None, job.plants.broken))
 
 
 def loaded_libraries() -> list[str]:

@@ -33,6 +33,7 @@ from bench.engine import defaults
 from bench.engine.client import WorkerError, WorkerRefused, WorkerTimeout
 from bench.engine.isolation import WorkerPool
 from bench.engine.jobs import Job
+from bench.engine.plants import Plants
 
 DEFAULT_SESSIONS = 4
 DEFAULT_PAIRS = 6
@@ -228,9 +229,9 @@ def case_job(entry: dict, side: Side, steps_per_round: int | None, settings: Pai
         rounds=settings.pairs,
         first_pass=True,
         check_correctness=check,
-        plant_factor=1.0 + float(side.slowdown.get(case_id, 0.0)),
-        leave_behind=side.leave_behind.get(case_id),
-        broken=side.broken.get(case_id),
+        plants=Plants.of(
+            1.0 + float(side.slowdown.get(case_id, 0.0)), side.leave_behind.get(case_id), side.broken.get(case_id)
+        ),
     )
 
 
