@@ -273,7 +273,7 @@ class Schedule:
                     done += len(group)
                     continue
                 for unit in self._units(group):
-                    if len(unit) > 1 or self._interleaves(unit[0]):
+                    if self._interleaves(unit[0]):  # a neighbourhood (bench.engine.interleave)
                         interleaved_pass(self, unit, pass_id, pass_timeout_s, rng, case_done)
                     else:
                         self._time_again(unit[0], pass_id)

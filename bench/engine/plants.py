@@ -82,6 +82,11 @@ def factor_of(plants: Plants | None) -> float:
     return 1.0 if plants is None else plants.factor
 
 
+def leftover_of(plants: Plants | None) -> str | None:
+    """The state a job's plants leave in its process after it (the isolation proof), if any."""
+    return None if plants is None else plants.leave_behind
+
+
 def leave_behind(what: str | None) -> None:
     """Leave state in this process that nothing releases: a spinning thread or held memory (the isolation proof)."""
     if what is None:

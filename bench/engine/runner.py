@@ -31,7 +31,7 @@ from bench.cases.sizes import BLOG_SIZE
 from bench.engine import defaults
 from bench.engine.affinity import pinned
 from bench.engine.jobs import Job, PassResult
-from bench.engine.plants import break_trainer, factor_of, leave_behind
+from bench.engine.plants import break_trainer, factor_of, leave_behind, leftover_of
 from bench.engine.steadiness import probe_seconds
 from bench.engine.timing import calibrate, time_rounds, timed_run, warm_up
 from reference import quality
@@ -258,7 +258,7 @@ def run_pass(job: Job, fresh_process: bool = False) -> PassResult:
         )
     finally:
         run.close()
-    leave_behind(job.plants.leave_behind if job.plants is not None else None)
+    leave_behind(leftover_of(job.plants))
     return result
 
 

@@ -134,7 +134,7 @@ class Worker:
     def pass_(self, request: dict) -> dict:
         """One whole pass of the job, unless this worker carries leftover state."""
         from bench.engine.jobs import Job
-        from bench.engine.plants import leave_behind
+        from bench.engine.plants import leave_behind, leftover_of
         from bench.engine.runner import run_pass, warm_up_process
 
         started = time.perf_counter()
@@ -149,7 +149,7 @@ class Worker:
             warm_up_process(job)  # the timed case is never the process's first trainer
             around["worker warm-up"] = time.perf_counter() - started
         # Planted leftovers come after the baseline, so the check sees them as what they are.
-        left = _left_behind(job)
+        left = leftover_of(job.plants)
         result = run_pass(job if left is None else _without_leftover(job), fresh_process=self.served == 0)
         started = time.perf_counter()
         result.worker = {"pid": os.getpid(), "served": self.served + 1, "modules": loaded_libraries()}
@@ -194,9 +194,8 @@ class Worker:
         phases["setup"] = time.perf_counter() - started
         return {
             "steps_per_round": run.steps_per_round,
-            "rounds": run.rounds_per_pass,
             "first_step_s": run.info.get("first_step_s"),
-            "round_s": getattr(run, "warmup_s", None),
+            "round_s": run.warmup_s,
             "probe_s": run.probe_s,
             "pid": os.getpid(),
             "modules": loaded_libraries(),
@@ -240,7 +239,7 @@ class Worker:
 
     def check(self, request: dict) -> dict:
         """The barrier and correctness checks of an open case, after its rounds; then it is closed."""
-        from bench.engine.plants import leave_behind
+        from bench.engine.plants import leave_behind, leftover_of
 
         if not self.open_cases:
             raise RuntimeError("check before open")
@@ -250,7 +249,7 @@ class Worker:
             checks = run.check(request.get("last_round_s"))
         finally:
             self._close(run)
-        leave_behind(_left_behind(run.job))
+        leave_behind(leftover_of(run.job.plants))
         return {"checks": checks, "check_s": time.perf_counter() - started}
 
     def close(self, request: dict) -> dict:
@@ -258,9 +257,9 @@ class Worker:
         if self.open_cases:
             run = self._case(request)
             self._close(run)
-            from bench.engine.plants import leave_behind
+            from bench.engine.plants import leave_behind, leftover_of
 
-            leave_behind(_left_behind(run.job))
+            leave_behind(leftover_of(run.job.plants))
         return {}
 
     def _close(self, run) -> None:
@@ -274,11 +273,6 @@ class Worker:
         for run in list(self.open_cases.values()):
             run.close()
         self.open_cases, self.active = {}, None
-
-
-def _left_behind(job) -> str | None:
-    """The state a job's plants leave in this worker after it (the isolation proof), if any."""
-    return job.plants.leave_behind if job.plants is not None else None
 
 
 def _without_leftover(job):

@@ -76,6 +76,11 @@ def z_frame(pairs: list[tuple[list[dict], list[dict]]]) -> pd.DataFrame:
     frame = frame[frame["se"] > 0].copy()
     frame["z"] = frame["d"] / frame["se"]
     frame["group"] = frame["pair"].astype(str) + ":" + frame["group"]
+    return with_terciles(frame)
+
+
+def with_terciles(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each figure's standard-error tercile within its kind (low, mid, high se)."""
     frame["tercile"] = frame.groupby("kind")["se"].transform(
         lambda se: pd.qcut(se.rank(method="first"), 3, labels=["low se", "mid se", "high se"])
     )
@@ -168,12 +173,8 @@ def cross_check(pairs: list[tuple[list[dict], list[dict]]]) -> tuple[pd.DataFram
         frames.append(frame.assign(group=f"{held}:" + frame["group"]))
     if not frames:
         return pd.DataFrame(), lines
-    frame = pd.concat(frames, ignore_index=True)
     # Terciles over every held-out figure together, as for one pooled check.
-    frame["tercile"] = frame.groupby("kind")["se"].transform(
-        lambda se: pd.qcut(se.rank(method="first"), 3, labels=["low se", "mid se", "high se"])
-    )
-    return frame, lines
+    return with_terciles(pd.concat(frames, ignore_index=True)), lines
 
 
 def _read_pairs(paths: list[str]) -> tuple[list[tuple[list[dict], list[dict]]], set[str]]:
