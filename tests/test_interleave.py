@@ -142,13 +142,19 @@ def test_each_open_case_runs_in_its_own_environment_only():
     many = Case("linear", "numpy", "analytic", "eager")
     worker = Worker()
     try:
-        for case in (many, one):
-            worker.open({"job": job_of(case).to_json(), "keep_open": True})
+        worker.open({"job": job_of(one).to_json(), "keep_open": True})
+        assert blas_threads() == 1  # the case just opened is the one entered
+        worker.open({"job": job_of(many).to_json(), "keep_open": True})
+        assert blas_threads() == before  # built and warmed up outside the open one-thread case's limit
         seen = {}
         for case in (many, one, many):
             worker.round({"case_id": job_of(case).case_id})
             seen.setdefault(case.variant, []).append(blas_threads())
         assert seen == {"analytic": [before, before], "analytic-1thread": [1]}
+        worker.check({"case_id": job_of(one).case_id, "last_round_s": 1e-3})  # checked inside its own limit...
+        assert blas_threads() == before  # ...which ends with it
+        worker.round({"case_id": job_of(many).case_id})
+        assert blas_threads() == before
     finally:
         worker._close_all()
     assert blas_threads() == before
