@@ -112,3 +112,26 @@ def test_tf32_cases_are_labelled_and_get_their_own_bound(monkeypatch):
     monkeypatch.setattr(compat, "gpu_backend", lambda: "metal")
     monkeypatch.delenv("MLX_ENABLE_TF32")
     assert checks.matmul_precision(case) == "float32"
+
+
+def test_a_full_batch_check_runs_three_steps_and_a_mini_batch_one_ten():
+    # A full-batch case's steps repeat one kernel on the same data; a mini-batch case's cross batches.
+    for batch_size, steps in ((None, 3), (256, 10)):
+        case = Case("linear", "numpy", "analytic", "eager", batch_size=batch_size)
+        problem = make_problem("linear", SIZE, batch_size)
+        result = check_correctness(make_trainer(case, problem, LEARNING_RATE), case, problem, LEARNING_RATE)
+        assert result["check_steps"] == steps
+
+
+def test_a_cold_pass_checks_the_first_step_it_timed(monkeypatch):
+    from bench.engine.jobs import Job
+    from bench.engine.runner import run_cold_pass
+
+    case = Case("linear", "numpy", "analytic", "eager")
+    result = run_cold_pass(Job(case=case, size=SIZE, scenario="cold", rounds=2))
+    assert result.checks["check_steps"] == 1 and len(result.round_times_s) == 2
+    # A trainer whose first step is wrong fails the cold pass's check, with no step of its own run after it.
+    doubled = numpy_linear.linear_grad
+    monkeypatch.setitem(numpy_linear.GRADIENTS, "linear", lambda X, y, w, inv_n: 2 * doubled(X, y, w, inv_n))
+    with pytest.raises(CorrectnessError, match="after 1 step the weights"):
+        run_cold_pass(Job(case=case, size=SIZE, scenario="cold", rounds=2))

@@ -102,7 +102,8 @@ def test_a_schedule_interleaves_a_neighbourhood_in_one_worker_per_pass_and_a_fai
     good = measured(schedule, Case("linear", "numpy", "analytic", "eager"))
     other = measured(schedule, Case("linear", "numpy", "analytic", "sync"))
     bad = measured(schedule, Case("linear", "numpy", "seed", "eager"))
-    bad.job = Job(case=bad.job.case, size=SIZE, lr=1e30, steps_per_round=4, rounds=3, first_pass=False)
+    # A learning rate that overflows float64 within the check's 3 full-batch steps: the check fails.
+    bad.job = Job(case=bad.job.case, size=SIZE, lr=1e200, steps_per_round=4, rounds=3, first_pass=False)
     bad.job = bad.job.later(4, 3, check_correctness=True)
     schedule.run_later_passes()
     schedule.finalize()

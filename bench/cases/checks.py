@@ -19,7 +19,12 @@ from bench.cases.reference_cache import cached
 from reference import reference_weights
 
 CHECK_STEPS = 10
-# Two figures are checked against the float64 reference after CHECK_STEPS steps.
+# A full-batch case's steps all run the same kernel on the same data: its first step checks the gradient,
+# the next two that the weights carry from step to step, and seven more repeat them at up to 0.9 s a case
+# (an MLX step at 100,000 x 100 or 10,000 x 1,000), a quarter of the main job's checks. A mini-batch case
+# keeps CHECK_STEPS, which take it across batches (and across its first epoch at 1,000 examples in 256s).
+FULL_BATCH_CHECK_STEPS = 3
+# Two figures are checked against the float64 reference after the check's steps.
 # 1. The weights: relative L2 error. float32 kernels accumulate ~sqrt(n) * 6e-8
 #    rounding per mat-vec (about 1e-6 at n = 1e5); 1e-4 leaves room for
 #    reduction-order differences. float64 must agree almost to the last bit.
@@ -92,10 +97,21 @@ def matmul_precision(case: Case) -> str:
     return get(case.backend).matmul_precision(case)
 
 
-def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: int = CHECK_STEPS) -> dict:
-    """Run `steps` steps from the shared start and compare with the float64 reference; raise if off."""
+def check_steps(case: Case) -> int:
+    """How many steps a case's correctness check runs: FULL_BATCH_CHECK_STEPS for full batch, else CHECK_STEPS."""
+    return FULL_BATCH_CHECK_STEPS if not case.batch_size else CHECK_STEPS
+
+
+def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: int | None = None) -> dict:
+    """Run `steps` steps (check_steps) from the shared start and compare with the float64 reference; raise if off."""
+    steps = check_steps(case) if steps is None else steps
     trainer.reset()
     trainer.run(steps)
+    return compare_with_reference(trainer, case, problem, lr, steps)
+
+
+def compare_with_reference(trainer, case: Case, problem: Problem, lr: float, steps: int) -> dict:
+    """The trainer's weights, `steps` steps from the shared start, against the float64 reference's; raise if off."""
     weights = trainer.weights()
     expected = expected_weights(problem, lr, steps)
     error = relative_error(weights, expected)
@@ -108,7 +124,7 @@ def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: i
         bound, update_bound = ERROR_BOUNDS[case.dtype], UPDATE_ERROR_BOUNDS[case.dtype]
     if not (error <= bound and update_error <= update_bound):  # also catches NaN
         raise CorrectnessError(
-            f"{case.case_id(problem.size)}: after {steps} steps the weights differ from the float64 "
+            f"{case.case_id(problem.size)}: after {steps} step{'s' if steps != 1 else ''} the weights differ from the float64 "
             f"reference by {error:.3g} (bound {bound:g}) and their update by {update_error:.3g} (bound {update_bound:g})"
         )
     return {

@@ -24,7 +24,7 @@ import statistics
 import time
 
 from bench.backends import get, make_trainer
-from bench.cases.checks import check_barrier, check_correctness, check_settled
+from bench.cases.checks import check_barrier, check_correctness, check_settled, compare_with_reference
 from bench.cases.datasets import make_problem
 from bench.cases.models import BLOG_MODELS
 from bench.cases.sizes import BLOG_SIZE
@@ -286,7 +286,8 @@ def run_cold_pass(job: Job) -> PassResult:
             info["first_round_s"] = times[0]
             info["cold_step_s"] = statistics.median(times)
         checked = time.perf_counter()
-        checks = check_correctness(trainer, job.case, problem, job.lr)
+        # The step checked is the one just timed: the last fresh trainer's first step, against the reference's.
+        checks = compare_with_reference(trainer, job.case, problem, job.lr, steps=1)
     # The first steps are this case's timed rounds; building a trainer for each is its setup.
     phases = {"cold first steps": sum(times), "checks": time.perf_counter() - checked}
     phases["setup"] = checked - started - phases["cold first steps"]

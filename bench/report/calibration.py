@@ -36,7 +36,7 @@ from bench.console.entry import run
 from bench.report.load import read_results, warn_stderr
 from bench.report.outputs import write_atomic
 from bench.stats.figures import figure_table, term_fields
-from bench.stats.run_terms import RunTerms, estimate_terms
+from bench.stats.run_terms import PairedFigure, RunTerms, describe_terms, estimate_terms
 
 BOOTSTRAP_DRAWS = 2_000
 Z95, Z99 = 1.959964, 2.575829
@@ -53,15 +53,17 @@ def run_records(path: str) -> tuple[list[dict], str]:
 
 
 def pair_rows(first: list[dict], second: list[dict], within_only: bool) -> pd.DataFrame:
-    """One row per figure in both runs: kind, backend, size class, group, d = log(x2/x1), and each run's squared
-    standard error (the passes' part alone with within_only, the whole interval's otherwise)."""
+    """One row per figure in both runs: kind, backend, size class, group, d = log(x2/x1), each run's squared
+    standard error (the passes' part alone with within_only, the whole interval's otherwise) and each run's
+    pass-to-pass variance (the noise its run term grows with)."""
     a, b = figure_table(first, within_only), figure_table(second, within_only)
     rows = []
-    for key, (kind, backend, size, log_a, var_a, group) in a.items():
+    for key, (kind, backend, size, log_a, var_a, group, noise_a) in a.items():
         if key in b:
             rows.append(
                 {"kind": kind, "backend": backend, "size": size, "group": str(group), "case_id": key[1],
-                 "d": b[key][3] - log_a, "var_a": var_a, "var_b": b[key][4]}
+                 "d": b[key][3] - log_a, "var_a": var_a, "var_b": b[key][4], "noise_a": noise_a,
+                 "noise_b": b[key][6]}
             )  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -140,10 +142,8 @@ def estimate_from(pairs: list[tuple[list[dict], list[dict]]], source: str) -> Ru
         return None
     # A group is one model and size in one pair: the unit the terms' degrees of freedom count.
     rows = pd.concat(frames, ignore_index=True)
-    return estimate_terms(
-        list(rows[["kind", "backend", "size", "d", "var_a", "var_b", "group"]].itertuples(index=False, name=None)),
-        source,
-    )
+    columns = ["kind", "backend", "size", "d", "var_a", "var_b", "noise_a", "noise_b", "group"]
+    return estimate_terms([PairedFigure(*row) for row in rows[columns].itertuples(index=False, name=None)], source)
 
 
 def with_terms(records: list[dict], terms: RunTerms) -> list[dict]:
@@ -231,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         write_atomic(Path(args.out), lambda handle: handle.write(text))
     else:
         sys.stdout.write(text)
-    for key, term in terms.terms.items():
-        print(f"{key}: {term.sd_pct:.1f}% between runs (df {term.df:.0f})", file=sys.stderr)
+    for line in describe_terms(terms):
+        print(line, file=sys.stderr)
     return 0
 
 

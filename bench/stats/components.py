@@ -9,7 +9,8 @@ minutes apart). A nested analysis of variance separates them, by the method of m
     between-pass variance s_p^2 = max(0, var(pass means) - s_r^2 / r)
 
 with r rounds a pass. The third level, between runs, is the run term (bench.stats.run_terms),
-estimated from pairs of runs. The figures are summarised per backend and size class (the
+estimated from pairs of runs; it grows with a figure's noise, so a cell's is read at its median
+pass variance, s_p^2 + s_r^2 / r. The figures are summarised per backend and size class (the
 median over its cases) and saved with the run (machine_info["variance_components"]).
 
 From them and the cost of a pass and of a round, Kalibera and Jones' rule gives the rounds a
@@ -61,6 +62,8 @@ def summarise(infos: list[dict], run_terms: RunTerms) -> dict[str, dict]:
         within = float(np.median([m[0][0] for m in members]))
         between = float(np.median([m[0][1] for m in members]))
         term = run_terms.for_figure("steps", members[0][1])  # one cell: its cases share the term
+        # The term grows with a figure's noise (bench.stats.run_terms): read at the cell's typical pass variance.
+        noise = float(np.median([b + w / r for (w, b, r), _ in members]))
         costs = [
             optimal_rounds(w, b, info.get("pass_overhead_s"), info.get("median_round_s")) for (w, b, _), info in members
         ]
@@ -71,7 +74,7 @@ def summarise(infos: list[dict], run_terms: RunTerms) -> dict[str, dict]:
             "rounds_per_pass": int(np.median([m[0][2] for m in members])),
             "within_pass_sd_pct": _pct(within),
             "between_pass_sd_pct": _pct(between),
-            "between_run_sd_pct": _pct(term.variance),
+            "between_run_sd_pct": _pct(term.between(noise)),
             # Saved as JSON: a rule without a bound (passes that do not vary beyond their rounds) is said, not inf.
             "optimal_rounds_per_pass": optimal if optimal is None or math.isfinite(optimal) else None,
             "rounds_unbounded": optimal is not None and math.isinf(optimal),

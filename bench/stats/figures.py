@@ -24,8 +24,12 @@ from bench.stats.intervals import Interval, RunTerm, pooled_intervals, ratio_cen
 from bench.stats.pairing import BASELINE_BACKEND, baseline_identity, case_identity, pass_log_ratios, pass_step_times
 from bench.stats.run_terms import RunTerms, load_terms, size_class
 
-# The fields a record carries for each figure's run term (bench.engine.passes writes them).
-TERM_FIELDS = {"steps": ("interval_run_var_log", "interval_run_df"), "ratio": ("ratio_run_var_log", "ratio_run_df")}
+# The fields a record carries for each figure's run term (bench.engine.passes writes them): the constant variance,
+# its degrees of freedom, and the scale and power of the part that grows with the figure's noise.
+TERM_FIELDS = {
+    "steps": ("interval_run_var_log", "interval_run_df", "interval_run_scale", "interval_run_power"),
+    "ratio": ("ratio_run_var_log", "ratio_run_df", "ratio_run_scale", "ratio_run_power"),
+}
 _SHIPPED: list[RunTerms] = []
 
 
@@ -38,21 +42,25 @@ def shipped_terms() -> RunTerms:
 
 def saved_term(info: dict, kind: str) -> RunTerm:
     """The run term a record's figure was given when it was saved; records saved before: the shipped estimate."""
-    variance_field, df_field = TERM_FIELDS[kind]
+    variance_field, df_field, scale_field, power_field = TERM_FIELDS[kind]
     variance = _finite(info.get(variance_field))
     if variance is None:
         return shipped_terms().for_figure(kind, info)
     df = _finite(info.get(df_field))
-    return RunTerm(variance, df if df is not None and df > 0 else math.inf, "saved with the run")
+    scale, power = _finite(info.get(scale_field)), _finite(info.get(power_field))  # None: saved with a constant term
+    return RunTerm(
+        variance, df if df is not None and df > 0 else math.inf, "saved with the run", scale or 0.0, power or 0.0
+    )
 
 
 def term_fields(info: dict, terms: RunTerms) -> dict:
     """The fields that give a record its run terms (both kinds) from `terms`: what saved_term reads back."""
     fields = {}
-    for kind, (variance_field, df_field) in TERM_FIELDS.items():
+    for kind, (variance_field, df_field, scale_field, power_field) in TERM_FIELDS.items():
         term = terms.for_figure(kind, info)
         fields[variance_field] = term.variance
         fields[df_field] = term.df if math.isfinite(term.df) else None
+        fields[scale_field], fields[power_field] = term.scale, term.power
     fields["interval_run_terms_source"] = terms.source
     return fields
 
@@ -125,7 +133,8 @@ def ratio_intervals(pairs: list[tuple[dict, dict]], within_only: bool = False) -
 
 def figure_table(infos: list[dict], within_only: bool = False) -> dict[tuple, tuple]:
     """Every figure of one run with an interval, by (kind, case id): (kind, backend, size class, log figure, squared
-    standard error, group), group being the model and size whose moments its figures share."""
+    standard error, group, pass-to-pass variance), group being the model and size whose moments its figures share
+    and the variance the noise its run term grows with."""
     table = {}
     warm = [i for i in infos if step_times_by_pass(i) and i.get("phase", "warm") != "cold"]
 
@@ -135,7 +144,8 @@ def figure_table(infos: list[dict], within_only: bool = False) -> dict[tuple, tu
         group = (info.get("model"), info.get("n_examples"), info.get("n_features"))
         se = interval.se_within if within_only else interval.se
         size = size_class(info.get("n_examples"), info.get("n_features"))
-        table[(kind, info.get("case_id"))] = (kind, str(info.get("backend")), size, interval.centre, se**2, group)
+        row = (kind, str(info.get("backend")), size, interval.centre, se**2, group, interval.noise)
+        table[(kind, info.get("case_id"))] = row
 
     for info, interval in zip(warm, steps_intervals(warm, within_only)):
         add("steps", info, interval)

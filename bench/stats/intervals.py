@@ -14,10 +14,14 @@ per-pass log ratios (ratio_centre). Its interval on the log scale has two parts
    a median, whose variance exceeds a mean's (by median_variance_factor: 1.35 at three
    passes), so the standard error is the median's, not the mean's.
 2. **Between runs**: what stays constant within a run but moves from one run to the next
-   (the moment's load, the machine's state) does not shrink with more passes. Its variance
-   per backend and size class, the run term, is estimated from the suite's own repeated
-   runs (bench.stats.run_terms) and added to the squared standard error as it is, not
-   divided by the number of passes, with Welch-Satterthwaite's degrees of freedom.
+   (the moment's load, the machine's state) does not shrink with more passes. Its variance,
+   the run term, grows with how noisy the figure is: scale x v^power, v the figure's
+   moderated pass-to-pass variance (its noise level, whatever the number of passes), the
+   scale per figure kind, backend and size class and the power per kind, both estimated
+   from the suite's own repeated runs (bench.stats.run_terms). It is added to the squared
+   standard error as it is, not divided by the number of passes, with Welch-Satterthwaite's
+   degrees of freedom. (Records saved before the term grew with the noise carry a constant
+   variance instead; it is read and added the same way.)
 
 A t interval follows. A figure resting on one pass (a cold start, timed once per session)
 has no interval: rounds of one pass share that moment's luck and are not samples
@@ -53,16 +57,23 @@ MEDIAN_FACTOR_DRAWS = 2**20
 
 @dataclass(frozen=True)
 class RunTerm:
-    """The between-run variance of a log figure (step 2), its degrees of freedom and where it was estimated."""
+    """The between-run variance of a log figure (step 2): variance + scale x noise^power, noise the figure's
+    pass-to-pass variance; its degrees of freedom and where it was estimated."""
 
-    variance: float  # in log^2; 0 where none applies
-    df: float  # inf: taken as known
+    variance: float  # a constant part, in log^2 (records saved before the term grew with the noise); 0 otherwise
+    df: float  # of the estimate (inf: taken as known)
     source: str = ""
+    scale: float = 0.0  # the part that grows with the figure's noise: scale x noise^power
+    power: float = 0.0
 
-    @property
-    def sd_pct(self) -> float:
-        """The term as a standard deviation, in %."""
-        return 100 * math.expm1(math.sqrt(max(self.variance, 0.0)))
+    def between(self, noise: float) -> float:
+        """The between-run variance (log^2) of a figure whose passes vary with variance `noise`."""
+        grows = self.scale * max(noise, 0.0) ** self.power if self.scale > 0 and math.isfinite(noise) else 0.0
+        return max(self.variance, 0.0) + grows
+
+    def sd_pct(self, noise: float) -> float:
+        """The term as a standard deviation, in %, for a figure of pass-to-pass variance `noise`."""
+        return 100 * math.expm1(math.sqrt(self.between(noise)))
 
 
 NO_RUN_TERM = RunTerm(0.0, math.inf, "none")
@@ -76,6 +87,7 @@ class Interval:
     se: float  # standard error of the log figure, run term included
     df: float
     se_within: float = math.nan  # the part from the run's own passes (step 1)
+    noise: float = math.nan  # the moderated pass-to-pass variance the run term grows with (step 2)
 
     @property
     def half(self) -> float:
@@ -138,14 +150,29 @@ def log_intervals(samples: list, centres: list, run_terms: list[RunTerm] | None 
             found.append(Interval(float(centre), math.nan, 0.0))
             continue
         within = median_variance_factor(int(count)) * own / count
-        between = max(term.variance, 0.0)
+        between = term.between(own)
         se = math.sqrt(within + between)
-        if between == 0 or math.isinf(term.df):
-            df = own_df * (within + between) ** 2 / within**2 if between else own_df
-        else:
-            df = (within + between) ** 2 / (within**2 / own_df + between**2 / term.df)
-        found.append(Interval(float(centre), se, float(df), math.sqrt(within)))
+        found.append(
+            Interval(float(centre), se, welch_df(within, own_df, between, term), math.sqrt(within), float(own))
+        )
     return found
+
+
+def welch_df(within: float, own_df: float, between: float, term: RunTerm) -> float:
+    """Welch-Satterthwaite's degrees of freedom of within + between.
+
+    The run term's relative variance has two sources: its estimate (2 / term.df) and,
+    where it grows with the noise, the noise's own estimate (power^2 x 2 / own_df); the
+    two parts are taken as independent (an approximation: both read the same passes).
+    """
+    if between == 0:
+        return float(own_df)
+    relative = 0.0 if math.isinf(term.df) else 1 / term.df
+    if term.scale > 0 and term.power > 0:
+        relative += term.power**2 / own_df
+    if relative == 0:  # a known constant term: only the within part is estimated
+        return float(own_df * (within + between) ** 2 / within**2)
+    return float((within + between) ** 2 / (within**2 / own_df + between**2 * relative))
 
 
 def pooled_intervals(
