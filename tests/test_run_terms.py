@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import report_synth as synth
+from scipy import stats
 
 from bench.report import calibration
 from bench.stats.figures import saved_term, shipped_terms
@@ -85,9 +86,13 @@ def test_the_term_grows_with_the_noise_and_is_added_to_the_passes_part_undivided
         # pass-to-pass variance the interval saves.
         assert without.se_within**2 == pytest.approx(median_variance_factor(3) * without.noise / 3)
         assert with_term.se**2 == pytest.approx(without.se**2 + 3.0 * with_term.noise**1.5)
-        # Welch-Satterthwaite: the term is known up to the noise it is read at (relative variance power^2 / own df).
+        # Welch-Satterthwaite: both parts move with the noise (the term as noise^1.5), its scale is taken as known.
         within, between = without.se**2, 3.0 * with_term.noise**1.5
-        assert with_term.df == pytest.approx(without.df * (within + between) ** 2 / (within**2 + 1.5**2 * between**2))
+        assert with_term.df == pytest.approx(without.df * ((within + between) / (within + 1.5 * between)) ** 2)
+    # A constant term of finite degrees of freedom: the familiar sum.
+    (constant,) = log_intervals(samples[:1], [0.0], [RunTerm(0.004, 10.0)])
+    within = plain[0].se ** 2
+    assert constant.df == pytest.approx((within + 0.004) ** 2 / (within**2 / plain[0].df + 0.004**2 / 10.0))
 
 
 def test_the_shipped_terms_say_where_they_came_from():
@@ -127,8 +132,9 @@ def test_estimate_finds_a_planted_term_and_nothing_where_there_is_none():
         assert found.df == (39 if found.between(noise) > 0 else math.inf)
 
 
-def planted_growing(rng, groups: int = 120) -> list[PairedFigure]:
-    """Figures at noise levels 1-15% a pass whose run effect has variance 2 x noise^1.5 (6% at 10% a pass)."""
+def planted_growing(rng, groups: int = 120, pairs: int = 1) -> list[PairedFigure]:
+    """Figures at noise levels 1-15% a pass whose run effect has variance 2 x noise^1.5 (6% at 10% a pass),
+    their groups spread over `pairs` pairs of runs."""
     rows = []
     for g in range(groups):
         for sd in (0.01, 0.03, 0.06, 0.10, 0.15):
@@ -136,8 +142,29 @@ def planted_growing(rng, groups: int = 120) -> list[PairedFigure]:
             w = noise / 3
             tau2 = 2.0 * noise**1.5
             d = rng.normal(0, math.sqrt(2 * w + 2 * tau2))
-            rows.append(PairedFigure("steps", "numpy", "large", d, w, w, noise, noise, f"g{g}"))
+            rows.append(PairedFigure("steps", "numpy", "large", d, w, w, noise, noise, f"g{g}", g % pairs))
     return rows
+
+
+def test_the_interval_takes_the_quantile_the_estimate_found_on_held_out_pairs():
+    # Normal errors with the right term: the 95% quantile of |z| on pairs held out in turn is about 1.96 ...
+    found = estimate_terms(planted_growing(np.random.default_rng(7), groups=400, pairs=4), "test")
+    quantile = found.terms["steps/numpy/large"].quantile
+    assert 1.8 < quantile < 2.15, quantile
+    # ... one pair cannot be held out from itself: no quantile, and the interval is Student's t at its df.
+    assert math.isnan(estimate_terms(planted_growing(np.random.default_rng(7)), "t").terms["steps/*/*"].quantile)
+    samples = [np.log([1.0, 1.1, 0.95]), np.log([1.0, 1.01, 0.99])]
+    t_interval, with_quantile = (
+        log_intervals(samples[:1], [0.0], [RunTerm(0.001, 30.0, "t", quantile=q)])[0] for q in (math.nan, 2.0)
+    )
+    assert with_quantile.half == pytest.approx(2.0 * with_quantile.se)
+    assert t_interval.half == pytest.approx(stats.t.ppf(0.975, t_interval.df) * t_interval.se)
+    # The record keeps the quantile its interval was given; a file refuses a quantile that is not positive.
+    info = {"backend": "mlx", "n_examples": 1_000, "n_features": 10, "interval_run_var_log": 0.0}
+    assert saved_term({**info, "interval_quantile": 2.1}, "steps").quantile == 2.1
+    assert math.isnan(saved_term(info, "steps").quantile)
+    with pytest.raises(ValueError, match="quantile"):
+        terms_from_json({"source": "x", "terms": {"steps/*/*": {"variance": 0, "quantile": -1}}}, "terms.json")
 
 
 def test_estimate_finds_a_term_that_grows_with_the_noise_and_calibrates_every_tercile():

@@ -27,8 +27,14 @@ from bench.stats.run_terms import RunTerms, load_terms, size_class
 # The fields a record carries for each figure's run term (bench.engine.passes writes them): the constant variance,
 # its degrees of freedom, and the scale and power of the part that grows with the figure's noise.
 TERM_FIELDS = {
-    "steps": ("interval_run_var_log", "interval_run_df", "interval_run_scale", "interval_run_power"),
-    "ratio": ("ratio_run_var_log", "ratio_run_df", "ratio_run_scale", "ratio_run_power"),
+    "steps": (
+        "interval_run_var_log",
+        "interval_run_df",
+        "interval_run_scale",
+        "interval_run_power",
+        "interval_quantile",
+    ),
+    "ratio": ("ratio_run_var_log", "ratio_run_df", "ratio_run_scale", "ratio_run_power", "ratio_quantile"),
 }
 _SHIPPED: list[RunTerms] = []
 
@@ -42,25 +48,26 @@ def shipped_terms() -> RunTerms:
 
 def saved_term(info: dict, kind: str) -> RunTerm:
     """The run term a record's figure was given when it was saved; records saved before: the shipped estimate."""
-    variance_field, df_field, scale_field, power_field = TERM_FIELDS[kind]
+    variance_field, df_field, scale_field, power_field, quantile_field = TERM_FIELDS[kind]
     variance = _finite(info.get(variance_field))
     if variance is None:
         return shipped_terms().for_figure(kind, info)
     df = _finite(info.get(df_field))
-    scale, power = _finite(info.get(scale_field)), _finite(info.get(power_field))  # None: saved with a constant term
-    return RunTerm(
-        variance, df if df is not None and df > 0 else math.inf, "saved with the run", scale or 0.0, power or 0.0
-    )
+    # None: saved with a constant term (no scale, no power) and a t interval (no quantile).
+    scale, power, quantile = (_finite(info.get(f)) for f in (scale_field, power_field, quantile_field))
+    df = df if df is not None and df > 0 else math.inf
+    return RunTerm(variance, df, "saved with the run", scale or 0.0, power or 0.0, quantile if quantile else math.nan)
 
 
 def term_fields(info: dict, terms: RunTerms) -> dict:
     """The fields that give a record its run terms (both kinds) from `terms`: what saved_term reads back."""
     fields = {}
-    for kind, (variance_field, df_field, scale_field, power_field) in TERM_FIELDS.items():
+    for kind, (variance_field, df_field, scale_field, power_field, quantile_field) in TERM_FIELDS.items():
         term = terms.for_figure(kind, info)
         fields[variance_field] = term.variance
         fields[df_field] = term.df if math.isfinite(term.df) else None
         fields[scale_field], fields[power_field] = term.scale, term.power
+        fields[quantile_field] = term.quantile if math.isfinite(term.quantile) else None
     fields["interval_run_terms_source"] = terms.source
     return fields
 
@@ -133,8 +140,8 @@ def ratio_intervals(pairs: list[tuple[dict, dict]], within_only: bool = False) -
 
 def figure_table(infos: list[dict], within_only: bool = False) -> dict[tuple, tuple]:
     """Every figure of one run with an interval, by (kind, case id): (kind, backend, size class, log figure, squared
-    standard error, group, pass-to-pass variance), group being the model and size whose moments its figures share
-    and the variance the noise its run term grows with."""
+    standard error, group, pass-to-pass variance, half-width), group being the model and size whose moments its
+    figures share, the variance the noise its run term grows with and the half-width the interval's, in log."""
     table = {}
     warm = [i for i in infos if step_times_by_pass(i) and i.get("phase", "warm") != "cold"]
 
@@ -144,7 +151,8 @@ def figure_table(infos: list[dict], within_only: bool = False) -> dict[tuple, tu
         group = (info.get("model"), info.get("n_examples"), info.get("n_features"))
         se = interval.se_within if within_only else interval.se
         size = size_class(info.get("n_examples"), info.get("n_features"))
-        row = (kind, str(info.get("backend")), size, interval.centre, se**2, group, interval.noise)
+        half = math.nan if within_only else interval.half
+        row = (kind, str(info.get("backend")), size, interval.centre, se**2, group, interval.noise, half)
         table[(kind, info.get("case_id"))] = row
 
     for info, interval in zip(warm, steps_intervals(warm, within_only)):

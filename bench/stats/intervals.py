@@ -23,7 +23,15 @@ per-pass log ratios (ratio_centre). Its interval on the log scale has two parts
    degrees of freedom. (Records saved before the term grew with the noise carry a constant
    variance instead; it is read and added the same way.)
 
-A t interval follows. A figure resting on one pass (a cold start, timed once per session)
+3. **The quantile**: the half-width is the standard error times the 95% quantile of |z| that
+   the run terms' estimate found on pairs of runs it held out (z = log(x2 / x1) over the
+   two runs' standard errors; bench.stats.run_terms), the split-conformal calibration of
+   the interval: on the suite's own pairs the t quantile at Welch-Satterthwaite's degrees
+   of freedom (three to four at the median) held 98% of the reruns, not 95%. Where the
+   terms carry no quantile (estimated from one pair, or saved before), a t interval
+   at those degrees of freedom.
+
+A figure resting on one pass (a cold start, timed once per session)
 has no interval: rounds of one pass share that moment's luck and are not samples
 (docs/measurement.md, "Measurement rules", rule 8). It is unstable, and it does not feed
 the prior.
@@ -65,6 +73,8 @@ class RunTerm:
     source: str = ""
     scale: float = 0.0  # the part that grows with the figure's noise: scale x noise^power
     power: float = 0.0
+    # The 95% quantile of |z| the estimate found on pairs it held out (step 3); NaN: Student's t at df.
+    quantile: float = math.nan
 
     def between(self, noise: float) -> float:
         """The between-run variance (log^2) of a figure whose passes vary with variance `noise`."""
@@ -88,12 +98,15 @@ class Interval:
     df: float
     se_within: float = math.nan  # the part from the run's own passes (step 1)
     noise: float = math.nan  # the moderated pass-to-pass variance the run term grows with (step 2)
+    quantile: float = math.nan  # the calibrated quantile of step 3; NaN: Student's t at df
 
     @property
     def half(self) -> float:
         """The half-width of the 95% interval, in log (NaN without a standard error)."""
         if not (math.isfinite(self.se) and self.df > 0):
             return math.nan
+        if math.isfinite(self.quantile):
+            return float(self.quantile * self.se)
         return float(stats.t.ppf(0.5 + CONFIDENCE / 2, self.df) * self.se)
 
     @property
@@ -152,27 +165,28 @@ def log_intervals(samples: list, centres: list, run_terms: list[RunTerm] | None 
         within = median_variance_factor(int(count)) * own / count
         between = term.between(own)
         se = math.sqrt(within + between)
-        found.append(
-            Interval(float(centre), se, welch_df(within, own_df, between, term), math.sqrt(within), float(own))
-        )
+        df = welch_df(within, own_df, between, term, own)
+        found.append(Interval(float(centre), se, df, math.sqrt(within), float(own), term.quantile))
     return found
 
 
-def welch_df(within: float, own_df: float, between: float, term: RunTerm) -> float:
-    """Welch-Satterthwaite's degrees of freedom of within + between.
+def welch_df(within: float, own_df: float, between: float, term: RunTerm, noise: float) -> float:
+    """Welch-Satterthwaite's degrees of freedom of within + between, between being term.between(noise).
 
-    The run term's relative variance has two sources: its estimate (2 / term.df) and,
-    where it grows with the noise, the noise's own estimate (power^2 x 2 / own_df); the
-    two parts are taken as independent (an approximation: both read the same passes).
+    Two estimates make the sum: the noise (own_df degrees of freedom), which the within
+    part is proportional to and the growing part of the term goes with as noise^power,
+    and the term's scale (term.df). Its relative variance is
+    ((within + power x growing) / total)^2 / own_df + (between / total)^2 / term.df; for a
+    constant term (power 0) that is the familiar Welch-Satterthwaite sum.
     """
+    total = within + between
     if between == 0:
         return float(own_df)
-    relative = 0.0 if math.isinf(term.df) else 1 / term.df
-    if term.scale > 0 and term.power > 0:
-        relative += term.power**2 / own_df
-    if relative == 0:  # a known constant term: only the within part is estimated
-        return float(own_df * (within + between) ** 2 / within**2)
-    return float((within + between) ** 2 / (within**2 / own_df + between**2 * relative))
+    growing = between - max(term.variance, 0.0) if term.power > 0 else 0.0
+    relative = ((within + term.power * growing) / total) ** 2 / own_df
+    if math.isfinite(term.df):
+        relative += (between / total) ** 2 / term.df
+    return float(1 / relative) if relative > 0 else math.inf
 
 
 def pooled_intervals(

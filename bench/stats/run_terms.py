@@ -37,18 +37,19 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from bench.stats.intervals import NO_RUN_TERM, RunTerm
+from bench.stats.intervals import CONFIDENCE, NO_RUN_TERM, RunTerm
 
 SHIPPED_TERMS = Path(__file__).with_name("run_terms.json")
 KINDS = ("steps", "ratio")
 MIN_CELL_GROUPS = 4  # fewer model-and-size groups than this in a cell: the wider estimate stands in
 # The powers the estimate chooses among: 0 (a constant term) to 2.5 (the term grows as the noise squared and more).
 POWERS = tuple(round(0.1 * i, 1) for i in range(26))
+MIN_QUANTILE_PAIRS = 3  # the interval's quantile is calibrated on pairs held out in turn: at least three pairs
 # Size classes by elements of X (n x d): the grid's small problems live in cache and suffer most from a busy
 # neighbour; the large ones stream from memory.
 SIZE_CLASSES = ((100_000, "small"), (1_000_000, "medium"), (math.inf, "large"))
@@ -96,6 +97,7 @@ class RunTerms:
                     "scale": t.scale,
                     "power": t.power,
                     "df": t.df if math.isfinite(t.df) else None,
+                    "quantile": t.quantile if math.isfinite(t.quantile) else None,
                 }
                 for k, t in self.terms.items()
             },
@@ -103,8 +105,8 @@ class RunTerms:
 
 
 def terms_from_json(document: dict, where: str) -> RunTerms:
-    """RunTerms from run_terms.json's form (scale and power optional: files of constant terms); ValueError with
-    one line when it is not that."""
+    """RunTerms from run_terms.json's form (scale, power and quantile optional: files of constant terms); ValueError
+    with one line when it is not that."""
     try:
         source = str(document["source"])
         terms = {}
@@ -112,10 +114,13 @@ def terms_from_json(document: dict, where: str) -> RunTerms:
             variance = float(value["variance"])
             scale, power = float(value.get("scale", 0.0)), float(value.get("power", 0.0))
             df = math.inf if value.get("df") is None else float(value["df"])
+            quantile = math.nan if value.get("quantile") is None else float(value["quantile"])
             numbers = (variance, scale, power)
-            if not (all(math.isfinite(x) and x >= 0 for x in numbers) and df > 0):
-                raise ValueError(f"{key}: variance {variance}, scale {scale}, power {power}, df {df}")
-            terms[str(key)] = RunTerm(variance, df, source, scale, power)
+            if not (all(math.isfinite(x) and x >= 0 for x in numbers) and df > 0 and not quantile <= 0):
+                raise ValueError(
+                    f"{key}: variance {variance}, scale {scale}, power {power}, df {df}, quantile {quantile}"
+                )
+            terms[str(key)] = RunTerm(variance, df, source, scale, power, quantile)
     except (KeyError, TypeError, AttributeError, ValueError) as error:
         raise ValueError(f"{where}: not a file of run terms ({error})") from None
     return RunTerms(terms, source)
@@ -134,7 +139,7 @@ def load_terms(path: str | Path | None = None) -> RunTerms:
 @dataclass(frozen=True)
 class PairedFigure:
     """A figure found in both runs of a pair: its cell, d = log(x2 / x1), each run's within-run squared standard
-    error (w) and pass-to-pass variance (v), and its group (model and size in one pair)."""
+    error (w) and pass-to-pass variance (v), its group (model and size in one pair) and its pair."""
 
     kind: str
     backend: str
@@ -145,55 +150,94 @@ class PairedFigure:
     v1: float
     v2: float
     group: str
+    pair: int = 0
 
 
-def _scale(members: list[PairedFigure], power: float) -> tuple[float, float, int]:
-    """(scale, df, groups) of one cell at `power`: the mean of (d^2 - w1 - w2) / (v1^p + v2^p), floored at 0."""
-    excess = [(f.d**2 - f.w1 - f.w2) / (f.v1**power + f.v2**power) for f in members]
-    groups = len({f.group for f in members})
-    scale = max(0.0, float(np.mean(excess)))
-    return scale, (float(max(groups - 1, 1)) if scale > 0 else math.inf), groups
+class _Figures:
+    """One kind's paired figures as arrays, for the estimate's many fits."""
 
+    def __init__(self, figures: list[PairedFigure]):
+        self.figures = figures
+        self.d, self.w1, self.w2, self.v1, self.v2 = (
+            np.array([getattr(f, name) for f in figures], dtype=float) for name in ("d", "w1", "w2", "v1", "v2")
+        )
+        self.pair = np.array([f.pair for f in figures])
+        self.cells = {}  # cell key -> (index array, groups)
+        for index, f in enumerate(figures):
+            for key in cell_keys(f.kind, f.backend, f.size):
+                self.cells.setdefault(key, []).append(index)
+        self.cells = {k: (np.array(v), len({figures[i].group for i in v})) for k, v in self.cells.items()}
+        # Each figure's narrowest cell with a term (cells of too few groups take the wider one's).
+        kept = {k for k, (_, groups) in self.cells.items() if groups >= MIN_CELL_GROUPS or k.endswith("/*/*")}
+        self.cell_of = [next(k for k in cell_keys(f.kind, f.backend, f.size) if k in kept) for f in figures]
+        self.kept = sorted(kept)
 
-def _cells(figures: list[PairedFigure]) -> dict[str, list[PairedFigure]]:
-    cells: dict[str, list] = {}
-    for f in figures:
-        for key in cell_keys(f.kind, f.backend, f.size):
-            cells.setdefault(key, []).append(f)
-    return cells
+    def fit(self, power: float, source: str, rows: np.ndarray | None = None) -> dict[str, RunTerm]:
+        """Each kept cell's term at `power` from the figures `rows` (all by default): the mean excess."""
+        use = np.ones(len(self.figures), bool) if rows is None else rows
+        excess = (self.d**2 - self.w1 - self.w2) / (self.v1**power + self.v2**power)
+        terms = {}
+        for key in self.kept:
+            members = self.cells[key][0]
+            members = members[use[members]]
+            if not len(members):
+                continue
+            scale = max(0.0, float(np.mean(excess[members])))
+            groups = len({self.figures[i].group for i in members})
+            terms[key] = RunTerm(0.0, float(max(groups - 1, 1)) if scale > 0 else math.inf, source, scale, power)
+        return terms
 
+    def z(self, terms: dict[str, RunTerm]) -> np.ndarray:
+        """z of every figure under the terms (a figure whose cell has no term: its passes alone)."""
+        found = [terms.get(k, NO_RUN_TERM) for k in self.cell_of]
+        constant = np.array([max(t.variance, 0.0) for t in found])
+        scale, power = np.array([t.scale for t in found]), np.array([t.power for t in found])
+        between = 2 * constant + scale * (self.v1**power + self.v2**power)
+        return self.d / np.sqrt(self.w1 + self.w2 + between)
 
-def _fit(figures: list[PairedFigure], power: float, source: str) -> dict[str, RunTerm]:
-    """The cells' terms at one power (cells with too few groups left out: the wider ones stand in)."""
-    terms = {}
-    for key, members in sorted(_cells(figures).items()):
-        scale, df, groups = _scale(members, power)
-        if groups >= MIN_CELL_GROUPS or key.endswith("/*/*"):
-            terms[key] = RunTerm(0.0, df, source, scale, power)
-    return terms
+    def tercile_miss(self, terms: dict[str, RunTerm], rows: np.ndarray | None = None) -> float:
+        """How far the terms leave the figures `rows` from calibrated: the sum over terciles of w of log(mean z^2)^2."""
+        use = np.flatnonzero(np.ones(len(self.figures), bool) if rows is None else rows)
+        z2 = self.z(terms)[use] ** 2
+        order = np.argsort((self.w1 + self.w2)[use], kind="stable")
+        return float(sum(np.log(np.mean(z2[part])) ** 2 for part in np.array_split(order, 3) if len(part)))
+
+    def best(self, source: str, rows: np.ndarray | None = None) -> dict[str, RunTerm]:
+        """The terms at the power of POWERS that calibrates the terciles of w best, from the figures `rows`."""
+        fits = [self.fit(power, source, rows) for power in POWERS]
+        return min(fits, key=lambda terms: self.tercile_miss(terms, rows))
+
+    def held_out_quantile(self, source: str) -> float:
+        """The 95% quantile of |z| over every pair held out in turn from terms estimated on the others (NaN below
+        MIN_QUANTILE_PAIRS pairs): the split-conformal calibration of the interval's half-width."""
+        pairs = np.unique(self.pair)
+        if len(pairs) < MIN_QUANTILE_PAIRS:
+            return math.nan
+        held = []
+        for pair in pairs:
+            terms = self.best(source, self.pair != pair)
+            held.append(np.abs(self.z(terms)[self.pair == pair]))
+        scores = np.sort(np.concatenate(held))
+        # The conformal rank: the ceil((n + 1) x 0.95)-th smallest score covers a new one with probability >= 95%.
+        rank = min(len(scores), math.ceil((len(scores) + 1) * CONFIDENCE))
+        return float(scores[rank - 1])
 
 
 def tercile_miss(figures: list[PairedFigure], terms: RunTerms) -> float:
-    """How far the terms leave the figures from calibrated: the sum over terciles of w of log(mean z^2)^2."""
-    w = np.array([f.w1 + f.w2 for f in figures])
-    z2 = []
-    for f in figures:
-        term = terms.for_cell(f.kind, f.backend, f.size)
-        z2.append(f.d**2 / (f.w1 + f.w2 + term.between(f.v1) + term.between(f.v2)))
-    z2 = np.array(z2)
-    order = np.argsort(w, kind="stable")
-    return float(sum(np.log(np.mean(z2[part])) ** 2 for part in np.array_split(order, 3) if len(part)))
+    """How far `terms` leave the figures from calibrated: the sum over terciles of w of log(mean z^2)^2."""
+    table = _Figures(figures)
+    return table.tercile_miss({k: terms.for_cell(*k.split("/")) for k in table.kept})
 
 
 def estimate_terms(figures: list[PairedFigure], source: str) -> RunTerms:
     """RunTerms from the figures found in both runs of pairs: per kind the power of POWERS that calibrates the
-    terciles of w best, then each cell's scale at that power."""
+    terciles of w best, each cell's scale at that power, and the quantile of |z| on pairs held out in turn."""
     usable = [f for f in figures if all(math.isfinite(x) for x in (f.d, f.w1, f.w2, f.v1, f.v2)) and f.v1 > 0 < f.v2]
     terms: dict[str, RunTerm] = {}
     for kind in sorted({f.kind for f in usable}):
-        mine = [f for f in usable if f.kind == kind]
-        fits = [_fit(mine, power, source) for power in POWERS]
-        terms.update(min(fits, key=lambda fit: tercile_miss(mine, RunTerms(fit, source))))
+        table = _Figures([f for f in usable if f.kind == kind])
+        quantile = table.held_out_quantile(source)
+        terms.update({k: replace(t, quantile=quantile) for k, t in table.best(source).items()})
     return RunTerms(terms, source)
 
 
@@ -204,6 +248,7 @@ def describe_terms(terms: RunTerms) -> list[str]:
         quiet, noisy = (term.sd_pct(math.log1p(pct) ** 2) for pct in (0.02, 0.10))
         lines.append(
             f"{key}: {quiet:.1f}% between runs where passes vary by 2%, {noisy:.1f}% where by 10% "
-            f"(scale {term.scale:.3g}, power {term.power:g}, constant {term.variance:.3g}, df {term.df:.0f})"
+            f"(scale {term.scale:.3g}, power {term.power:g}, constant {term.variance:.3g}, df {term.df:.0f}; "
+            f"95% quantile of |z| on held-out pairs {term.quantile:.2f})"
         )
     return lines
