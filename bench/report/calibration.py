@@ -5,7 +5,9 @@ hold (steps/s and x NumPy), z = log(x2 / x1) / sqrt(se1^2 + se2^2), se each run'
 error of the log figure (bench.stats.figures, run term included). Where the intervals are
 calibrated, z is about standard normal: its variance near 1, about 5% of |z| beyond 1.96 and
 1% beyond 2.58, for every backend and in every tercile of the standard errors (an interval
-that is right on average but overconfident where it is narrow is not calibrated).
+that is right on average but overconfident where it is narrow is not calibrated); and about
+5% of figures lie further apart than their two intervals allow, |log(x2/x1)| > sqrt(h1^2 + h2^2)
+with h each interval's half-width (the intervals themselves, their quantile included).
 
 Figures of one model and size share their moments and their NumPy baseline, so they are not
 independent: the interval on the share beyond 1.96 is a cluster bootstrap over those groups.
@@ -14,8 +16,9 @@ independent: the interval on the share beyond 1.96 is a cluster bootstrap over t
     python -m bench.report.calibration estimate A.json B.json [C.json D.json ...] --out FILE
     python -m bench.report.calibration cross-check A.json B.json C.json D.json E.json F.json [...]
 
-`check` prints the table; `estimate` fits the run terms (bench.stats.run_terms) from the pairs
-and writes them where `pytest --benchmark-only --run-terms FILE` reads them. Check intervals
+`check` prints the table; `estimate` fits the run terms (bench.stats.run_terms) from the pairs,
+with three pairs or more the half-width's quantile too, and writes them where `pytest
+--benchmark-only --run-terms FILE` reads them. Check intervals
 on pairs the terms were not estimated from: `cross-check` does that for every pair in turn,
 estimating the terms from the other pairs and checking the one left out with them, then prints
 each pair's line and the table of all the held-out pairs together. Exit status 0, or 2 when the

@@ -22,7 +22,8 @@ from bench.session.summary import format_summary
 
 SUMMARY_LEGEND = (
     "K: steps per round; steps/s: K / median of the pass medians; ±95%: how far its 95% interval reaches (from the "
-    "passes, moderated by the session's other cases and widened by the machine's own drift: bench.stats.intervals); "
+    "passes, moderated by the session's other cases, widened by a between-run term that grows with the case's noise, "
+    "its quantile the one that held 95% of reruns on held-out pairs: bench.stats.intervals); "
     "! = unstable: the interval reaches more than 10% either side; roof: share of the cache-aware roofline bound "
     "min(bandwidth x intensity, peak GFLOP/s), the bandwidth that of the level the case's data fits in (from: L1, L2, "
     "L3 or DRAM), all measured at session start; ^ = above the bound, the reason below the table; "

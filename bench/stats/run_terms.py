@@ -27,6 +27,12 @@ cell's degrees of freedom are counted in those groups, not in figures: groups le
 cell with fewer than MIN_CELL_GROUPS groups takes the estimate of its backend over every
 size, then of its kind.
 
+The half-width's quantile is calibrated the same way (split-conformal): with three pairs or
+more, each pair is held out in turn, the terms estimated from the others, and the 95%
+quantile of |z| over every held-out figure (at the conformal rank) is saved with each term
+of the kind. The intervals then hold 95% of reruns where Student's t at the moderated
+variances' few degrees of freedom held 98% (bench.stats.intervals, step 3).
+
 The suite ships the terms it estimated on its own runs (run_terms.json beside this module,
 with the runs and machine that made it); `python -m bench.report.calibration estimate A.json
 B.json [C.json D.json ...] --out FILE` estimates them from a reader's own pairs of runs, and
