@@ -10,6 +10,11 @@ The simulation is the model the intervals assume, with every level the suite mea
   differ, drawn from a scaled inverse chi-square (S0, D0), the spread the noise prior fits;
 - a case's figure is the median of its passes.
 
+The suite's run term grows with a case's noise (bench.stats.run_terms): a second simulation
+draws each case's between-run effect with variance SCALE x v^POWER, v the case's own pass
+variance, and gives the intervals that term read at each case's moderated variance, with
+Student's t or with a calibrated quantile (2.03, the suite's own for steps/s).
+
 Each run's intervals come from log_intervals exactly as a session's do: the prior fitted
 over the run's cases, the run term added as it is, with its degrees of freedom. Coverage is
 counted over RUNS x CASES intervals; with 8,000 of them its standard error is about 0.0025,
@@ -32,17 +37,31 @@ TAU = 0.05  # between-run sd (5%)
 S0, D0 = 0.08, 8  # the pass-to-pass sd typical of the cases, and how far the cases' own spread around it
 
 
-def coverage(passes: int, seed: int, tau: float = TAU, term_df: float = math.inf) -> tuple[float, float]:
-    """(share of intervals holding the truth, median half-width in log) over RUNS simulated runs."""
+SCALE, POWER = 3.0, 1.5  # a term that grows with the noise: about 4% between runs at S0
+
+
+def coverage(
+    passes: int, seed: int, tau: float = TAU, term_df: float = math.inf, growing: RunTerm | None = None
+) -> tuple[float, float]:
+    """(share of intervals holding the truth, median half-width in log) over RUNS simulated runs.
+
+    growing: the between-run effect's variance is growing.between(the case's own pass variance), and
+    the intervals are given that term; otherwise it is tau^2, estimated with term_df degrees of freedom.
+    """
     rng = np.random.default_rng(seed)
     hits, halves = [], []
     for _ in range(RUNS):
         variances = S0**2 * D0 / rng.chisquare(D0, CASES)
-        run_effect = rng.normal(0.0, tau, CASES)
+        if growing is None:
+            run_effect = rng.normal(0.0, tau, CASES)
+            # A run term estimated with term_df degrees of freedom is itself a scaled chi-square draw around tau^2.
+            estimate = tau**2 if math.isinf(term_df) else tau**2 * rng.chisquare(term_df) / term_df
+            term = RunTerm(estimate, term_df)
+        else:
+            run_effect = rng.normal(0.0, np.sqrt([growing.between(v) for v in variances]))
+            term = growing
         samples = [run_effect[i] + rng.normal(0.0, math.sqrt(variances[i]), passes) for i in range(CASES)]
-        # A run term estimated with term_df degrees of freedom is itself a scaled chi-square draw around tau^2.
-        estimate = tau**2 if math.isinf(term_df) else tau**2 * rng.chisquare(term_df) / term_df
-        intervals = log_intervals(samples, [float(np.median(s)) for s in samples], [RunTerm(estimate, term_df)] * CASES)
+        intervals = log_intervals(samples, [float(np.median(s)) for s in samples], [term] * CASES)
         for interval in intervals:
             hits.append(abs(interval.centre) <= interval.half)
             halves.append(interval.half)
@@ -58,6 +77,15 @@ def test_coverage_is_95_percent_at_3_and_10_passes(passes):
 @pytest.mark.parametrize("passes", [3, 10])
 def test_coverage_holds_with_an_estimated_run_term(passes):
     share, _ = coverage(passes, seed=100 + passes, term_df=20)
+    assert 0.93 <= share <= 0.97
+
+
+@pytest.mark.parametrize("passes", [3, 10])
+@pytest.mark.parametrize("quantile", [math.nan, 2.03], ids=["t", "calibrated quantile"])
+def test_coverage_holds_with_a_term_that_grows_with_the_noise(passes, quantile):
+    # The term is read at each case's moderated variance, not its true one, and still does not shrink with passes.
+    growing = RunTerm(0.0, math.inf, "simulation", SCALE, POWER, quantile)
+    share, _ = coverage(passes, seed=200 + passes, growing=growing)
     assert 0.93 <= share <= 0.97
 
 
