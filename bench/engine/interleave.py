@@ -21,7 +21,8 @@ A case is checked (barrier, then correctness where asked) right after its own
 last round, before any other round runs in its process: work a round left
 pending must still be pending when the check looks. Workers stay backend-pure
 and each case keeps its own trainer; a case that fails is dropped with its
-reason, as in any pass.
+reason, as in any pass. The loop that asks for the rounds and the checks is
+bench.engine.turns, the one the release runner's paired sessions use.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from bench.engine.errors import WorkerError
+from bench.engine.turns import OpenCase, take_turns
 
 SEED = 20261207  # the sweeps' random orders are seeded, so a run can be repeated order for order
 
@@ -76,7 +77,9 @@ def interleaved_pass(
     once per measurement when its pass is done (or failed).
     """
     pool = schedule.worker_pool()
-    opened: dict[str, dict] = {}  # by the id the worker knows the case by (its job's)
+    opened: dict[str, OpenCase] = {}  # by the id the worker knows the case by (its job's)
+    of: dict[str, object] = {}
+    overhead: dict[str, float] = {}
     for measurement in measurements:
         try:  # the case's later-pass job: its K and rounds, a fresh trainer warmed up by one round
             worker, answer = pool.open(measurement.job, timeout_of(measurement), keep_open=True)
@@ -84,49 +87,30 @@ def interleaved_pass(
             _fail(measurement, pass_id, error)
             on_case(measurement)
             continue
+        case_id = measurement.job.case_id
         schedule.add_phases(answer.get("phases_s") or {})
-        opened[measurement.job.case_id] = {
-            "measurement": measurement,
-            "worker": worker,
-            "answer": answer,
-            "times": [],
-            "overhead_s": sum((answer.get("phases_s") or {}).values()),
-        }
+        opened[case_id] = OpenCase(worker, timeout_of(measurement), case_id)
+        of[case_id] = (measurement, answer)
+        overhead[case_id] = sum((answer.get("phases_s") or {}).values())
     plan = sweep_order(
-        [(case_id, entry["measurement"].job.case.backend, entry["measurement"].job.rounds)
-         for case_id, entry in opened.items()],
-        rng,
-    )  # fmt: skip
-    left = {case_id: plan.count(case_id) for case_id in opened}
-    for case_id in plan:
-        entry = opened[case_id]
-        if entry.get("done"):
-            continue  # failed earlier in this pass
-        measurement, worker = entry["measurement"], entry["worker"]
-        try:
-            answer = worker.request({"cmd": "round", "case_id": case_id}, timeout_of(measurement))
-            entry["times"].append(answer["seconds"])
-            left[case_id] -= 1
-            if left[case_id] == 0:  # its last round: the checks now, before any other round in its process
-                checked = worker.request(
-                    {"cmd": "check", "case_id": case_id, "last_round_s": entry["times"][-1]}, timeout_of(measurement)
-                )
-                schedule.add_phases({"checks": checked.get("check_s", 0.0)})
-                entry["overhead_s"] += checked.get("check_s", 0.0)
-                _finish(entry, pass_id)
-                on_case(measurement)
-        except WorkerError as error:
-            entry["done"] = True
-            _fail(measurement, pass_id, error)
-            on_case(measurement)
-    schedule.add_phases({"rounds": sum(sum(entry["times"]) for entry in opened.values())})
+        [(case_id, of[case_id][0].job.case.backend, of[case_id][0].job.rounds) for case_id in opened], rng
+    )
 
+    def finished(case_id: str) -> None:
+        measurement, answer = of[case_id]
+        case = opened[case_id]
+        if case.failed is not None:
+            _fail(measurement, pass_id, case.failed[1])
+        else:
+            check_s = (case.checked or {}).get("check_s", 0.0)
+            schedule.add_phases({"checks": check_s})
+            measurement.add_pass(pass_id, case.times, answer.get("pid"), answer.get("probe_s"))
+            measurement.overhead_s.append(overhead[case_id] + check_s)
+        on_case(measurement)
 
-def _finish(entry: dict, pass_id: int) -> None:
-    entry["done"] = True
-    answer, measurement = entry["answer"], entry["measurement"]
-    measurement.add_pass(pass_id, entry["times"], answer.get("pid"), answer.get("probe_s"))
-    measurement.overhead_s.append(entry["overhead_s"])
+    # Each case is checked right after its own last round, before any other round runs in its process.
+    take_turns(opened, plan, check=True, check_right_after=True, on_finished=finished)
+    schedule.add_phases({"rounds": sum(sum(case.times) for case in opened.values())})
 
 
 def _fail(measurement, pass_id: int, error: BaseException) -> None:

@@ -36,6 +36,7 @@ from bench.engine.client import START_TIMEOUT_S, WorkerClient
 from bench.engine.interleave import interleaved_pass, neighbourhoods, seeded
 from bench.engine.isolation import WorkerPool
 from bench.engine.jobs import Job, PassResult
+from bench.engine.progress import Progress
 from bench.engine.runner import run_pass
 from bench.engine.steadiness import describe as describe_steadiness
 from bench.engine.steadiness import probe_seconds
@@ -250,27 +251,22 @@ class Schedule:
         """
         self.close_workers()  # a pass starts in new processes
         before = self._started_workers()
-        start, timed = time.perf_counter(), []
+        timed = []
         todo = [m for group in groups for m in group if m.failure is None]
-        done = 0
-        last_note = start
+        stage = Progress(len(todo), PROGRESS_EVERY_S)
         rng = seeded(pass_id)
 
         def case_done(measurement: Measurement) -> None:
-            nonlocal done, last_note
             timed.append(measurement)
-            done += 1
-            now = time.perf_counter()
-            if progress is not None and now - last_note >= PROGRESS_EVERY_S and done < len(todo):
-                last_note = now
-                progress(self._progress_line(pass_id, done, len(todo), now - start, budget_s is not None))
+            if stage.step() and progress is not None:
+                progress(self._progress_line(pass_id, stage, budget_s is not None))
 
         try:
             for group in groups:
                 group = [m for m in group if m.failure is None]
                 cost = sum(m.pass_cost_s for m in group)
-                if budget_s is not None and time.perf_counter() - start + cost > budget_s:
-                    done += len(group)
+                if budget_s is not None and stage.spent_s + cost > budget_s:
+                    stage.step(len(group))
                     continue
                 for unit in self._units(group):
                     if self._interleaves(unit[0]):  # a neighbourhood (bench.engine.interleave)
@@ -301,16 +297,14 @@ class Schedule:
                 ordered.append([measurement])
         return ordered
 
-    def _progress_line(self, pass_id: int, done: int, total: int, spent_s: float, remeasure: bool) -> str:
-        per_case = spent_s / done
-        left = per_case * (total - done)
-        # The passes after this one take about as long as this one: say when the whole run ends.
-        later = per_case * total * max(0, self.passes - pass_id) if not remeasure else 0.0
+    def _progress_line(self, pass_id: int, stage: Progress, remeasure: bool) -> str:
+        # The passes after this one take about as long as this one: say when the whole run ends (bench.engine.progress).
+        left, in_all = stage.left(stages_after=0 if remeasure else self.passes - pass_id)
         label = "re-measure" if remeasure else f"pass {pass_id} of {self.passes}"
         return (
-            f"{label}: {done} of {total} cases in {spent_s:.0f} s, "
+            f"{label}: {stage.done} of {stage.total} cases in {stage.spent_s:.0f} s, "
             f"about {left:.0f} s left in this {'re-measure' if remeasure else 'pass'}"
-            + (f", {left + later:.0f} s in all before the re-measure" if later else "")
+            + (f", {in_all:.0f} s in all before the re-measure" if in_all > left else "")
         )
 
     def run_later_passes(self, progress: Callable[[str], None] = lambda line: None, should_stop=lambda: False) -> None:

@@ -34,6 +34,8 @@ from bench.engine.client import WorkerError, WorkerRefused, WorkerTimeout
 from bench.engine.isolation import WorkerPool
 from bench.engine.jobs import Job
 from bench.engine.plants import Plants
+from bench.engine.progress import Progress
+from bench.engine.turns import OpenCase, take_turns
 
 DEFAULT_SESSIONS = 4
 DEFAULT_PAIRS = 6
@@ -126,7 +128,7 @@ def run_paired(
             if settings.shuffle_cases:
                 rng.shuffle(order)
             session_record["case_order"] = [entry["case_id"] for entry in order]
-            last_note = time.perf_counter()
+            stage = Progress(len(order), PROGRESS_EVERY_S, started)
             for index, entry in enumerate(order):
                 case_start = time.perf_counter()
                 record = _run_case(entry, sides, pools, data["cases"][entry["case_id"]], settings, rng, session)
@@ -138,18 +140,10 @@ def run_paired(
                     progress(
                         f"  [{index + 1}/{len(cases)}] {entry['case_id']}: K {steps_per_round}, {blocks} blocks, {record['seconds']:.1f} s"
                     )
-                elif time.perf_counter() - last_note >= PROGRESS_EVERY_S and index + 1 < len(order):
-                    last_note = time.perf_counter()
-                    progress(
-                        _progress_line(
-                            session,
-                            settings.first_session + settings.sessions,
-                            index + 1,
-                            len(order),
-                            last_note - started,
-                            run_start,
-                        )
-                    )
+                due = stage.step()
+                if due and not verbose:
+                    sessions = settings.first_session + settings.sessions
+                    progress(_progress_line(session, sessions, stage, run_start))
                 problems += bool(record.get("errors"))
                 for label, error in record.get("errors", {}).items():
                     progress(f"  session {session + 1}: {entry['case_id']} mlx {label}: {error}")
@@ -180,12 +174,11 @@ def run_paired(
 PROGRESS_EVERY_S = 30.0  # a progress line at most this often (every case with --verbose)
 
 
-def _progress_line(session: int, sessions: int, done: int, total: int, session_s: float, run_start: float) -> str:
-    """Where the run stands: session, cases done, and the time left at this session's pace."""
-    per_case = session_s / done
-    left = per_case * (total - done) + per_case * total * (sessions - session - 1)
+def _progress_line(session: int, sessions: int, stage: Progress, run_start: float) -> str:
+    """Where the run stands: session, cases done, and the time left at this session's pace (bench.engine.progress)."""
+    _, left = stage.left(stages_after=sessions - session - 1)
     return (
-        f"  session {session + 1}/{sessions}: {done}/{total} cases, {session_s:.0f} s; "
+        f"  session {session + 1}/{sessions}: {stage.done}/{stage.total} cases, {stage.spent_s:.0f} s; "
         f"about {left / 60:.0f} min left ({(time.perf_counter() - run_start) / 60:.0f} min so far)"
     )
 
@@ -288,38 +281,46 @@ def _run_case(entry, sides, pools, store, settings, rng, session) -> dict:
         round_s = max(round_s, answer.get("round_s") or 0.0)
         ready.append(side.label)
     if len(ready) < len(labels):
-        _finish(workers, ready, record, settings, run_checks=False)
+        _close_all(workers, ready, record, settings)
         return record
     blocks = pairs_for(round_s, settings)
-    try:
-        for _ in range(blocks):
-            order = list(labels)
-            rng.shuffle(order)
-            record["orders"].append(order)
-            for label in order:
-                answer = workers[label].request({"cmd": "round"}, settings.timeout_s)
-                record["times"][label].append(answer["seconds"])
-                if answer.get("planted") is not None:
-                    record["planted"].setdefault(label, []).append(answer["planted"])
-    except WorkerError as error:
-        record["errors"][label] = str(error)
-        ready.remove(label)
-    _finish(workers, ready, record, settings, run_checks=check)
+    orders = []
+    for _ in range(blocks):
+        order = list(labels)
+        rng.shuffle(order)
+        orders.append(order)
+    opened = {label: OpenCase(workers[label], settings.timeout_s) for label in ready}
+    # Every release once per block in a random order; a release that fails a round ends the case's rounds
+    # (nothing is paired with it), and the checks follow once every round is done.
+    asked = take_turns(
+        opened,
+        [label for order in orders for label in order],
+        check=check,
+        check_right_after=False,
+        stop_on_failure=True,
+    )
+    record["orders"] = orders[: -(-asked // len(labels))]  # the blocks begun
+    _record_turns(opened, record, check)
     return record
 
 
-def _finish(workers, labels, record, settings, run_checks: bool) -> None:
-    """The checks after timing (or just closing the case); a failed check is an error of that release."""
-    start = time.perf_counter()
-    for label in labels:
-        try:
-            times = record["times"][label]
-            message = {"cmd": "check", "last_round_s": times[-1] if times else None} if run_checks else {"cmd": "close"}
-            answer = workers[label].request(message, settings.timeout_s)
-            if run_checks:
-                record.setdefault("checks", {})[label] = answer.get("checks")
-        except WorkerTimeout as error:
-            record["errors"][label] = str(error)
-        except WorkerError as error:
-            record["errors"][label] = f"check failed: {error}"
-    record["check_s"] = time.perf_counter() - start
+def _close_all(workers: dict, labels: list[str], record: dict, settings: PairedSettings) -> None:
+    """Close the case in the releases that opened it, untimed and unchecked (another release could not open it)."""
+    opened = {label: OpenCase(workers[label], settings.timeout_s) for label in labels}
+    take_turns(opened, [], check=False)
+    _record_turns(opened, record, checked=False)
+
+
+def _record_turns(opened: dict[str, OpenCase], record: dict, checked: bool) -> None:
+    """The rounds, plants, checks and errors of each release into the case's session record."""
+    for label, case in opened.items():
+        record["times"][label] = case.times
+        if case.planted:
+            record["planted"][label] = case.planted
+        if case.failed is not None:
+            step, error = case.failed
+            late = step == "check" and not isinstance(error, WorkerTimeout)
+            record["errors"][label] = f"check failed: {error}" if late else str(error)
+        elif checked:
+            record.setdefault("checks", {})[label] = (case.checked or {}).get("checks")
+    record["check_s"] = sum(case.check_s for case in opened.values())
