@@ -99,6 +99,28 @@ def test_a_plant_adds_busy_cpu_time_before_the_steps_and_records_what_it_applied
     assert unplanted.planted is None
 
 
+@pytest.mark.parametrize(
+    "first_pass, fresh_process, plants, warm_up_runs",
+    [
+        (True, False, None, [40]),  # pass 1: one round of K
+        (False, True, None, [40]),  # a new worker's first case: at least FRESH_WARMUP_STEPS, in rounds of K
+        (False, False, None, [10]),  # a later pass's other cases: a quarter round
+        (False, False, Plants(1.2), [40]),  # planted: its first planted round scales a whole warm-up round
+    ],
+)
+def test_the_warm_up_before_the_timed_rounds(monkeypatch, first_pass, fresh_process, plants, warm_up_runs):
+    runs = []
+    real_warm_up = runner.warm_up
+
+    def recording_warm_up(run, steps_each, min_steps, max_s):
+        runs.append(steps_each)
+        return real_warm_up(run, steps_each, min_steps, max_s)
+
+    monkeypatch.setattr(runner, "warm_up", recording_warm_up)
+    result = run_pass(job(steps_per_round=40, first_pass=first_pass, plants=plants), fresh_process=fresh_process)
+    assert runs == warm_up_runs and len(result.round_times_s) == 3 and result.steps_per_round == 40
+
+
 def test_an_untimed_job_runs_one_round_and_the_checks():
     result = run_pass(job(timed=False))
     assert result.round_times_s == [] and result.probe_s is None and result.checks["max_rel_error"] < 1e-4

@@ -19,6 +19,7 @@ The interleaved release runner drives the same steps one request at a time
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import statistics
 import time
@@ -100,9 +101,17 @@ class CaseRun:
         steps_per_round = job.steps_per_round or calibrate(trainer.run, job.round_time_s)
         # The warm-up round also says how long a round lasts: one far longer than the round time
         # (a single step of a large problem) is timed precisely enough in fewer rounds.
-        # A fresh worker's first case warms up longer (bench.engine.defaults); any other, one round.
-        min_steps = defaults.FRESH_WARMUP_STEPS if self.fresh_process else steps_per_round
-        warmup_s = warm_up(trainer.run, steps_per_round, min_steps, defaults.FRESH_WARMUP_S)
+        # A fresh worker's first case warms up longer (bench.engine.defaults); any other of pass 1, one
+        # round; any other of a later pass, a share of a round (but a planted one: its first planted
+        # round scales the warm-up round's work).
+        steps_each = steps_per_round
+        if self.fresh_process:
+            min_steps = defaults.FRESH_WARMUP_STEPS
+        elif job.first_pass or job.plants is not None:
+            min_steps = steps_per_round
+        else:
+            steps_each = min_steps = max(1, math.ceil(defaults.LATER_WARMUP_SHARE * steps_per_round))
+        warmup_s = warm_up(trainer.run, steps_each, min_steps, defaults.FRESH_WARMUP_S)
         if job.first_pass and defaults.is_long_round(warmup_s, job.round_time_s):
             self.rounds_per_pass = min(self.rounds_per_pass, defaults.LONG_ROUND_ROUNDS)
         self.warmup_s = warmup_s
