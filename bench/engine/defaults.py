@@ -32,7 +32,7 @@ FRESH_WARMUP_STEPS = 16
 FRESH_WARMUP_S = 0.5
 # Any other case of a later pass warms up for this share of a round (at least one step): its worker
 # is warm already (its first case warmed up at length, on the group's data and backend) and K is
-# known. Measured before adopting it, docs/measurement.md, "How a case is timed", step 4.
+# known. Measured before adopting it: docs/measurement.md, "How a case is timed", step 8.
 LATER_WARMUP_SHARE = 0.25
 UNTIMED_CHECK_STEPS = 20  # steps of the untimed round before the checks (the CI correctness pass)
 MEMORY_STEPS = 2  # steps run under the backend's memory probe, after timing; peaks repeat from the first step on
