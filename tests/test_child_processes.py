@@ -265,3 +265,29 @@ def _interrupt_inside_spawning(lifetime) -> None:
             time.sleep(0.05)  # were it not held, the KeyboardInterrupt would be raised here
             reached_the_end_of_the_block = True
     assert reached_the_end_of_the_block
+
+
+@posix_only
+@pytest.mark.parametrize("ignores_term", [False, True])
+def test_stop_groups_ends_a_child_and_all_it_started_sigkill_after_the_grace(tmp_path, ignores_term):
+    # One way to stop any child of the suite (workers, rank groups, release runs): SIGTERM to its process
+    # group, SIGKILL to what is left after the grace, and a wait until the whole group is gone.
+    body = f"""
+        import os, signal, subprocess, sys, time
+        if {ignores_term}:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as stuck native code would: only SIGKILL ends it
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        print(child.pid, flush=True)
+        time.sleep(60)
+    """
+    process = subprocess.Popen(
+        python_script(tmp_path, "group.py", body), stdout=subprocess.PIPE, text=True, **lifetime.start_options()
+    )
+    grandchild = int(process.stdout.readline())
+    started = time.monotonic()
+    lifetime.stop_groups([process], term_grace_s=0.5, kill_grace_s=5.0)
+    # SIGTERM first; SIGKILL only for what ignored it, once the grace ran out.
+    assert process.returncode == (-signal.SIGKILL if ignores_term else -signal.SIGTERM)
+    assert not ignores_term or time.monotonic() - started >= 0.5
+    assert gone(grandchild) and not lifetime.group_alive(process.pid)  # the whole group, waited for
+    process.stdout.close()

@@ -24,8 +24,9 @@ as a context manager): a polite quit, then SIGTERM, then SIGKILL to each
 process group, and it waits for them, so no rank outlives its group.
 
 What to start is a LaunchSpec (launch_spec.py, with the launch tools this
-machine has); the helpers that wait for process groups and say how a process
-ended are in processes.py.
+machine has); stopping the process groups and waiting for them is
+bench.engine.lifetime.stop_groups, as for the engine's workers; processes.py
+says how a process ended.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import os
 import secrets
 import selectors
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -60,7 +60,7 @@ from bench.distributed.launch_spec import (
     mlx_launch_command,
     mpirun_available,  # noqa: F401  (re-exported: bench.distributed.measure imports it here)
 )
-from bench.distributed.processes import StartedProcess, exit_words, group_alive, last_output, wait_all
+from bench.distributed.processes import StartedProcess, exit_words, last_output
 from bench.engine import lifetime
 
 WORKER_MODULE = "bench.distributed.rank"
@@ -68,6 +68,7 @@ WORKER_MODULE = "bench.distributed.rank"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUIT_GRACE_S = 2.0  # a healthy rank exits this fast after "quit"
 TERM_GRACE_S = 1.0  # then SIGTERM, and SIGKILL for whoever ignores it
+KILL_GRACE_S = 5.0  # how long to wait for the groups after SIGKILL
 START_ATTEMPTS = 3  # new ports for each attempt when a rank finds its port taken
 POLL_S = 0.05  # how often a waiting parent looks at its processes when no rank speaks
 MAX_HELLO_BYTES = 4096  # a first line longer than this is no hello of ours
@@ -473,17 +474,8 @@ class RankGroup:
                     r.sock.sendall(control.encode("quit"))
                 except OSError:
                     pass
-            wait_all(self._processes, QUIT_GRACE_S)
-        for sig, grace in ((signal.SIGTERM, TERM_GRACE_S), (signal.SIGKILL, 5.0)):
-            alive = [p for p in self._processes if p.popen.poll() is None or group_alive(p.popen.pid)]
-            if not alive:
-                break
-            for process in alive:
-                try:
-                    os.killpg(process.popen.pid, sig)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            wait_all(alive, grace)
+            lifetime.wait_for([p.popen for p in self._processes], QUIT_GRACE_S)
+        lifetime.stop_groups([p.popen for p in self._processes], TERM_GRACE_S, KILL_GRACE_S)
         for process in self._processes:
             if process.popen.stdin:
                 process.popen.stdin.close()

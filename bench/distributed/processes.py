@@ -1,17 +1,16 @@
 """The processes a rank group starts, each in its own process group: waiting for them and saying how they ended.
 
 A rank (local runs) or mlx.launch runs in a session of its own, so signalling
-its process group reaches everything it started; these helpers wait for a
-group to be gone, and turn an exit status and a log's last line into words
-for a one-line error.
+its process group reaches everything it started (stopping and waiting for the
+groups: bench.engine.lifetime.stop_groups, as for every child of the suite);
+these helpers turn an exit status and a log's last line into words for a
+one-line error.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,29 +24,6 @@ class StartedProcess:
     label: str
     popen: subprocess.Popen
     log: Path
-
-
-def wait_all(processes: list[StartedProcess], grace_s: float) -> None:
-    """Wait up to grace_s for every process (and its group) to be gone; reaps exit statuses."""
-    deadline = time.monotonic() + grace_s
-    for process in processes:
-        try:
-            process.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-    while time.monotonic() < deadline and any(group_alive(p.popen.pid) for p in processes):
-        time.sleep(0.02)
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process is left in process group `pgid` (signal 0 checks without sending)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def exit_words(status: int) -> str:

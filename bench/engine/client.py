@@ -20,7 +20,6 @@ import math
 import os
 import selectors
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -196,11 +195,8 @@ class WorkerClient:
         self._finish()
 
     def kill(self) -> None:
-        """Stop the worker's process group at once."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(10)
+        """Stop the worker's process group at once (SIGKILL, bench.engine.lifetime.stop_groups)."""
+        lifetime.stop_groups([self.proc], term_grace_s=0, kill_grace_s=10)
         self._finish()
 
     def __enter__(self) -> WorkerClient:

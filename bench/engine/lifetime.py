@@ -13,6 +13,11 @@ none of them. Two mechanisms, both used by every spawn path:
    process when it is re-parented (its parent is gone), for systems without
    prctl; bench.engine.worker and bench.distributed.rank call it first thing.
 
+And one way to stop them on purpose (stop_groups): SIGTERM to each child's
+process group, SIGKILL to whatever is left after a grace period, and a wait
+until every group is gone. The engine's workers, the data-parallel rank groups
+and the release runner's pytest runs all stop that way.
+
 docs/measurement.md, "Isolation".
 """
 
@@ -22,6 +27,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -98,12 +104,17 @@ def child_environment(env: dict) -> dict:
 
 
 def _alive(pid: int) -> bool:
+    return _reachable(os.kill, pid)
+
+
+def _reachable(kill: Callable[[int, int], None], target: int) -> bool:
+    """Whether signal 0 reaches `target` (a pid with os.kill, a process group with os.killpg): it exists."""
     try:
-        os.kill(pid, 0)
+        kill(target, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return True  # it exists, and is another user's
     return True
 
 
@@ -135,3 +146,36 @@ def watch_parent(
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
     return parent
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process is left in process group `pgid`, an exit status not yet reaped included (signal 0)."""
+    return _reachable(os.killpg, pgid)
+
+
+def wait_for(processes: list[subprocess.Popen], grace_s: float) -> None:
+    """Wait up to grace_s for every process, and its process group, to be gone; reaps exit statuses."""
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    while time.monotonic() < deadline and any(group_alive(p.pid) for p in processes):
+        time.sleep(0.02)
+
+
+def stop_groups(processes: list[subprocess.Popen], term_grace_s: float, kill_grace_s: float = 5.0) -> None:
+    """Stop each process's group: SIGTERM, then SIGKILL to what is left after term_grace_s; wait for all.
+
+    term_grace_s 0: SIGKILL at once (a worker past its deadline). Every process
+    here was started in a session of its own (start_options), so its group is
+    its pid and the signal reaches all it started, and nothing else.
+    """
+    stages = [(signal.SIGTERM, term_grace_s)] if term_grace_s > 0 else []
+    for sig, grace in [*stages, (signal.SIGKILL, kill_grace_s)]:
+        alive = [p for p in processes if p.poll() is None or group_alive(p.pid)]
+        if not alive:
+            return
+        for process in alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, sig)
+        wait_for(alive, grace)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -198,14 +196,7 @@ def _stream(cmd: list[str], cwd: Path, env: dict, log: Path, echo: bool, timeout
 
 def _stop_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
     """SIGTERM to the run's process group (pytest ends cleanly on it), SIGKILL if it is still there after `grace_s`."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(grace_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    lifetime.stop_groups([proc], term_grace_s=grace_s, kill_grace_s=grace_s)
 
 
 def _saved_files(results: Path, name: str) -> set[Path]:
