@@ -62,6 +62,7 @@ from bench.distributed.launch_spec import (
 )
 from bench.distributed.processes import StartedProcess, exit_words, last_output
 from bench.engine import lifetime
+from bench.engine.protocol import LineBuffer
 
 WORKER_MODULE = "bench.distributed.rank"
 
@@ -92,7 +93,7 @@ class _Rank:
     pid: int | None = None
     host: str = ""
     ready: dict | None = None
-    buffer: bytearray = field(default_factory=bytearray)
+    lines: LineBuffer = field(default_factory=LineBuffer)  # its bytes cut into lines, as the worker client's
     trusted: bool = False  # it presented the group's token in its first message
     accepted: float = field(default_factory=time.monotonic)
 
@@ -386,14 +387,12 @@ class RankGroup:
         if not data:
             self._selector.unregister(r.sock)
             raise self._ended(r, what)
-        r.buffer += data
-        if not r.trusted and b"\n" not in r.buffer and len(r.buffer) > MAX_HELLO_BYTES:
+        lines = r.lines.feed(data)
+        if not r.trusted and not lines and len(r.lines.partial) > MAX_HELLO_BYTES:
             self._drop(r)
             return []
         messages = []
-        while b"\n" in r.buffer:
-            line, _, rest = bytes(r.buffer).partition(b"\n")
-            r.buffer = bytearray(rest)
+        for line in lines:
             if not r.trusted:
                 if not self._presents_token(line):
                     self._drop(r)
