@@ -15,14 +15,17 @@ independent: the interval on the share beyond 1.96 is a cluster bootstrap over t
     python -m bench.report.calibration check A.json B.json [C.json D.json ...]
     python -m bench.report.calibration estimate A.json B.json [C.json D.json ...] --out FILE
     python -m bench.report.calibration cross-check A.json B.json C.json D.json E.json F.json [...]
+    python -m bench.report.calibration probe A.json B.json C.json D.json [...]
 
 `check` prints the table; `estimate` fits the run terms (bench.stats.run_terms) from the pairs,
 with three pairs or more the half-width's quantile too, and writes them where `pytest
 --benchmark-only --run-terms FILE` reads them. Check intervals
 on pairs the terms were not estimated from: `cross-check` does that for every pair in turn,
 estimating the terms from the other pairs and checking the one left out with them, then prints
-each pair's line and the table of all the held-out pairs together. Exit status 0, or 2 when the
-files cannot be read.
+each pair's line and the table of all the held-out pairs together. `probe` measures the machine's
+probe as a covariate of the figures (bench.stats.probe_covariate): how much of the pass-to-pass
+variance it explains within a run, and how far adjusting each figure by it (slopes from the other
+pairs) brings the two runs of a pair together. Exit status 0, or 2 when the files cannot be read.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from bench.console.entry import run
 from bench.report.load import read_results, warn_stderr
 from bench.report.outputs import write_atomic
 from bench.stats.figures import figure_table, term_fields
+from bench.stats.probe_covariate import describe as describe_probe
+from bench.stats.probe_covariate import probed_cases
 from bench.stats.run_terms import PairedFigure, RunTerms, describe_terms, estimate_terms
 
 BOOTSTRAP_DRAWS = 2_000
@@ -198,8 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.report.calibration", description=__doc__.splitlines()[0])
     parser.add_argument(
         "action",
-        choices=("check", "estimate", "cross-check"),
-        help="check the intervals, estimate run terms, or check each pair with the terms of the others",
+        choices=("check", "estimate", "cross-check", "probe"),
+        help="check the intervals, estimate run terms, check each pair with the terms of the others, "
+        "or measure the machine's probe as a covariate of the figures",
     )
     parser.add_argument("runs", nargs="+", help="saved runs in pairs of back-to-back runs of one grid: A B [C D ...]")
     parser.add_argument("--out", help="estimate: write the run terms here (JSON) instead of printing them")
@@ -208,13 +214,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """check: the calibration table of pairs of runs; estimate: the run terms they imply; cross-check: each pair
-    checked with the terms of the others."""
+    checked with the terms of the others; probe: the probe as a covariate."""
     args = build_parser().parse_args(argv)
     try:
         pairs, cpus = _read_pairs(args.runs)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.action == "probe":
+        probed = [(probed_cases(a), probed_cases(b)) for a, b in pairs]
+        runs = [run for pair in probed for run in pair]
+        if not any(runs):
+            print("error: the runs have no grid case with probed passes", file=sys.stderr)
+            return 2
+        for line in describe_probe(runs, probed):
+            print(line)
+        return 0
     if args.action in ("check", "cross-check"):
         if args.action == "check":
             frame, lines = z_frame(pairs), []
