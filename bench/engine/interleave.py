@@ -78,8 +78,7 @@ def interleaved_pass(
     """
     pool = schedule.worker_pool()
     opened: dict[str, OpenCase] = {}  # by the id the worker knows the case by (its job's)
-    of: dict[str, object] = {}
-    overhead: dict[str, float] = {}
+    of: dict[str, tuple] = {}  # the same ids: (measurement, the worker's answer to open)
     for measurement in measurements:
         try:  # the case's later-pass job: its K and rounds, a fresh trainer warmed up by one round
             worker, answer = pool.open(measurement.job, timeout_of(measurement), keep_open=True)
@@ -91,7 +90,6 @@ def interleaved_pass(
         schedule.add_phases(answer.get("phases_s") or {})
         opened[case_id] = OpenCase(worker, timeout_of(measurement), case_id)
         of[case_id] = (measurement, answer)
-        overhead[case_id] = sum((answer.get("phases_s") or {}).values())
     plan = sweep_order(
         [(case_id, of[case_id][0].job.case.backend, of[case_id][0].job.rounds) for case_id in opened], rng
     )
@@ -105,7 +103,7 @@ def interleaved_pass(
             check_s = (case.checked or {}).get("check_s", 0.0)
             schedule.add_phases({"checks": check_s})
             measurement.add_pass(pass_id, case.times, answer.get("pid"), answer.get("probe_s"))
-            measurement.overhead_s.append(overhead[case_id] + check_s)
+            measurement.overhead_s.append(sum((answer.get("phases_s") or {}).values()) + check_s)
         on_case(measurement)
 
     # Each case is checked right after its own last round, before any other round runs in its process.

@@ -95,9 +95,7 @@ def _finish(case: OpenCase, check: bool, key: str, on_finished: Callable[[str], 
     try:
         case.checked = case.request(message)
     except WorkerError as error:
-        case.check_s = time.perf_counter() - started
-        _fail(case, "check", error, key, on_finished)
-        return
+        case.failed = ("check", error)
     case.check_s = time.perf_counter() - started
     case.finished = True
     on_finished(key)

@@ -114,8 +114,10 @@ def held_out_adjustment(
 
 def describe(runs: list[dict[str, ProbedCase]], pairs) -> list[str]:
     """The two measurements as lines for the terminal."""
-    lines = ["within a run: the slope of a pass's log steps/s on its log probe time, and the share of the pass-to-pass"]
-    lines[-1] += " variance it explains, per backend and size class"
+    lines = [
+        "within a run: the slope of a pass's log steps/s on its log probe time, and the share of the pass-to-pass "
+        "variance it explains, per backend and size class"
+    ]
     for (backend, size), (slope, share) in sorted(within_run_slopes(runs).items()):
         lines.append(f"  {backend}/{size}: slope {slope:+.2f}, explains {share:.0%}")
     if len(pairs) < 2:
