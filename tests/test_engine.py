@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -11,11 +12,13 @@ from bench.cases.case import Case
 from bench.cases.sizes import Size
 from bench.engine import isolation, runner
 from bench.engine.client import WorkerClient, WorkerError, WorkerTimeout
+from bench.engine.defaults import MEMORY_STEPS
 from bench.engine.isolation import WorkerPool, leftover_reason, process_state
 from bench.engine.jobs import Job, PassResult
 from bench.engine.passes import Measurement, Schedule
 from bench.engine.plants import Plants
 from bench.engine.runner import run_pass
+from bench.engine.timing import calibrate_round
 
 SIZE = Size(200, 8)
 CASE = Case("linear", "numpy", "analytic", "eager")
@@ -100,15 +103,20 @@ def test_a_plant_adds_busy_cpu_time_before_the_steps_and_records_what_it_applied
 
 
 @pytest.mark.parametrize(
-    "first_pass, fresh_process, plants, warm_up_runs",
+    "first_pass, steps_per_round, plants, warm_up_runs",
     [
-        (True, False, None, [40]),  # pass 1: one round of K
-        (False, True, None, [40]),  # a new worker's first case: at least FRESH_WARMUP_STEPS, in rounds of K
-        (False, False, None, [10]),  # a later pass's other cases: a quarter round
-        (False, False, Plants(1.2), [40]),  # planted: its first planted round scales a whole warm-up round
+        (True, None, None, []),  # pass 1, K calibrated: the calibration's own runs were the warm-up
+        (True, 40, None, [40]),  # pass 1 at a given K: one round of K
+        (
+            False,
+            40,
+            None,
+            [10],
+        ),  # a later pass (a worker's first case too: the worker warmed up itself): a quarter round
+        (False, 40, Plants(1.2), [40]),  # planted: its first planted round scales a whole warm-up round
     ],
 )
-def test_the_warm_up_before_the_timed_rounds(monkeypatch, first_pass, fresh_process, plants, warm_up_runs):
+def test_the_warm_up_before_the_timed_rounds(monkeypatch, first_pass, steps_per_round, plants, warm_up_runs):
     runs = []
     real_warm_up = runner.warm_up
 
@@ -117,8 +125,48 @@ def test_the_warm_up_before_the_timed_rounds(monkeypatch, first_pass, fresh_proc
         return real_warm_up(run, steps_each, min_steps, max_s)
 
     monkeypatch.setattr(runner, "warm_up", recording_warm_up)
-    result = run_pass(job(steps_per_round=40, first_pass=first_pass, plants=plants), fresh_process=fresh_process)
-    assert runs == warm_up_runs and len(result.round_times_s) == 3 and result.steps_per_round == 40
+    result = run_pass(job(steps_per_round=steps_per_round, first_pass=first_pass, plants=plants, round_time_s=0.002))
+    assert runs == warm_up_runs and len(result.round_times_s) == 3
+    assert result.steps_per_round == (steps_per_round or result.steps_per_round) > 0
+
+
+def test_the_calibration_says_how_long_its_round_lasts():
+    # A step of 1 ms (a sleep): K for a 10 ms round is about 10, and a round of K about 10 ms, by the calibration's runs.
+    steps, round_s = calibrate_round(lambda k: time.sleep(0.001 * k), 0.01)
+    assert 5 <= steps <= 12 and 0.005 <= round_s <= 0.02
+    slow_steps, slow_round_s = calibrate_round(lambda k: time.sleep(0.03 * k), 0.01)  # one step past the round time
+    assert slow_steps == 1 and slow_round_s >= 0.03
+
+
+@pytest.mark.parametrize("barrier, probed_steps", [("eager", None), ("round", MEMORY_STEPS)])
+def test_the_first_pass_takes_peak_memory_over_the_check_s_own_steps_but_for_a_round_barrier(
+    monkeypatch, barrier, probed_steps
+):
+    # Each step evaluated: its peak repeats from the first step on, so the check's steps are probed. A
+    # round barrier's one lazy graph peaks higher the more steps it holds: MEMORY_STEPS of its own, as before.
+    probed = []
+    case = Case("linear", "mlx", "analytic", barrier) if barrier == "round" else CASE
+    backend = runner.get(case.backend)
+    real_probe = type(backend).peak_memory_bytes
+
+    def recording_probe(self, trainer, steps, baseline):
+        probed.append(steps)
+        return real_probe(self, trainer, steps, baseline)
+
+    monkeypatch.setattr(type(backend), "peak_memory_bytes", recording_probe)
+    first = run_pass(job(case=case, first_pass=True))
+    assert probed == [probed_steps or first.checks["check_steps"]] and first.info["peak_memory_bytes"] > 0
+    later = run_pass(job(case=case, first_pass=False, steps_per_round=first.steps_per_round))
+    assert len(probed) == 1 and "peak_memory_bytes" not in later.info  # pass 1 only
+
+
+def test_a_blog_case_s_quality_is_that_of_its_timed_run_not_of_the_check_s_steps():
+    # The checks start again from w0 and run 3 steps: quality taken after them read 58% accuracy for a run
+    # that stopped at 95%. It is taken from the weights the last timed round trained.
+    blog = job(case=Case("logistic", "numpy", "seed", "sync"), scenario="blog", rounds=1, steps_per_round=None)
+    result = run_pass(blog)
+    assert result.checks["check_steps"] == 3
+    assert result.info["train_accuracy"] >= 0.95 and result.info["early_stop_steps"] == result.steps_per_round > 3
 
 
 def test_an_untimed_job_runs_one_round_and_the_checks():

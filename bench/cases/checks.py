@@ -102,11 +102,14 @@ def check_steps(case: Case) -> int:
     return FULL_BATCH_CHECK_STEPS if not case.batch_size else CHECK_STEPS
 
 
-def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: int | None = None) -> dict:
-    """Run `steps` steps (check_steps) from the shared start and compare with the float64 reference; raise if off."""
+def check_correctness(trainer, case: Case, problem: Problem, lr: float, steps: int | None = None, run=None) -> dict:
+    """Run `steps` steps (check_steps) from the shared start and compare with the float64 reference; raise if off.
+
+    run: what runs the steps (run(steps)) in place of trainer.run, such as the backend's memory probe around it.
+    """
     steps = check_steps(case) if steps is None else steps
     trainer.reset()
-    trainer.run(steps)
+    (run or trainer.run)(steps)
     return compare_with_reference(trainer, case, problem, lr, steps)
 
 

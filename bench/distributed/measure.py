@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.cases.case import Case
-from bench.cases.checks import CHECK_STEPS, ERROR_BOUNDS, CorrectnessError, relative_error
+from bench.cases.checks import ERROR_BOUNDS, FULL_BATCH_CHECK_STEPS, CorrectnessError, relative_error
 from bench.cases.datasets import make_problem
 from bench.cases.identity import case_id, implementation_id
 from bench.cases.sizes import BLOG_SIZE, Size
@@ -51,7 +51,7 @@ BARRIER = "step"
 DTYPE = np.dtype(np.float32)
 MODELS = ("linear", "logistic")
 # Steps per round when timing is disabled (the CI correctness pass): enough to run
-# every command once; correctness is checked on its own CHECK_STEPS steps.
+# every command once; correctness is checked on its own FULL_BATCH_CHECK_STEPS steps.
 UNTIMED_STEPS = 2
 # With the default `--sizes quick`: the blog's size, where one step is far too
 # little work to share, and one where compute per step dwarfs the all_sum.
@@ -200,8 +200,11 @@ def profile_figures(profiles: list[dict], steps_per_round: int) -> dict:
     }
 
 
-def check_weights(group: RankGroup, case: DistCase, size: Size, lr: float, steps: int = CHECK_STEPS) -> dict:
+def check_weights(group: RankGroup, case: DistCase, size: Size, lr: float, steps: int = FULL_BATCH_CHECK_STEPS) -> dict:
     """Run `steps` steps from w0 on all ranks; compare with the float64 reference and one process.
+
+    A data-parallel step is a full-batch step (each rank's gradient of its shard, summed), so it is
+    checked on as many steps as the grid's full-batch cases (bench.cases.checks.FULL_BATCH_CHECK_STEPS).
 
     Raises CorrectnessError when a rank's weights are off the float64
     reference, off a single-process MLX run of the same steps, or when the

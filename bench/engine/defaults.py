@@ -24,18 +24,20 @@ BLOG_STOP_ACCURACY = 0.95
 BLOG_ROUNDS = 1  # timed runs of each blog configuration per pass
 COLD_ROUNDS = 5  # fresh trainers whose first step a cold-start case times
 
-# A fresh worker's first case warms up for at least this many steps (in rounds of K), or this long,
-# whichever comes first: in a new process MLX's first few calls each cost several milliseconds more
-# (measured at 10,000 x 100, one step per round: 67-93 steps/s over the first 12 steps of a new
-# worker, 148 after), which a one-step warm-up round would leave inside the timed rounds.
+# A new worker first builds its first case once and runs it for at least this many steps, or this
+# long, whichever comes first, then drops it (bench.engine.runner.warm_up_process): in a new process
+# MLX's first few calls each cost several milliseconds more (measured at 10,000 x 100, one step per
+# round: 67-93 steps/s over the first 12 steps of a new worker, 148 after), and a process's first
+# trainer runs slower for some cases however long it warms up. The case timed after it warms up as
+# any other of its pass.
 FRESH_WARMUP_STEPS = 16
 FRESH_WARMUP_S = 0.5
-# Any other case of a later pass warms up for this share of a round (at least one step): its worker
-# is warm already (its first case warmed up at length, on the group's data and backend) and K is
-# known. Measured before adopting it: docs/measurement.md, "How a case is timed", step 8.
+# A case of a later pass warms up for this share of a round (at least one step): its worker is warm
+# already and K is known. Measured before adopting it: docs/measurement.md, "How a case is timed", step 8.
+# A case of pass 1 warms up in its calibration (bench.engine.timing.calibrate_round).
 LATER_WARMUP_SHARE = 0.25
 UNTIMED_CHECK_STEPS = 20  # steps of the untimed round before the checks (the CI correctness pass)
-MEMORY_STEPS = 2  # steps run under the backend's memory probe, after timing; peaks repeat from the first step on
+MEMORY_STEPS = 2  # steps under the backend's memory probe of a round-barrier case (others: the check's own steps)
 
 
 def is_long_round(round_s: float, round_time_s: float) -> bool:

@@ -34,7 +34,7 @@ from bench.engine.affinity import pinned
 from bench.engine.jobs import Job, PassResult
 from bench.engine.plants import break_trainer, factor_of, leave_behind, leftover_of
 from bench.engine.steadiness import probe_seconds
-from bench.engine.timing import calibrate, time_rounds, timed_run, warm_up
+from bench.engine.timing import calibrate_round, time_rounds, timed_run, warm_up
 from reference import quality
 
 
@@ -57,9 +57,8 @@ class CaseRun:
     round; check(): barrier and correctness; close(): leave the environment.
     """
 
-    def __init__(self, job: Job, fresh_process: bool = False):
+    def __init__(self, job: Job):
         self.job = job
-        self.fresh_process = fresh_process  # the first case of a new worker: a longer warm-up (bench.engine.defaults)
         self.case = job.case
         self.backend = get(job.case.backend)
         self.probe_s = probe_seconds() if job.timed else None  # the machine's speed now, outside the case's limits
@@ -75,9 +74,9 @@ class CaseRun:
             self.reset_each_round = job.scenario == "blog"  # the blog's rounds each train from w0
             self.stop_accuracy = defaults.BLOG_STOP_ACCURACY if self._blog_sync() else None
             self.rounds_per_pass = job.rounds
-            self.warmup_s = 0.0
+            self.round_s = 0.0  # how long a round of K steps lasts, from the calibration or the warm-up
             self.steps_per_round = self._plan_steps()
-            self.last_work_s = self.warmup_s  # the plant's first round scales the warm-up round's work
+            self.last_work_s = self.round_s  # the plant's first round scales the warm-up round's work
             self.planted: list[float] = []
         except BaseException:
             self._environment.close()
@@ -98,23 +97,24 @@ class CaseRun:
             return defaults.UNTIMED_CHECK_STEPS
         if job.scenario == "blog":
             return defaults.BLOG_STEPS
-        steps_per_round = job.steps_per_round or calibrate(trainer.run, job.round_time_s)
-        # The warm-up round also says how long a round lasts: one far longer than the round time
-        # (a single step of a large problem) is timed precisely enough in fewer rounds.
-        # A fresh worker's first case warms up longer (bench.engine.defaults); any other of pass 1, one
-        # round; any other of a later pass, a share of a round (but a planted one: its first planted
-        # round scales the warm-up round's work).
-        steps_each = steps_per_round
-        if self.fresh_process:
-            min_steps = defaults.FRESH_WARMUP_STEPS
-        elif job.first_pass or job.plants is not None:
-            min_steps = steps_per_round
+        if job.steps_per_round:
+            steps_per_round, round_s = job.steps_per_round, None
         else:
-            steps_each = min_steps = max(1, math.ceil(defaults.LATER_WARMUP_SHARE * steps_per_round))
-        warmup_s = warm_up(trainer.run, steps_each, min_steps, defaults.FRESH_WARMUP_S)
-        if job.first_pass and defaults.is_long_round(warmup_s, job.round_time_s):
+            steps_per_round, round_s = calibrate_round(trainer.run, job.round_time_s)
+        if round_s is None or job.plants is not None:
+            # A round before the timed ones: a later pass's case (its worker warm already: its own warm-up
+            # ran the group's first case at length, bench.engine.runner.warm_up_process) a share of a round,
+            # a case given its K or a planted one (its first planted round scales the warm-up round's work)
+            # a whole round. A calibrated case's calibration was its warm-up: its last runs were within an
+            # eighth of its round, twice (docs/measurement.md, "How a case is timed", step 4).
+            whole = job.first_pass or job.plants is not None
+            steps_each = steps_per_round if whole else max(1, math.ceil(defaults.LATER_WARMUP_SHARE * steps_per_round))
+            round_s = warm_up(trainer.run, steps_each, steps_each, 0.0) * steps_per_round / steps_each
+        self.round_s = round_s
+        # A round far longer than the round time (a single step of a large problem) is timed precisely
+        # enough in fewer rounds.
+        if job.first_pass and defaults.is_long_round(round_s, job.round_time_s):
             self.rounds_per_pass = min(self.rounds_per_pass, defaults.LONG_ROUND_ROUNDS)
-        self.warmup_s = warmup_s
         return steps_per_round
 
     def _work(self) -> None:
@@ -157,15 +157,30 @@ class CaseRun:
             )
         return times, self._done[-1]
 
-    def check(self, last_round_s: float | None) -> dict:
-        """The barrier of the rounds just timed, then correctness against the float64 reference (docs/measurement.md, "Measurement rules", rule 5)."""
+    def check(self, last_round_s: float | None, measure_memory: bool = False) -> dict:
+        """The barrier of the rounds just timed, then correctness against the float64 reference (docs/measurement.md, "Measurement rules", rule 5).
+
+        measure_memory: the peak memory too (info["peak_memory_bytes"]). Where every step ends in its
+        own evaluation, a step's peak is the same from the first step on, so it is taken while the
+        correctness check's own steps run; a round-barrier case (K lazy steps, one evaluation) peaks
+        higher the more steps its graph holds, so it runs MEMORY_STEPS steps of its own, as do cases
+        whose checks are off.
+        """
         if last_round_s is None:
             pending = check_barrier(self.trainer, self.case, self.steps_per_round)
         else:
             pending = check_settled(self.trainer, self.case, self.steps_per_round, last_round_s)
         checks = {"barrier_pending_s": pending}
+
+        def run_measured(steps: int) -> None:
+            self.info["peak_memory_bytes"] = self.backend.peak_memory_bytes(self.trainer, steps, self.memory_baseline)
+
+        with_the_check = measure_memory and self.job.check_correctness and self.case.barrier != "round"
         if self.job.check_correctness:
-            checks.update(check_correctness(self.trainer, self.case, self.problem, self.job.lr))
+            run = run_measured if with_the_check else None
+            checks.update(check_correctness(self.trainer, self.case, self.problem, self.job.lr, run=run))
+        if measure_memory and not with_the_check:
+            run_measured(defaults.MEMORY_STEPS)
         return checks
 
     def suspend(self) -> None:
@@ -204,21 +219,29 @@ def warm_up_process(job: Job) -> None:
         del trainer
 
 
-def run_pass(job: Job, fresh_process: bool = False) -> PassResult:
-    """One pass of a job in this process; raises AssertionError (or the case's own error) when a check fails.
+def blog_quality(run: CaseRun, steps: int) -> None:
+    """A blog case's model quality, from the weights its last round trained: before the checks, which start again from w0."""
+    if run.job.scenario != "blog":
+        return
+    p = run.problem
+    run.info.update(quality(run.job.case.model, p.X, p.y, p.X_test, p.y_test, run.trainer.weights()))
+    if run.stop_accuracy is not None:
+        run.info["early_stop_steps"] = steps
 
-    fresh_process: the job is the first of a new worker, which warms up longer.
-    """
+
+def run_pass(job: Job) -> PassResult:
+    """One pass of a job in this process; raises AssertionError (or the case's own error) when a check fails."""
     if job.scenario == "cold":
         return run_cold_pass(job)
     phases, started = {}, time.perf_counter()
-    run = CaseRun(job, fresh_process)
+    run = CaseRun(job)
     phases["setup"] = time.perf_counter() - started
     try:
         if not job.timed:
             run.trainer.run(run.steps_per_round)  # untimed: one round, then the checks
             times, steps = [], run.steps_per_round
-            checks = run.check(None)
+            blog_quality(run, steps)
+            checks = run.check(None, measure_memory=job.first_pass)
         else:
             bare_times: list[float] = []
             before_round = None
@@ -234,23 +257,14 @@ def run_pass(job: Job, fresh_process: bool = False) -> PassResult:
                     f"{job.case_id}: a later pass did {steps} steps per round, pass 1 did {job.steps_per_round}"
                 )
             run.steps_per_round = steps
+            blog_quality(run, steps)
             started = time.perf_counter()
-            checks = run.check(times[-1])
-            phases["checks"] = time.perf_counter() - started
+            checks = run.check(times[-1], measure_memory=job.first_pass)
+            phases["checks"] = time.perf_counter() - started  # the first pass's peak memory with them
             if bare_times:
                 run.info["bare_loop_steps_per_s"] = steps / statistics.median(bare_times)
                 run.info["harness_overhead_ratio"] = statistics.median(times) / statistics.median(bare_times)
-        if job.scenario == "blog":
-            p = run.problem
-            run.info.update(quality(job.case.model, p.X, p.y, p.X_test, p.y_test, run.trainer.weights()))
-            if run.stop_accuracy is not None:
-                run.info["early_stop_steps"] = steps
         if job.first_pass:
-            started = time.perf_counter()
-            run.info["peak_memory_bytes"] = run.backend.peak_memory_bytes(
-                run.trainer, defaults.MEMORY_STEPS, run.memory_baseline
-            )
-            phases["memory"] = time.perf_counter() - started
             run.info["blas_threads"] = run.backend.blas_threads(job.case)
         result = PassResult(
             case_id=job.case_id,

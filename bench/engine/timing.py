@@ -34,12 +34,18 @@ def time_rounds(
 
 
 def calibrate(run: Callable[[int], object], target_s: float, max_steps: int = 1_000_000) -> int:
-    """Smallest K (steps per round) whose round run(K) takes about `target_s`; doubles as warm-up.
+    """Smallest K (steps per round) whose round run(K) takes about `target_s`; doubles as warm-up (calibrate_round)."""
+    return calibrate_round(run, target_s, max_steps)[0]
+
+
+def calibrate_round(run: Callable[[int], object], target_s: float, max_steps: int = 1_000_000) -> tuple[int, float]:
+    """(K, seconds a round of K steps takes by the calibration's own runs); the runs double as warm-up.
 
     A K whose run is far from the target is timed once (a hiccup there only
     slows the approach); a run that would end the search is timed again and
     the faster counts, so one hiccup of a busy machine cannot stop it at a K
-    that is far too small.
+    that is far too small. So the search always ends with two runs within an
+    eighth of the round it returns (or of K's own round).
     """
     steps_per_round = 1
     while True:
@@ -47,11 +53,12 @@ def calibrate(run: Callable[[int], object], target_s: float, max_steps: int = 1_
         if elapsed * 8 >= target_s:  # near or past the target: this run decides, so take the better of two
             elapsed = min(elapsed, timed_run(run, steps_per_round))
         if elapsed >= target_s or steps_per_round >= max_steps:
-            return steps_per_round
+            return steps_per_round, elapsed
         if elapsed * 8 < target_s:
             steps_per_round = min(max_steps, steps_per_round * 4)  # far off: approach quickly
         else:
-            return max(1, min(max_steps, round(steps_per_round * target_s / max(elapsed, 1e-9))))
+            planned = max(1, min(max_steps, round(steps_per_round * target_s / max(elapsed, 1e-9))))
+            return planned, elapsed * planned / steps_per_round
 
 
 def warm_up(run: Callable[[int], object], steps_each: int, min_steps: int, max_s: float) -> float:

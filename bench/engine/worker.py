@@ -39,7 +39,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from importlib import metadata
 
 # MLX_SGD_BENCH_ISOLATION=off turns the leftover check off: a diagnostic switch, to measure what it prevents.
 ISOLATION_ENV = "MLX_SGD_BENCH_ISOLATION"
@@ -60,6 +59,9 @@ def _affinity() -> list[int] | None:
 
 
 def _installed(package: str) -> str | None:
+    # Imported here, not at the top: importlib.metadata costs a worker's start 25-35 ms, and only 'hello' needs it.
+    from importlib import metadata
+
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -150,7 +152,7 @@ class Worker:
             around["worker warm-up"] = time.perf_counter() - started
         # Planted leftovers come after the baseline, so the check sees them as what they are.
         left = leftover_of(job.plants)
-        result = run_pass(job if left is None else _without_leftover(job), fresh_process=self.served == 0)
+        result = run_pass(job if left is None else _without_leftover(job))
         started = time.perf_counter()
         result.worker = {"pid": os.getpid(), "served": self.served + 1, "modules": loaded_libraries()}
         around["leftover checks"] += time.perf_counter() - started  # the libraries loaded: the same /proc reading
@@ -186,16 +188,13 @@ class Worker:
             started = time.perf_counter()
             warm_up_process(job)  # the timed case is never the process's first trainer
             phases["worker warm-up"] = time.perf_counter() - started
-        # A new worker's first case warms up longer (bench.engine.defaults), unless the cases stay open
-        # together: then the others are built and warmed up before its first timed round.
-        fresh = first and not request.get("keep_open")
         started = time.perf_counter()
-        run = self.open_cases[job.case_id] = self.active = CaseRun(job, fresh_process=fresh)
+        run = self.open_cases[job.case_id] = self.active = CaseRun(job)
         phases["setup"] = time.perf_counter() - started
         return {
             "steps_per_round": run.steps_per_round,
             "first_step_s": run.info.get("first_step_s"),
-            "round_s": run.warmup_s,
+            "round_s": run.round_s,
             "probe_s": run.probe_s,
             "pid": os.getpid(),
             "modules": loaded_libraries(),
@@ -317,6 +316,11 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # C libraries that print cannot reach the protocol
     sys.stdout = sys.stderr
     serve(sys.stdin, answers)
+    # Done: end at once. The interpreter's own teardown (modules, the libraries' thread pools) took
+    # 22-35 ms a worker, a session starts about 150 of them, and nothing of a worker's outlives it.
+    answers.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
