@@ -37,6 +37,7 @@ from bench.distributed.pytest_plugin import parse_ranks, settings_from_options
 from bench.distributed.rank import INJECTED_CRASH_STATUS
 from bench.distributed.scaling import format_table, scaling_frame
 from bench.engine.passes import Measurement, Schedule
+from bench.engine.protocol import request_line
 from bench.stats.intervals import RunTerm
 from bench.stats.run_terms import RunTerms
 from reference import reference_weights
@@ -217,6 +218,20 @@ def test_a_gradient_that_is_not_summed_fails_the_check():
     with RankGroup(spec(2, fault="no-allreduce:all")) as group:
         with pytest.raises(CorrectnessError, match="differ from the float64 reference"):
             check_weights(group, DistCase("linear", 2), SIZE, LEARNING_RATE)
+
+
+@pytest.mark.slow
+def test_a_request_a_rank_cannot_answer_comes_back_as_its_error_and_stops_the_group():
+    # The ranks answer in the worker protocol (bench.engine.protocol): a failed request is {"ok": false, "error"}.
+    with RankGroup(spec(1)) as group:
+        assert group.command("ping", "ping") == [{"ok": True}]
+        with pytest.raises(
+            DistributedError, match=r"rank 0 .*failed during 'jump': ValueError: unknown request 'jump'"
+        ):
+            group.command("jump", "jump")
+        with pytest.raises(DistributedError, match="the rank group is stopped"):
+            group.run(1)
+    assert_no_orphans(group)
 
 
 @pytest.mark.slow
@@ -455,7 +470,7 @@ def _fake_rank(address: str, token: str, rank: int, closed: list) -> None:
         try:
             sock.sendall(control.encode("hello", pid=None, rank=rank, host=f"fake-{token[:4]}", token=token))
             sock.sendall(control.encode("ready", rank=rank, size=1, host=f"fake-{token[:4]}"))
-            answer = sock.makefile("rb").readline()  # b'{"op":"quit"}' at the end for a rank of the group
+            answer = sock.makefile("rb").readline()  # the quit request at the end for a rank of the group
         except (ConnectionResetError, BrokenPipeError):
             answer = b""  # closed with our "ready" unread: the kernel answers with a reset
         closed.append((token, answer))  # b"" when the parent dropped us
@@ -489,7 +504,7 @@ def test_a_rank_without_the_groups_token_is_dropped(monkeypatch):
     deadline = time.monotonic() + 5
     while len(closed) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert dict(closed) == {"0" * 32: b"", "": b"", group.token: control.encode("quit")}  # impostors: no answer
+    assert dict(closed) == {"0" * 32: b"", "": b"", group.token: request_line("quit")}  # impostors: no answer
 
 
 def test_a_silent_connection_during_start_up_is_dropped_and_the_run_goes_on(monkeypatch):

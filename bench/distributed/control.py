@@ -6,17 +6,18 @@ runs on MLX's own backend. Control traffic is a few dozen bytes per round, so
 its round trip (measured and saved as `control_rtt_s`) is small next to a
 round of ~20 ms.
 
-Rank -> parent, once: {"op": "hello", "pid", "rank", "host", "token"} on connecting (a wrong
-token: the parent closes the connection),
-then {"op": "ready", "rank", "size", ...} once mx.distributed is up, or
-{"op": "error", "kind", "message"} when anything fails.
+Rank -> parent, while it starts: {"op": "hello", "pid", "rank", "host", "token"} on connecting
+(a wrong token: the parent closes the connection), then {"op": "ready", "rank", "size", ...}
+once mx.distributed is up, or {"op": "error", "kind", "message"} when anything fails.
 
-Parent -> rank, then rank -> parent:
-  run K      -> done (K steps, each ending in mx.eval: barrier "step")
-  profile K  -> done with compute_s and collective_s (K steps with an extra barrier)
-  reset      -> ok   (weights back to the shared start w0)
-  weights    -> weights (the rank's weights as a list of floats)
-  ping       -> pong (measures the control round trip)
+Then the rank serves the worker protocol (bench.engine.protocol), as a worker
+does on its stdin: the parent sends each rank a request {"cmd": ...}, and each
+answers {"ok": true, ...} or {"ok": false, "error": one line}:
+  run K      -> steps, elapsed_s (K steps, each ending in mx.eval: barrier "step")
+  profile K  -> steps, compute_s and collective_s (K steps with an extra barrier)
+  reset      -> (weights back to the shared start w0)
+  weights    -> w (the rank's weights as a list of floats)
+  ping       -> (measures the control round trip)
   quit       -> (the rank exits 0)
 """
 
@@ -45,13 +46,13 @@ def encode(op: str, **fields) -> bytes:
 
 
 def decode(line: bytes) -> dict:
-    """A JSON line back into a message dict; ProtocolError if it is not one."""
+    """A JSON line back into a message dict (a rank's op message, or its answer to a request); ProtocolError if neither."""
     try:
         message = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ProtocolError(f"unreadable control message {line[:80]!r}: {error}") from None
-    if not isinstance(message, dict) or "op" not in message:
-        raise ProtocolError(f"control message without an op: {line[:80]!r}")
+    if not isinstance(message, dict) or ("op" not in message and "ok" not in message):
+        raise ProtocolError(f"control message that is neither a rank's op nor an answer: {line[:80]!r}")
     return message
 
 
@@ -59,6 +60,11 @@ def is_address_in_use(error: BaseException) -> bool:
     """Whether an exception from mx.distributed.init says its port was taken."""
     text = str(error).lower()
     return any(marker in text for marker in _ADDRESS_IN_USE_MARKERS)
+
+
+def error_line(error: BaseException) -> str:
+    """An error as the one line a rank sends: its type and message, squeezed and cut."""
+    return one_line(f"{type(error).__name__}: {error}")
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -85,20 +91,17 @@ class Channel:
         # "done" back for tens of milliseconds and that would land inside the timer.
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.reader = self.sock.makefile("rb")
+        self.writer = self.sock.makefile("w", encoding="utf-8")  # answers; flushed after each (protocol.serve)
 
     def send(self, op: str, **fields) -> None:
         """Send one message to the parent."""
         self.sock.sendall(encode(op, **fields))
 
-    def receive(self) -> dict | None:
-        """The next message from the parent, or None when it closed the connection."""
-        line = self.reader.readline()
-        return decode(line) if line else None
-
     def close(self) -> None:
         """Close the connection (the parent sees end of file)."""
         try:
             self.reader.close()
+            self.writer.close()
             self.sock.close()
         except OSError:
             pass

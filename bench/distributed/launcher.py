@@ -62,7 +62,7 @@ from bench.distributed.launch_spec import (
 )
 from bench.distributed.processes import StartedProcess, exit_words, last_output
 from bench.engine import lifetime
-from bench.engine.protocol import LineBuffer
+from bench.engine.protocol import LineBuffer, request_line
 
 WORKER_MODULE = "bench.distributed.rank"
 
@@ -204,7 +204,7 @@ class RankGroup:
         """Send one command to every rank; return their answers in rank order."""
         if self._closed or self._failed:
             raise DistributedError(f"the rank group is stopped; cannot {what}")
-        message = control.encode(op, **fields)
+        message = request_line(op, **fields)
         deadline = time.monotonic() + self.spec.timeout_s
         try:
             for r in self._ranks:
@@ -341,14 +341,14 @@ class RankGroup:
         self._selector.register(sock, selectors.EVENT_READ, rank)
 
     def _on_start_message(self, r: _Rank, message: dict, what: str) -> None:
-        if message["op"] == "hello":
+        if message.get("op") == "hello":
             r.pid, r.rank, r.host = message.get("pid"), message.get("rank"), message.get("host", "")
             if r.pid and r.pid not in self.pids:
                 self.pids.append(r.pid)
-        elif message["op"] == "ready":
+        elif message.get("op") == "ready":
             r.rank, r.ready = message["rank"], message
         else:
-            raise DistributedError(f"{r.name} sent {message['op']!r} during {what}")
+            raise DistributedError(f"{r.name} sent {message.get('op', 'an answer')!r} during {what}")
 
     # -- waiting ------------------------------------------------------------------------
 
@@ -399,6 +399,13 @@ class RankGroup:
                     return []
                 r.trusted = True
             message = control.decode(line)
+            if "ok" in message:  # an answer to a request (bench.engine.protocol)
+                if not message["ok"]:
+                    raise DistributedError(
+                        f"{r.name} failed during {what!r}: {message.get('error', '')}{self._logs_hint()}"
+                    )
+                messages.append(message)
+                continue
             if message["op"] == "error":
                 if message.get("kind") == control.ADDRESS_IN_USE:
                     raise AddressInUse(f"{r.name}: {message.get('message', '')}")
@@ -418,7 +425,7 @@ class RankGroup:
             return False
         token = message.get("token")
         return (
-            message["op"] == "hello"
+            message.get("op") == "hello"
             and isinstance(token, str)
             and secrets.compare_digest(token.encode(), self.token.encode())
         )
@@ -470,7 +477,7 @@ class RankGroup:
         if polite:
             for r in self._ranks:
                 try:
-                    r.sock.sendall(control.encode("quit"))
+                    r.sock.sendall(request_line("quit"))
                 except OSError:
                     pass
             lifetime.wait_for([p.popen for p in self._processes], QUIT_GRACE_S)

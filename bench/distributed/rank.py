@@ -4,8 +4,8 @@ Started by bench.distributed.launcher, either directly (local runs: the
 launcher sets MLX_RANK and MLX_HOSTFILE) or through mlx.launch (a user's
 hostfile). The rank connects to the parent's control address, starts
 mx.distributed, builds its shard of the seeded problem (every rank makes the
-same bytes with bench.cases.datasets and keeps rows shard_bounds(rank)), then serves
-the commands of bench.distributed.control until told to quit.
+same bytes with bench.cases.datasets and keeps rows shard_bounds(rank)), then answers
+the requests of bench.distributed.control until told to quit.
 
 A step: the rank's share of the full-batch gradient, X_r^T f(X_r w) / n with
 the global n, summed over ranks by mx.distributed.all_sum (that sum is the
@@ -29,6 +29,7 @@ import time
 import traceback
 
 from bench.distributed import control
+from bench.engine import protocol
 from bench.engine.lifetime import watch_parent
 
 FAULT_KINDS = ("crash", "hang", "crash-at-start", "hang-at-start", "no-allreduce")
@@ -173,28 +174,22 @@ class DataParallelSGD:
 
 
 def serve(channel: control.Channel, trainer: DataParallelSGD, fault: Fault, rank: int) -> None:
-    """Answer the parent's commands until it says quit or goes away."""
-    while True:
-        message = channel.receive()
-        if message is None or message["op"] == "quit":
-            return
-        op = message["op"]
-        if op == "run":
-            fault.strike("run", rank)
-            start = time.perf_counter()
-            trainer.run(int(message["steps"]))
-            channel.send("done", steps=message["steps"], elapsed_s=time.perf_counter() - start)
-        elif op == "profile":
-            channel.send("done", steps=message["steps"], **trainer.profile(int(message["steps"])))
-        elif op == "reset":
-            trainer.reset()
-            channel.send("ok")
-        elif op == "weights":
-            channel.send("weights", w=trainer.weights())
-        elif op == "ping":
-            channel.send("pong")
-        else:
-            raise control.ProtocolError(f"unknown command {op!r}")
+    """Answer the parent's requests (the worker protocol, bench.engine.protocol) until it says quit or goes away."""
+
+    def run(request: dict) -> dict:
+        fault.strike("run", rank)
+        start = time.perf_counter()
+        trainer.run(int(request["steps"]))
+        return {"steps": request["steps"], "elapsed_s": time.perf_counter() - start}
+
+    handlers = {
+        "run": run,
+        "profile": lambda request: {"steps": request["steps"], **trainer.profile(int(request["steps"]))},
+        "reset": lambda request: trainer.reset() or {},
+        "weights": lambda request: {"w": trainer.weights()},
+        "ping": lambda request: {},
+    }
+    protocol.serve(handlers, channel.reader, channel.writer, describe_error=control.error_line)
 
 
 def main(argv=None) -> int:
@@ -240,7 +235,7 @@ def main(argv=None) -> int:
         traceback.print_exc()
         kind = control.ADDRESS_IN_USE if control.is_address_in_use(error) else "error"
         try:
-            channel.send("error", kind=kind, message=control.one_line(f"{type(error).__name__}: {error}"))
+            channel.send("error", kind=kind, message=control.error_line(error))
         except OSError:
             pass
         return 1

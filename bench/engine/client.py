@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import math
 import os
 import selectors
@@ -30,7 +29,7 @@ from pathlib import Path
 from bench.engine import lifetime
 from bench.engine.errors import WorkerError, WorkerRefused, WorkerTimeout  # noqa: F401 - re-exported
 from bench.engine.isolation import worker_environment
-from bench.engine.protocol import LineBuffer, answer_of
+from bench.engine.protocol import LineBuffer, answer_of, request_line
 
 WORKER_MODULE = "bench.engine.worker"
 ROOT = Path(__file__).resolve().parents[2]  # the directory that holds the `bench` package
@@ -152,7 +151,7 @@ class WorkerClient:
         if not self.alive:
             raise WorkerError(self._died("exited before the request"))
         try:
-            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            self.proc.stdin.write(request_line(**message))
             self.proc.stdin.flush()
         except (OSError, ValueError):
             raise WorkerError(self._died("could not be sent a request")) from None
@@ -186,7 +185,7 @@ class WorkerClient:
         """Ask the worker to quit; kill it if it does not."""
         if self.alive:
             with contextlib.suppress(OSError, ValueError):
-                self.proc.stdin.write(b'{"cmd": "quit"}\n')
+                self.proc.stdin.write(request_line("quit"))
                 self.proc.stdin.flush()
             try:
                 self.proc.wait(grace_s)

@@ -1,7 +1,9 @@
 """The worker protocol: one JSON request per line on stdin, one JSON answer line for each.
 
 The engine's worker (bench.engine.worker) serves it and its client
-(bench.engine.client) speaks it. A request names its command in "cmd"; "quit"
+(bench.engine.client) speaks it; so do a data-parallel group's ranks
+(bench.distributed.rank, over their control connection) and the group that
+drives them (bench.distributed.launcher). A request names its command in "cmd"; "quit"
 (or the end of stdin) ends the worker. Every answer has "ok"; a failed request answers {"ok": false,
 "error": one line} and the worker goes on, with the traceback on stderr.
 
@@ -37,6 +39,11 @@ class LineBuffer:
     def partial(self) -> bytes:
         """What arrived after the last newline (a line not finished yet)."""
         return bytes(self._pending)
+
+
+def request_line(cmd: str, **fields) -> bytes:
+    """One request as the line that carries it."""
+    return (json.dumps({"cmd": cmd, **fields}) + "\n").encode()
 
 
 def answer_of(line: bytes) -> dict | None:
