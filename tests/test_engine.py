@@ -130,6 +130,15 @@ def test_the_warm_up_before_the_timed_rounds(monkeypatch, first_pass, steps_per_
     assert result.steps_per_round == (steps_per_round or result.steps_per_round) > 0
 
 
+def test_a_case_opened_beside_others_warms_up_for_a_whole_round_after_its_calibration(monkeypatch):
+    # The release runner's first side calibrates K, the others are given it: each warms up for a round alike.
+    runs = []
+    monkeypatch.setattr(runner, "warm_up", lambda run, steps_each, min_steps, max_s: runs.append(steps_each) or 0.001)
+    opened = runner.CaseRun(job(steps_per_round=None, first_pass=True, round_time_s=0.002))
+    opened.close()
+    assert runs == [opened.steps_per_round]
+
+
 def test_the_calibration_says_how_long_its_round_lasts():
     # A step of 1 ms (a sleep): K for a 10 ms round is about 10, and a round of K about 10 ms, by the calibration's runs.
     steps, round_s = calibrate_round(lambda k: time.sleep(0.001 * k), 0.01)

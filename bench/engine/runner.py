@@ -57,8 +57,12 @@ class CaseRun:
     round; check(): barrier and correctness; close(): leave the environment.
     """
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, calibration_warms_up: bool = False):
         self.job = job
+        # Whether a calibrated case's calibration is its warm-up (the main job's pass 1, run_pass). A case
+        # opened beside others (the release runner's sides, of which only the first calibrates) warms up
+        # for a whole round after it, as the others do, so that every side of a pair warms up alike.
+        self.calibration_warms_up = calibration_warms_up
         self.case = job.case
         self.backend = get(job.case.backend)
         self.probe_s = probe_seconds() if job.timed else None  # the machine's speed now, outside the case's limits
@@ -101,12 +105,13 @@ class CaseRun:
             steps_per_round, round_s = job.steps_per_round, None
         else:
             steps_per_round, round_s = calibrate_round(trainer.run, job.round_time_s)
-        if round_s is None or job.plants is not None:
+        if round_s is None or job.plants is not None or not self.calibration_warms_up:
             # A round before the timed ones: a later pass's case (its worker warm already: its own warm-up
-            # ran the group's first case at length, bench.engine.runner.warm_up_process) a share of a round,
-            # a case given its K or a planted one (its first planted round scales the warm-up round's work)
-            # a whole round. A calibrated case's calibration was its warm-up: its last runs were within an
-            # eighth of its round, twice (docs/measurement.md, "How a case is timed", step 4).
+            # ran the group's first case at length, bench.engine.runner.warm_up_process) a share of a round;
+            # in pass 1 a case given its K, a planted one (its first planted round scales the warm-up round's
+            # work) or one opened beside others a whole round. Otherwise a calibrated case's calibration was
+            # its warm-up: its last runs were within an eighth of its round, twice (docs/measurement.md,
+            # "How a case is timed", step 3).
             whole = job.first_pass or job.plants is not None
             steps_each = steps_per_round if whole else max(1, math.ceil(defaults.LATER_WARMUP_SHARE * steps_per_round))
             round_s = warm_up(trainer.run, steps_each, steps_each, 0.0) * steps_per_round / steps_each
@@ -234,7 +239,7 @@ def run_pass(job: Job) -> PassResult:
     if job.scenario == "cold":
         return run_cold_pass(job)
     phases, started = {}, time.perf_counter()
-    run = CaseRun(job)
+    run = CaseRun(job, calibration_warms_up=True)
     phases["setup"] = time.perf_counter() - started
     try:
         if not job.timed:
