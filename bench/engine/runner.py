@@ -7,10 +7,11 @@ and with `--pass-process same`. Nothing here knows which process it is in.
 A pass of a grid case: the machine's probe (outside the case's CPUs and
 thread limits) -> enter the case's environment (its backend's context, its
 CPUs) -> build the trainer (data conversion and first evaluation, untimed) ->
-[first pass: time the first step alone, calibrate K] -> one warm-up round ->
-R timed rounds of K steps, each ending in its barrier -> the barrier check on
-the last round -> the correctness check against the float64 reference ->
-[first pass: peak memory]. Only the rounds are inside the timer.
+[first pass: time the first step alone, calibrate K, which is the warm-up;
+a later pass: a quarter round's warm-up] -> R timed rounds of K steps, each
+ending in its barrier -> the barrier check on the last round -> the
+correctness check against the float64 reference [first pass: its steps under
+the peak-memory probe]. Only the rounds are inside the timer.
 
 The interleaved release runner drives the same steps one request at a time
 (CaseRun: open, round, check), so its rounds are timed by the same code.
