@@ -9,6 +9,8 @@ import time
 import pytest
 
 from bench.cases.case import Case
+from bench.cases.checks import expected_weights
+from bench.cases.datasets import make_problem
 from bench.cases.sizes import Size
 from bench.engine import isolation, runner
 from bench.engine.client import WorkerClient, WorkerError, WorkerTimeout
@@ -19,6 +21,7 @@ from bench.engine.passes import Measurement, Schedule
 from bench.engine.plants import Plants
 from bench.engine.runner import run_pass
 from bench.engine.timing import calibrate_round
+from reference import quality
 
 SIZE = Size(200, 8)
 CASE = Case("linear", "numpy", "analytic", "eager")
@@ -176,6 +179,24 @@ def test_a_blog_case_s_quality_is_that_of_its_timed_run_not_of_the_check_s_steps
     result = run_pass(blog)
     assert result.checks["check_steps"] == 3
     assert result.info["train_accuracy"] >= 0.95 and result.info["early_stop_steps"] == result.steps_per_round > 3
+
+
+def test_an_untimed_blog_case_s_quality_is_that_of_its_untimed_round_not_of_the_check_s_steps():
+    # The other way in (the CI correctness pass): quality from the weights its steps trained, the first step
+    # (timed alone in a first pass) and the untimed round of 20 after it, as the float64 reference has them
+    # after 21 steps, not after the check's 3 from w0.
+    blog = job(case=Case("linear", "numpy", "seed", "eager"), scenario="blog", timed=False)
+    result = run_pass(blog)
+    problem = make_problem("linear", SIZE)
+    after = {
+        steps: quality(
+            "linear", problem.X, problem.y, problem.X_test, problem.y_test, expected_weights(problem, blog.lr, steps)
+        )["test_mse"]
+        for steps in (3, 21)
+    }
+    assert blog.first_pass and result.steps_per_round == 20 and result.checks["check_steps"] == 3
+    assert result.info["test_mse"] == pytest.approx(after[21], rel=1e-4)
+    assert after[3] != pytest.approx(after[21], rel=1e-2)  # the two differ: the test can tell them apart
 
 
 def test_an_untimed_job_runs_one_round_and_the_checks():
