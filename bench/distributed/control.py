@@ -46,13 +46,13 @@ def encode(op: str, **fields) -> bytes:
 
 
 def decode(line: bytes) -> dict:
-    """A JSON line back into a message dict (a rank's op message, or its answer to a request); ProtocolError if neither."""
+    """A JSON line back into a rank's start-up message dict; ProtocolError if it is not one."""
     try:
         message = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ProtocolError(f"unreadable control message {line[:80]!r}: {error}") from None
-    if not isinstance(message, dict) or ("op" not in message and "ok" not in message):
-        raise ProtocolError(f"control message that is neither a rank's op nor an answer: {line[:80]!r}")
+    if not isinstance(message, dict) or "op" not in message:
+        raise ProtocolError(f"control message without an op: {line[:80]!r}")
     return message
 
 

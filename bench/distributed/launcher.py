@@ -62,7 +62,7 @@ from bench.distributed.launch_spec import (
 )
 from bench.distributed.processes import StartedProcess, exit_words, last_output
 from bench.engine import lifetime
-from bench.engine.protocol import LineBuffer, request_line
+from bench.engine.protocol import LineBuffer, answer_of, request_line
 
 WORKER_MODULE = "bench.distributed.rank"
 
@@ -341,7 +341,7 @@ class RankGroup:
         self._selector.register(sock, selectors.EVENT_READ, rank)
 
     def _on_start_message(self, r: _Rank, message: dict, what: str) -> None:
-        if message.get("op") == "hello":
+        if message.get("op") == "hello":  # .get: an answer has none, and has no place here
             r.pid, r.rank, r.host = message.get("pid"), message.get("rank"), message.get("host", "")
             if r.pid and r.pid not in self.pids:
                 self.pids.append(r.pid)
@@ -398,14 +398,15 @@ class RankGroup:
                     self._drop(r)
                     return []
                 r.trusted = True
-            message = control.decode(line)
-            if "ok" in message:  # an answer to a request (bench.engine.protocol)
-                if not message["ok"]:
+            answer = answer_of(line)
+            if answer is not None:  # an answer to a request (bench.engine.protocol)
+                if not answer["ok"]:
                     raise DistributedError(
-                        f"{r.name} failed during {what!r}: {message.get('error', '')}{self._logs_hint()}"
+                        f"{r.name} failed during {what!r}: {answer.get('error', '')}{self._logs_hint()}"
                     )
-                messages.append(message)
+                messages.append(answer)
                 continue
+            message = control.decode(line)  # a start-up message, or unreadable
             if message["op"] == "error":
                 if message.get("kind") == control.ADDRESS_IN_USE:
                     raise AddressInUse(f"{r.name}: {message.get('message', '')}")
@@ -425,7 +426,7 @@ class RankGroup:
             return False
         token = message.get("token")
         return (
-            message.get("op") == "hello"
+            message["op"] == "hello"
             and isinstance(token, str)
             and secrets.compare_digest(token.encode(), self.token.encode())
         )
