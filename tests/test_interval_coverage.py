@@ -13,7 +13,7 @@ The simulation is the model the intervals assume, with every level the suite mea
 The suite's run term grows with a case's noise (bench.stats.run_terms): a second simulation
 draws each case's between-run effect with variance SCALE x v^POWER, v the case's own pass
 variance, and gives the intervals that term read at each case's moderated variance, with
-Student's t or with a calibrated quantile (2.03, the suite's own for steps/s).
+Student's t or with a calibrated quantile (2.03, the suite's own for steps/s from its first nine pairs).
 
 Each run's intervals come from log_intervals exactly as a session's do: the prior fitted
 over the run's cases, the run term added as it is, with its degrees of freedom. Coverage is

@@ -3,12 +3,13 @@
 import os
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from bench.engine import affinity
-from bench.engine.passes import Measurement, Schedule
+from bench.engine.passes import Measurement, PassCosts, Schedule
 from bench.engine.timing import time_rounds
 from bench.results.extra_info import SCHEMA_VERSION
 from bench.stats.pairing import baseline_of, compared_with, faster_side, pass_ratio, remeasure_groups
@@ -146,6 +147,31 @@ def test_schedule_times_later_passes_in_order_and_writes_per_step_stats():
     assert a.benchmark._mode is not None  # the fixture counts as used
     assert a.benchmark.made[0].data[0] == pytest.approx(0.002)  # pytest-benchmark holds per-step times
     assert b.benchmark.extra_info["passes"] == 3 and not info["remeasured"]
+
+
+def test_a_pass_s_cost_is_its_wall_time_less_what_it_timed_and_a_worker_s_start_is_shared_by_its_cases():
+    now = [0.0]
+    schedule = SimpleNamespace(phase_s={})
+    costs = PassCosts(schedule, clock=lambda: now[0])
+    group = ("grid", "numpy", "linear", "1000x10")
+    first, second, failed = (
+        SimpleNamespace(job=SimpleNamespace(group=group), failure=None, overhead_s=[]) for _ in "abc"
+    )
+    alone = SimpleNamespace(job=None, failure=None, overhead_s=[])  # a data-parallel case: no worker to share
+    with costs.unit([first]):  # the group's worker starts here: 0.10 s, of which 0.04 s of rounds
+        now[0] += 0.10
+        schedule.phase_s["rounds"] = 0.04
+    with costs.unit([second, failed]):  # an interleaved pair: 0.05 s outside its 0.03 s of rounds
+        now[0] += 0.08
+        schedule.phase_s["rounds"] += 0.03
+        failed.failure = "pass 2: broken"
+    with costs.unit([alone]):
+        now[0] += 0.05
+        schedule.phase_s["blog runs"] = 0.045
+    costs.settle()
+    # The group paid 0.06 + 0.05 s for three cases: each of its cases that was timed is given the mean.
+    assert first.overhead_s == pytest.approx([(0.06 + 0.025 + 0.025) / 3]) and second.overhead_s == first.overhead_s
+    assert failed.overhead_s == [] and alone.overhead_s == pytest.approx([0.005])
 
 
 def test_a_check_failing_in_a_later_pass_drops_the_case():

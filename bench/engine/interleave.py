@@ -103,7 +103,6 @@ def interleaved_pass(
             check_s = (case.checked or {}).get("check_s", 0.0)
             schedule.add_phases({"checks": check_s})
             measurement.add_pass(pass_id, case.times, answer.get("pid"), answer.get("probe_s"))
-            measurement.overhead_s.append(sum((answer.get("phases_s") or {}).values()) + check_s)
         on_case(measurement)
 
     # Each case is checked right after its own last round, before any other round runs in its process.

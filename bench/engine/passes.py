@@ -24,6 +24,7 @@ and the raw round times with their pass labels go into ``extra_info``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -86,7 +87,8 @@ class Measurement:
     pass_probe_s: dict[int, float] = field(default_factory=dict)  # the machine's probe before each pass
     round_times: list[float] = field(default_factory=list)
     round_pass: list[int] = field(default_factory=list)
-    overhead_s: list[float] = field(default_factory=list)  # each pass's time outside its rounds (setup, checks)
+    # Each later pass's cost outside its rounds, as the session paid it (PassCosts): Kalibera and Jones' rule needs it.
+    overhead_s: list[float] = field(default_factory=list)
     failure: str | None = None
     remeasured: bool = False
     _stats: object = None
@@ -124,6 +126,48 @@ class Measurement:
     def pass_step_times(self) -> dict[int, float]:
         """Median per-step time of each pass, by pass."""
         return pass_step_times(self.round_times, self.round_pass, self.steps_per_round)
+
+
+class PassCosts:
+    """What one more pass of each case cost the session outside its rounds: Kalibera and Jones' cost of a pass.
+
+    Measured from here, around each unit of a later pass (a case, or an interleaved
+    neighbourhood): its wall time less the rounds and blog runs it timed, so the
+    worker's start, the set-up, the warm-up, the probe, the check and every message
+    count, not only the phases a worker reports. A worker starts once for the cases of
+    its group, so the group's cases share their costs: each case is given the mean over
+    the cases of its worker (its job's group) in the pass.
+    """
+
+    TIMED = ("rounds", "blog runs")
+
+    def __init__(self, schedule: Schedule, clock: Callable[[], float] = time.perf_counter):
+        self.schedule, self.clock = schedule, clock
+        self.by_worker: dict[object, list[tuple[Measurement, float]]] = {}
+
+    def _timed_s(self) -> float:
+        return sum(self.schedule.phase_s.get(name, 0.0) for name in self.TIMED)
+
+    @contextlib.contextmanager
+    def unit(self, unit: list[Measurement]):
+        """Time one unit of the pass and share its cost among its cases."""
+        start, timed_before = self.clock(), self._timed_s()
+        try:
+            yield
+        finally:
+            spent = self.clock() - start - (self._timed_s() - timed_before)
+            for measurement in unit:
+                key = measurement.job.group if measurement.job is not None else id(measurement)
+                self.by_worker.setdefault(key, []).append((measurement, max(spent, 0.0) / len(unit)))
+
+    def settle(self) -> None:
+        """Give each case that was timed the mean cost of its worker's cases in this pass."""
+        for members in self.by_worker.values():
+            mean = float(np.mean([cost for _, cost in members]))
+            for measurement, _ in members:
+                if measurement.failure is None:
+                    measurement.overhead_s.append(mean)
+        self.by_worker.clear()
 
 
 def pass_timeout_s(measurement: Measurement) -> float:
@@ -224,9 +268,6 @@ class Schedule:
             if measurement.job is not None:
                 result = self.run_job(measurement.job, pass_timeout_s(measurement))
                 measurement.add_pass(pass_id, result.round_times_s, result.pid, result.probe_s)
-                phases = dict(result.phases_s or {})
-                phases.pop("rounds", None)
-                measurement.overhead_s.append(sum(phases.values()))
             else:
                 probe_s = probe_seconds()
                 times = measurement.time_pass()
@@ -255,6 +296,7 @@ class Schedule:
         todo = [m for group in groups for m in group if m.failure is None]
         stage = Progress(len(todo), PROGRESS_EVERY_S)
         rng = seeded(pass_id)
+        costs = PassCosts(self)
 
         def case_done(measurement: Measurement) -> None:
             timed.append(measurement)
@@ -269,13 +311,15 @@ class Schedule:
                     stage.step(len(group))
                     continue
                 for unit in self._units(group):
-                    if self._interleaves(unit[0]):  # a neighbourhood (bench.engine.interleave)
-                        interleaved_pass(self, unit, pass_id, pass_timeout_s, rng, case_done)
-                    else:
-                        self._time_again(unit[0], pass_id)
-                        case_done(unit[0])
+                    with costs.unit(unit):
+                        if self._interleaves(unit[0]):  # a neighbourhood (bench.engine.interleave)
+                            interleaved_pass(self, unit, pass_id, pass_timeout_s, rng, case_done)
+                        else:
+                            self._time_again(unit[0], pass_id)
+                            case_done(unit[0])
         finally:
             self.close_workers()
+            costs.settle()
         pids = self.pool.started[before:] if self.pool is not None else []
         return timed, pids
 
@@ -426,7 +470,7 @@ class Schedule:
                 remeasured=measurement.remeasured,
                 unstable=figures.unstable,
                 median_round_s=figures.median,
-                # A later pass's cost outside its rounds (setup, warm-up, checks): Kalibera and Jones' rule needs it.
+                # A later pass's cost outside its rounds (PassCosts): Kalibera and Jones' rule needs it.
                 pass_overhead_s=float(np.median(measurement.overhead_s)) if measurement.overhead_s else None,
             )
             info.update(throughput(info, figures.median))
