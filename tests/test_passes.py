@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from bench.engine import affinity
-from bench.engine.passes import Measurement, PassCosts, Schedule
+from bench.engine.pass_costs import PassCosts
+from bench.engine.passes import Measurement, Schedule
 from bench.engine.timing import time_rounds
 from bench.results.extra_info import SCHEMA_VERSION
 from bench.stats.pairing import baseline_of, compared_with, faster_side, pass_ratio, remeasure_groups

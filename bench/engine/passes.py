@@ -24,7 +24,6 @@ and the raw round times with their pass labels go into ``extra_info``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -37,6 +36,7 @@ from bench.engine.client import START_TIMEOUT_S, WorkerClient
 from bench.engine.interleave import interleaved_pass, neighbourhoods, seeded
 from bench.engine.isolation import WorkerPool
 from bench.engine.jobs import Job, PassResult
+from bench.engine.pass_costs import PassCosts
 from bench.engine.progress import Progress
 from bench.engine.runner import run_pass
 from bench.engine.steadiness import describe as describe_steadiness
@@ -126,48 +126,6 @@ class Measurement:
     def pass_step_times(self) -> dict[int, float]:
         """Median per-step time of each pass, by pass."""
         return pass_step_times(self.round_times, self.round_pass, self.steps_per_round)
-
-
-class PassCosts:
-    """What one more pass of each case cost the session outside its rounds: Kalibera and Jones' cost of a pass.
-
-    Measured from here, around each unit of a later pass (a case, or an interleaved
-    neighbourhood): its wall time less the rounds and blog runs it timed, so the
-    worker's start, the set-up, the warm-up, the probe, the check and every message
-    count, not only the phases a worker reports. A worker starts once for the cases of
-    its group, so the group's cases share their costs: each case is given the mean over
-    the cases of its worker (its job's group) in the pass.
-    """
-
-    TIMED = ("rounds", "blog runs")
-
-    def __init__(self, schedule: Schedule, clock: Callable[[], float] = time.perf_counter):
-        self.schedule, self.clock = schedule, clock
-        self.by_worker: dict[object, list[tuple[Measurement, float]]] = {}
-
-    def _timed_s(self) -> float:
-        return sum(self.schedule.phase_s.get(name, 0.0) for name in self.TIMED)
-
-    @contextlib.contextmanager
-    def unit(self, unit: list[Measurement]):
-        """Time one unit of the pass and share its cost among its cases."""
-        start, timed_before = self.clock(), self._timed_s()
-        try:
-            yield
-        finally:
-            spent = self.clock() - start - (self._timed_s() - timed_before)
-            for measurement in unit:
-                key = measurement.job.group if measurement.job is not None else id(measurement)
-                self.by_worker.setdefault(key, []).append((measurement, max(spent, 0.0) / len(unit)))
-
-    def settle(self) -> None:
-        """Give each case that was timed the mean cost of its worker's cases in this pass."""
-        for members in self.by_worker.values():
-            mean = float(np.mean([cost for _, cost in members]))
-            for measurement, _ in members:
-                if measurement.failure is None:
-                    measurement.overhead_s.append(mean)
-        self.by_worker.clear()
 
 
 def pass_timeout_s(measurement: Measurement) -> float:

@@ -15,7 +15,7 @@ median over its cases) and saved with the run (machine_info["variance_components
 
 From them and the cost of a pass and of a round, Kalibera and Jones' rule gives the rounds a
 pass that buy the most precision per machine-minute (a pass's cost as the session paid it,
-its worker's start shared by the cases of its group: bench.engine.passes.PassCosts):
+its worker's start shared by the cases of its group: bench.engine.pass_costs):
 
     r* = sqrt((cost of a pass, rounds aside) / (cost of a round) * s_r^2 / s_p^2)
 
