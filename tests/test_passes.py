@@ -10,7 +10,7 @@ import pytest
 
 from bench.engine import affinity
 from bench.engine.pass_costs import PassCosts
-from bench.engine.passes import Measurement, Schedule
+from bench.engine.passes import TIMED_PHASES, Measurement, Schedule
 from bench.engine.timing import time_rounds
 from bench.results.extra_info import SCHEMA_VERSION
 from bench.stats.pairing import baseline_of, compared_with, faster_side, pass_ratio, remeasure_groups
@@ -153,7 +153,7 @@ def test_schedule_times_later_passes_in_order_and_writes_per_step_stats():
 def test_a_pass_s_cost_is_its_wall_time_less_what_it_timed_and_a_worker_s_start_is_shared_by_its_cases():
     now = [0.0]
     schedule = SimpleNamespace(phase_s={})
-    costs = PassCosts(schedule, clock=lambda: now[0])
+    costs = PassCosts(schedule, TIMED_PHASES, clock=lambda: now[0])
     group = ("grid", "numpy", "linear", "1000x10")
     first, second, failed = (
         SimpleNamespace(job=SimpleNamespace(group=group), failure=None, overhead_s=[]) for _ in "abc"

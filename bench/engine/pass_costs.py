@@ -22,16 +22,15 @@ import numpy as np
 class PassCosts:
     """The cost of one more pass of each case of a pass, outside its rounds (the module's doc): units in, each
     case's share appended to its ``overhead_s`` at the end of the pass (settle). `schedule` is the session's
-    bench.engine.passes.Schedule (only its ``phase_s``, the seconds timed so far by phase, is read)."""
+    bench.engine.passes.Schedule (only its ``phase_s``, the seconds spent so far by phase, is read), and
+    `timed_phases` the phases its timer measured (bench.engine.passes.TIMED_PHASES)."""
 
-    TIMED = ("rounds", "blog runs")
-
-    def __init__(self, schedule, clock: Callable[[], float] = time.perf_counter):
-        self.schedule, self.clock = schedule, clock
+    def __init__(self, schedule, timed_phases: tuple[str, ...], clock: Callable[[], float] = time.perf_counter):
+        self.schedule, self.timed_phases, self.clock = schedule, timed_phases, clock
         self.by_worker: dict[object, list[tuple[object, float]]] = {}
 
     def _timed_s(self) -> float:
-        return sum(self.schedule.phase_s.get(name, 0.0) for name in self.TIMED)
+        return sum(self.schedule.phase_s.get(name, 0.0) for name in self.timed_phases)
 
     @contextlib.contextmanager
     def unit(self, unit: list):

@@ -254,7 +254,7 @@ class Schedule:
         todo = [m for group in groups for m in group if m.failure is None]
         stage = Progress(len(todo), PROGRESS_EVERY_S)
         rng = seeded(pass_id)
-        costs = PassCosts(self)
+        costs = PassCosts(self, TIMED_PHASES)
 
         def case_done(measurement: Measurement) -> None:
             timed.append(measurement)
