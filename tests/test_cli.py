@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bench.backends.mlx import compat
+from bench.engine import defaults
 from bench.engine.cache_sizes import cache_levels
 from bench.results.extra_info import SCHEMA_VERSION
 from bench.stats.stability import pass_figures
@@ -107,8 +108,9 @@ def test_benchmark_run_saves_the_schema(tmp_path):
     for bench in data["benchmarks"]:
         assert required <= set(bench["extra_info"]), required - set(bench["extra_info"])
         info = bench["extra_info"]
-        # raw round times kept, pass by pass (3 passes of 3 rounds, and maybe one more pass at the end)
-        assert len(info["round_times_s"]) == len(info["round_pass"]) in (9, 12)
+        # raw round times kept, pass by pass (the default passes of the default rounds, and maybe one more pass at the end)
+        timed = defaults.PASSES * defaults.ROUNDS_PER_PASS
+        assert len(info["round_times_s"]) == len(info["round_pass"]) in (timed, timed + defaults.ROUNDS_PER_PASS)
         assert info["schema_version"] == SCHEMA_VERSION
         # pytest-benchmark's own stats describe one step, over the pass medians: stock tools read the suite's steps/s
         figure = pass_figures(info["round_times_s"], info["round_pass"])

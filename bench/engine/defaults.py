@@ -9,7 +9,13 @@ from __future__ import annotations
 
 ROUND_TIME_S = 0.02  # the target length of one round; K (steps per round) is calibrated to it
 ROUNDS_PER_PASS = 3  # timed rounds of a case in one pass of the main job
-PASSES = 3  # passes of the main job over the grid, each case once per pass
+# Passes of the main job over the grid, each case once per pass. Four, not three: what moves a figure here lasts
+# as long as a process or a moment, so a fourth pass buys more than more rounds would. Measured on a 2-core AMD
+# EPYC VM, default runs alternating with --passes 4 in pairs back to back, each alone (docs/figures/
+# amd-epyc-vm-2026-12-07.md, "A fourth pass"): runs apart by 1.3-2.2% (steps/s) and 1.6-3.7% (x NumPy) at the
+# median over cases in six pairs at four passes, 2.1-2.8% and 2.0-3.2% in three at three; the run took 3 min
+# 33 s - 3 min 42 s against 2 min 52 s - 3 min 0 s, timed 54-55% against 51-53%.
+PASSES = 4
 
 # A round lasting more than LONG_ROUND_FACTOR x the round time is "long": a single step of a
 # large problem, timed precisely enough in fewer rounds (LONG_ROUND_ROUNDS per pass in the
