@@ -23,6 +23,8 @@ from bench.report import calibration
 from bench.stats.figures import saved_term, shipped_terms
 from bench.stats.intervals import NO_RUN_TERM, RunTerm, log_intervals, median_variance_factor
 from bench.stats.run_terms import (
+    SHIPPED_PATTERN,
+    SHIPPED_TERMS,
     PairedFigure,
     RunTerms,
     estimate_terms,
@@ -109,12 +111,36 @@ def test_the_shipped_terms_say_where_they_came_from():
 
 @pytest.mark.parametrize(
     "document",
-    [{}, {"source": "x"}, {"source": "x", "terms": {"steps/*/*": {"variance": -1}}}, {"source": "x", "terms": [1]}],
+    [
+        {},
+        {"source": "x"},
+        {"source": "x", "terms": {"steps/*/*": {"variance": -1}}},
+        {"source": "x", "terms": [1]},
+        {"source": "x", "terms": {}, "cpu_models": "AMD EPYC"},
+    ],
 )
 def test_a_file_that_is_not_run_terms_is_one_line(document):
     with pytest.raises(ValueError) as error:
         terms_from_json(document, "terms.json")
     assert "terms.json: not a file of run terms" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_each_machine_kind_gets_the_shipped_terms_estimated_on_its_own_runs():
+    shipped = sorted(SHIPPED_TERMS.parent.glob(SHIPPED_PATTERN))
+    assert SHIPPED_TERMS in shipped and len(shipped) >= 2, shipped
+    default = load_terms()
+    for path in shipped:
+        terms = load_terms(path)
+        assert terms.cpu_models, f"{path.name} names no CPU model"
+        for model in terms.cpu_models:
+            chosen = load_terms(cpu_model=model)
+            assert chosen.source == terms.source and chosen.terms == terms.terms
+            assert model in chosen.source  # the terms say which machine they were estimated on
+    # A machine no shipped estimate was made on, or none named: the default.
+    assert load_terms(cpu_model="Some Other CPU").terms == default.terms
+    assert load_terms(cpu_model=None).terms == default.terms
+    # A file given by the reader is read as it is, whatever the machine.
+    assert load_terms(shipped[-1], cpu_model=default.cpu_models[0]).source == load_terms(shipped[-1]).source
 
 
 def test_estimate_finds_a_planted_term_and_nothing_where_there_is_none():
@@ -224,6 +250,7 @@ def test_the_estimate_and_the_check_through_the_command(tmp_path, capsys):
     out = tmp_path / "terms.json"
     assert calibration.main(["estimate", *pair, "--out", str(out)]) == 0
     terms = load_terms(out)
+    assert terms.cpu_models == ("Apple M1",)  # the CPU the pair ran on, so the file can ship for that machine
     # Every figure moved by its own run effect of sd TAU: the steps/s term finds it, the ratio's (two effects) twice.
     # (Every figure's passes vary alike, so the term is read at that noise: a constant term has nothing to grow with.)
     noise = PASS_SD**2

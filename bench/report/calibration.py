@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     if terms is None:
         print("error: the runs share no figure with an interval", file=sys.stderr)
         return 2
+    terms = replace(terms, cpu_models=tuple(sorted(cpus - {"?"})))  # the machines the terms belong to
     text = json.dumps(terms.to_json(), indent=2) + "\n"
     if args.out:
         write_atomic(Path(args.out), lambda handle: handle.write(text))

@@ -24,6 +24,7 @@ from bench.cases.case import HIDDEN_SIZES, QUICK_MLP_FULL_BATCH_WORK, GridOption
 from bench.cases.sizes import SizeError, default_memory_budget, parse_sizes
 from bench.engine import affinity, defaults
 from bench.engine.passes import Schedule
+from bench.engine.run_environment import cpu_model
 from bench.session.config import SESSION_CONFIG, SessionConfig
 from bench.session.harness import Settings
 from bench.stats.run_terms import load_terms
@@ -109,7 +110,8 @@ def pytest_addoption(parser):
         default=None,
         metavar="FILE",
         help="between-run terms of the intervals, as python -m bench.report.calibration estimate writes them from "
-        "pairs of your own runs (default: the suite's estimate, bench/stats/run_terms.json; docs/stable-numbers.md)",
+        "pairs of your own runs (default: the suite's estimate for this machine's CPU model, bench/stats/run_terms*.json; "
+        "docs/stable-numbers.md)",
     )
     group.addoption(
         "--no-overhead-check",
@@ -129,7 +131,7 @@ def pytest_configure(config):
             backend.configure(config.getoption)
         sizes = parse_sizes(config.getoption("sizes"))
         cpus = affinity.parse_cpus(config.getoption("cpu_affinity"))
-        run_terms = load_terms(config.getoption("run_terms"))
+        run_terms = load_terms(config.getoption("run_terms"), cpu_model())
     except (BackendOptionError, SizeError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
     if config.getoption("rounds") < 1 or config.getoption("passes") < 1 or config.getoption("round_time") <= 0:

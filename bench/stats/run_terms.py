@@ -50,7 +50,8 @@ import numpy as np
 
 from bench.stats.intervals import CONFIDENCE, NO_RUN_TERM, RunTerm
 
-SHIPPED_TERMS = Path(__file__).with_name("run_terms.json")
+SHIPPED_TERMS = Path(__file__).with_name("run_terms.json")  # the default estimate
+SHIPPED_PATTERN = "run_terms*.json"  # the default and each machine kind's own estimate, beside this module
 KINDS = ("steps", "ratio")
 MIN_CELL_GROUPS = 4  # fewer model-and-size groups than this in a cell: the wider estimate stands in
 # The powers the estimate chooses among: 0 (a constant term) to 2.5 (the term grows as the noise squared and more).
@@ -81,6 +82,9 @@ class RunTerms:
 
     terms: dict[str, RunTerm] = field(default_factory=dict)
     source: str = "none"
+    # The CPU models (as the run records name them, run_environment.cpu_model) whose runs the terms were estimated
+    # on: the shipped set picks a machine's own (shipped_for); empty where unknown.
+    cpu_models: tuple[str, ...] = ()
 
     def for_figure(self, kind: str, info: dict) -> RunTerm:
         """The term of one figure (kind `steps` or `ratio`) of a case whose saved extra_info is `info`."""
@@ -97,6 +101,7 @@ class RunTerms:
         """The terms as saved (run_terms.json's form)."""
         return {
             "source": self.source,
+            "cpu_models": list(self.cpu_models),
             "terms": {
                 k: {
                     "variance": t.variance,
@@ -127,14 +132,42 @@ def terms_from_json(document: dict, where: str) -> RunTerms:
                     f"{key}: variance {variance}, scale {scale}, power {power}, df {df}, quantile {quantile}"
                 )
             terms[str(key)] = RunTerm(variance, df, source, scale, power, quantile)
+        cpu_models = document.get("cpu_models") or []
+        if not isinstance(cpu_models, list) or not all(isinstance(c, str) for c in cpu_models):
+            raise ValueError(f"cpu_models: {cpu_models!r} is not a list of CPU model names")
     except (KeyError, TypeError, AttributeError, ValueError) as error:
         raise ValueError(f"{where}: not a file of run terms ({error})") from None
-    return RunTerms(terms, source)
+    return RunTerms(terms, source, tuple(cpu_models))
 
 
-def load_terms(path: str | Path | None = None) -> RunTerms:
-    """The terms in `path` (default: the suite's shipped estimate); ValueError with one line when unreadable."""
-    path = Path(path) if path else SHIPPED_TERMS
+def load_terms(path: str | Path | None = None, cpu_model: str | None = None) -> RunTerms:
+    """The terms in `path`; without one, the shipped estimate for `cpu_model` (shipped_for). ValueError with one
+    line when unreadable."""
+    if not path:
+        return shipped_for(cpu_model)
+    return _read_terms(Path(path))
+
+
+def shipped_for(cpu_model: str | None = None) -> RunTerms:
+    """The shipped terms estimated on runs of this CPU model; another model, or none named: the default estimate
+    (SHIPPED_TERMS).
+
+    How far a figure moves between runs is a property of the machine: on the two kinds of 2-core VM the suite
+    was calibrated on, terms estimated on one kind made the other's intervals too wide (docs/stable-numbers.md,
+    "Intervals"). So each kind's own estimate ships beside the default, chosen by the CPU model the run records.
+    """
+    default = _read_terms(SHIPPED_TERMS)
+    if not cpu_model or cpu_model in default.cpu_models:
+        return default
+    for path in sorted(SHIPPED_TERMS.parent.glob(SHIPPED_PATTERN)):
+        if path != SHIPPED_TERMS:
+            terms = _read_terms(path)
+            if cpu_model in terms.cpu_models:
+                return terms
+    return default
+
+
+def _read_terms(path: Path) -> RunTerms:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
