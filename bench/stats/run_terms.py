@@ -33,8 +33,9 @@ quantile of |z| over every held-out figure (at the conformal rank) is saved with
 of the kind. The intervals then hold 95% of reruns where Student's t at the moderated
 variances' few degrees of freedom held 98% (bench.stats.intervals, step 3).
 
-The suite ships the terms it estimated on its own runs (run_terms.json beside this module,
-with the runs and machine that made it); `python -m bench.report.calibration estimate A.json
+The suite ships the terms it estimated on its own runs, one file per kind of machine beside this
+module (run_terms*.json, each with the runs and the CPU models that made it); a run takes its own
+CPU model's (shipped_for), another machine the default, run_terms.json. `python -m bench.report.calibration estimate A.json
 B.json [C.json D.json ...] --out FILE` estimates them from a reader's own pairs of runs, and
 `pytest --benchmark-only --run-terms FILE` uses them.
 """
