@@ -153,9 +153,9 @@ def shipped_for(cpu_model: str | None = None) -> RunTerms:
     """The shipped terms estimated on runs of this CPU model; another model, or none named: the default estimate
     (SHIPPED_TERMS).
 
-    How far a figure moves between runs is a property of the machine: on the two kinds of 2-core VM the suite
-    was calibrated on, terms estimated on one kind made the other's intervals too wide (docs/stable-numbers.md,
-    "Intervals"). So each kind's own estimate ships beside the default, chosen by the CPU model the run records.
+    How far a figure moves between runs is a property of the machine: on a 2-core Intel Xeon VM the terms
+    estimated on the AMD EPYC VM made every interval too wide (docs/stable-numbers.md, "Intervals"). So each
+    kind's own estimate ships beside the default, chosen by the CPU model the run records.
     """
     default = _read_terms(SHIPPED_TERMS)
     if not cpu_model or cpu_model in default.cpu_models:
